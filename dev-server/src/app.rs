@@ -1,0 +1,35 @@
+//! Which function serves what: every HTTP function, queue consumer and scheduled function of
+//! callsync registered on a dev server.
+
+use crate::{DevServer, HttpFunction};
+use pipeline::adapters::local::LocalBackend;
+use std::sync::Arc;
+
+/// An HTTP function crate (`ROUTES` and `handle`) as a dev-server function.
+macro_rules! http_function {
+    ($krate:ident) => {
+        HttpFunction {
+            name: stringify!($krate),
+            routes: $krate::ROUTES,
+            handler: Arc::new(|services, request| {
+                Box::pin(async move { $krate::handle(&services, request).await })
+            }),
+        }
+    };
+}
+
+/// Every HTTP function.
+pub fn http_functions() -> Vec<HttpFunction> {
+    vec![
+        http_function!(sources),
+        http_function!(recordings),
+        http_function!(jobs),
+    ]
+}
+
+/// The whole system on `backend`.
+pub fn callsync(backend: LocalBackend, jwt: crate::auth::JwtSecret) -> DevServer {
+    http_functions()
+        .into_iter()
+        .fold(DevServer::new(backend, jwt), DevServer::http)
+}

@@ -1,0 +1,382 @@
+//! The local host for every callsync function: serves the HTTP functions on one port as the
+//! API Gateway requests they get in AWS, drains the local queues into the queue-driven
+//! functions as SQS events (honouring partial-batch failures), and runs the scheduled
+//! functions with an EventBridge scheduled event on an interval.
+
+pub mod app;
+pub mod auth;
+mod gateway;
+mod uploads;
+
+use auth::JwtSecret;
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use axum::extract::Request as AxumRequest;
+use axum::response::{IntoResponse, Response as AxumResponse};
+use futures::future::BoxFuture;
+use lambda_http::{Body, Response};
+use pipeline::adapters::local::{LocalBackend, LocalQueue, UPLOAD_ROUTE};
+use pipeline::http::{error_response, ApiError, Route};
+use pipeline::ports::{Queue, QueueMessage};
+use pipeline::services::Services;
+use serde_json::json;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+pub type HttpHandler =
+    Arc<dyn Fn(Services, lambda_http::Request) -> BoxFuture<'static, Response<Body>> + Send + Sync>;
+pub type QueueHandler =
+    Arc<dyn Fn(Services, SqsEvent) -> BoxFuture<'static, SqsBatchResponse> + Send + Sync>;
+pub type ScheduledHandler =
+    Arc<dyn Fn(Services, EventBridgeEvent) -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
+
+/// Largest request body the dev server passes on (API Gateway's payload limit).
+pub const MAX_REQUEST_BODY: usize = 10 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct HttpFunction {
+    pub name: &'static str,
+    pub routes: &'static [Route],
+    pub handler: HttpHandler,
+}
+
+struct QueueConsumer {
+    name: &'static str,
+    queue: LocalQueue,
+    handler: QueueHandler,
+}
+
+struct Scheduled {
+    name: &'static str,
+    handler: ScheduledHandler,
+}
+
+pub struct DevServer {
+    backend: LocalBackend,
+    jwt: JwtSecret,
+    http: Vec<HttpFunction>,
+    consumers: Vec<QueueConsumer>,
+    scheduled: Vec<Scheduled>,
+    cron_interval: Duration,
+    visibility: Duration,
+}
+
+/// A started dev server; dropping it stops every task it runs.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub services: Services,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl DevServer {
+    pub fn new(backend: LocalBackend, jwt: JwtSecret) -> Self {
+        DevServer {
+            backend,
+            jwt,
+            http: Vec::new(),
+            consumers: Vec::new(),
+            scheduled: Vec::new(),
+            cron_interval: Duration::from_secs(3600),
+            visibility: Duration::from_secs(60),
+        }
+    }
+
+    pub fn http(mut self, function: HttpFunction) -> Self {
+        self.http.push(function);
+        self
+    }
+
+    /// Drains the sync queue into `handler`, as the SQS event source mapping of
+    /// `sync-meetings` does.
+    pub fn consume_sync(self, handler: QueueHandler) -> Self {
+        let queue = self.backend.sync_queue.clone();
+        self.consume("sync-meetings", queue, handler)
+    }
+
+    /// Drains the transcribe queue into `handler` (`file-transcribe`).
+    pub fn consume_transcribe(self, handler: QueueHandler) -> Self {
+        let queue = self.backend.transcribe_queue.clone();
+        self.consume("file-transcribe", queue, handler)
+    }
+
+    fn consume(mut self, name: &'static str, queue: LocalQueue, handler: QueueHandler) -> Self {
+        self.consumers.push(QueueConsumer {
+            name,
+            queue,
+            handler,
+        });
+        self
+    }
+
+    pub fn schedule(mut self, name: &'static str, handler: ScheduledHandler) -> Self {
+        self.scheduled.push(Scheduled { name, handler });
+        self
+    }
+
+    pub fn cron_interval(mut self, interval: Duration) -> Self {
+        self.cron_interval = interval;
+        self
+    }
+
+    /// How long a delivered message stays hidden (the queue's visibility timeout): a failed
+    /// message is retried after it.
+    pub fn visibility(mut self, visibility: Duration) -> Self {
+        self.visibility = visibility;
+        self
+    }
+
+    pub async fn start(self, listener: TcpListener) -> anyhow::Result<Running> {
+        let addr = listener.local_addr()?;
+        let services = self.backend.services.clone();
+        let state = Arc::new(HttpState {
+            backend: self.backend.clone(),
+            jwt: self.jwt,
+            functions: self.http,
+        });
+        let router = axum::Router::new().fallback(move |req: AxumRequest| {
+            let state = state.clone();
+            async move { state.serve(req).await }
+        });
+        let mut tasks = vec![tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!(error = %e, "dev server stopped");
+            }
+        })];
+        for consumer in self.consumers {
+            tasks.push(tokio::spawn(drain(
+                consumer,
+                services.clone(),
+                self.visibility,
+            )));
+        }
+        for job in self.scheduled {
+            tasks.push(tokio::spawn(tick(
+                job,
+                services.clone(),
+                self.cron_interval,
+            )));
+        }
+        Ok(Running {
+            addr,
+            services,
+            tasks,
+        })
+    }
+}
+
+struct HttpState {
+    backend: LocalBackend,
+    jwt: JwtSecret,
+    functions: Vec<HttpFunction>,
+}
+
+fn error(err: ApiError) -> AxumResponse {
+    gateway::from_lambda_response(error_response(&err))
+}
+
+impl HttpState {
+    async fn serve(&self, req: AxumRequest) -> AxumResponse {
+        let started = Instant::now();
+        let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+        let response = self.dispatch(req).await;
+        tracing::info!(
+            "{method} {path} {} {}ms",
+            response.status().as_u16(),
+            started.elapsed().as_millis()
+        );
+        response
+    }
+
+    async fn dispatch(&self, req: AxumRequest) -> AxumResponse {
+        let (parts, body) = req.into_parts();
+        if let Some(key) = parts.uri.path().strip_prefix(UPLOAD_ROUTE) {
+            return uploads::receive(&self.backend, &parts, key, body)
+                .await
+                .into_response();
+        }
+        let (method, path) = (parts.method.as_str(), parts.uri.path());
+        let found = self.functions.iter().find_map(|f| {
+            f.routes
+                .iter()
+                .find(|r| r.matches(method, path))
+                .map(|r| (f, r))
+        });
+        let Some((function, route)) = found else {
+            return error(ApiError::not_found(format!(
+                "there is no route {method} {path}"
+            )));
+        };
+        let claims = if route.public {
+            None
+        } else {
+            let header = parts
+                .headers
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            match auth::verify(&self.jwt, header) {
+                Ok(claims) => Some(claims),
+                Err(message) => return error(ApiError::unauthorized(message)),
+            }
+        };
+        let body = match axum::body::to_bytes(body, MAX_REQUEST_BODY).await {
+            Ok(body) => body,
+            Err(_) => {
+                return error(ApiError::payload_too_large(
+                    "the request body is over 10 MiB",
+                ))
+            }
+        };
+        let route_key = format!("{} {}", route.method, route.path);
+        let request = match gateway::to_lambda_request(&parts, body, &route_key, claims) {
+            Ok(request) => request,
+            Err(e) => {
+                return error(ApiError::bad_request(
+                    "bad_request",
+                    format!("the request could not be read: {e}"),
+                ))
+            }
+        };
+        let handler = function.handler.clone();
+        let services = self.backend.services.clone();
+        // A panicking handler becomes a 500, as the Lambda runtime reports it.
+        match tokio::spawn(async move { handler(services, request).await }).await {
+            Ok(response) => gateway::from_lambda_response(response),
+            Err(_) => error(ApiError::from(anyhow::anyhow!(
+                "function {} panicked",
+                function.name
+            ))),
+        }
+    }
+}
+
+/// The SQS event a consumer receives for `messages`, as AWS builds it.
+pub fn sqs_event(queue: &str, messages: &[QueueMessage]) -> SqsEvent {
+    let records: Vec<_> = messages
+        .iter()
+        .map(|m| {
+            json!({
+                "messageId": m.message_id,
+                "receiptHandle": m.receipt,
+                "body": m.body,
+                "attributes": {
+                    "ApproximateReceiveCount": m.receive_count.to_string(),
+                    "SentTimestamp": chrono::Utc::now().timestamp_millis().to_string(),
+                },
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": format!("arn:aws:sqs:local:000000000000:{queue}"),
+                "awsRegion": "local",
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).unwrap_or_default()
+}
+
+async fn drain(consumer: QueueConsumer, services: Services, visibility: Duration) {
+    loop {
+        let messages = match consumer.queue.receive(10, visibility).await {
+            Ok(messages) => messages,
+            Err(e) => {
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    queue = consumer.queue.name(),
+                    "receive failed"
+                );
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if messages.is_empty() {
+            // Wake on a new message, or poll for ones whose visibility timeout ran out.
+            tokio::select! {
+                _ = consumer.queue.arrival() => {}
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            }
+            continue;
+        }
+        let started = Instant::now();
+        let event = sqs_event(consumer.queue.name(), &messages);
+        let handler = consumer.handler.clone();
+        let run = tokio::spawn({
+            let services = services.clone();
+            async move { handler(services, event).await }
+        });
+        // A panic fails the whole batch: every message comes back after its timeout.
+        let failed: HashSet<String> = match run.await {
+            Ok(response) => response
+                .batch_item_failures
+                .into_iter()
+                .map(|f| f.item_identifier)
+                .collect(),
+            Err(_) => messages.iter().map(|m| m.message_id.clone()).collect(),
+        };
+        for message in messages.iter().filter(|m| !failed.contains(&m.message_id)) {
+            if let Err(e) = consumer.queue.delete(&message.receipt).await {
+                tracing::error!(error = format!("{e:#}"), "delete failed");
+            }
+        }
+        tracing::info!(
+            "{}: {} messages, {} failed, {}ms",
+            consumer.name,
+            messages.len(),
+            failed.len(),
+            started.elapsed().as_millis()
+        );
+    }
+}
+
+/// The event EventBridge sends for a schedule rule.
+pub fn scheduled_event() -> EventBridgeEvent {
+    let event = json!({
+        "version": "0",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "000000000000",
+        "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "region": "local",
+        "resources": ["arn:aws:events:local:000000000000:rule/hourly-sync"],
+        "detail": {},
+    });
+    serde_json::from_value(event).expect("the scheduled event literal is a valid EventBridge event")
+}
+
+async fn tick(job: Scheduled, services: Services, interval: Duration) {
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    loop {
+        ticker.tick().await;
+        let started = Instant::now();
+        // Neither an error nor a panic stops the schedule.
+        match tokio::spawn((job.handler)(services.clone(), scheduled_event())).await {
+            Ok(Ok(())) => tracing::info!(
+                "{}: scheduled run ok, {}ms",
+                job.name,
+                started.elapsed().as_millis()
+            ),
+            Ok(Err(e)) => tracing::error!(
+                error = format!("{e:#}"),
+                "{}: scheduled run failed",
+                job.name
+            ),
+            Err(_) => tracing::error!("{}: scheduled run panicked", job.name),
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! Fakes of the third-party APIs callsync talks to. Each runs as a real HTTP server on a free
+//! loopback port, behaves like the documented API (including its failures), and stops when
+//! its handle is dropped.
+
+pub mod fathom;
+pub mod transcribe;

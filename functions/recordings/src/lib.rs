@@ -1,0 +1,80 @@
+//! `recordings`: list, search and read the user's imported recordings.
+
+use pipeline::domain::{RecordingId, Source, TranscriptRef, TranscriptSegment, UserId};
+use pipeline::http::{self, ApiError, ApiResult, Body, Request, Response, Route};
+use pipeline::ports::RecordingQuery;
+use pipeline::services::Services;
+use pipeline::views::{RecordingDetail, RecordingListItem};
+use serde_json::json;
+
+pub const ROUTES: &[Route] = &[
+    Route::user("GET", "/recordings"),
+    Route::user("GET", "/recordings/{id}"),
+];
+
+/// Longest search text accepted.
+const MAX_QUERY_CHARS: usize = 200;
+
+pub async fn handle(services: &Services, req: Request) -> Response<Body> {
+    http::respond(route(services, &req)).await
+}
+
+async fn route(services: &Services, req: &Request) -> ApiResult {
+    match (req.method().as_str(), http::segments(req).as_slice()) {
+        ("GET", ["recordings"]) => list(services, &http::user_id(req)?, req).await,
+        ("GET", ["recordings", id]) => detail(services, &http::user_id(req)?, id).await,
+        _ => Err(ApiError::no_route(req)),
+    }
+}
+
+async fn list(services: &Services, user: &UserId, req: &Request) -> ApiResult {
+    let text = http::query(req, "q");
+    if text
+        .as_ref()
+        .is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!("query parameter `q` is longer than {MAX_QUERY_CHARS} characters"),
+        ));
+    }
+    let query = RecordingQuery {
+        source: http::query_as(req, "source", Source::parse)?,
+        text,
+        limit: http::limit(req, 20, 100)?,
+        cursor: http::query(req, "cursor"),
+    };
+    let page = services.recordings.list(user, &query).await?;
+    let items: Vec<RecordingListItem> = page.items.iter().map(RecordingListItem::from).collect();
+    http::ok(&json!({ "items": items, "next_cursor": page.next_cursor }))
+}
+
+async fn detail(services: &Services, user: &UserId, raw_id: &str) -> ApiResult {
+    let not_found = || ApiError::not_found(format!("no recording `{raw_id}`"));
+    // A malformed id names no recording: the same answer as another user's id.
+    let id = RecordingId::parse(raw_id).map_err(|_| not_found())?;
+    let recording = services
+        .recordings
+        .get(user, &id)
+        .await?
+        .ok_or_else(not_found)?;
+    let transcript = load_transcript(services, &recording.transcript).await?;
+    http::ok(&RecordingDetail::new(&recording, &transcript))
+}
+
+async fn load_transcript(
+    services: &Services,
+    transcript: &TranscriptRef,
+) -> Result<Vec<TranscriptSegment>, ApiError> {
+    match transcript {
+        TranscriptRef::Inline { segments } => Ok(segments.clone()),
+        TranscriptRef::Blob { key, .. } => {
+            let bytes = services
+                .blobs
+                .get_bytes(key)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("transcript blob {key} is missing"))?;
+            Ok(serde_json::from_slice(&bytes).map_err(anyhow::Error::from)?)
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Attribute names and key patterns of the table (the design is in the module docs above).
+
+use super::Item;
+use crate::domain::{ConnectionId, ExternalId, JobId, RecordingId, Source, UploadId, UserId};
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+
+pub(super) const PK: &str = "PK";
+pub(super) const SK: &str = "SK";
+pub(super) const GSI1: &str = "GSI1";
+pub(super) const GSI1PK: &str = "GSI1PK";
+pub(super) const GSI1SK: &str = "GSI1SK";
+pub(super) const GSI2: &str = "GSI2";
+pub(super) const GSI2PK: &str = "GSI2PK";
+pub(super) const GSI2SK: &str = "GSI2SK";
+pub(super) const GSI3: &str = "GSI3";
+pub(super) const GSI3PK: &str = "GSI3PK";
+pub(super) const GSI3SK: &str = "GSI3SK";
+
+/// The domain object as JSON.
+pub(super) const DATA: &str = "data";
+/// Lower-cased searchable text of a recording, kept out of `data` so it is stored once.
+pub(super) const SEARCH_TEXT: &str = "search_text";
+pub(super) const SOURCE: &str = "source";
+pub(super) const ID: &str = "id";
+pub(super) const VERSION: &str = "version";
+/// Time-to-live, epoch seconds: DynamoDB deletes the item some time after it.
+pub(super) const EXPIRES_AT: &str = "expires_at";
+/// The exact expiry, epoch microseconds, compared with the caller's clock.
+pub(super) const EXPIRES_US: &str = "expires_us";
+pub(super) const VALUE: &str = "value";
+pub(super) const OWNER: &str = "owner";
+pub(super) const COUNT: &str = "n";
+/// Where a pointer item points.
+pub(super) const TARGET_PK: &str = "target_pk";
+pub(super) const TARGET_SK: &str = "target_sk";
+
+/// The sort-key prefix of a user's connections.
+pub(super) const CONNECTIONS_PREFIX: &str = "CONN#";
+/// The GSI2 partition of every connection that is not disconnected.
+pub(super) const ALL_CONNECTIONS: &str = "CONNS";
+
+/// The primary key of one item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+/// The partition holding a user's recordings, connections, jobs and uploads.
+pub(super) fn user_partition(user: &UserId) -> String {
+    format!("USER#{user}")
+}
+
+impl Key {
+    fn new(pk: String, sk: impl Into<String>) -> Self {
+        Key { pk, sk: sk.into() }
+    }
+
+    pub fn recording(user: &UserId, source: Source, external_id: &ExternalId) -> Self {
+        Key::new(
+            user_partition(user),
+            format!("{}{external_id}", Key::recordings_of(source)),
+        )
+    }
+
+    /// The sort-key prefix of a user's recordings from `source`.
+    pub fn recordings_of(source: Source) -> String {
+        format!("REC#{source}#")
+    }
+
+    pub fn recording_pointer(user: &UserId, id: &RecordingId) -> Self {
+        Key::new(user_partition(user), format!("RECID#{id}"))
+    }
+
+    pub fn connection(user: &UserId, source: Source) -> Self {
+        Key::new(
+            user_partition(user),
+            format!("{CONNECTIONS_PREFIX}{source}"),
+        )
+    }
+
+    pub fn connection_pointer(id: &ConnectionId) -> Self {
+        Key::new(format!("CONNID#{id}"), "CONNID")
+    }
+
+    pub fn job(user: &UserId, id: &JobId) -> Self {
+        Key::new(user_partition(user), format!("JOB#{id}"))
+    }
+
+    pub fn upload(user: &UserId, id: &UploadId) -> Self {
+        Key::new(user_partition(user), format!("UPLOAD#{id}"))
+    }
+
+    pub fn once(key: &str) -> Self {
+        Key::new(format!("ONCE#{key}"), "ONCE")
+    }
+
+    pub fn lease(name: &str) -> Self {
+        Key::new(format!("LEASE#{name}"), "LEASE")
+    }
+
+    pub fn counter(name: &str) -> Self {
+        Key::new(format!("COUNTER#{name}"), "COUNTER")
+    }
+
+    pub fn into_item(self) -> Item {
+        Item::from([
+            (PK.to_owned(), AttributeValue::S(self.pk)),
+            (SK.to_owned(), AttributeValue::S(self.sk)),
+        ])
+    }
+
+    /// An item that only records where another item is (a second way to find it).
+    pub fn pointer_to(self, target: &Key) -> Item {
+        let mut item = self.into_item();
+        item.insert(TARGET_PK.into(), AttributeValue::S(target.pk.clone()));
+        item.insert(TARGET_SK.into(), AttributeValue::S(target.sk.clone()));
+        item
+    }
+
+    /// The key a pointer item points at.
+    pub fn target_of(pointer: &Item) -> Option<Key> {
+        let text = |name: &str| pointer.get(name).and_then(|v| v.as_s().ok()).cloned();
+        Some(Key {
+            pk: text(TARGET_PK)?,
+            sk: text(TARGET_SK)?,
+        })
+    }
+}
+
+pub(super) fn recordings_index_partition(user: &UserId) -> String {
+    format!("RECS#{user}")
+}
+
+pub(super) fn jobs_index_partition(user: &UserId) -> String {
+    format!("JOBS#{user}")
+}
+
+pub(super) fn email_index_partition(source: Source, email: &str) -> String {
+    format!("EMAIL#{source}#{}", email.trim().to_lowercase())
+}
+
+/// A time as text that sorts in time order: fixed width, UTC, microseconds.
+pub(super) fn sortable_time(time: DateTime<Utc>) -> String {
+    time.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// An index sort key that orders by `time` and stays unique by `id`.
+pub(super) fn time_then_id(time: DateTime<Utc>, id: &str) -> String {
+    format!("{}#{id}", sortable_time(time))
+}
+
+pub(super) fn text(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub(super) fn number(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// The expiry attributes: TTL in whole seconds, rounded up so DynamoDB never deletes an
+/// item before it expires, and the exact instant for comparisons.
+pub(super) fn expiry(item: &mut Item, expires_at: DateTime<Utc>) {
+    item.insert(EXPIRES_AT.into(), number(ttl_seconds(expires_at)));
+    item.insert(EXPIRES_US.into(), number(expires_at.timestamp_micros()));
+}
+
+/// The TTL attribute's value: epoch seconds, rounded up.
+pub(super) fn ttl_seconds(expires_at: DateTime<Utc>) -> i64 {
+    expires_at.timestamp() + i64::from(expires_at.timestamp_subsec_nanos() > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn sortable_times_sort_like_the_times() {
+        let early = Utc.with_ymd_and_hms(2024, 1, 2, 3, 4, 5).unwrap();
+        let later = early + chrono::Duration::microseconds(1);
+        let much_later = Utc.with_ymd_and_hms(2031, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!(sortable_time(early), "2024-01-02T03:04:05.000000Z");
+        assert!(sortable_time(early) < sortable_time(later));
+        assert!(sortable_time(later) < sortable_time(much_later));
+    }
+
+    #[test]
+    fn ttl_rounds_up_and_exact_expiry_keeps_microseconds() {
+        let mut item = Item::new();
+        let at = Utc.timestamp_opt(1_700_000_000, 1_000).unwrap();
+        expiry(&mut item, at);
+        assert_eq!(item[EXPIRES_AT], number(1_700_000_001));
+        assert_eq!(item[EXPIRES_US], number(1_700_000_000_000_001i64));
+    }
+
+    #[test]
+    fn recording_keys_of_one_source_share_the_prefix() {
+        let user = UserId::parse("u1").unwrap();
+        let key = Key::recording(&user, Source::Fathom, &ExternalId::parse("m#1").unwrap());
+        assert_eq!(key.pk, "USER#u1");
+        assert!(key.sk.starts_with(&Key::recordings_of(Source::Fathom)));
+        assert!(!Key::recording_pointer(&user, &RecordingId::new())
+            .sk
+            .starts_with("REC#"));
+    }
+}

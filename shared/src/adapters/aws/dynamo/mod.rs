@@ -1,0 +1,497 @@
+//! Every record port on one DynamoDB table (`TABLE_NAME`).
+//!
+//! # Key design
+//!
+//! Keys are strings; `{t}` is a UTC time as `YYYY-MM-DDTHH:MM:SS.ffffffZ`, which sorts as text
+//! in time order, and `{t}#{id}` keeps equal times apart.
+//!
+//! | item | PK | SK | other attributes |
+//! |---|---|---|---|
+//! | recording | `USER#{user}` | `REC#{source}#{external_id}` | GSI1 `RECS#{user}` / `{sort_time}#{id}`; `id`, `source`, `search_text` |
+//! | recording by id | `USER#{user}` | `RECID#{id}` | `target_pk`, `target_sk` (the recording's key) |
+//! | connection | `USER#{user}` | `CONN#{source}` | GSI2 `CONNS` / `{created_at}#{id}` unless disconnected; GSI3 `EMAIL#{source}#{email}` / `{id}` when the email is known; `id`, `version` |
+//! | connection by id | `CONNID#{id}` | `CONNID` | `target_pk`, `target_sk` |
+//! | job | `USER#{user}` | `JOB#{id}` | GSI1 `JOBS#{user}` / `{created_at}#{id}`; `source` |
+//! | upload | `USER#{user}` | `UPLOAD#{id}` | |
+//! | once item (OAuth state, webhook receipt, claim) | `ONCE#{key}` | `ONCE` | `value`, `expires_at`, `expires_us` |
+//! | lease | `LEASE#{name}` | `LEASE` | `owner`, `expires_at`, `expires_us` |
+//! | counter | `COUNTER#{name}` | `COUNTER` | `n`, `expires_at` |
+//!
+//! Domain objects are stored whole as JSON in `data`; the other attributes are derived from
+//! them for keys, indexes and conditions (`items`). A recording's `search_text` is its own
+//! attribute, not repeated inside `data`.
+//!
+//! - A recording is keyed by `(user, source, external_id)` because the sync's dedup check
+//!   (one per meeting) reads it by that key. Inserting writes it and its by-id item in one
+//!   transaction, each conditioned on absence, so the key is claimed atomically.
+//! - A connection is keyed by `(user, source)`, which makes it unique per user and source;
+//!   its by-id item is written in the same transaction. `replace` is a put conditioned on the
+//!   stored `version`.
+//! - Expiring items carry `expires_at` (epoch seconds, the table's TTL attribute) and
+//!   `expires_us` (the exact instant). TTL deletes lazily, up to days late, so every decision
+//!   compares `expires_us` with the caller's `now` inside the condition, never trusting
+//!   presence alone.
+//! - Listing recordings queries the user's GSI1 partition newest first. The `source` and
+//!   `text` filters are filter expressions (`text` is `contains` on `search_text`), so a
+//!   search reads the user's whole partition until a page fills: fine for one user's
+//!   meetings, and the place to add a search index if that stops being true.
+//! - Page cursors are base64 of the JSON key of the last item returned; a cursor is only
+//!   accepted for the partition it came from.
+//! - Index reads (listings, email lookup) are eventually consistent; reads by key are
+//!   strongly consistent.
+
+mod expiring;
+mod items;
+mod keys;
+mod records;
+pub(super) mod table;
+
+pub use table::{table_definition, TableDefinition};
+
+use super::retry::Backoff;
+use super::sdk_error;
+use crate::ports::{Inserted, Page};
+use anyhow::{anyhow, bail, Context, Result};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, Select, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as CURSOR_B64;
+use base64::Engine;
+use keys::{Key, GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, GSI3, GSI3PK, GSI3SK, PK, SK};
+use std::collections::{BTreeMap, HashMap};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The table behind the recording, connection, job, upload, once, lease and counter ports.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+/// A condition or filter expression with its `#name` and `:value` placeholders.
+#[derive(Debug, Clone, Default)]
+struct Expr {
+    text: String,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Expr {
+    fn new(text: impl Into<String>) -> Self {
+        Expr {
+            text: text.into(),
+            ..Expr::default()
+        }
+    }
+
+    /// Declares `#attr` as the attribute `attr` (many attribute names are reserved words).
+    fn name(mut self, attr: &str) -> Self {
+        self.names.insert(format!("#{attr}"), attr.to_owned());
+        self
+    }
+
+    /// Declares `placeholder` as the attribute `attr`.
+    fn alias(mut self, placeholder: &str, attr: &str) -> Self {
+        self.names.insert(placeholder.to_owned(), attr.to_owned());
+        self
+    }
+
+    fn value(mut self, placeholder: &str, value: AttributeValue) -> Self {
+        self.values.insert(placeholder.to_owned(), value);
+        self
+    }
+
+    /// Both expressions, which must use distinct placeholders.
+    fn and(mut self, other: Expr) -> Self {
+        self.text = if self.text.is_empty() {
+            other.text
+        } else {
+            format!("({}) AND ({})", self.text, other.text)
+        };
+        self.names.extend(other.names);
+        self.values.extend(other.values);
+        self
+    }
+
+    /// Either expression, which must use distinct placeholders.
+    fn or(mut self, other: Expr) -> Self {
+        self.text = format!("({}) OR ({})", self.text, other.text);
+        self.names.extend(other.names);
+        self.values.extend(other.values);
+        self
+    }
+
+    /// The placeholder maps as the SDK wants them: absent when empty (DynamoDB refuses empty maps).
+    fn names(&self) -> Option<HashMap<String, String>> {
+        (!self.names.is_empty()).then(|| self.names.clone())
+    }
+
+    fn values(&self) -> Option<HashMap<String, AttributeValue>> {
+        (!self.values.is_empty()).then(|| self.values.clone())
+    }
+}
+
+/// The table itself or one of its indexes, with the key attributes a query uses there.
+#[derive(Debug)]
+struct Index {
+    name: Option<&'static str>,
+    partition_key: &'static str,
+    sort_key: &'static str,
+}
+
+const TABLE: Index = Index {
+    name: None,
+    partition_key: PK,
+    sort_key: SK,
+};
+/// A user's recordings and jobs by time.
+const BY_TIME: Index = Index {
+    name: Some(GSI1),
+    partition_key: GSI1PK,
+    sort_key: GSI1SK,
+};
+/// Every live connection, oldest first.
+const ALL_CONNECTIONS: Index = Index {
+    name: Some(GSI2),
+    partition_key: GSI2PK,
+    sort_key: GSI2SK,
+};
+/// Connections by source and account email.
+const BY_EMAIL: Index = Index {
+    name: Some(GSI3),
+    partition_key: GSI3PK,
+    sort_key: GSI3SK,
+};
+
+impl Index {
+    /// What identifies a position in this index: the table's key and the index's own.
+    fn position_attributes(&self) -> Vec<&'static str> {
+        let mut attrs = vec![PK, SK];
+        for attr in [self.partition_key, self.sort_key] {
+            if !attrs.contains(&attr) {
+                attrs.push(attr);
+            }
+        }
+        attrs
+    }
+}
+
+/// One partition of the table or an index, optionally narrowed by a sort-key prefix and a filter.
+#[derive(Debug)]
+struct Query<'a> {
+    index: &'a Index,
+    partition: String,
+    sort_prefix: Option<String>,
+    filter: Option<Expr>,
+    newest_first: bool,
+}
+
+impl<'a> Query<'a> {
+    fn new(index: &'a Index, partition: String) -> Self {
+        Query {
+            index,
+            partition,
+            sort_prefix: None,
+            filter: None,
+            newest_first: false,
+        }
+    }
+
+    fn key_condition(&self) -> Expr {
+        let partition = Expr::new("#kp = :kp")
+            .value(":kp", keys::text(&self.partition))
+            .alias("#kp", self.index.partition_key);
+        match &self.sort_prefix {
+            None => partition,
+            Some(prefix) => partition.and(
+                Expr::new("begins_with(#ks, :ks)")
+                    .value(":ks", keys::text(prefix))
+                    .alias("#ks", self.index.sort_key),
+            ),
+        }
+    }
+}
+
+/// How many items a filtered query reads per request when looking for matches.
+const FILTERED_READ_BATCH: usize = 100;
+
+fn condition_failed<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    err.code() == Some("ConditionalCheckFailedException")
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn get_item(&self, key: Key) -> Result<Option<Item>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key.into_item()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("DynamoDB GetItem", e))?;
+        Ok(output.item)
+    }
+
+    /// Reads the item a pointer item points at.
+    async fn get_via_pointer(&self, pointer: Key) -> Result<Option<Item>> {
+        let Some(pointer) = self.get_item(pointer).await? else {
+            return Ok(None);
+        };
+        let target = Key::target_of(&pointer).context("a stored pointer item has no target")?;
+        self.get_item(target).await
+    }
+
+    /// Writes `item` if `condition` holds; `false` when it did not.
+    async fn put_item(&self, item: Item, condition: Option<Expr>) -> Result<bool> {
+        let condition = condition.unwrap_or_default();
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(
+                (!condition.text.is_empty()).then_some(condition.text.clone()),
+            )
+            .set_expression_attribute_names(condition.names())
+            .set_expression_attribute_values(condition.values())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(sdk_error("DynamoDB PutItem", e)),
+        }
+    }
+
+    /// Deletes the item if `condition` holds, returning what was there; `None` when the
+    /// condition did not hold or nothing was there.
+    async fn delete_item(&self, key: Key, condition: Option<Expr>) -> Result<Option<Item>> {
+        let condition = condition.unwrap_or_default();
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key.into_item()))
+            .set_condition_expression(
+                (!condition.text.is_empty()).then_some(condition.text.clone()),
+            )
+            .set_expression_attribute_names(condition.names())
+            .set_expression_attribute_values(condition.values())
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(output.attributes.filter(|item| !item.is_empty())),
+            Err(e) if condition_failed(&e) => Ok(None),
+            Err(e) => Err(sdk_error("DynamoDB DeleteItem", e)),
+        }
+    }
+
+    /// Writes all `items` in one transaction if none of their keys is taken. Conflicts with
+    /// concurrent transactions on the same items are retried: they mean nothing was written.
+    async fn insert_all_if_absent(&self, items: Vec<Item>) -> Result<Inserted> {
+        let puts = items
+            .into_iter()
+            .map(|item| {
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(#pk)")
+                    .expression_attribute_names("#pk", PK)
+                    .build()
+                    .context("building a transactional put")?;
+                Ok(TransactWriteItem::builder().put(put).build())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let backoff = Backoff::default();
+        for attempt in 0..backoff.max_attempts {
+            if attempt > 0 {
+                tokio::time::sleep(backoff.delay(attempt - 1)).await;
+            }
+            let err = match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(puts.clone()))
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(Inserted::New),
+                Err(err) => err,
+            };
+            let reasons: Vec<&str> = match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
+                    .cancellation_reasons()
+                    .iter()
+                    .filter_map(|r| r.code())
+                    .collect(),
+                _ => Vec::new(),
+            };
+            if reasons.contains(&"ConditionalCheckFailed") {
+                return Ok(Inserted::AlreadyExists);
+            }
+            let conflicted = reasons.contains(&"TransactionConflict")
+                || err.code() == Some("TransactionInProgressException");
+            if !conflicted {
+                return Err(sdk_error("DynamoDB TransactWriteItems", err));
+            }
+        }
+        bail!(
+            "DynamoDB TransactWriteItems kept conflicting with other writers after {} attempts",
+            backoff.max_attempts
+        )
+    }
+
+    fn query_request(
+        &self,
+        query: &Query<'_>,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        let key = query.key_condition();
+        let mut expr = key.clone();
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(query.index.name.map(str::to_owned))
+            .key_condition_expression(&key.text)
+            .consistent_read(query.index.name.is_none())
+            .scan_index_forward(!query.newest_first);
+        if let Some(filter) = &query.filter {
+            request = request.filter_expression(&filter.text);
+            expr = expr.and(filter.clone());
+        }
+        request
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+    }
+
+    /// Up to `limit` matching items after `cursor`, with a cursor when more match. Reads one
+    /// item past the page so the last page says it is the last.
+    async fn query_page(
+        &self,
+        query: &Query<'_>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<Item>> {
+        let mut start = cursor.map(|c| self.decode_cursor(query, c)).transpose()?;
+        let mut items: Vec<Item> = Vec::new();
+        if limit == 0 {
+            return Ok(Page {
+                items,
+                next_cursor: None,
+            });
+        }
+        loop {
+            let wanted = limit + 1 - items.len();
+            let batch = if query.filter.is_some() {
+                wanted.max(FILTERED_READ_BATCH)
+            } else {
+                wanted
+            };
+            let output = self
+                .query_request(query)
+                .limit(i32::try_from(batch).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk_error("DynamoDB Query", e))?;
+            items.extend(output.items.unwrap_or_default());
+            start = output.last_evaluated_key.filter(|key| !key.is_empty());
+            if items.len() > limit || start.is_none() {
+                break;
+            }
+        }
+        let next_cursor = if items.len() > limit {
+            items.truncate(limit);
+            items
+                .last()
+                .map(|last| encode_cursor(query.index, last))
+                .transpose()?
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Every matching item.
+    async fn query_all(&self, query: &Query<'_>) -> Result<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .query_request(query)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk_error("DynamoDB Query", e))?;
+            items.extend(output.items.unwrap_or_default());
+            start = output.last_evaluated_key.filter(|key| !key.is_empty());
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    async fn count(&self, query: &Query<'_>) -> Result<u64> {
+        let mut total = 0u64;
+        let mut start = None;
+        loop {
+            let output = self
+                .query_request(query)
+                .select(Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk_error("DynamoDB Query", e))?;
+            total += u64::try_from(output.count).unwrap_or(0);
+            start = output.last_evaluated_key.filter(|key| !key.is_empty());
+            if start.is_none() {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// The start key a cursor stands for, refused unless it lies in the queried partition
+    /// (a cursor from elsewhere must not open another user's items).
+    fn decode_cursor(&self, query: &Query<'_>, cursor: &str) -> Result<Item> {
+        let invalid = || anyhow!("the page cursor is not valid");
+        let json = CURSOR_B64.decode(cursor).map_err(|_| invalid())?;
+        let fields: BTreeMap<String, String> =
+            serde_json::from_slice(&json).map_err(|_| invalid())?;
+        let attrs = query.index.position_attributes();
+        if fields.len() != attrs.len() || attrs.iter().any(|a| !fields.contains_key(*a)) {
+            return Err(invalid());
+        }
+        if fields.get(query.index.partition_key) != Some(&query.partition) {
+            return Err(invalid());
+        }
+        Ok(fields
+            .into_iter()
+            .map(|(k, v)| (k, AttributeValue::S(v)))
+            .collect())
+    }
+}
+
+fn encode_cursor(index: &Index, item: &Item) -> Result<String> {
+    let fields = index
+        .position_attributes()
+        .into_iter()
+        .map(|attr| {
+            let value = item
+                .get(attr)
+                .and_then(|v| v.as_s().ok())
+                .with_context(|| format!("a listed item has no `{attr}`"))?;
+            Ok((attr, value.as_str()))
+        })
+        .collect::<Result<BTreeMap<_, _>>>()?;
+    Ok(CURSOR_B64.encode(serde_json::to_vec(&fields)?))
+}

@@ -1,0 +1,211 @@
+//! Recordings, connections, jobs and uploads.
+
+use super::keys::{self, Key, CONNECTIONS_PREFIX, ID, SEARCH_TEXT, SOURCE, VERSION};
+use super::{DynamoStore, Expr, Item, Query, ALL_CONNECTIONS, BY_EMAIL, BY_TIME, TABLE};
+use crate::domain::{
+    Connection, ConnectionId, ExternalId, JobId, Recording, RecordingId, Source, SyncJob, Upload,
+    UploadId, UserId,
+};
+use crate::ports::{
+    ConnectionStore, Inserted, JobStore, Page, RecordingQuery, RecordingReader, RecordingWriter,
+    UploadStore,
+};
+use anyhow::{bail, Result};
+use async_trait::async_trait;
+
+fn convert<T: TryFrom<Item, Error = anyhow::Error>>(items: Vec<Item>) -> Result<Vec<T>> {
+    items.into_iter().map(T::try_from).collect()
+}
+
+fn convert_page<T: TryFrom<Item, Error = anyhow::Error>>(page: Page<Item>) -> Result<Page<T>> {
+    Ok(Page {
+        items: convert(page.items)?,
+        next_cursor: page.next_cursor,
+    })
+}
+
+fn source_filter(source: Source) -> Expr {
+    Expr::new("#source = :source")
+        .name(SOURCE)
+        .value(":source", keys::text(source.as_str()))
+}
+
+fn both(left: Option<Expr>, right: Option<Expr>) -> Option<Expr> {
+    match (left, right) {
+        (Some(l), Some(r)) => Some(l.and(r)),
+        (l, r) => l.or(r),
+    }
+}
+
+#[async_trait]
+impl RecordingReader for DynamoStore {
+    async fn get(&self, user: &UserId, id: &RecordingId) -> Result<Option<Recording>> {
+        let Some(item) = self
+            .get_via_pointer(Key::recording_pointer(user, id))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let recording = Recording::try_from(item)?;
+        Ok((recording.id == *id).then_some(recording))
+    }
+
+    async fn find_by_key(
+        &self,
+        user: &UserId,
+        source: Source,
+        external_id: &ExternalId,
+    ) -> Result<Option<Recording>> {
+        self.get_item(Key::recording(user, source, external_id))
+            .await?
+            .map(Recording::try_from)
+            .transpose()
+    }
+
+    async fn list(&self, user: &UserId, query: &RecordingQuery) -> Result<Page<Recording>> {
+        let text = query
+            .text
+            .as_deref()
+            .map(|t| t.trim().to_lowercase())
+            .filter(|t| !t.is_empty());
+        let text_filter = text.map(|t| {
+            Expr::new(format!("contains(#{SEARCH_TEXT}, :text)"))
+                .name(SEARCH_TEXT)
+                .value(":text", keys::text(t))
+        });
+        let mut listing = Query::new(&BY_TIME, keys::recordings_index_partition(user));
+        listing.newest_first = true;
+        listing.filter = both(query.source.map(source_filter), text_filter);
+        convert_page(
+            self.query_page(&listing, query.limit, query.cursor.as_deref())
+                .await?,
+        )
+    }
+
+    async fn count(&self, user: &UserId, source: Source) -> Result<u64> {
+        let mut recordings = Query::new(&TABLE, keys::user_partition(user));
+        recordings.sort_prefix = Some(Key::recordings_of(source));
+        DynamoStore::count(self, &recordings).await
+    }
+}
+
+#[async_trait]
+impl RecordingWriter for DynamoStore {
+    async fn insert_if_absent(&self, recording: &Recording) -> Result<Inserted> {
+        let key = Key::recording(&recording.user_id, recording.source, &recording.external_id);
+        let by_id = Key::recording_pointer(&recording.user_id, &recording.id).pointer_to(&key);
+        self.insert_all_if_absent(vec![Item::try_from(recording)?, by_id])
+            .await
+    }
+
+    async fn update(&self, recording: &Recording) -> Result<()> {
+        let same_id = Expr::new(format!("#{ID} = :id"))
+            .name(ID)
+            .value(":id", keys::text(recording.id.as_str()));
+        if !self
+            .put_item(Item::try_from(recording)?, Some(same_id))
+            .await?
+        {
+            bail!(
+                "recording {} is not stored, so it cannot be updated",
+                recording.id
+            );
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ConnectionStore for DynamoStore {
+    async fn insert_if_absent(&self, connection: &Connection) -> Result<Inserted> {
+        let key = Key::connection(&connection.user_id, connection.source);
+        let by_id = Key::connection_pointer(&connection.id).pointer_to(&key);
+        self.insert_all_if_absent(vec![Item::try_from(connection)?, by_id])
+            .await
+    }
+
+    async fn get(&self, id: &ConnectionId) -> Result<Option<Connection>> {
+        let Some(item) = self.get_via_pointer(Key::connection_pointer(id)).await? else {
+            return Ok(None);
+        };
+        let connection = Connection::try_from(item)?;
+        Ok((connection.id == *id).then_some(connection))
+    }
+
+    async fn find(&self, user: &UserId, source: Source) -> Result<Option<Connection>> {
+        self.get_item(Key::connection(user, source))
+            .await?
+            .map(Connection::try_from)
+            .transpose()
+    }
+
+    async fn list_for_user(&self, user: &UserId) -> Result<Vec<Connection>> {
+        let mut connections = Query::new(&TABLE, keys::user_partition(user));
+        connections.sort_prefix = Some(CONNECTIONS_PREFIX.to_owned());
+        convert(self.query_all(&connections).await?)
+    }
+
+    async fn find_by_account_email(&self, source: Source, email: &str) -> Result<Vec<Connection>> {
+        let matching = Query::new(&BY_EMAIL, keys::email_index_partition(source, email));
+        convert(self.query_all(&matching).await?)
+    }
+
+    async fn list_all(&self, cursor: Option<&str>, limit: usize) -> Result<Page<Connection>> {
+        let live = Query::new(&ALL_CONNECTIONS, keys::ALL_CONNECTIONS.to_owned());
+        convert_page(self.query_page(&live, limit, cursor).await?)
+    }
+
+    async fn replace(&self, connection: &Connection) -> Result<bool> {
+        let bumped = Connection {
+            version: connection.version + 1,
+            ..connection.clone()
+        };
+        let unchanged = Expr::new(format!("#{VERSION} = :version"))
+            .name(VERSION)
+            .value(":version", keys::number(connection.version));
+        self.put_item(Item::try_from(&bumped)?, Some(unchanged))
+            .await
+    }
+}
+
+#[async_trait]
+impl JobStore for DynamoStore {
+    async fn put(&self, job: &SyncJob) -> Result<()> {
+        self.put_item(Item::try_from(job)?, None).await?;
+        Ok(())
+    }
+
+    async fn get(&self, user: &UserId, id: &JobId) -> Result<Option<SyncJob>> {
+        self.get_item(Key::job(user, id))
+            .await?
+            .map(SyncJob::try_from)
+            .transpose()
+    }
+
+    async fn list(
+        &self,
+        user: &UserId,
+        source: Option<Source>,
+        limit: usize,
+    ) -> Result<Vec<SyncJob>> {
+        let mut jobs = Query::new(&BY_TIME, keys::jobs_index_partition(user));
+        jobs.newest_first = true;
+        jobs.filter = source.map(source_filter);
+        convert(self.query_page(&jobs, limit, None).await?.items)
+    }
+}
+
+#[async_trait]
+impl UploadStore for DynamoStore {
+    async fn put(&self, upload: &Upload) -> Result<()> {
+        self.put_item(Item::try_from(upload)?, None).await?;
+        Ok(())
+    }
+
+    async fn get(&self, user: &UserId, id: &UploadId) -> Result<Option<Upload>> {
+        self.get_item(Key::upload(user, id))
+            .await?
+            .map(Upload::try_from)
+            .transpose()
+    }
+}

@@ -1,0 +1,168 @@
+//! Blobs as files under the data directory. A presigned upload is a dev-server URL carrying
+//! an expiry and an HMAC over (key, content type, expiry), checked by `verify_upload_url`.
+
+use crate::ports::{BlobReader, BlobStore, PresignedUpload};
+use anyhow::{bail, Context, Result};
+use async_trait::async_trait;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+use url::Url;
+
+/// Path of the dev-server route that receives presigned local uploads.
+pub const UPLOAD_ROUTE: &str = "/_local/blobs/";
+
+#[derive(Clone)]
+pub struct LocalBlobs {
+    root: PathBuf,
+    public_base_url: Url,
+    url_key: Vec<u8>,
+}
+
+impl LocalBlobs {
+    pub fn new(root: PathBuf, public_base_url: Url, url_key: Vec<u8>) -> Self {
+        Self {
+            root,
+            public_base_url,
+            url_key,
+        }
+    }
+
+    /// Maps a key to a file below the root, refusing anything that could escape it.
+    fn path(&self, key: &str) -> Result<PathBuf> {
+        let safe = !key.is_empty()
+            && key.split('/').all(|part| {
+                !part.is_empty() && part != "." && part != ".." && !part.contains('\\')
+            });
+        if !safe {
+            bail!("blob key `{key}` is not a safe relative path");
+        }
+        Ok(self.root.join(key))
+    }
+
+    /// Streams a body into the blob `key` without holding it in memory; returns its size.
+    pub async fn put_stream<S>(&self, key: &str, mut stream: S) -> Result<u64>
+    where
+        S: futures::Stream<Item = std::io::Result<Bytes>> + Unpin + Send,
+    {
+        use futures::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let path = self.path(key)?;
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        let tmp = path.with_extension(format!("partial-{}", uuid::Uuid::new_v4().simple()));
+        let mut file = tokio::fs::File::create(&tmp).await?;
+        let mut size = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.with_context(|| format!("receiving blob {key}"))?;
+            size += chunk.len() as u64;
+            file.write_all(&chunk).await?;
+        }
+        file.flush().await?;
+        tokio::fs::rename(&tmp, &path).await?;
+        Ok(size)
+    }
+
+    fn signature(&self, key: &str, content_type: &str, expires: i64) -> String {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.url_key).expect("HMAC takes keys of any length");
+        mac.update(format!("{key}\n{content_type}\n{expires}").as_bytes());
+        B64.encode(mac.finalize().into_bytes())
+    }
+
+    /// Checks a presigned upload's query values; `Ok(())` when the URL is genuine and unexpired.
+    pub fn verify_upload_url(
+        &self,
+        key: &str,
+        content_type: &str,
+        expires: i64,
+        signature: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), UploadUrlError> {
+        let expected = self.signature(key, content_type, expires);
+        let genuine: bool =
+            subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), signature.as_bytes()).into();
+        if !genuine {
+            return Err(UploadUrlError::BadSignature);
+        }
+        if now.timestamp() > expires {
+            return Err(UploadUrlError::Expired);
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum UploadUrlError {
+    #[error("the upload URL's signature does not match")]
+    BadSignature,
+    #[error("the upload URL has expired; start the upload again")]
+    Expired,
+}
+
+#[async_trait]
+impl BlobStore for LocalBlobs {
+    async fn put(&self, key: &str, bytes: Bytes, _content_type: &str) -> Result<()> {
+        let path = self.path(key)?;
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        // Write then rename, so a reader never sees half a blob.
+        let tmp = path.with_extension(format!("partial-{}", uuid::Uuid::new_v4().simple()));
+        tokio::fs::write(&tmp, &bytes)
+            .await
+            .with_context(|| format!("writing blob {key}"))?;
+        tokio::fs::rename(&tmp, &path).await?;
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<BlobReader>> {
+        match tokio::fs::File::open(self.path(key)?).await {
+            Ok(file) => Ok(Some(Box::new(file))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading blob {key}")),
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        match tokio::fs::remove_file(self.path(key)?).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("deleting blob {key}")),
+        }
+    }
+
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        expires_in: Duration,
+    ) -> Result<PresignedUpload> {
+        self.path(key)?;
+        let expires_at = Utc::now() + chrono::Duration::from_std(expires_in)?;
+        let expires = expires_at.timestamp();
+        let mut url = self.public_base_url.join(&format!(
+            "{}{}",
+            UPLOAD_ROUTE.trim_start_matches('/'),
+            key
+        ))?;
+        url.query_pairs_mut()
+            .append_pair("content_type", content_type)
+            .append_pair("expires", &expires.to_string())
+            .append_pair("signature", &self.signature(key, content_type, expires));
+        let headers = BTreeMap::from([("content-type".to_owned(), content_type.to_owned())]);
+        Ok(PresignedUpload {
+            url: url.to_string(),
+            method: "PUT",
+            headers,
+            expires_at,
+        })
+    }
+}

@@ -1,0 +1,424 @@
+//! Recordings, connections, jobs and uploads in SQLite. Each row keeps the domain object as
+//! JSON plus the columns its keys and indexes need.
+
+use super::db::{from_json, millis, Db};
+use crate::domain::{
+    Connection, ConnectionId, ExternalId, JobId, Recording, RecordingId, Source, SyncJob, Upload,
+    UploadId, UserId,
+};
+use crate::ports::{
+    ConnectionStore, Inserted, InvalidCursor, JobStore, Page, RecordingQuery, RecordingReader,
+    RecordingWriter, UploadStore,
+};
+use anyhow::Result;
+use async_trait::async_trait;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use rusqlite::{params, OptionalExtension};
+
+fn is_unique_violation(err: &rusqlite::Error) -> bool {
+    matches!(err, rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+fn inserted(result: rusqlite::Result<usize>) -> Result<Inserted> {
+    match result {
+        Ok(_) => Ok(Inserted::New),
+        Err(e) if is_unique_violation(&e) => Ok(Inserted::AlreadyExists),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Keyset cursor over `(sort value, id)`, opaque to callers.
+fn encode_cursor(sort: i64, id: &str) -> String {
+    B64.encode(format!("{sort}:{id}"))
+}
+
+fn decode_cursor(cursor: &str) -> Result<(i64, String)> {
+    let raw = B64
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok());
+    let parsed = raw
+        .as_deref()
+        .and_then(|r| r.split_once(':'))
+        .and_then(|(sort, id)| Some((sort.parse().ok()?, id.to_owned())));
+    parsed.ok_or_else(|| InvalidCursor.into())
+}
+
+/// The one row's JSON body, decoded.
+fn one<T: serde::de::DeserializeOwned>(
+    c: &rusqlite::Connection,
+    sql: &str,
+    args: impl rusqlite::Params,
+) -> Result<Option<T>> {
+    let body: Option<String> = c.query_row(sql, args, |r| r.get(0)).optional()?;
+    body.as_deref().map(from_json).transpose()
+}
+
+/// Rows of `(body, sort value, id)` fetched with `limit + 1`, cut to a page with its cursor.
+fn keyset_page<T: serde::de::DeserializeOwned>(
+    rows: Vec<(String, i64, String)>,
+    limit: usize,
+) -> Result<Page<T>> {
+    let more = rows.len() > limit;
+    let page: Vec<_> = rows.into_iter().take(limit).collect();
+    let next_cursor = match page.last() {
+        Some((_, sort, id)) if more => Some(encode_cursor(*sort, id)),
+        _ => None,
+    };
+    let items = page
+        .iter()
+        .map(|(body, _, _)| from_json(body))
+        .collect::<Result<_>>()?;
+    Ok(Page { items, next_cursor })
+}
+
+fn keyset_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, String)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+}
+
+fn like_pattern(text: &str) -> String {
+    let escaped = text
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+#[derive(Clone)]
+pub struct LocalRecordings(pub Db);
+
+#[async_trait]
+impl RecordingReader for LocalRecordings {
+    async fn get(&self, user: &UserId, id: &RecordingId) -> Result<Option<Recording>> {
+        let (user, id) = (user.to_string(), id.to_string());
+        self.0
+            .call(move |c| {
+                one(
+                    c,
+                    "SELECT body FROM recordings WHERE id = ?1 AND user_id = ?2",
+                    params![id, user],
+                )
+            })
+            .await
+    }
+
+    async fn find_by_key(
+        &self,
+        user: &UserId,
+        source: Source,
+        external_id: &ExternalId,
+    ) -> Result<Option<Recording>> {
+        let (user, external_id) = (user.to_string(), external_id.to_string());
+        self.0
+            .call(move |c| {
+                one(
+                    c,
+                    "SELECT body FROM recordings WHERE user_id = ?1 AND source = ?2 AND external_id = ?3",
+                    params![user, source.as_str(), external_id],
+                )
+            })
+            .await
+    }
+
+    async fn list(&self, user: &UserId, query: &RecordingQuery) -> Result<Page<Recording>> {
+        let user = user.to_string();
+        let source = query.source.map(|s| s.as_str().to_owned());
+        let text = query.text.as_deref().map(like_pattern);
+        let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+        let limit = query.limit.max(1);
+        self.0
+            .call(move |c| {
+                let (after_sort, after_id) =
+                    after.unwrap_or((i64::MAX, String::from("\u{10FFFF}")));
+                let mut stmt = c.prepare(
+                    "SELECT body, sort_time, id FROM recordings
+                     WHERE user_id = ?1
+                       AND (?2 IS NULL OR source = ?2)
+                       AND (?3 IS NULL OR search_text LIKE ?3 ESCAPE '\\')
+                       AND (sort_time < ?4 OR (sort_time = ?4 AND id < ?5))
+                     ORDER BY sort_time DESC, id DESC
+                     LIMIT ?6",
+                )?;
+                let rows = stmt
+                    .query_map(
+                        params![user, source, text, after_sort, after_id, (limit + 1) as i64],
+                        keyset_row,
+                    )?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                keyset_page(rows, limit)
+            })
+            .await
+    }
+
+    async fn count(&self, user: &UserId, source: Source) -> Result<u64> {
+        let user = user.to_string();
+        self.0
+            .call(move |c| {
+                let n: i64 = c.query_row(
+                    "SELECT COUNT(*) FROM recordings WHERE user_id = ?1 AND source = ?2",
+                    params![user, source.as_str()],
+                    |r| r.get(0),
+                )?;
+                Ok(n as u64)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl RecordingWriter for LocalRecordings {
+    async fn insert_if_absent(&self, recording: &Recording) -> Result<Inserted> {
+        let rec = recording.clone();
+        let body = serde_json::to_string(recording)?;
+        self.0
+            .call(move |c| {
+                inserted(c.execute(
+                    "INSERT INTO recordings (id, user_id, source, external_id, sort_time, search_text, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        rec.id.as_str(),
+                        rec.user_id.as_str(),
+                        rec.source.as_str(),
+                        rec.external_id.as_str(),
+                        millis(rec.sort_time()),
+                        rec.search_text,
+                        body
+                    ],
+                ))
+            })
+            .await
+    }
+
+    async fn update(&self, recording: &Recording) -> Result<()> {
+        let rec = recording.clone();
+        let body = serde_json::to_string(recording)?;
+        self.0
+            .call(move |c| {
+                let n = c.execute(
+                    "UPDATE recordings SET sort_time = ?2, search_text = ?3, body = ?4 WHERE id = ?1 AND user_id = ?5",
+                    params![rec.id.as_str(), millis(rec.sort_time()), rec.search_text, body, rec.user_id.as_str()],
+                )?;
+                anyhow::ensure!(n == 1, "recording {} does not exist", rec.id);
+                Ok(())
+            })
+            .await
+    }
+}
+
+#[derive(Clone)]
+pub struct LocalConnections(pub Db);
+
+fn connections_where(
+    c: &rusqlite::Connection,
+    clause: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<Connection>> {
+    let mut stmt = c.prepare(&format!("SELECT body FROM connections WHERE {clause}"))?;
+    let bodies = stmt
+        .query_map(args, |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    bodies.iter().map(|b| from_json(b)).collect()
+}
+
+#[async_trait]
+impl ConnectionStore for LocalConnections {
+    async fn insert_if_absent(&self, connection: &Connection) -> Result<Inserted> {
+        let conn = connection.clone();
+        let body = serde_json::to_string(connection)?;
+        self.0
+            .call(move |c| {
+                inserted(c.execute(
+                    "INSERT INTO connections (id, user_id, source, status, account_email, created_at, version, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        conn.id.as_str(),
+                        conn.user_id.as_str(),
+                        conn.source.as_str(),
+                        conn.status.as_str(),
+                        conn.account_email.as_deref().map(str::to_lowercase),
+                        millis(conn.created_at),
+                        conn.version as i64,
+                        body
+                    ],
+                ))
+            })
+            .await
+    }
+
+    async fn get(&self, id: &ConnectionId) -> Result<Option<Connection>> {
+        let id = id.to_string();
+        self.0
+            .call(move |c| Ok(connections_where(c, "id = ?1", params![id])?.pop()))
+            .await
+    }
+
+    async fn find(&self, user: &UserId, source: Source) -> Result<Option<Connection>> {
+        let user = user.to_string();
+        self.0
+            .call(move |c| {
+                Ok(connections_where(
+                    c,
+                    "user_id = ?1 AND source = ?2",
+                    params![user, source.as_str()],
+                )?
+                .pop())
+            })
+            .await
+    }
+
+    async fn list_for_user(&self, user: &UserId) -> Result<Vec<Connection>> {
+        let user = user.to_string();
+        self.0
+            .call(move |c| connections_where(c, "user_id = ?1 ORDER BY created_at", params![user]))
+            .await
+    }
+
+    async fn find_by_account_email(&self, source: Source, email: &str) -> Result<Vec<Connection>> {
+        let email = email.to_lowercase();
+        self.0
+            .call(move |c| {
+                connections_where(
+                    c,
+                    "source = ?1 AND account_email = ?2",
+                    params![source.as_str(), email],
+                )
+            })
+            .await
+    }
+
+    async fn list_all(&self, cursor: Option<&str>, limit: usize) -> Result<Page<Connection>> {
+        let after = cursor.map(decode_cursor).transpose()?;
+        let limit = limit.max(1);
+        self.0
+            .call(move |c| {
+                let (after_created, after_id) = after.unwrap_or((i64::MIN, String::new()));
+                let mut stmt = c.prepare(
+                    "SELECT body, created_at, id FROM connections
+                     WHERE status != 'disconnected' AND (created_at > ?1 OR (created_at = ?1 AND id > ?2))
+                     ORDER BY created_at, id LIMIT ?3",
+                )?;
+                let rows = stmt
+                    .query_map(params![after_created, after_id, (limit + 1) as i64], keyset_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                keyset_page(rows, limit)
+            })
+            .await
+    }
+
+    async fn replace(&self, connection: &Connection) -> Result<bool> {
+        let mut next = connection.clone();
+        next.version += 1;
+        let body = serde_json::to_string(&next)?;
+        self.0
+            .call(move |c| {
+                let n = c.execute(
+                    "UPDATE connections SET status = ?2, account_email = ?3, version = ?4, body = ?5
+                     WHERE id = ?1 AND version = ?6",
+                    params![
+                        next.id.as_str(),
+                        next.status.as_str(),
+                        next.account_email.as_deref().map(str::to_lowercase),
+                        next.version as i64,
+                        body,
+                        (next.version - 1) as i64
+                    ],
+                )?;
+                Ok(n == 1)
+            })
+            .await
+    }
+}
+
+#[derive(Clone)]
+pub struct LocalJobs(pub Db);
+
+#[async_trait]
+impl JobStore for LocalJobs {
+    async fn put(&self, job: &SyncJob) -> Result<()> {
+        let job = job.clone();
+        let body = serde_json::to_string(&job)?;
+        self.0
+            .call(move |c| {
+                c.execute(
+                    "INSERT INTO jobs (id, user_id, source, created_at, body) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+                    params![job.id.as_str(), job.user_id.as_str(), job.source.as_str(), millis(job.created_at), body],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get(&self, user: &UserId, id: &JobId) -> Result<Option<SyncJob>> {
+        let (user, id) = (user.to_string(), id.to_string());
+        self.0
+            .call(move |c| {
+                one(
+                    c,
+                    "SELECT body FROM jobs WHERE id = ?1 AND user_id = ?2",
+                    params![id, user],
+                )
+            })
+            .await
+    }
+
+    async fn list(
+        &self,
+        user: &UserId,
+        source: Option<Source>,
+        limit: usize,
+    ) -> Result<Vec<SyncJob>> {
+        let user = user.to_string();
+        let source = source.map(|s| s.as_str().to_owned());
+        self.0
+            .call(move |c| {
+                let mut stmt = c.prepare(
+                    "SELECT body FROM jobs WHERE user_id = ?1 AND (?2 IS NULL OR source = ?2)
+                     ORDER BY created_at DESC, id DESC LIMIT ?3",
+                )?;
+                let bodies = stmt
+                    .query_map(params![user, source, limit as i64], |r| {
+                        r.get::<_, String>(0)
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                bodies.iter().map(|b| from_json(b)).collect()
+            })
+            .await
+    }
+}
+
+#[derive(Clone)]
+pub struct LocalUploads(pub Db);
+
+#[async_trait]
+impl UploadStore for LocalUploads {
+    async fn put(&self, upload: &Upload) -> Result<()> {
+        let upload = upload.clone();
+        let body = serde_json::to_string(&upload)?;
+        self.0
+            .call(move |c| {
+                c.execute(
+                    "INSERT INTO uploads (id, user_id, body) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+                    params![upload.id.as_str(), upload.user_id.as_str(), body],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get(&self, user: &UserId, id: &UploadId) -> Result<Option<Upload>> {
+        let (user, id) = (user.to_string(), id.to_string());
+        self.0
+            .call(move |c| {
+                one(
+                    c,
+                    "SELECT body FROM uploads WHERE id = ?1 AND user_id = ?2",
+                    params![id, user],
+                )
+            })
+            .await
+    }
+}

@@ -1,0 +1,208 @@
+//! Typed configuration from environment variables (see the README's configuration table).
+//! A bad value stops start-up with a message naming the variable.
+
+use std::path::PathBuf;
+use url::Url;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Local,
+    Aws,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {variable} {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+/// Settings only the AWS backend needs.
+#[derive(Debug, Clone)]
+pub struct AwsResources {
+    pub table_name: String,
+    pub audio_bucket: String,
+    pub sync_queue_url: String,
+    pub transcribe_queue_url: String,
+    pub secrets_arn: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub backend: Backend,
+    pub local_data_dir: PathBuf,
+    pub public_base_url: Url,
+    pub app_base_url: Url,
+    pub fathom_api_base_url: Url,
+    pub fathom_oauth_base_url: Url,
+    pub fathom_client_id: Option<String>,
+    /// Send a PKCE challenge with the Fathom authorization request.
+    pub fathom_oauth_pkce: bool,
+    pub transcribe_api_base_url: Url,
+    pub transcribe_model: String,
+    /// Per-user monthly import quota across sources; 0 means unlimited.
+    pub imports_per_month: u64,
+    /// Largest upload accepted, in bytes.
+    pub max_upload_bytes: u64,
+    pub aws: Option<AwsResources>,
+}
+
+/// Reads variables through `lookup`, so tests need not touch the process environment.
+pub struct Env<F: Fn(&str) -> Option<String>>(pub F);
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    pub fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.get(name).ok_or(ConfigError {
+            variable: name,
+            problem: "is required but not set".into(),
+        })
+    }
+
+    pub fn url(&self, name: &'static str, default: &str) -> Result<Url, ConfigError> {
+        let raw = self.get(name).unwrap_or_else(|| default.to_owned());
+        parse_url(name, &raw)
+    }
+
+    pub fn number(&self, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => raw.parse().map_err(|_| ConfigError {
+                variable: name,
+                problem: format!("must be a whole number, got `{raw}`"),
+            }),
+        }
+    }
+
+    pub fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name).as_deref() {
+            None => Ok(default),
+            Some("1" | "true" | "yes" | "on") => Ok(true),
+            Some("0" | "false" | "no" | "off") => Ok(false),
+            Some(other) => Err(ConfigError {
+                variable: name,
+                problem: format!("must be true or false, got `{other}`"),
+            }),
+        }
+    }
+}
+
+fn parse_url(name: &'static str, raw: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(raw).map_err(|e| ConfigError {
+        variable: name,
+        problem: format!("is not a URL ({e})"),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ConfigError {
+            variable: name,
+            problem: "must be an http or https URL".into(),
+        });
+    }
+    Ok(url)
+}
+
+pub const DEFAULT_PORT: u16 = 8787;
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(lookup);
+        let backend = match env.get("BACKEND").as_deref() {
+            None | Some("local") => Backend::Local,
+            Some("aws") => Backend::Aws,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "BACKEND",
+                    problem: format!("must be `local` or `aws`, got `{other}`"),
+                })
+            }
+        };
+        let port = env.number("PORT", DEFAULT_PORT.into())?;
+        let public_base_url = env.url("PUBLIC_BASE_URL", &format!("http://127.0.0.1:{port}"))?;
+        let app_base_url = match env.get("APP_BASE_URL") {
+            Some(raw) => parse_url("APP_BASE_URL", &raw)?,
+            None => public_base_url.clone(),
+        };
+        let aws = match backend {
+            Backend::Local => None,
+            Backend::Aws => Some(AwsResources {
+                table_name: env.required("TABLE_NAME")?,
+                audio_bucket: env.required("AUDIO_BUCKET")?,
+                sync_queue_url: env.required("SYNC_QUEUE_URL")?,
+                transcribe_queue_url: env.required("TRANSCRIBE_QUEUE_URL")?,
+                secrets_arn: env.get("SECRETS_ARN"),
+                endpoint_url: env.get("AWS_ENDPOINT_URL"),
+            }),
+        };
+        Ok(Config {
+            backend,
+            local_data_dir: PathBuf::from(
+                env.get("LOCAL_DATA_DIR")
+                    .unwrap_or_else(|| "./.callsync".into()),
+            ),
+            public_base_url,
+            app_base_url,
+            fathom_api_base_url: env
+                .url("FATHOM_API_BASE_URL", "https://api.fathom.ai/external/v1")?,
+            fathom_oauth_base_url: env.url(
+                "FATHOM_OAUTH_BASE_URL",
+                "https://fathom.video/external/v1/oauth2",
+            )?,
+            fathom_client_id: env.get("FATHOM_CLIENT_ID"),
+            fathom_oauth_pkce: env.flag("FATHOM_OAUTH_PKCE", false)?,
+            transcribe_api_base_url: env
+                .url("TRANSCRIBE_API_BASE_URL", "https://api.openai.com/v1")?,
+            transcribe_model: env
+                .get("TRANSCRIBE_MODEL")
+                .unwrap_or_else(|| "whisper-1".into()),
+            imports_per_month: env.number("IMPORTS_PER_MONTH", 0)?,
+            max_upload_bytes: env.number("MAX_UPLOAD_BYTES", 500 * 1024 * 1024)?,
+            aws,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(move |name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_describe_a_local_system() {
+        let cfg = config(&[]).unwrap();
+        assert_eq!(cfg.backend, Backend::Local);
+        assert_eq!(cfg.public_base_url.as_str(), "http://127.0.0.1:8787/");
+        assert_eq!(cfg.app_base_url, cfg.public_base_url);
+        assert_eq!(cfg.imports_per_month, 0);
+        assert_eq!(cfg.transcribe_model, "whisper-1");
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = config(&[("BACKEND", "gcp")]).unwrap_err();
+        assert_eq!(err.variable, "BACKEND");
+        let err = config(&[("IMPORTS_PER_MONTH", "ten")]).unwrap_err();
+        assert_eq!(err.variable, "IMPORTS_PER_MONTH");
+        let err = config(&[("FATHOM_API_BASE_URL", "ftp://x")]).unwrap_err();
+        assert_eq!(err.variable, "FATHOM_API_BASE_URL");
+        let err = config(&[("BACKEND", "aws")]).unwrap_err();
+        assert_eq!(err.variable, "TABLE_NAME");
+    }
+}

@@ -1,0 +1,144 @@
+//! Sealing secrets at rest (AES-256-GCM) and types that keep secrets out of logs.
+
+use aes_gcm::aead::{Aead, KeyInit, OsRng};
+use aes_gcm::{AeadCore, Aes256Gcm, Key, Nonce};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A secret in memory. `Debug` and `Display` never print it; `expose` is the one way out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// A secret sealed under the sealing key: base64 of `nonce || ciphertext+tag`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Sealed(String);
+
+impl fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[sealed]")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("the sealing key must be 32 bytes of base64")]
+    BadKey,
+    #[error("a sealed value could not be opened (wrong key or corrupted data)")]
+    Unseal,
+}
+
+/// The 32-byte key that seals tokens and webhook secrets at rest.
+#[derive(Clone)]
+pub struct SealingKey(Key<Aes256Gcm>);
+
+impl fmt::Debug for SealingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SealingKey([redacted])")
+    }
+}
+
+const NONCE_LEN: usize = 12;
+
+impl SealingKey {
+    pub fn from_base64(encoded: &str) -> Result<Self, CryptoError> {
+        let bytes = B64
+            .decode(encoded.trim())
+            .map_err(|_| CryptoError::BadKey)?;
+        if bytes.len() != 32 {
+            return Err(CryptoError::BadKey);
+        }
+        Ok(Self(*Key::<Aes256Gcm>::from_slice(&bytes)))
+    }
+
+    /// A fresh random key, base64-encoded (for the local backend's generated key file).
+    pub fn generate_base64() -> String {
+        B64.encode(Aes256Gcm::generate_key(OsRng))
+    }
+
+    pub fn seal(&self, plaintext: &SecretString) -> Sealed {
+        let cipher = Aes256Gcm::new(&self.0);
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        // Encryption with a valid key and a fresh nonce cannot fail for in-memory input.
+        let ciphertext = cipher
+            .encrypt(&nonce, plaintext.expose().as_bytes())
+            .unwrap_or_default();
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ciphertext);
+        Sealed(B64.encode(out))
+    }
+
+    pub fn open(&self, sealed: &Sealed) -> Result<SecretString, CryptoError> {
+        let bytes = B64.decode(&sealed.0).map_err(|_| CryptoError::Unseal)?;
+        if bytes.len() <= NONCE_LEN {
+            return Err(CryptoError::Unseal);
+        }
+        let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
+        let plaintext = Aes256Gcm::new(&self.0)
+            .decrypt(Nonce::from_slice(nonce), ciphertext)
+            .map_err(|_| CryptoError::Unseal)?;
+        String::from_utf8(plaintext)
+            .map(SecretString)
+            .map_err(|_| CryptoError::Unseal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> SealingKey {
+        SealingKey::from_base64(&SealingKey::generate_base64()).unwrap()
+    }
+
+    #[test]
+    fn seal_then_open_returns_the_secret_and_hides_it() {
+        let key = key();
+        let sealed = key.seal(&SecretString::new("tok_live_123"));
+        assert!(!serde_json::to_string(&sealed)
+            .unwrap()
+            .contains("tok_live_123"));
+        assert_eq!(key.open(&sealed).unwrap().expose(), "tok_live_123");
+        assert_eq!(format!("{sealed:?}"), "[sealed]");
+        assert_eq!(
+            format!("{:?}", SecretString::new("tok_live_123")),
+            "[redacted]"
+        );
+        assert_eq!(format!("{key:?}"), "SealingKey([redacted])");
+    }
+
+    #[test]
+    fn another_key_or_tampering_cannot_open() {
+        let owner = key();
+        let sealed = owner.seal(&SecretString::new("secret"));
+        assert!(key().open(&sealed).is_err());
+        let mut raw = B64.decode(&sealed.0).unwrap();
+        let last = raw.len() - 1;
+        raw[last] ^= 1;
+        assert!(owner.open(&Sealed(B64.encode(raw))).is_err());
+    }
+
+    #[test]
+    fn keys_must_be_32_bytes() {
+        assert!(SealingKey::from_base64(&B64.encode([0u8; 16])).is_err());
+        assert!(SealingKey::from_base64("not base64!").is_err());
+    }
+}

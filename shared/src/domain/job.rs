@@ -1,0 +1,178 @@
+//! A unit of import work a user can watch.
+
+use super::ids::{ExternalId, JobId, Source, UserId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    Manual,
+    Initial,
+    Scheduled,
+    Webhook,
+    Upload,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Completed,
+    CompletedWithErrors,
+    Failed,
+}
+
+impl JobStatus {
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            JobStatus::Completed | JobStatus::CompletedWithErrors | JobStatus::Failed
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    pub current: u64,
+    pub total: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub imported: u64,
+    pub updated: u64,
+    pub skipped: u64,
+    pub failed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedItem {
+    pub external_id: ExternalId,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncJob {
+    pub id: JobId,
+    pub user_id: UserId,
+    pub source: Source,
+    pub kind: JobKind,
+    pub status: JobStatus,
+    pub progress: Progress,
+    pub counts: Counts,
+    pub failed_items: Vec<FailedItem>,
+    pub summary: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl SyncJob {
+    pub fn new(user_id: UserId, source: Source, kind: JobKind, now: DateTime<Utc>) -> Self {
+        SyncJob {
+            id: JobId::new(),
+            user_id,
+            source,
+            kind,
+            status: JobStatus::Queued,
+            progress: Progress::default(),
+            counts: Counts::default(),
+            failed_items: Vec::new(),
+            summary: None,
+            created_at: now,
+            updated_at: now,
+            finished_at: None,
+        }
+    }
+
+    /// Ends the job, choosing the status from its counts and writing a summary a person can read.
+    pub fn finish(&mut self, now: DateTime<Utc>) {
+        self.status = if self.counts.failed == 0 {
+            JobStatus::Completed
+        } else if self.counts.imported + self.counts.updated + self.counts.skipped > 0 {
+            JobStatus::CompletedWithErrors
+        } else {
+            JobStatus::Failed
+        };
+        self.summary = Some(summarize(&self.counts));
+        self.finished_at = Some(now);
+        self.updated_at = now;
+    }
+
+    /// Ends the job as failed as a whole (nothing could be attempted).
+    pub fn fail(&mut self, reason: &str, now: DateTime<Utc>) {
+        self.status = JobStatus::Failed;
+        self.summary = Some(reason.to_owned());
+        self.finished_at = Some(now);
+        self.updated_at = now;
+    }
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// "8 new calls imported, 1 updated, skipped 3 duplicates, 1 failed".
+pub fn summarize(counts: &Counts) -> String {
+    let mut parts = vec![format!(
+        "{} imported",
+        plural(counts.imported, "new call", "new calls")
+    )];
+    if counts.updated > 0 {
+        parts.push(format!("{} updated", counts.updated));
+    }
+    if counts.skipped > 0 {
+        parts.push(format!(
+            "skipped {}",
+            plural(counts.skipped, "duplicate", "duplicates")
+        ));
+    }
+    if counts.failed > 0 {
+        parts.push(format!("{} failed", counts.failed));
+    }
+    parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_reads_like_a_sentence() {
+        let counts = Counts {
+            imported: 8,
+            updated: 0,
+            skipped: 3,
+            failed: 1,
+        };
+        assert_eq!(
+            summarize(&counts),
+            "8 new calls imported, skipped 3 duplicates, 1 failed"
+        );
+        let one = Counts {
+            imported: 1,
+            ..Counts::default()
+        };
+        assert_eq!(summarize(&one), "1 new call imported");
+    }
+
+    #[test]
+    fn finish_picks_status_from_counts() {
+        let now = Utc::now();
+        let mut job = SyncJob::new(
+            UserId::parse("u").unwrap(),
+            Source::Fathom,
+            JobKind::Manual,
+            now,
+        );
+        job.counts.imported = 2;
+        job.counts.failed = 1;
+        job.finish(now);
+        assert_eq!(job.status, JobStatus::CompletedWithErrors);
+        job.counts.imported = 0;
+        job.finish(now);
+        assert_eq!(job.status, JobStatus::Failed);
+    }
+}

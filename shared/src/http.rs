@@ -1,0 +1,304 @@
+//! API Gateway (HTTP API) glue: identity from the JWT authorizer, JSON in and out, one error
+//! type mapped to `{"error": {"code", "message"}}` and a status in one place.
+
+use crate::domain::{InvalidValue, UserId};
+use lambda_http::http::{header, Method, StatusCode};
+use lambda_http::request::RequestContext;
+pub use lambda_http::{Body, Request, RequestExt, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::future::Future;
+
+/// Largest JSON request body accepted (webhooks have their own, larger limit).
+pub const MAX_JSON_BODY: usize = 256 * 1024;
+
+/// An error a client sees: status, a stable snake_case code, and a message a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    pub fn payload_too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
+    /// No route of this function matches the method and path.
+    pub fn no_route(req: &Request) -> Self {
+        Self::not_found(format!(
+            "there is no route {} {}",
+            req.method(),
+            req.uri().path()
+        ))
+    }
+}
+
+/// Faults of ours: the whole chain goes to the log, the client gets a generic message.
+impl From<anyhow::Error> for ApiError {
+    fn from(err: anyhow::Error) -> Self {
+        if let Some(cursor) = err.downcast_ref::<crate::ports::InvalidCursor>() {
+            return Self::bad_request("invalid_cursor", cursor.to_string());
+        }
+        tracing::error!(error = format!("{err:#}"), "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "something went wrong on our side; please try again",
+        )
+    }
+}
+
+impl From<InvalidValue> for ApiError {
+    fn from(err: InvalidValue) -> Self {
+        Self::bad_request("invalid_parameter", err.to_string())
+    }
+}
+
+pub type ApiResult = Result<Response<Body>, ApiError>;
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
+    let body = serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned());
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::Text(body))
+        .unwrap_or_default()
+}
+
+pub fn ok<T: Serialize>(value: &T) -> ApiResult {
+    Ok(json(StatusCode::OK, value))
+}
+
+pub fn error_response(err: &ApiError) -> Response<Body> {
+    json(
+        err.status,
+        &ErrorBody {
+            error: ErrorDetail {
+                code: err.code,
+                message: &err.message,
+            },
+        },
+    )
+}
+
+/// A 302 to `location`.
+pub fn redirect(location: &str) -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::FOUND)
+        .header(header::LOCATION, location)
+        .body(Body::Empty)
+        .unwrap_or_default()
+}
+
+/// Runs a handler body and turns its error into a response: no client mistake reaches the
+/// runtime as `Err`.
+pub async fn respond(handler: impl Future<Output = ApiResult>) -> Response<Body> {
+    handler.await.unwrap_or_else(|err| error_response(&err))
+}
+
+/// The caller's user id: the `sub` claim the JWT authorizer (or the dev server) put in the
+/// request context.
+pub fn user_id(req: &Request) -> Result<UserId, ApiError> {
+    let sub = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .and_then(|jwt| jwt.claims.get("sub"))
+            .cloned(),
+        _ => None,
+    };
+    let sub =
+        sub.ok_or_else(|| ApiError::unauthorized("sign in: this route needs a bearer token"))?;
+    UserId::parse(&sub)
+        .map_err(|_| ApiError::unauthorized("the token's subject is not a valid user id"))
+}
+
+/// Path segments after the leading slash (`/recordings/abc` -> `["recordings", "abc"]`).
+pub fn segments(req: &Request) -> Vec<&str> {
+    req.uri()
+        .path()
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+pub fn method(req: &Request) -> &Method {
+    req.method()
+}
+
+/// The first value of a query parameter, if present and non-empty.
+pub fn query(req: &Request, name: &str) -> Option<String> {
+    req.query_string_parameters_ref()
+        .and_then(|q| q.first(name).map(str::to_owned))
+        .filter(|v| !v.is_empty())
+}
+
+/// A query parameter parsed by `parse`; a bad value is a 400 naming the parameter.
+pub fn query_as<T, E: std::fmt::Display>(
+    req: &Request,
+    name: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<Option<T>, ApiError> {
+    query(req, name)
+        .map(|raw| {
+            parse(&raw).map_err(|e| {
+                ApiError::bad_request(
+                    "invalid_parameter",
+                    format!("query parameter `{name}`: {e}"),
+                )
+            })
+        })
+        .transpose()
+}
+
+/// A page size from `limit`: 1..=`max`, `default` when absent.
+pub fn limit(req: &Request, default: usize, max: usize) -> Result<usize, ApiError> {
+    let value = query_as(req, "limit", |raw| {
+        raw.parse::<usize>()
+            .map_err(|_| format!("`{raw}` is not a whole number"))
+    })?;
+    match value {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!("query parameter `limit`: {n} is not between 1 and {max}"),
+        )),
+    }
+}
+
+pub fn body_bytes(req: &Request) -> &[u8] {
+    match req.body() {
+        Body::Empty => &[],
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
+    }
+}
+
+/// The JSON body as `T`: 413 past `MAX_JSON_BODY`, 400 with serde's reason otherwise.
+pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+    let bytes = body_bytes(req);
+    if bytes.len() > MAX_JSON_BODY {
+        return Err(ApiError::payload_too_large(format!(
+            "the request body is over {} KiB",
+            MAX_JSON_BODY / 1024
+        )));
+    }
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_json",
+            "the request needs a JSON body",
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::bad_request("invalid_json", format!("the JSON body is not valid: {e}"))
+    })
+}
+
+/// A route a function serves, for the dev server's routing and the template's consistency test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    /// Path pattern with `{name}` segments, as in the SAM template (`/recordings/{id}`).
+    pub path: &'static str,
+    /// Served without a user token (webhooks, OAuth callback, health).
+    pub public: bool,
+}
+
+impl Route {
+    pub const fn user(method: &'static str, path: &'static str) -> Self {
+        Route {
+            method,
+            path,
+            public: false,
+        }
+    }
+
+    pub const fn public(method: &'static str, path: &'static str) -> Self {
+        Route {
+            method,
+            path,
+            public: true,
+        }
+    }
+
+    /// Whether `method` and `path` fall on this route.
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        if !self.method.eq_ignore_ascii_case(method) {
+            return false;
+        }
+        let pattern: Vec<&str> = self.path.trim_matches('/').split('/').collect();
+        let actual: Vec<&str> = path.trim_matches('/').split('/').collect();
+        pattern.len() == actual.len()
+            && pattern
+                .iter()
+                .zip(&actual)
+                .all(|(p, a)| (p.starts_with('{') && !a.is_empty()) || p == a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_literal_and_parameter_segments() {
+        let route = Route::user("GET", "/recordings/{id}");
+        assert!(route.matches("GET", "/recordings/rec_1"));
+        assert!(!route.matches("GET", "/recordings"));
+        assert!(!route.matches("POST", "/recordings/rec_1"));
+        assert!(!route.matches("GET", "/recordings/rec_1/extra"));
+        assert!(Route::user("GET", "/recordings").matches("get", "/recordings/"));
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let err = ApiError::from(anyhow::anyhow!("table callsync-prod missing"));
+        assert_eq!(err.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!err.message.contains("callsync-prod"));
+    }
+}

@@ -1,0 +1,16 @@
+//! `pipeline`: everything the callsync functions share.
+
+pub mod adapters;
+pub mod config;
+pub mod connectors;
+pub mod crypto;
+pub mod domain;
+pub mod http;
+pub mod ports;
+pub mod runtime;
+pub mod secrets;
+pub mod services;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod views;
+pub mod webhook;

@@ -1,0 +1,250 @@
+//! The narrow capabilities the pipeline needs from the world. Each trait has a local
+//! (SQLite, filesystem) and an AWS (DynamoDB, S3, SQS) implementation, and both pass the
+//! contract suite in `contract`. Expected outcomes (already exists, taken, at ceiling) are
+//! values; `Err` means the backend itself failed.
+
+use crate::domain::{
+    Connection, ConnectionId, ExternalId, JobId, Recording, RecordingId, Source, SyncJob, Upload,
+    UploadId, UserId,
+};
+use anyhow::Result;
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::io::AsyncRead;
+
+/// One page of a listing; `next_cursor` is opaque to callers and `None` on the last page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// A listing cursor that this backend did not hand out (a client error, not a fault).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the cursor is not one this API returned; start again without it")]
+pub struct InvalidCursor;
+
+/// Result of an insert-if-absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    New,
+    AlreadyExists,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecordingQuery {
+    pub source: Option<Source>,
+    /// Case-insensitive substring of the title or transcript.
+    pub text: Option<String>,
+    pub limit: usize,
+    pub cursor: Option<String>,
+}
+
+#[async_trait]
+pub trait RecordingReader: Send + Sync {
+    async fn get(&self, user: &UserId, id: &RecordingId) -> Result<Option<Recording>>;
+    async fn find_by_key(
+        &self,
+        user: &UserId,
+        source: Source,
+        external_id: &ExternalId,
+    ) -> Result<Option<Recording>>;
+    /// Newest first by `Recording::sort_time`.
+    async fn list(&self, user: &UserId, query: &RecordingQuery) -> Result<Page<Recording>>;
+    async fn count(&self, user: &UserId, source: Source) -> Result<u64>;
+}
+
+#[async_trait]
+pub trait RecordingWriter: Send + Sync {
+    /// Stores the recording unless one with the same `(user, source, external_id)` exists.
+    async fn insert_if_absent(&self, recording: &Recording) -> Result<Inserted>;
+    /// Replaces the stored recording with the same id.
+    async fn update(&self, recording: &Recording) -> Result<()>;
+}
+
+pub trait RecordingStore: RecordingReader + RecordingWriter {}
+impl<T: RecordingReader + RecordingWriter> RecordingStore for T {}
+
+#[async_trait]
+pub trait ConnectionStore: Send + Sync {
+    /// Stores a new connection unless the user already has one for that source.
+    async fn insert_if_absent(&self, connection: &Connection) -> Result<Inserted>;
+    async fn get(&self, id: &ConnectionId) -> Result<Option<Connection>>;
+    async fn find(&self, user: &UserId, source: Source) -> Result<Option<Connection>>;
+    async fn list_for_user(&self, user: &UserId) -> Result<Vec<Connection>>;
+    /// Connections of `source` whose account email is `email` (case-insensitive).
+    async fn find_by_account_email(&self, source: Source, email: &str) -> Result<Vec<Connection>>;
+    /// Pages through every connection that is not disconnected, oldest first.
+    async fn list_all(&self, cursor: Option<&str>, limit: usize) -> Result<Page<Connection>>;
+    /// Writes `connection` if the stored version is still `connection.version`, bumping it;
+    /// `false` when another writer got there first (re-read and try again).
+    async fn replace(&self, connection: &Connection) -> Result<bool>;
+}
+
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Creates or overwrites the job.
+    async fn put(&self, job: &SyncJob) -> Result<()>;
+    async fn get(&self, user: &UserId, id: &JobId) -> Result<Option<SyncJob>>;
+    /// Newest first.
+    async fn list(
+        &self,
+        user: &UserId,
+        source: Option<Source>,
+        limit: usize,
+    ) -> Result<Vec<SyncJob>>;
+}
+
+#[async_trait]
+pub trait UploadStore: Send + Sync {
+    async fn put(&self, upload: &Upload) -> Result<()>;
+    async fn get(&self, user: &UserId, id: &UploadId) -> Result<Option<Upload>>;
+}
+
+/// Small keyed items that expire: OAuth states, webhook receipts, per-tick claims.
+#[async_trait]
+pub trait OnceStore: Send + Sync {
+    /// Stores `value` under `key` unless a live (unexpired) item is there; `true` if stored.
+    async fn insert_if_absent(
+        &self,
+        key: &str,
+        value: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Atomically removes and returns the live item; an expired one is never returned.
+    async fn take(&self, key: &str, now: DateTime<Utc>) -> Result<Option<String>>;
+    /// Removes the item whatever its state (releasing a claim).
+    async fn remove(&self, key: &str) -> Result<()>;
+}
+
+/// Exclusive, expiring ownership of a name (one sync or one token refresh per connection).
+#[async_trait]
+pub trait LeaseStore: Send + Sync {
+    /// Takes or renews the lease: succeeds when it is free, expired, or already `owner`'s.
+    async fn acquire(
+        &self,
+        name: &str,
+        owner: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Frees the lease if `owner` still holds it.
+    async fn release(&self, name: &str, owner: &str) -> Result<()>;
+}
+
+/// Counters that never pass a ceiling (monthly import quota).
+#[async_trait]
+pub trait CounterStore: Send + Sync {
+    /// Adds one while the counter is below `limit`; the new value, or `None` at the ceiling.
+    async fn increment_below(
+        &self,
+        name: &str,
+        limit: u64,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Option<u64>>;
+    /// Gives one back (a reserved import that did not happen).
+    async fn decrement(&self, name: &str) -> Result<()>;
+    async fn get(&self, name: &str) -> Result<u64>;
+}
+
+/// One message as a consumer receives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueMessage {
+    pub message_id: String,
+    pub receipt: String,
+    pub body: String,
+    pub receive_count: u32,
+}
+
+#[async_trait]
+pub trait Queue: Send + Sync {
+    async fn send(&self, body: &str) -> Result<()>;
+    /// Sends every body, in batches of at most 10, retrying entries that failed.
+    async fn send_batch(&self, bodies: &[String]) -> Result<()>;
+    /// Up to `max` visible messages, hidden from other receivers for `visibility`. A message
+    /// received more than the queue's maximum receive count goes to the dead-letter queue.
+    async fn receive(&self, max: usize, visibility: Duration) -> Result<Vec<QueueMessage>>;
+    async fn delete(&self, receipt: &str) -> Result<()>;
+    /// Messages that reached the dead-letter queue (for inspection and tests).
+    async fn receive_dead_letters(&self, max: usize) -> Result<Vec<QueueMessage>>;
+}
+
+/// A readable blob, streamed.
+pub type BlobReader = Box<dyn AsyncRead + Send + Unpin>;
+
+/// Where and how a browser uploads a file directly.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PresignedUpload {
+    pub url: String,
+    pub method: &'static str,
+    pub headers: BTreeMap<String, String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<()>;
+    /// `None` when there is no such blob.
+    async fn get(&self, key: &str) -> Result<Option<BlobReader>>;
+    async fn delete(&self, key: &str) -> Result<()>;
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        expires_in: Duration,
+    ) -> Result<PresignedUpload>;
+
+    /// Reads a whole (small) blob into memory.
+    async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        use tokio::io::AsyncReadExt;
+        let Some(mut reader) = self.get(key).await? else {
+            return Ok(None);
+        };
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).await?;
+        Ok(Some(out))
+    }
+}
+
+/// The current time, injected so tests can move it.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock tests set and advance by hand.
+#[derive(Debug)]
+pub struct ManualClock(std::sync::Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn new(start: DateTime<Utc>) -> Self {
+        Self(std::sync::Mutex::new(start))
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        let mut now = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *now += by;
+    }
+
+    pub fn set(&self, to: DateTime<Utc>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = to;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,26 @@
+//! Everything a handler needs, built once per process by the chosen backend.
+
+use crate::config::Config;
+use crate::ports::{
+    BlobStore, Clock, ConnectionStore, CounterStore, JobStore, LeaseStore, OnceStore, Queue,
+    RecordingStore, UploadStore,
+};
+use crate::secrets::Secrets;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct Services {
+    pub config: Arc<Config>,
+    pub secrets: Arc<Secrets>,
+    pub clock: Arc<dyn Clock>,
+    pub recordings: Arc<dyn RecordingStore>,
+    pub connections: Arc<dyn ConnectionStore>,
+    pub jobs: Arc<dyn JobStore>,
+    pub uploads: Arc<dyn UploadStore>,
+    pub once: Arc<dyn OnceStore>,
+    pub leases: Arc<dyn LeaseStore>,
+    pub counters: Arc<dyn CounterStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub sync_queue: Arc<dyn Queue>,
+    pub transcribe_queue: Arc<dyn Queue>,
+}

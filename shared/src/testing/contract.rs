@@ -1,0 +1,719 @@
+//! The backend contract: the semantics every implementation of the ports must show, written
+//! once and run against each backend with `backend_contract!`. Races use many tasks at once,
+//! so a check-then-insert implementation fails here.
+
+use super::{epoch, meeting, recording, user, TestBackend};
+use crate::domain::{
+    Connection, ConnectionStatus, JobKind, RecordingId, Source, SyncJob, Upload, UploadId,
+    UploadStatus,
+};
+use crate::ports::{Inserted, RecordingQuery};
+use chrono::Duration as Span;
+use futures::future::join_all;
+use std::collections::HashSet;
+use std::time::Duration;
+
+/// Generates one `#[tokio::test]` per contract case for the backend made by `$make`
+/// (an async fn returning `TestBackend`).
+#[macro_export]
+macro_rules! backend_contract {
+    ($make:path) => {
+        $crate::backend_contract!(@cases $make;
+            recording_insert_is_once_under_race,
+            recordings_are_scoped_to_their_user,
+            recordings_list_newest_first_in_pages_with_search,
+            recording_update_replaces_content,
+            once_item_is_taken_once_and_never_after_expiry,
+            once_insert_respects_live_items_and_release,
+            lease_is_exclusive_until_it_expires,
+            counter_never_passes_its_ceiling,
+            connection_is_unique_per_user_and_source,
+            connection_replace_detects_lost_updates,
+            connections_page_through_all_but_disconnected,
+            jobs_are_scoped_and_newest_first,
+            uploads_are_scoped,
+            queue_redelivers_what_was_not_deleted,
+            queue_dead_letters_after_max_receives,
+            queue_batch_send_delivers_each_once,
+            blobs_round_trip_and_delete
+        );
+    };
+    (@cases $make:path; $($case:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let backend = $make().await;
+                $crate::testing::contract::$case(&backend).await;
+            }
+        )*
+    };
+}
+
+pub async fn recording_insert_is_once_under_race(b: &TestBackend) {
+    let alice = user("alice");
+    let attempts = (0..16).map(|_| {
+        let store = b.services.recordings.clone();
+        let rec = recording(&alice, meeting(Source::Fathom, "m-1", "Race", 0));
+        tokio::spawn(async move { (rec.id.clone(), store.insert_if_absent(&rec).await.unwrap()) })
+    });
+    let results: Vec<_> = join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let winners: Vec<&RecordingId> = results
+        .iter()
+        .filter(|(_, o)| *o == Inserted::New)
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one of 16 racing inserts wins");
+    let stored = b
+        .services
+        .recordings
+        .find_by_key(&alice, Source::Fathom, &"m-1".parse_ext())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&stored.id, winners[0]);
+    assert_eq!(
+        b.services
+            .recordings
+            .count(&alice, Source::Fathom)
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+/// Test shorthand for external ids.
+trait ParseExt {
+    fn parse_ext(&self) -> crate::domain::ExternalId;
+}
+
+impl ParseExt for str {
+    fn parse_ext(&self) -> crate::domain::ExternalId {
+        crate::domain::ExternalId::parse(self).unwrap()
+    }
+}
+
+pub async fn recordings_are_scoped_to_their_user(b: &TestBackend) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    let rec = recording(&alice, meeting(Source::Fathom, "m-1", "Alice's call", 0));
+    b.services.recordings.insert_if_absent(&rec).await.unwrap();
+    let store = &b.services.recordings;
+    assert!(store.get(&alice, &rec.id).await.unwrap().is_some());
+    assert!(store.get(&bob, &rec.id).await.unwrap().is_none());
+    assert!(store
+        .find_by_key(&bob, Source::Fathom, &"m-1".parse_ext())
+        .await
+        .unwrap()
+        .is_none());
+    let query = RecordingQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    assert!(store.list(&bob, &query).await.unwrap().items.is_empty());
+    assert_eq!(store.count(&bob, Source::Fathom).await.unwrap(), 0);
+    // The same external id is a different recording for another user.
+    let bobs = recording(&bob, meeting(Source::Fathom, "m-1", "Bob's call", 0));
+    assert_eq!(store.insert_if_absent(&bobs).await.unwrap(), Inserted::New);
+}
+
+pub async fn recordings_list_newest_first_in_pages_with_search(b: &TestBackend) {
+    let alice = user("alice");
+    let store = &b.services.recordings;
+    for i in 0..25 {
+        let title = if i % 5 == 0 {
+            format!("Quarterly Review {i}")
+        } else {
+            format!("Standup {i}")
+        };
+        let source = if i % 2 == 0 {
+            Source::Fathom
+        } else {
+            Source::Upload
+        };
+        store
+            .insert_if_absent(&recording(
+                &alice,
+                meeting(source, &format!("m-{i}"), &title, i),
+            ))
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .list(
+                &alice,
+                &RecordingQuery {
+                    limit: 10,
+                    cursor: cursor.clone(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(page.items.len() <= 10);
+        seen.extend(page.items.iter().map(|r| r.title.clone()));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..25)
+        .rev()
+        .map(|i| {
+            if i % 5 == 0 {
+                format!("Quarterly Review {i}")
+            } else {
+                format!("Standup {i}")
+            }
+        })
+        .collect();
+    assert_eq!(seen, expected, "every recording once, newest first");
+
+    let query = RecordingQuery {
+        text: Some("quarterly".into()),
+        limit: 50,
+        ..Default::default()
+    };
+    let found = store.list(&alice, &query).await.unwrap().items;
+    assert_eq!(found.len(), 5, "title search is case-insensitive");
+    let query = RecordingQuery {
+        text: Some("NOTES ABOUT STANDUP 7".into()),
+        limit: 50,
+        ..Default::default()
+    };
+    let found = store.list(&alice, &query).await.unwrap().items;
+    assert_eq!(
+        found.iter().map(|r| r.title.as_str()).collect::<Vec<_>>(),
+        vec!["Standup 7"],
+        "transcript text is searched"
+    );
+    let query = RecordingQuery {
+        source: Some(Source::Upload),
+        limit: 50,
+        ..Default::default()
+    };
+    assert_eq!(store.list(&alice, &query).await.unwrap().items.len(), 12);
+    assert_eq!(store.count(&alice, Source::Fathom).await.unwrap(), 13);
+}
+
+pub async fn recording_update_replaces_content(b: &TestBackend) {
+    let alice = user("alice");
+    let store = &b.services.recordings;
+    let mut rec = recording(&alice, meeting(Source::Fathom, "m-1", "Draft title", 0));
+    store.insert_if_absent(&rec).await.unwrap();
+    rec.apply(
+        meeting(Source::Fathom, "m-1", "Final title", 0),
+        epoch() + Span::hours(1),
+    );
+    store.update(&rec).await.unwrap();
+    let stored = store.get(&alice, &rec.id).await.unwrap().unwrap();
+    assert_eq!(stored.title, "Final title");
+    assert_eq!(stored.content_hash, rec.content_hash);
+    let query = RecordingQuery {
+        text: Some("final".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(
+        store.list(&alice, &query).await.unwrap().items.len(),
+        1,
+        "search follows the update"
+    );
+}
+
+pub async fn once_item_is_taken_once_and_never_after_expiry(b: &TestBackend) {
+    let once = &b.services.once;
+    let now = epoch();
+    assert!(once
+        .insert_if_absent("state:abc", "alice", now + Span::minutes(10), now)
+        .await
+        .unwrap());
+    let takers = (0..16).map(|_| {
+        let once = once.clone();
+        tokio::spawn(async move { once.take("state:abc", now).await.unwrap() })
+    });
+    let taken: Vec<_> = join_all(takers)
+        .await
+        .into_iter()
+        .filter_map(|r| r.unwrap())
+        .collect();
+    assert_eq!(taken, vec!["alice".to_owned()], "taken exactly once");
+    assert_eq!(once.take("state:abc", now).await.unwrap(), None);
+
+    once.insert_if_absent("state:old", "bob", now + Span::minutes(10), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        once.take("state:old", now + Span::minutes(11))
+            .await
+            .unwrap(),
+        None,
+        "expired items are never returned"
+    );
+}
+
+pub async fn once_insert_respects_live_items_and_release(b: &TestBackend) {
+    let once = &b.services.once;
+    let now = epoch();
+    let claims = (0..16).map(|i| {
+        let once = once.clone();
+        tokio::spawn(async move {
+            once.insert_if_absent(
+                "receipt:fathom:msg_1",
+                &i.to_string(),
+                now + Span::days(4),
+                now,
+            )
+            .await
+            .unwrap()
+        })
+    });
+    let won = join_all(claims)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().unwrap())
+        .count();
+    assert_eq!(won, 1, "one of 16 racing claims wins");
+    assert!(!once
+        .insert_if_absent("receipt:fathom:msg_1", "again", now + Span::days(4), now)
+        .await
+        .unwrap());
+    // After expiry the key can be claimed again; after a release at once.
+    assert!(once
+        .insert_if_absent(
+            "receipt:fathom:msg_1",
+            "later",
+            now + Span::days(9),
+            now + Span::days(5)
+        )
+        .await
+        .unwrap());
+    once.remove("receipt:fathom:msg_1").await.unwrap();
+    assert!(once
+        .insert_if_absent("receipt:fathom:msg_1", "retry", now + Span::days(4), now)
+        .await
+        .unwrap());
+}
+
+pub async fn lease_is_exclusive_until_it_expires(b: &TestBackend) {
+    let leases = &b.services.leases;
+    let now = epoch();
+    let until = now + Span::seconds(60);
+    let racers = (0..16).map(|i| {
+        let leases = leases.clone();
+        tokio::spawn(async move {
+            (
+                i,
+                leases
+                    .acquire("sync:con_1", &format!("worker-{i}"), until, now)
+                    .await
+                    .unwrap(),
+            )
+        })
+    });
+    let winners: Vec<usize> = join_all(racers)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .filter(|(_, won)| *won)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(winners.len(), 1, "one holder at a time");
+    let holder = format!("worker-{}", winners[0]);
+    assert!(
+        leases
+            .acquire(
+                "sync:con_1",
+                &holder,
+                now + Span::seconds(120),
+                now + Span::seconds(30)
+            )
+            .await
+            .unwrap(),
+        "the holder renews"
+    );
+    assert!(
+        !leases
+            .acquire(
+                "sync:con_1",
+                "intruder",
+                now + Span::seconds(200),
+                now + Span::seconds(90)
+            )
+            .await
+            .unwrap(),
+        "renewed lease still held"
+    );
+    leases.release("sync:con_1", "intruder").await.unwrap();
+    assert!(
+        !leases
+            .acquire(
+                "sync:con_1",
+                "intruder",
+                now + Span::seconds(200),
+                now + Span::seconds(90)
+            )
+            .await
+            .unwrap(),
+        "only the owner releases"
+    );
+    assert!(
+        leases
+            .acquire(
+                "sync:con_1",
+                "next",
+                now + Span::seconds(300),
+                now + Span::seconds(121)
+            )
+            .await
+            .unwrap(),
+        "free after expiry"
+    );
+    leases.release("sync:con_1", "next").await.unwrap();
+    assert!(
+        leases
+            .acquire(
+                "sync:con_1",
+                "third",
+                now + Span::seconds(300),
+                now + Span::seconds(122)
+            )
+            .await
+            .unwrap(),
+        "free after release"
+    );
+}
+
+pub async fn counter_never_passes_its_ceiling(b: &TestBackend) {
+    let counters = &b.services.counters;
+    let expires = epoch() + Span::days(40);
+    let racers = (0..32).map(|_| {
+        let counters = counters.clone();
+        tokio::spawn(async move {
+            counters
+                .increment_below("quota:alice:2026-01", 10, expires)
+                .await
+                .unwrap()
+        })
+    });
+    let granted: Vec<u64> = join_all(racers)
+        .await
+        .into_iter()
+        .filter_map(|r| r.unwrap())
+        .collect();
+    assert_eq!(granted.len(), 10, "exactly the ceiling is granted");
+    assert_eq!(
+        granted.iter().copied().collect::<HashSet<_>>().len(),
+        10,
+        "each grant sees its own value"
+    );
+    assert_eq!(counters.get("quota:alice:2026-01").await.unwrap(), 10);
+    counters.decrement("quota:alice:2026-01").await.unwrap();
+    assert_eq!(
+        counters
+            .increment_below("quota:alice:2026-01", 10, expires)
+            .await
+            .unwrap(),
+        Some(10)
+    );
+    assert_eq!(
+        counters
+            .increment_below("quota:alice:2026-01", 10, expires)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(counters.get("quota:bob:2026-01").await.unwrap(), 0);
+}
+
+fn connection(name: &str, source: Source, minutes: i64) -> Connection {
+    Connection::new(user(name), source, epoch() + Span::minutes(minutes))
+}
+
+pub async fn connection_is_unique_per_user_and_source(b: &TestBackend) {
+    let store = &b.services.connections;
+    let racers = (0..16).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .insert_if_absent(&connection("alice", Source::Fathom, 0))
+                .await
+                .unwrap()
+        })
+    });
+    let new = join_all(racers)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().unwrap() == Inserted::New)
+        .count();
+    assert_eq!(new, 1);
+    assert_eq!(
+        store
+            .insert_if_absent(&connection("alice", Source::Zoom, 0))
+            .await
+            .unwrap(),
+        Inserted::New
+    );
+    let mine = store
+        .find(&user("alice"), Source::Fathom)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.get(&mine.id).await.unwrap().unwrap(), mine);
+    assert_eq!(store.list_for_user(&user("alice")).await.unwrap().len(), 2);
+    assert!(store
+        .find(&user("bob"), Source::Fathom)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+pub async fn connection_replace_detects_lost_updates(b: &TestBackend) {
+    let store = &b.services.connections;
+    let mut conn = connection("alice", Source::Fathom, 0);
+    conn.account_email = Some("Alice@Example.com".into());
+    store.insert_if_absent(&conn).await.unwrap();
+    let mut first = store.get(&conn.id).await.unwrap().unwrap();
+    let mut second = first.clone();
+    first.status = ConnectionStatus::Paused;
+    assert!(store.replace(&first).await.unwrap());
+    second.last_error = Some("stale writer".into());
+    assert!(
+        !store.replace(&second).await.unwrap(),
+        "a write based on an old version is refused"
+    );
+    let stored = store.get(&conn.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, ConnectionStatus::Paused);
+    assert_eq!(stored.version, first.version + 1);
+    assert_eq!(stored.last_error, None);
+    let by_email = store
+        .find_by_account_email(Source::Fathom, "alice@example.COM")
+        .await
+        .unwrap();
+    assert_eq!(by_email.len(), 1, "account emails match case-insensitively");
+}
+
+pub async fn connections_page_through_all_but_disconnected(b: &TestBackend) {
+    let store = &b.services.connections;
+    for i in 0..23 {
+        let mut conn = connection(&format!("user-{i}"), Source::Fathom, i);
+        if i % 7 == 3 {
+            conn.status = ConnectionStatus::Disconnected;
+        }
+        store.insert_if_absent(&conn).await.unwrap();
+    }
+    let mut seen = HashSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store.list_all(cursor.as_deref(), 5).await.unwrap();
+        for c in &page.items {
+            assert!(seen.insert(c.id.clone()), "no connection twice");
+            assert_ne!(c.status, ConnectionStatus::Disconnected);
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 20);
+}
+
+pub async fn jobs_are_scoped_and_newest_first(b: &TestBackend) {
+    let store = &b.services.jobs;
+    let alice = user("alice");
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let job = SyncJob::new(
+            alice.clone(),
+            Source::Fathom,
+            JobKind::Manual,
+            epoch() + Span::minutes(i),
+        );
+        store.put(&job).await.unwrap();
+        ids.push(job.id);
+    }
+    let upload_job = SyncJob::new(
+        alice.clone(),
+        Source::Upload,
+        JobKind::Upload,
+        epoch() + Span::minutes(9),
+    );
+    store.put(&upload_job).await.unwrap();
+    let mut job = store.get(&alice, &ids[0]).await.unwrap().unwrap();
+    job.counts.imported = 4;
+    store.put(&job).await.unwrap();
+    assert_eq!(
+        store
+            .get(&alice, &ids[0])
+            .await
+            .unwrap()
+            .unwrap()
+            .counts
+            .imported,
+        4
+    );
+    assert!(store.get(&user("bob"), &ids[0]).await.unwrap().is_none());
+    let listed: Vec<_> = store
+        .list(&alice, Some(Source::Fathom), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(listed, ids.iter().rev().cloned().collect::<Vec<_>>());
+    assert_eq!(store.list(&alice, None, 10).await.unwrap().len(), 4);
+    assert!(store.list(&user("bob"), None, 10).await.unwrap().is_empty());
+}
+
+pub async fn uploads_are_scoped(b: &TestBackend) {
+    let alice = user("alice");
+    let upload = Upload {
+        id: UploadId::new(),
+        user_id: alice.clone(),
+        filename: "call.mp3".into(),
+        content_type: "audio/mpeg".into(),
+        size_bytes: 1234,
+        object_key: "uploads/alice/x/call.mp3".into(),
+        status: UploadStatus::Pending,
+        chunks_done: 0,
+        chunks_total: 0,
+        recording_id: None,
+        error: None,
+        created_at: epoch(),
+        updated_at: epoch(),
+    };
+    b.services.uploads.put(&upload).await.unwrap();
+    assert_eq!(
+        b.services.uploads.get(&alice, &upload.id).await.unwrap(),
+        Some(upload.clone())
+    );
+    assert_eq!(
+        b.services
+            .uploads
+            .get(&user("bob"), &upload.id)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn queue_redelivers_what_was_not_deleted(b: &TestBackend) {
+    let queue = &b.services.sync_queue;
+    queue.send(r#"{"n":1}"#).await.unwrap();
+    let first = queue.receive(10, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].receive_count, 1);
+    assert!(
+        queue
+            .receive(10, Duration::from_secs(1))
+            .await
+            .unwrap()
+            .is_empty(),
+        "hidden while in flight"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let again = queue.receive(10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(again.len(), 1, "comes back after the visibility timeout");
+    assert_eq!(again[0].body, r#"{"n":1}"#);
+    assert_eq!(again[0].receive_count, 2);
+    queue.delete(&again[0].receipt).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        queue
+            .receive(10, Duration::from_secs(0))
+            .await
+            .unwrap()
+            .is_empty(),
+        "deleted for good"
+    );
+}
+
+pub async fn queue_dead_letters_after_max_receives(b: &TestBackend) {
+    let queue = &b.services.transcribe_queue;
+    queue.send("poison").await.unwrap();
+    for attempt in 1..=b.max_receives {
+        let got = queue.receive(1, Duration::from_secs(0)).await.unwrap();
+        assert_eq!(got.len(), 1, "receive {attempt} delivers");
+        assert_eq!(got[0].receive_count, attempt);
+    }
+    assert!(
+        queue
+            .receive(1, Duration::from_secs(0))
+            .await
+            .unwrap()
+            .is_empty(),
+        "no further delivery"
+    );
+    let dead = queue.receive_dead_letters(10).await.unwrap();
+    assert_eq!(
+        dead.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+        vec!["poison"]
+    );
+}
+
+pub async fn queue_batch_send_delivers_each_once(b: &TestBackend) {
+    let queue = &b.services.sync_queue;
+    let bodies: Vec<String> = (0..25).map(|i| format!("message-{i}")).collect();
+    queue.send_batch(&bodies).await.unwrap();
+    let mut seen = HashSet::new();
+    for _ in 0..20 {
+        let got = queue.receive(10, Duration::from_secs(60)).await.unwrap();
+        for m in &got {
+            assert!(seen.insert(m.body.clone()), "{} delivered twice", m.body);
+            queue.delete(&m.receipt).await.unwrap();
+        }
+        if seen.len() == bodies.len() {
+            break;
+        }
+    }
+    assert_eq!(seen, bodies.into_iter().collect::<HashSet<_>>());
+}
+
+pub async fn blobs_round_trip_and_delete(b: &TestBackend) {
+    let blobs = &b.services.blobs;
+    let payload = bytes::Bytes::from(vec![7u8; 300_000]);
+    blobs
+        .put(
+            "webhooks/fathom/msg_1.json",
+            payload.clone(),
+            "application/json",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        blobs
+            .get_bytes("webhooks/fathom/msg_1.json")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&payload[..])
+    );
+    assert!(blobs
+        .get_bytes("webhooks/fathom/missing.json")
+        .await
+        .unwrap()
+        .is_none());
+    blobs.delete("webhooks/fathom/msg_1.json").await.unwrap();
+    assert!(blobs
+        .get_bytes("webhooks/fathom/msg_1.json")
+        .await
+        .unwrap()
+        .is_none());
+    blobs.delete("webhooks/fathom/msg_1.json").await.unwrap();
+    let presigned = blobs
+        .presign_put(
+            "uploads/alice/u1/call.mp3",
+            "audio/mpeg",
+            Duration::from_secs(900),
+        )
+        .await
+        .unwrap();
+    assert_eq!(presigned.method, "PUT");
+    assert!(presigned.url.starts_with("http"));
+    assert!(presigned.expires_at > chrono::Utc::now());
+}

@@ -1,0 +1,154 @@
+//! Starting the whole system for a test: a fresh data directory, the dev-server app on a free
+//! loopback port, and an HTTP client that signs in as any user.
+
+use dev_server::auth::{self, JwtSecret};
+use dev_server::{DevServer, Running};
+use pipeline::adapters::local::LocalBackend;
+use pipeline::config::Config;
+use pipeline::services::Services;
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub const JWT_SECRET: &str = "system-test-secret";
+
+pub struct TestApp {
+    pub running: Running,
+    pub backend: LocalBackend,
+    pub client: reqwest::Client,
+    jwt: JwtSecret,
+    _data_dir: tempfile::TempDir,
+}
+
+/// Settings a test adds to the environment the system is configured from.
+#[derive(Default, Clone)]
+pub struct Settings(pub HashMap<String, String>);
+
+impl Settings {
+    pub fn set(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.0.insert(name.to_owned(), value.into());
+        self
+    }
+}
+
+impl TestApp {
+    pub async fn start() -> Self {
+        Self::start_with(Settings::default(), |server| server).await
+    }
+
+    /// Starts the app with extra settings; `customize` may register more functions or change
+    /// the dev server's intervals.
+    pub async fn start_with(
+        settings: Settings,
+        customize: impl FnOnce(DevServer) -> DevServer,
+    ) -> Self {
+        let data_dir = tempfile::tempdir().expect("temporary data dir");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a free port");
+        let addr = listener.local_addr().expect("bound address");
+        let mut vars = settings.0;
+        vars.insert(
+            "LOCAL_DATA_DIR".into(),
+            data_dir.path().to_string_lossy().into_owned(),
+        );
+        vars.entry("PUBLIC_BASE_URL".into())
+            .or_insert_with(|| format!("http://{addr}"));
+        let config =
+            Config::from_lookup(|name| vars.get(name).cloned()).expect("test configuration");
+        let backend = LocalBackend::open_with(
+            Arc::new(config),
+            Arc::new(pipeline::ports::SystemClock),
+            Some(pipeline::testing::test_secrets()),
+        )
+        .expect("open local backend");
+        let jwt = JwtSecret::new(JWT_SECRET);
+        let server = customize(dev_server::app::callsync(backend.clone(), jwt.clone()));
+        let running = server.start(listener).await.expect("start dev server");
+        TestApp {
+            running,
+            backend,
+            client: reqwest::Client::new(),
+            jwt,
+            _data_dir: data_dir,
+        }
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.running.services
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.running.url(path)
+    }
+
+    pub fn token(&self, user: &str) -> String {
+        auth::mint(&self.jwt, user, 3600).expect("mint token")
+    }
+
+    /// `GET path` as `user` (or anonymously); the status and the JSON body.
+    pub async fn get(&self, path: &str, user: Option<&str>) -> (StatusCode, Value) {
+        let mut req = self.client.get(self.url(path));
+        if let Some(user) = user {
+            req = req.bearer_auth(self.token(user));
+        }
+        read(req.send().await.expect("request")).await
+    }
+
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        user: &str,
+        body: &Value,
+    ) -> (StatusCode, Value) {
+        let req = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(self.token(user))
+            .json(body);
+        read(req.send().await.expect("request")).await
+    }
+}
+
+pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.expect("response body");
+    let json = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, json)
+}
+
+/// Asserts an error response: the status, and a JSON body `{"error": {"code", "message"}}`.
+pub fn assert_error(actual: &(StatusCode, Value), status: StatusCode, code: &str) {
+    assert_eq!(actual.0, status, "body: {}", actual.1);
+    assert_eq!(actual.1["error"]["code"], code, "body: {}", actual.1);
+    assert!(
+        actual.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "error message present: {}",
+        actual.1
+    );
+}
+
+/// Polls `check` until it holds, failing the test after `seconds` (a generous bound for a
+/// condition that should hold within milliseconds).
+pub async fn eventually<F, Fut>(seconds: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,5 @@
+//! System tests: the dev-server app with a fresh data directory on a free port, driven over
+//! HTTP as a user would.
+
+mod dev_server_mechanisms;
+mod read_api;
