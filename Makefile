@@ -7,7 +7,7 @@ VENV := .venv
 DEV_JWT_SECRET ?= callsync-dev-secret
 export DEV_JWT_SECRET
 
-.PHONY: dev token test venv fmt lint
+.PHONY: dev token test venv fmt lint build deploy bench
 
 ## Run every function on the embedded backend (SQLite + files + local queue) on PORT (8787).
 dev:
@@ -31,3 +31,25 @@ lint:
 
 test: venv lint
 	$(CARGO) test --workspace
+	$(VENV)/bin/cfn-lint infra/template.yaml
+
+## Release builds of every function for Lambda with cargo-lambda (target/lambda/<fn>/bootstrap):
+## arm64 when rustup has the aarch64-unknown-linux-gnu target, this host's architecture otherwise.
+build: venv
+	@scripts/build-functions.sh
+
+## Build with SAM and deploy with a guided first run (needs the sam CLI and AWS credentials),
+## then fill the stack's secret. See README, "Deploy".
+STACK ?= callsync
+deploy: venv
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" sam build --beta-features --template-file infra/template.yaml
+	sam deploy --guided --stack-name $(STACK) --capabilities CAPABILITY_IAM
+	$(VENV)/bin/python scripts/put_secrets.py --stack $(STACK)
+
+## Run one function with its sample event on the embedded backend: make invoke-sources
+invoke-%: venv
+	@scripts/invoke.sh $*
+
+## Binary sizes and cold starts of every function (release build; prints, never asserts).
+bench: venv
+	$(CARGO) run -q -p bench

@@ -24,12 +24,22 @@ pub fn http_functions() -> Vec<HttpFunction> {
         http_function!(sources),
         http_function!(recordings),
         http_function!(jobs),
+        http_function!(oauth_initiate),
+        http_function!(oauth_callback),
+        http_function!(fetch_meetings),
     ]
 }
 
+/// How long a queue-driven invocation may run, as the template's function timeouts.
+const QUEUE_FUNCTION_TIMEOUT: chrono::Duration = chrono::Duration::minutes(15);
+
 /// The whole system on `backend`.
 pub fn callsync(backend: LocalBackend, jwt: crate::auth::JwtSecret) -> DevServer {
-    http_functions()
-        .into_iter()
-        .fold(DevServer::new(backend, jwt), DevServer::http)
+    let server = http_functions().into_iter().fold(DevServer::new(backend, jwt), DevServer::http);
+    server.consume_sync(Arc::new(|services, event| {
+        Box::pin(async move {
+            let deadline = services.clock.now() + QUEUE_FUNCTION_TIMEOUT;
+            sync_meetings::handle(&services, event, deadline).await
+        })
+    }))
 }

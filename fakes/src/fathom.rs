@@ -254,6 +254,11 @@ impl FakeFathom {
         self.state().faults.failing_recordings.insert(recording_id);
     }
 
+    /// This recording's transcript answers normally again.
+    pub fn heal_recording(&self, recording_id: u64) {
+        self.state().faults.failing_recordings.remove(&recording_id);
+    }
+
     /// Changes the budgets per window, as Fathom may lower the heavy one under load.
     pub fn set_limits(&self, overall: u32, heavy: u32) {
         let mut state = self.state();

@@ -39,6 +39,12 @@ pub struct Config {
     pub fathom_client_id: Option<String>,
     /// Send a PKCE challenge with the Fathom authorization request.
     pub fathom_oauth_pkce: bool,
+    /// Fathom's rate-limit window when it is not the documented 60 s (benchmarks against the
+    /// fake shorten it; `FATHOM_RATE_WINDOW_MS`).
+    pub fathom_rate_window: Option<std::time::Duration>,
+    /// First back-off of a retried Fathom call (`FATHOM_RETRY_BASE_MS`, default 500 ms; tests
+    /// against the fake shorten it).
+    pub fathom_retry_base: std::time::Duration,
     pub transcribe_api_base_url: Url,
     pub transcribe_model: String,
     /// Per-user monthly import quota across sources; 0 means unlimited.
@@ -159,6 +165,11 @@ impl Config {
             )?,
             fathom_client_id: env.get("FATHOM_CLIENT_ID"),
             fathom_oauth_pkce: env.flag("FATHOM_OAUTH_PKCE", false)?,
+            fathom_retry_base: std::time::Duration::from_millis(env.number("FATHOM_RETRY_BASE_MS", 500)?),
+            fathom_rate_window: match env.number("FATHOM_RATE_WINDOW_MS", 0)? {
+                0 => None,
+                ms => Some(std::time::Duration::from_millis(ms)),
+            },
             transcribe_api_base_url: env
                 .url("TRANSCRIBE_API_BASE_URL", "https://api.openai.com/v1")?,
             transcribe_model: env

@@ -84,6 +84,20 @@ impl From<InvalidValue> for ApiError {
     }
 }
 
+/// A Fathom failure as the client sees it: a dead credential is the user's to fix (409), a
+/// provider outage is temporary (503), anything else is the provider's answer (502).
+impl From<crate::connectors::fathom::FathomError> for ApiError {
+    fn from(error: crate::connectors::fathom::FathomError) -> Self {
+        if error.needs_reauth() {
+            Self::conflict("needs_reauth", "Fathom refused the stored credential: connect Fathom again")
+        } else if error.is_transient() {
+            Self::unavailable("Fathom is not answering right now; try again in a minute")
+        } else {
+            Self::new(StatusCode::BAD_GATEWAY, "provider_error", error.to_string())
+        }
+    }
+}
+
 pub type ApiResult = Result<Response<Body>, ApiError>;
 
 #[derive(Serialize)]

@@ -164,6 +164,8 @@ pub struct QueueMessage {
 #[async_trait]
 pub trait Queue: Send + Sync {
     async fn send(&self, body: &str) -> Result<()>;
+    /// Sends a message that becomes visible only after `delay` (at most 15 minutes, as SQS).
+    async fn send_delayed(&self, body: &str, delay: Duration) -> Result<()>;
     /// Sends every body, in batches of at most 10, retrying entries that failed.
     async fn send_batch(&self, bodies: &[String]) -> Result<()>;
     /// Up to `max` visible messages, hidden from other receivers for `visibility`. A message
@@ -221,6 +223,28 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
+    }
+}
+
+/// A clock that moves forward by `step` every time it is read, so a test can make a long
+/// run reach its deadline without waiting.
+#[derive(Debug)]
+pub struct TickingClock {
+    now: std::sync::Mutex<DateTime<Utc>>,
+    step: chrono::Duration,
+}
+
+impl TickingClock {
+    pub fn new(start: DateTime<Utc>, step: chrono::Duration) -> Self {
+        Self { now: std::sync::Mutex::new(start), step }
+    }
+}
+
+impl Clock for TickingClock {
+    fn now(&self) -> DateTime<Utc> {
+        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
+        *now += self.step;
+        *now
     }
 }
 

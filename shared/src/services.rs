@@ -1,6 +1,7 @@
 //! Everything a handler needs, built once per process by the chosen backend.
 
 use crate::config::Config;
+use crate::providers::Providers;
 use crate::ports::{
     BlobStore, Clock, ConnectionStore, CounterStore, JobStore, LeaseStore, OnceStore, Queue,
     RecordingStore, UploadStore,
@@ -12,6 +13,8 @@ use std::sync::Arc;
 pub struct Services {
     pub config: Arc<Config>,
     pub secrets: Arc<Secrets>,
+    /// Clients of Fathom and the other third-party APIs.
+    pub providers: Arc<Providers>,
     pub clock: Arc<dyn Clock>,
     pub recordings: Arc<dyn RecordingStore>,
     pub connections: Arc<dyn ConnectionStore>,

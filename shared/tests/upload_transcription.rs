@@ -72,7 +72,7 @@ fn burst_plan(seconds: f64) -> Vec<Burst> {
     }
 }
 
-/// Writes the bursts as a 16-bit WAV, sample by sample to disk, never whole in memory.
+/// Writes the bursts as a 16-bit WAV, burst by burst to disk, never whole in memory.
 fn write_bursts_wav(path: &Path, rate: u32, channels: u16, seconds: f64, bursts: &[Burst]) {
     let frames = (seconds * f64::from(rate)) as u64;
     let data_len = (frames * u64::from(channels) * 2) as u32;
@@ -94,29 +94,37 @@ fn write_bursts_wav(path: &Path, rate: u32, channels: u16, seconds: f64, bursts:
     out.write_all(&16u16.to_le_bytes()).unwrap();
     out.write_all(b"data").unwrap();
     out.write_all(&data_len.to_le_bytes()).unwrap();
-    let mut bursts = bursts.iter().peekable();
-    let mut block = Vec::with_capacity(1 << 16);
-    for i in 0..frames {
-        let t = i as f64 / f64::from(rate);
-        while bursts.peek().is_some_and(|b| b.end <= t) {
-            bursts.next();
+    let frame_bytes = u64::from(channels) * 2;
+    let zeros = vec![0u8; 1 << 16];
+    let write_silence = |out: &mut BufWriter<std::fs::File>, frames: u64| {
+        let mut left = (frames * frame_bytes) as usize;
+        while left > 0 {
+            let n = left.min(zeros.len());
+            out.write_all(&zeros[..n]).unwrap();
+            left -= n;
         }
-        let value = match bursts.peek() {
-            Some(b) if b.start <= t => {
-                let phase = 2.0 * std::f64::consts::PI * f64::from(b.hz) * (t - b.start);
-                (0.5 * phase.sin() * 32767.0) as i16
+    };
+    let rate_f = f64::from(rate);
+    let mut written = 0u64;
+    let mut pcm = Vec::new();
+    for burst in bursts {
+        let (first, end) = (
+            (burst.start * rate_f).ceil() as u64,
+            (burst.end * rate_f).ceil() as u64,
+        );
+        write_silence(&mut out, first - written);
+        let step = 2.0 * std::f64::consts::PI * f64::from(burst.hz) / rate_f;
+        pcm.clear();
+        for i in 0..end - first {
+            let value = ((i as f64 * step).sin() * 0.5 * 32767.0) as i16;
+            for _ in 0..channels {
+                pcm.extend_from_slice(&value.to_le_bytes());
             }
-            _ => 0,
-        };
-        for _ in 0..channels {
-            block.extend_from_slice(&value.to_le_bytes());
         }
-        if block.len() >= 1 << 16 {
-            out.write_all(&block).unwrap();
-            block.clear();
-        }
+        out.write_all(&pcm).unwrap();
+        written = end;
     }
-    out.write_all(&block).unwrap();
+    write_silence(&mut out, frames - written);
     out.flush().unwrap();
 }
 

@@ -21,13 +21,22 @@ pub struct TestApp {
     _data_dir: tempfile::TempDir,
 }
 
-/// Settings a test adds to the environment the system is configured from.
+/// Settings a test adds to the environment the system is configured from (secrets such as
+/// `FATHOM_CLIENT_SECRET` included), and the clock it runs on.
 #[derive(Default, Clone)]
-pub struct Settings(pub HashMap<String, String>);
+pub struct Settings {
+    pub vars: HashMap<String, String>,
+    pub clock: Option<Arc<dyn pipeline::ports::Clock>>,
+}
 
 impl Settings {
     pub fn set(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.0.insert(name.to_owned(), value.into());
+        self.vars.insert(name.to_owned(), value.into());
+        self
+    }
+
+    pub fn clock(mut self, clock: Arc<dyn pipeline::ports::Clock>) -> Self {
+        self.clock = Some(clock);
         self
     }
 }
@@ -48,7 +57,7 @@ impl TestApp {
             .await
             .expect("bind a free port");
         let addr = listener.local_addr().expect("bound address");
-        let mut vars = settings.0;
+        let mut vars = settings.vars;
         vars.insert(
             "LOCAL_DATA_DIR".into(),
             data_dir.path().to_string_lossy().into_owned(),
@@ -57,12 +66,10 @@ impl TestApp {
             .or_insert_with(|| format!("http://{addr}"));
         let config =
             Config::from_lookup(|name| vars.get(name).cloned()).expect("test configuration");
-        let backend = LocalBackend::open_with(
-            Arc::new(config),
-            Arc::new(pipeline::ports::SystemClock),
-            Some(pipeline::testing::test_secrets()),
-        )
-        .expect("open local backend");
+        let key = pipeline::testing::test_secrets().sealing_key;
+        let secrets = pipeline::secrets::Secrets::from_lookup(key, |name| vars.get(name).cloned());
+        let clock = settings.clock.unwrap_or_else(|| Arc::new(pipeline::ports::SystemClock));
+        let backend = LocalBackend::open_with(Arc::new(config), clock, Some(secrets)).expect("open local backend");
         let jwt = JwtSecret::new(JWT_SECRET);
         let server = customize(dev_server::app::callsync(backend.clone(), jwt.clone()));
         let running = server.start(listener).await.expect("start dev server");

@@ -2,4 +2,6 @@
 //! HTTP as a user would.
 
 mod dev_server_mechanisms;
+mod fathom;
+mod infra;
 mod read_api;

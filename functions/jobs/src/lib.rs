@@ -1,15 +1,24 @@
-//! `jobs`: import jobs with live progress.
+//! `jobs`: start syncs, watch their progress, retry what failed.
 
-use pipeline::domain::{JobId, Source};
+use chrono::{DateTime, Utc};
+use lambda_http::http::StatusCode;
+use pipeline::domain::{ConnectionStatus, ExternalId, JobId, JobKind, Source, SyncJob, SyncScope, UserId};
 use pipeline::http::{self, ApiError, ApiResult, Body, Request, Response, Route};
+use pipeline::pipeline::jobs::start_sync_job;
 use pipeline::services::Services;
 use pipeline::views::JobView;
+use serde::Deserialize;
 use serde_json::json;
 
 pub const ROUTES: &[Route] = &[
     Route::user("GET", "/jobs"),
     Route::user("GET", "/jobs/{id}"),
+    Route::user("POST", "/sync"),
+    Route::user("POST", "/jobs/{id}/retry"),
 ];
+
+/// Most meetings one sync request may select.
+const MAX_SELECTED: usize = 500;
 
 pub async fn handle(services: &Services, req: Request) -> Response<Body> {
     http::respond(route(services, &req)).await
@@ -28,13 +37,101 @@ async fn route(services: &Services, req: &Request) -> ApiResult {
             let items: Vec<JobView> = jobs.iter().map(JobView::from).collect();
             http::ok(&json!({ "items": items }))
         }
-        ("GET", ["jobs", id]) => {
-            let user = http::user_id(req)?;
-            let not_found = || ApiError::not_found(format!("no job `{id}`"));
-            let id = JobId::parse(id).map_err(|_| not_found())?;
-            let job = services.jobs.get(&user, &id).await?.ok_or_else(not_found)?;
-            http::ok(&JobView::from(&job))
-        }
+        ("GET", ["jobs", id]) => http::ok(&JobView::from(&find_job(services, &http::user_id(req)?, id).await?)),
+        ("POST", ["sync"]) => start_sync(services, &http::user_id(req)?, http::json_body(req)?).await,
+        ("POST", ["jobs", id, "retry"]) => retry(services, &http::user_id(req)?, id).await,
         _ => Err(ApiError::no_route(req)),
+    }
+}
+
+async fn find_job(services: &Services, user: &UserId, raw_id: &str) -> Result<SyncJob, ApiError> {
+    let not_found = || ApiError::not_found(format!("no job `{raw_id}`"));
+    let id = JobId::parse(raw_id).map_err(|_| not_found())?;
+    services.jobs.get(user, &id).await?.ok_or_else(not_found)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyncRequest {
+    source: String,
+    #[serde(default)]
+    external_ids: Option<Vec<String>>,
+    created_after: Option<DateTime<Utc>>,
+    created_before: Option<DateTime<Utc>>,
+}
+
+fn accepted(job: &SyncJob) -> ApiResult {
+    Ok(http::json(StatusCode::ACCEPTED, &json!({ "job_id": job.id.as_str() })))
+}
+
+/// The user's connection to `source`, ready to sync; otherwise a 409 saying what to do.
+async fn syncable(services: &Services, user: &UserId, source: Source) -> Result<(), ApiError> {
+    let connection = services.connections.find(user, source).await?;
+    match connection.map(|c| c.status) {
+        None | Some(ConnectionStatus::Disconnected) => Err(ApiError::conflict("not_connected", format!("connect {source} first"))),
+        Some(ConnectionStatus::Paused) => Err(ApiError::conflict("paused", format!("syncing {source} is paused: resume it first"))),
+        Some(ConnectionStatus::NeedsReauth) => Err(ApiError::conflict("needs_reauth", format!("{source} needs to be connected again"))),
+        Some(ConnectionStatus::Active | ConnectionStatus::Error) => Ok(()),
+    }
+}
+
+async fn start_sync(services: &Services, user: &UserId, request: SyncRequest) -> ApiResult {
+    let source = Source::parse(&request.source)?;
+    if source != Source::Fathom {
+        return Err(ApiError::bad_request("unsupported_source", format!("syncing {source} is not supported")));
+    }
+    let external_ids = request.external_ids.unwrap_or_default();
+    if external_ids.len() > MAX_SELECTED {
+        return Err(ApiError::bad_request("too_many_ids", format!("select at most {MAX_SELECTED} meetings per sync")));
+    }
+    let external_ids = external_ids.iter().map(|id| ExternalId::parse(id)).collect::<Result<Vec<_>, _>>()?;
+    if let (Some(after), Some(before)) = (request.created_after, request.created_before) {
+        if after >= before {
+            return Err(ApiError::bad_request("invalid_window", "created_after must be before created_before"));
+        }
+    }
+    syncable(services, user, source).await?;
+    let scope = SyncScope { external_ids, created_after: request.created_after, created_before: request.created_before };
+    let job = start_sync_job(services, user, source, JobKind::Manual, scope)
+        .await
+        .map_err(|_| ApiError::unavailable("the sync could not be queued; try again"))?;
+    accepted(&job)
+}
+
+/// Queues a new job for just the failed items of a finished one.
+async fn retry(services: &Services, user: &UserId, raw_id: &str) -> ApiResult {
+    let job = find_job(services, user, raw_id).await?;
+    if !job.status.is_finished() {
+        return Err(ApiError::conflict("job_running", "the job is still running; retry it once it has finished"));
+    }
+    if job.failed_items.is_empty() {
+        return Err(ApiError::conflict("nothing_to_retry", "the job has no failed items"));
+    }
+    syncable(services, user, job.source).await?;
+    let scope = SyncScope {
+        external_ids: job.failed_items.iter().map(|f| f.external_id.clone()).collect(),
+        created_after: job.scope.created_after,
+        created_before: job.scope.created_before,
+    };
+    let retry = start_sync_job(services, user, job.source, JobKind::Manual, scope)
+        .await
+        .map_err(|_| ApiError::unavailable("the retry could not be queued; try again"))?;
+    accepted(&retry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::request::LambdaRequest;
+
+    #[tokio::test]
+    async fn the_sample_event_lists_no_jobs_for_a_new_user() {
+        let event: LambdaRequest =
+            serde_json::from_str(include_str!("../../../events/jobs.json")).unwrap();
+        let backend = pipeline::testing::local_backend().await;
+        let response = handle(&backend.services, Request::from(event)).await;
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        assert_eq!(body["items"], serde_json::json!([]));
     }
 }

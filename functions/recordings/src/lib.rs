@@ -78,3 +78,21 @@ async fn load_transcript(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::request::LambdaRequest;
+
+    #[tokio::test]
+    async fn the_sample_event_lists_no_recordings_for_a_new_user() {
+        let event: LambdaRequest =
+            serde_json::from_str(include_str!("../../../events/recordings.json")).unwrap();
+        let backend = pipeline::testing::local_backend().await;
+        let response = handle(&backend.services, Request::from(event)).await;
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        assert_eq!(body["items"], serde_json::json!([]));
+        assert_eq!(body["next_cursor"], serde_json::Value::Null);
+    }
+}

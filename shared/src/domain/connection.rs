@@ -41,6 +41,13 @@ pub struct OAuthTokens {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncCheckpoint {
+    pub cursor: String,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+}
+
 /// The provider webhook registered for this connection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebhookRegistration {
@@ -59,8 +66,9 @@ pub struct Connection {
     pub webhook: Option<WebhookRegistration>,
     /// Newest source `created_at` committed by a sync.
     pub sync_watermark: Option<DateTime<Utc>>,
-    /// Provider cursor of the page after the last committed one, while a sync is under way.
-    pub sync_checkpoint: Option<String>,
+    /// Where an unfinished sync resumes: the provider cursor of the page after the last
+    /// committed one, with the window it belongs to.
+    pub sync_checkpoint: Option<SyncCheckpoint>,
     pub consecutive_failures: u32,
     pub last_sync_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,

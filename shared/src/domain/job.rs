@@ -53,6 +53,16 @@ pub struct FailedItem {
     pub reason: String,
 }
 
+/// What a sync job covers: selected meetings, a creation-time window, or everything.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncScope {
+    /// Only these meetings (empty: every meeting in the window).
+    #[serde(default)]
+    pub external_ids: Vec<ExternalId>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyncJob {
     pub id: JobId,
@@ -63,7 +73,22 @@ pub struct SyncJob {
     pub progress: Progress,
     pub counts: Counts,
     pub failed_items: Vec<FailedItem>,
+    /// Meetings not imported for a reason other than being stored already (the quota).
+    #[serde(default)]
+    pub skipped_items: Vec<FailedItem>,
     pub summary: Option<String>,
+    #[serde(default)]
+    pub scope: SyncScope,
+    /// Provider cursor of the next page to fetch; `None` before the first page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// Meetings of the current page already handled, so a retried page counts nothing twice.
+    #[serde(default)]
+    pub page_done: Vec<ExternalId>,
+    /// Newest source creation time among the meetings this job committed (the watermark the
+    /// connection takes when the job finishes).
+    #[serde(default)]
+    pub newest_created_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -80,7 +105,12 @@ impl SyncJob {
             progress: Progress::default(),
             counts: Counts::default(),
             failed_items: Vec::new(),
+            skipped_items: Vec::new(),
             summary: None,
+            scope: SyncScope::default(),
+            cursor: None,
+            page_done: Vec::new(),
+            newest_created_at: None,
             created_at: now,
             updated_at: now,
             finished_at: None,
@@ -96,7 +126,11 @@ impl SyncJob {
         } else {
             JobStatus::Failed
         };
-        self.summary = Some(summarize(&self.counts));
+        let mut summary = summarize(&self.counts);
+        if let Some(first) = self.skipped_items.first() {
+            summary.push_str(&format!(" ({} not imported: {})", self.skipped_items.len(), first.reason));
+        }
+        self.summary = Some(summary);
         self.finished_at = Some(now);
         self.updated_at = now;
     }

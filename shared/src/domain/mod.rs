@@ -7,12 +7,13 @@ mod recording;
 mod upload;
 
 pub use connection::{
-    Connection, ConnectionStatus, OAuthTokens, StoredCredentials, WebhookRegistration,
+    Connection, ConnectionStatus, OAuthTokens, StoredCredentials, SyncCheckpoint,
+    WebhookRegistration,
 };
 pub use ids::{
     ConnectionId, ExternalId, InvalidValue, JobId, RecordingId, Source, UploadId, UserId,
 };
-pub use job::{summarize, Counts, FailedItem, JobKind, JobStatus, Progress, SyncJob};
+pub use job::{summarize, Counts, FailedItem, JobKind, JobStatus, Progress, SyncJob, SyncScope};
 pub use recording::{
     hex_digest, ActionItem, MeetingContent, Participant, Recording, TranscriptRef,
     TranscriptSegment,

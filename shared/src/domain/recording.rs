@@ -102,6 +102,10 @@ pub struct Recording {
     pub share_url: Option<String>,
     pub source_created_at: Option<DateTime<Utc>>,
     pub content_hash: String,
+    /// Fingerprint of the source's listing entry when last imported: an unchanged entry is
+    /// skipped without fetching its content again.
+    #[serde(default)]
+    pub source_fingerprint: Option<String>,
     /// Lower-cased title and transcript text, kept for search.
     pub search_text: String,
     pub created_at: DateTime<Utc>,
@@ -129,6 +133,7 @@ impl Recording {
             share_url: None,
             source_created_at: None,
             content_hash: String::new(),
+            source_fingerprint: None,
             search_text: String::new(),
             created_at: now,
             updated_at: now,

@@ -35,6 +35,7 @@ macro_rules! backend_contract {
             queue_redelivers_what_was_not_deleted,
             queue_dead_letters_after_max_receives,
             queue_batch_send_delivers_each_once,
+            queue_delayed_message_waits_its_delay,
             blobs_round_trip_and_delete
         );
     };
@@ -672,6 +673,15 @@ pub async fn queue_batch_send_delivers_each_once(b: &TestBackend) {
         }
     }
     assert_eq!(seen, bodies.into_iter().collect::<HashSet<_>>());
+}
+
+pub async fn queue_delayed_message_waits_its_delay(b: &TestBackend) {
+    let queue = &b.services.sync_queue;
+    queue.send_delayed("later", Duration::from_secs(1)).await.unwrap();
+    assert!(queue.receive(10, Duration::from_secs(30)).await.unwrap().is_empty(), "not visible before its delay");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let got = queue.receive(10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(got.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), vec!["later"]);
 }
 
 pub async fn blobs_round_trip_and_delete(b: &TestBackend) {

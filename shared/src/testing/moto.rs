@@ -41,7 +41,8 @@ const LOG_TAIL: usize = 40;
 /// writes do. With the default 5 ms switch interval two racing conditional writes can both
 /// pass their check (moto keeps no lock), and a cancelled transaction restores a snapshot
 /// of the whole table over concurrent writes.
-const LAUNCHER: &str = "import sys; sys.setswitchinterval(30); from moto.server import main; main()";
+const LAUNCHER: &str =
+    "import sys; sys.setswitchinterval(30); from moto.server import main; main()";
 
 /// A running moto server.
 pub struct MotoServer {

@@ -80,7 +80,9 @@ pub async fn build_with(config: Arc<Config>, sdk: &SdkConfig) -> Result<Services
         clients.dynamodb.clone(),
         &resources.table_name,
     ));
+    let providers = Arc::new(crate::providers::Providers::new(&config, &secrets)?);
     Ok(Services {
+        providers,
         secrets: Arc::new(secrets),
         clock: Arc::new(SystemClock),
         recordings: store.clone(),

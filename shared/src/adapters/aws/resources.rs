@@ -1,5 +1,7 @@
 //! Creating the backend's resources on an AWS-compatible endpoint, for tests, benchmarks and
-//! dev tooling only: in AWS the SAM template declares them (see `table_definition`).
+//! dev tooling only: in AWS the SAM template declares them (see `table_definition`). The
+//! template's bucket also needs a CORS rule allowing `PUT` with a `Content-Type` header from
+//! the app's origin, for presigned browser uploads; moto enforces no CORS, so none is set here.
 
 use super::dynamo::table;
 use super::{sdk_error, Clients};

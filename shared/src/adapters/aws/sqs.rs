@@ -21,6 +21,8 @@ use tokio::sync::OnceCell;
 const BATCH_LIMIT: usize = 10;
 /// The longest visibility timeout SQS accepts (12 hours).
 const MAX_VISIBILITY_SECS: u64 = 12 * 60 * 60;
+/// The longest delay SQS accepts for a message (15 minutes).
+const MAX_DELAY_SECS: u64 = 15 * 60;
 
 #[derive(Debug)]
 pub struct SqsQueue {
@@ -113,10 +115,7 @@ impl SqsQueue {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let visibility = visibility.map(|v| {
-            let seconds = v.as_secs() + u64::from(v.subsec_nanos() > 0);
-            i32::try_from(seconds.min(MAX_VISIBILITY_SECS)).unwrap_or(i32::MAX)
-        });
+        let visibility = visibility.map(|v| whole_seconds(v, MAX_VISIBILITY_SECS));
         let output = self
             .client
             .receive_message()
@@ -173,6 +172,13 @@ impl SqsQueue {
     }
 }
 
+/// A duration in the whole seconds SQS takes, rounded up (a message is never visible
+/// earlier than asked) and capped at `max`.
+fn whole_seconds(duration: Duration, max: u64) -> i32 {
+    let seconds = duration.as_secs() + u64::from(duration.subsec_nanos() > 0);
+    i32::try_from(seconds.min(max)).unwrap_or(i32::MAX)
+}
+
 fn queue_message(message: Message) -> Result<QueueMessage> {
     let receive_count = message
         .attributes()
@@ -198,6 +204,18 @@ impl Queue for SqsQueue {
             .send_message()
             .queue_url(&self.url)
             .message_body(body)
+            .send()
+            .await
+            .map_err(|e| sdk_error("SQS SendMessage", e))?;
+        Ok(())
+    }
+
+    async fn send_delayed(&self, body: &str, delay: Duration) -> Result<()> {
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .delay_seconds(whole_seconds(delay, MAX_DELAY_SECS))
             .send()
             .await
             .map_err(|e| sdk_error("SQS SendMessage", e))?;

@@ -99,9 +99,11 @@ impl LocalBackend {
         );
         let sync_queue = LocalQueue::new(db.clone(), SYNC_QUEUE, MAX_RECEIVES);
         let transcribe_queue = LocalQueue::new(db.clone(), TRANSCRIBE_QUEUE, MAX_RECEIVES);
+        let providers = Arc::new(crate::providers::Providers::new(&config, &secrets)?);
         let services = Services {
             config,
             secrets: Arc::new(secrets),
+            providers,
             clock,
             recordings: Arc::new(LocalRecordings(db.clone())),
             connections: Arc::new(LocalConnections(db.clone())),

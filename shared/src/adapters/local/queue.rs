@@ -46,12 +46,12 @@ impl LocalQueue {
         self.arrivals.notified().await
     }
 
-    async fn insert(&self, bodies: Vec<String>) -> Result<()> {
+    async fn insert(&self, bodies: Vec<String>, delay: Duration) -> Result<()> {
         let name = self.name.clone();
         self.db
             .call(move |c| {
                 let tx = c.transaction()?;
-                let now = now_millis();
+                let now = now_millis() + delay.as_millis() as i64;
                 for body in bodies {
                     tx.execute(
                         "INSERT INTO queue_messages (id, queue, body, visible_at) VALUES (?1, ?2, ?3, ?4)",
@@ -117,12 +117,16 @@ impl LocalQueue {
 #[async_trait]
 impl Queue for LocalQueue {
     async fn send(&self, body: &str) -> Result<()> {
-        self.insert(vec![body.to_owned()]).await
+        self.insert(vec![body.to_owned()], Duration::ZERO).await
+    }
+
+    async fn send_delayed(&self, body: &str, delay: Duration) -> Result<()> {
+        self.insert(vec![body.to_owned()], delay.min(Duration::from_secs(900))).await
     }
 
     async fn send_batch(&self, bodies: &[String]) -> Result<()> {
         for batch in bodies.chunks(10) {
-            self.insert(batch.to_vec()).await?;
+            self.insert(batch.to_vec(), Duration::ZERO).await?;
         }
         Ok(())
     }

@@ -126,11 +126,14 @@ impl FathomOAuth {
 
     async fn token_call(&self, grant: &[(&str, &str)]) -> Result<TokenSet, FathomError> {
         let url = self.endpoint("token")?;
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.extend_pairs(grant);
-        form.append_pair("client_id", &self.app.client_id);
-        form.append_pair("client_secret", self.app.client_secret.expose());
-        let body = form.finish();
+        // Built in a block: the serializer is not `Send` and must not live across an await.
+        let body = {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.extend_pairs(grant);
+            form.append_pair("client_id", &self.app.client_id);
+            form.append_pair("client_secret", self.app.client_secret.expose());
+            form.finish()
+        };
         let limiter = self.limits.limiter(fingerprint(
             "oauth_app",
             &format!("{url}\n{}", self.app.client_id),

@@ -97,7 +97,9 @@ impl Chunker {
     pub fn new(plan: ChunkPlan) -> Self {
         Self {
             plan,
-            buffer: Vec::new(),
+            // Room for a full chunk and the piece that completes it, so the buffer never
+            // doubles past what a chunk needs; pages are only touched as audio arrives.
+            buffer: Vec::with_capacity(plan.max_samples + TARGET_RATE as usize),
             buffer_start: 0,
             carried: 0,
             next_index: 0,

@@ -73,12 +73,12 @@ impl MonoDecoder {
                 other => other.into(),
             })?;
         let reader = probed.format;
-        let (track_id, decoder, duration_seconds) = open_audio_track(reader.tracks())?;
+        let track = open_audio_track(reader.tracks())?;
         Ok(Self {
             reader,
-            decoder,
-            track_id,
-            duration_seconds,
+            decoder: track.decoder,
+            track_id: track.id,
+            duration_seconds: track.duration_seconds,
             resampler: None,
             interleaved: None,
             finished: false,
@@ -166,7 +166,13 @@ impl MonoDecoder {
 }
 
 /// The first track whose codec can be decoded here; video and subtitle tracks are passed over.
-fn open_audio_track(tracks: &[Track]) -> Result<(u32, Box<dyn Decoder>, Option<f64>), DecodeError> {
+struct AudioTrack {
+    id: u32,
+    decoder: Box<dyn Decoder>,
+    duration_seconds: Option<f64>,
+}
+
+fn open_audio_track(tracks: &[Track]) -> Result<AudioTrack, DecodeError> {
     let codecs = symphonia::default::get_codecs();
     let mut unsupported = None;
     for track in tracks
@@ -175,7 +181,14 @@ fn open_audio_track(tracks: &[Track]) -> Result<(u32, Box<dyn Decoder>, Option<f
     {
         let params = &track.codec_params;
         match codecs.make(params, &DecoderOptions::default()) {
-            Ok(decoder) => return Ok((track.id, decoder, declared_duration(track))),
+            Ok(decoder) => {
+                let duration_seconds = declared_duration(track);
+                return Ok(AudioTrack {
+                    id: track.id,
+                    decoder,
+                    duration_seconds,
+                });
+            }
             Err(_) => unsupported = Some(codec_name(params.codec)),
         }
     }

@@ -75,6 +75,8 @@ fn reconcile(merged: &mut [TimedSegment], segment: &TimedSegment, overlap_start:
     for earlier in concurrent {
         let earlier_words = words(&earlier.text);
         if contains_run(&earlier_words, &new_words) {
+            // One sound heard on both sides of the cut lasts until the later chunk says.
+            earlier.end = earlier.end.max(segment.end);
             return Overlap::Repeated;
         }
         if contains_run(&new_words, &earlier_words) {
@@ -180,6 +182,16 @@ mod tests {
         ]);
         assert_eq!(texts(&merged), ["tone 300", "tone 440", "tone 520"]);
         assert_eq!(merged[1].start, 57.0);
+    }
+
+    #[test]
+    fn a_sound_heard_across_several_chunks_stays_one_segment() {
+        let merged = merge_chunks(vec![
+            chunk(0.0, 10.0, vec![seg(1.0, 10.0, "hum")]),
+            chunk(8.0, 18.0, vec![seg(0.0, 10.0, "hum")]),
+            chunk(16.0, 26.0, vec![seg(0.0, 5.0, "hum")]),
+        ]);
+        assert_eq!(merged, vec![seg(1.0, 21.0, "hum")]);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::sniff::{sniff, MediaFormat, SniffError, SNIFF_LEN};
 use super::transcribe_client::{AudioFile, TimedSegment, TranscribeClient, TranscribeError};
 use crate::domain::TranscriptSegment;
 use futures::stream::{FuturesUnordered, StreamExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
@@ -106,7 +106,8 @@ pub enum MediaError {
 }
 
 /// Transcribes the media file at `path`. `progress(done, total)` is called as chunks finish;
-/// `total` is an estimate until the whole file has been read, then exact.
+/// `total` is an estimate until the whole file has been read, and the last call is always
+/// `(total, total)`.
 pub async fn transcribe_media(
     path: &Path,
     client: &TranscribeClient,
@@ -149,7 +150,7 @@ async fn sniff_file(path: &Path) -> Result<MediaFormat, MediaError> {
 
 /// Opening alone does not prove the data decodes, so the first piece is decoded too.
 fn open_and_decode_first(
-    path: &PathBuf,
+    path: &Path,
     format: MediaFormat,
 ) -> Result<(MonoDecoder, Option<Vec<f32>>), DecodeError> {
     let mut decoder = MonoDecoder::open(path, format)?;
@@ -243,6 +244,8 @@ async fn transcribe_decoded(
     if created == 0 {
         return Err(MediaError::NoAudio { format });
     }
+    // The last chunk may have finished before the decoder reported the end of the stream.
+    progress(created, created);
     Ok(Transcription {
         segments: into_domain(merge_chunks(transcripts)),
         duration_seconds: Some(total_samples as f64 / f64::from(TARGET_RATE)),

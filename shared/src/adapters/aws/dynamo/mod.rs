@@ -104,23 +104,29 @@ impl Expr {
     }
 
     /// Both expressions, which must use distinct placeholders.
-    fn and(mut self, other: Expr) -> Self {
+    fn and(self, other: Expr) -> Self {
+        self.join("AND", other)
+    }
+
+    /// Either expression, which must use distinct placeholders.
+    fn or(self, other: Expr) -> Self {
+        self.join("OR", other)
+    }
+
+    fn join(mut self, operator: &str, other: Expr) -> Self {
         self.text = if self.text.is_empty() {
             other.text
         } else {
-            format!("({}) AND ({})", self.text, other.text)
+            format!("({}) {operator} ({})", self.text, other.text)
         };
         self.names.extend(other.names);
         self.values.extend(other.values);
         self
     }
 
-    /// Either expression, which must use distinct placeholders.
-    fn or(mut self, other: Expr) -> Self {
-        self.text = format!("({}) OR ({})", self.text, other.text);
-        self.names.extend(other.names);
-        self.values.extend(other.values);
-        self
+    /// The expression, or nothing when it is empty (no condition).
+    fn expression(&self) -> Option<String> {
+        (!self.text.is_empty()).then(|| self.text.clone())
     }
 
     /// The placeholder maps as the SDK wants them: absent when empty (DynamoDB refuses empty maps).
@@ -259,9 +265,7 @@ impl DynamoStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .set_condition_expression(
-                (!condition.text.is_empty()).then_some(condition.text.clone()),
-            )
+            .set_condition_expression(condition.expression())
             .set_expression_attribute_names(condition.names())
             .set_expression_attribute_values(condition.values())
             .send()
@@ -282,9 +286,7 @@ impl DynamoStore {
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key.into_item()))
-            .set_condition_expression(
-                (!condition.text.is_empty()).then_some(condition.text.clone()),
-            )
+            .set_condition_expression(condition.expression())
             .set_expression_attribute_names(condition.names())
             .set_expression_attribute_values(condition.values())
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
@@ -441,7 +443,7 @@ impl DynamoStore {
         }
     }
 
-    async fn count(&self, query: &Query<'_>) -> Result<u64> {
+    async fn count_items(&self, query: &Query<'_>) -> Result<u64> {
         let mut total = 0u64;
         let mut start = None;
         loop {

@@ -85,7 +85,7 @@ impl RecordingReader for DynamoStore {
     async fn count(&self, user: &UserId, source: Source) -> Result<u64> {
         let mut recordings = Query::new(&TABLE, keys::user_partition(user));
         recordings.sort_prefix = Some(Key::recordings_of(source));
-        DynamoStore::count(self, &recordings).await
+        self.count_items(&recordings).await
     }
 }
 

@@ -1,0 +1,74 @@
+//! The function binaries: which functions there are, which exist yet, and their release
+//! builds (the workspace's Lambda profile: size-optimised, LTO, stripped).
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The workspace this crate belongs to.
+pub fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(Path::to_path_buf).unwrap_or(manifest)
+}
+
+/// Every function, named by its sample event (`events/<function>.json`), sorted.
+pub fn functions(root: &Path) -> Result<Vec<String>> {
+    let events = root.join("events");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&events).with_context(|| events.display().to_string())? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "json") {
+            if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
+                names.push(stem.to_owned());
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Whether the function's crate exists (`functions/<name>/Cargo.toml`).
+pub fn has_crate(root: &Path, function: &str) -> bool {
+    root.join("functions")
+        .join(function)
+        .join("Cargo.toml")
+        .is_file()
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// Builds the functions' binaries with the release profile; cargo skips what is up to date.
+pub fn build_release(root: &Path, functions: &[String]) -> Result<()> {
+    if functions.is_empty() {
+        return Ok(());
+    }
+    let mut command = cargo();
+    command.current_dir(root).args(["build", "--release"]);
+    for function in functions {
+        command.args(["-p", function, "--bin", function]);
+    }
+    let status = command.status().context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build --release failed ({status})");
+    }
+    Ok(())
+}
+
+/// Where cargo puts release binaries (honours `CARGO_TARGET_DIR` and config files).
+pub fn release_dir(root: &Path) -> Result<PathBuf> {
+    let output = cargo()
+        .current_dir(root)
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .context("running cargo metadata")?;
+    if !output.status.success() {
+        bail!("cargo metadata failed ({})", output.status);
+    }
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let target = metadata["target_directory"]
+        .as_str()
+        .context("cargo metadata names no target directory")?;
+    Ok(PathBuf::from(target).join("release"))
+}

@@ -1,0 +1,67 @@
+//! `oauth-initiate`: starts connecting a source with OAuth 2.0. Stores a single-use state
+//! (the user, the PKCE verifier when used, where to return) for ten minutes and answers the
+//! provider's authorization URL.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use pipeline::domain::{Source, UserId};
+use pipeline::http::{self, ApiError, ApiResult, Body, Request, Response, Route};
+use pipeline::pipeline::oauth_state::{OAuthState, STATE_TTL};
+use pipeline::services::Services;
+use rand::RngCore;
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+pub const ROUTES: &[Route] = &[Route::user("POST", "/oauth/{source}/initiate")];
+
+pub async fn handle(services: &Services, req: Request) -> Response<Body> {
+    http::respond(route(services, &req)).await
+}
+
+async fn route(services: &Services, req: &Request) -> ApiResult {
+    match (req.method().as_str(), http::segments(req).as_slice()) {
+        ("POST", ["oauth", source, "initiate"]) => initiate(services, &http::user_id(req)?, source, req).await,
+        _ => Err(ApiError::no_route(req)),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct InitiateBody {
+    /// Path in the app to return to after connecting (default `/`).
+    return_path: Option<String>,
+}
+
+fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut buf);
+    B64.encode(buf)
+}
+
+async fn initiate(services: &Services, user: &UserId, source: &str, req: &Request) -> ApiResult {
+    let source = Source::parse(source).map_err(|e| ApiError::not_found(e.to_string()))?;
+    if source != Source::Fathom {
+        return Err(ApiError::bad_request("unsupported_source", format!("{source} cannot be connected with OAuth yet")));
+    }
+    let body: InitiateBody = if http::body_bytes(req).is_empty() { InitiateBody::default() } else { http::json_body(req)? };
+    let return_path = body.return_path.unwrap_or_else(|| "/".into());
+    // Only paths inside the app: never an open redirect.
+    if !return_path.starts_with('/') || return_path.starts_with("//") || return_path.contains('\\') {
+        return Err(ApiError::bad_request("invalid_return_path", "return_path must be a path inside the app, starting with a single `/`"));
+    }
+    let Some(oauth) = &services.providers.fathom_oauth else {
+        return Err(ApiError::unavailable("Fathom OAuth is not configured: set FATHOM_CLIENT_ID and FATHOM_CLIENT_SECRET"));
+    };
+    let state = random_token(32);
+    let verifier = services.config.fathom_oauth_pkce.then(|| random_token(48));
+    let challenge = verifier.as_ref().map(|v| B64.encode(Sha256::digest(v.as_bytes())));
+    let now = services.clock.now();
+    let record = OAuthState { user_id: user.clone(), source, code_verifier: verifier, return_path };
+    services.once.insert_if_absent(&OAuthState::key(&state), &record.to_json(), now + STATE_TTL, now).await?;
+    let redirect_uri = pipeline::pipeline::oauth_state::redirect_uri(&services.config, source)?;
+    let url = oauth
+        .authorize_url(redirect_uri.as_str(), &state, challenge.as_deref())
+        .map_err(anyhow::Error::from)?;
+    http::ok(&json!({ "authorization_url": url.as_str() }))
+}

@@ -1,0 +1,53 @@
+//! `sync-meetings`: the sync queue's consumer. Each message is handled on its own and
+//! reported with `batchItemFailures`: transient failures fail the item so the queue retries
+//! it (and dead-letters it after repeated failures); permanent ones are recorded on the job
+//! and connection and acknowledged.
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::{DateTime, TimeZone, Utc};
+use pipeline::pipeline::messages::SyncMessage;
+use pipeline::pipeline::sync::run_sync_job;
+use pipeline::services::Services;
+
+/// The invocation's deadline from the Lambda context's milliseconds since the epoch.
+pub fn deadline(epoch_millis: u64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(epoch_millis as i64).single().unwrap_or_else(Utc::now)
+}
+
+pub async fn handle(services: &Services, event: SqsEvent, deadline: DateTime<Utc>) -> SqsBatchResponse {
+    let mut failures = Vec::new();
+    for record in event.records {
+        if let Err(e) = handle_message(services, &record, deadline).await {
+            tracing::warn!(message = record.message_id.as_deref().unwrap_or(""), error = format!("{e:#}"), "sync message will be retried");
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = record.message_id.clone().unwrap_or_default();
+            failures.push(failure);
+        }
+    }
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures;
+    response
+}
+
+async fn handle_message(services: &Services, record: &SqsMessage, deadline: DateTime<Utc>) -> anyhow::Result<()> {
+    let body = record.body.as_deref().unwrap_or_default();
+    let message = match SyncMessage::parse(body) {
+        Ok(message) => message,
+        Err(e) => {
+            // Retrying cannot fix a message we cannot read: drop it, loudly.
+            tracing::error!(error = %e, "unreadable sync message dropped");
+            return Ok(());
+        }
+    };
+    match message {
+        SyncMessage::Sync { job_id, user_id } => {
+            let outcome = run_sync_job(services, &user_id, &job_id, deadline).await?;
+            tracing::info!(job = %job_id, ?outcome, "sync message handled");
+            Ok(())
+        }
+        other => {
+            tracing::warn!(?other, "sync message kind not handled by this version");
+            Ok(())
+        }
+    }
+}

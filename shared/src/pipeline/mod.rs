@@ -1,0 +1,11 @@
+//! The import stages: credentials -> fetch -> dedup -> normalize -> persist, and the jobs
+//! that drive them.
+
+pub mod connect;
+pub mod connections;
+pub mod credentials;
+pub mod jobs;
+pub mod messages;
+pub mod oauth_state;
+pub mod persist;
+pub mod sync;

@@ -1,0 +1,121 @@
+//! The last stage: one meeting's content becomes a stored recording, once per
+//! `(user, source, external id)`, counted against the user's monthly quota when new.
+
+use crate::domain::{MeetingContent, Recording, RecordingId, TranscriptRef, UserId};
+use crate::ports::Inserted;
+use crate::services::Services;
+use anyhow::Result;
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+
+/// Transcripts whose JSON is larger than this go to the blob store (DynamoDB items stop at
+/// 400 KB, and the rest of the item needs room too).
+pub const INLINE_TRANSCRIPT_LIMIT: usize = 100 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportOutcome {
+    Imported,
+    Updated,
+    /// Stored already with the same content.
+    Unchanged,
+    /// The user's monthly import quota is used up: nothing stored.
+    QuotaReached,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportResult {
+    pub outcome: ImportOutcome,
+    pub recording_id: Option<RecordingId>,
+}
+
+/// The quota counter's name and expiry for `user` in the month of `now`.
+fn quota_counter(user: &UserId, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
+    let name = format!("imports:{user}:{:04}-{:02}", now.year(), now.month());
+    // Kept a month past the month's end, then expired.
+    let expires = Utc
+        .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
+        .single()
+        .unwrap_or(now)
+        + chrono::Duration::days(62);
+    (name, expires)
+}
+
+/// The first day of next month, when the quota resets.
+pub fn quota_resets_at(now: DateTime<Utc>) -> DateTime<Utc> {
+    let (year, month) = if now.month() == 12 { (now.year() + 1, 1) } else { (now.year(), now.month() + 1) };
+    Utc.with_ymd_and_hms(year, month, 1, 0, 0, 0).single().unwrap_or(now)
+}
+
+/// Stores `content` for `user`: new -> imported (quota permitting); stored with the same
+/// content -> unchanged; stored with other content -> updated in place.
+pub async fn import_meeting(services: &Services, user: &UserId, content: MeetingContent, fingerprint: Option<String>) -> Result<ImportResult> {
+    let now = services.clock.now();
+    if let Some(existing) = services.recordings.find_by_key(user, content.source, &content.external_id).await? {
+        return refresh_existing(services, existing, content, fingerprint, now).await;
+    }
+    let limit = services.config.imports_per_month;
+    let (counter, expires) = quota_counter(user, now);
+    if limit > 0 && services.counters.increment_below(&counter, limit, expires).await?.is_none() {
+        return Ok(ImportResult { outcome: ImportOutcome::QuotaReached, recording_id: None });
+    }
+    let mut recording = Recording::from_content(user.clone(), content.clone(), now);
+    recording.source_fingerprint = fingerprint.clone();
+    place_transcript(services, &mut recording).await?;
+    match services.recordings.insert_if_absent(&recording).await {
+        Ok(Inserted::New) => Ok(ImportResult { outcome: ImportOutcome::Imported, recording_id: Some(recording.id) }),
+        other => {
+            // Not stored after all: give the quota back and drop a transcript blob we wrote.
+            if limit > 0 {
+                services.counters.decrement(&counter).await?;
+            }
+            if let TranscriptRef::Blob { key, .. } = &recording.transcript {
+                services.blobs.delete(key).await?;
+            }
+            other?;
+            // Another worker stored the same meeting in the meantime (webhook and sync racing).
+            let existing = services
+                .recordings
+                .find_by_key(user, content.source, &content.external_id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("recording {} vanished during import", content.external_id))?;
+            refresh_existing(services, existing, content, fingerprint, now).await
+        }
+    }
+}
+
+async fn refresh_existing(
+    services: &Services,
+    mut existing: Recording,
+    content: MeetingContent,
+    fingerprint: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<ImportResult> {
+    let id = Some(existing.id.clone());
+    if existing.content_hash == content.content_hash() {
+        if fingerprint.is_some() && existing.source_fingerprint != fingerprint {
+            existing.source_fingerprint = fingerprint;
+            services.recordings.update(&existing).await?;
+        }
+        return Ok(ImportResult { outcome: ImportOutcome::Unchanged, recording_id: id });
+    }
+    existing.apply(content, now);
+    existing.source_fingerprint = fingerprint;
+    place_transcript(services, &mut existing).await?;
+    services.recordings.update(&existing).await?;
+    Ok(ImportResult { outcome: ImportOutcome::Updated, recording_id: id })
+}
+
+/// Moves a large inline transcript to the blob store, leaving a pointer.
+async fn place_transcript(services: &Services, recording: &mut Recording) -> Result<()> {
+    let TranscriptRef::Inline { segments } = &recording.transcript else {
+        return Ok(());
+    };
+    let json = serde_json::to_vec(segments)?;
+    if json.len() <= INLINE_TRANSCRIPT_LIMIT {
+        return Ok(());
+    }
+    let key = format!("transcripts/{}/{}.json", recording.user_id, recording.id);
+    let segment_count = segments.len();
+    services.blobs.put(&key, json.into(), "application/json").await?;
+    recording.transcript = TranscriptRef::Blob { key, segment_count };
+    Ok(())
+}

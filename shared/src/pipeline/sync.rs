@@ -1,0 +1,390 @@
+//! Running a sync job: take the connection's lease, get a fresh credential, page through the
+//! provider from the job's cursor, import each meeting, commit the cursor after each page, and
+//! hand the rest to a continuation message when the invocation's deadline nears.
+
+use super::connections::update_connection;
+use super::credentials::{fathom_credential, CredentialError};
+use super::messages::SyncMessage;
+use super::persist::{import_meeting, ImportOutcome};
+use crate::connectors::fathom::{FathomCredential, FathomError, ListMeetingsQuery, Meeting, MeetingsPage};
+use crate::domain::{
+    hex_digest, Connection, ConnectionStatus, ExternalId, FailedItem, JobId, JobKind, JobStatus, Source,
+    SyncCheckpoint, SyncJob, UserId,
+};
+use crate::services::Services;
+use anyhow::{Context, Result};
+use chrono::{DateTime, Duration as Span, Utc};
+use std::collections::HashSet;
+use std::time::Duration;
+
+/// How far before the watermark an incremental sync starts, for meetings that appear late.
+pub const OVERLAP: Span = Span::hours(2);
+/// A sync's hold on its connection; renewed before every page.
+const SYNC_LEASE: Span = Span::minutes(5);
+/// Stop starting pages this long before the invocation's deadline.
+pub const DEADLINE_MARGIN: Span = Span::seconds(60);
+/// When another sync holds the connection, look again after this.
+const BUSY_RETRY: Duration = Duration::from_secs(30);
+/// Failures in a row after which a connection shows `error` and scheduled syncs back off.
+pub const FAILURES_BEFORE_ERROR: u32 = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// The job reached an end (completed, with errors, or failed for good).
+    Finished,
+    /// The deadline neared: the rest is queued as a continuation.
+    Continued,
+    /// Another sync holds the connection: the job is queued again for later.
+    Requeued,
+    /// Nothing to do (unknown or already finished job).
+    Ignored,
+}
+
+/// Whether a failure is worth retrying the message for.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct TransientSyncError(#[from] anyhow::Error);
+
+/// Runs (or continues) `job_id` until it finishes or `deadline` nears. `Err` means the
+/// message should be retried by the queue; permanent failures are recorded on the job.
+pub async fn run_sync_job(services: &Services, user: &UserId, job_id: &JobId, deadline: DateTime<Utc>) -> Result<RunOutcome, TransientSyncError> {
+    let Some(mut job) = services.jobs.get(user, job_id).await? else {
+        tracing::warn!(job = %job_id, "sync message for an unknown job");
+        return Ok(RunOutcome::Ignored);
+    };
+    if job.status.is_finished() {
+        return Ok(RunOutcome::Ignored);
+    }
+    let connection = match services.connections.find(user, job.source).await? {
+        Some(c) if c.status != ConnectionStatus::Disconnected => c,
+        _ => return finish_failed(services, &mut job, "this source is not connected").await,
+    };
+    if connection.status == ConnectionStatus::Paused {
+        return finish_failed(services, &mut job, "syncing is paused for this source").await;
+    }
+    let lease = format!("sync:{}", connection.id);
+    let owner = job.id.to_string();
+    let now = services.clock.now();
+    if !services.leases.acquire(&lease, &owner, now + SYNC_LEASE, now).await? {
+        let message = SyncMessage::Sync { job_id: job.id.clone(), user_id: user.clone() };
+        services.sync_queue.send_delayed(&message.to_body(), BUSY_RETRY).await?;
+        return Ok(RunOutcome::Requeued);
+    }
+    let mut run = SyncRun { services, job, connection, lease, owner, deadline };
+    let outcome = run.run().await;
+    services.leases.release(&run.lease, &run.owner).await?;
+    if let Err(e) = &outcome {
+        record_failure(services, &run.connection, &format!("{:#}", e.0)).await?;
+    }
+    outcome
+}
+
+async fn finish_failed(services: &Services, job: &mut SyncJob, reason: &str) -> Result<RunOutcome, TransientSyncError> {
+    job.fail(reason, services.clock.now());
+    services.jobs.put(job).await?;
+    Ok(RunOutcome::Finished)
+}
+
+/// Counts a failed sync on the connection: after `FAILURES_BEFORE_ERROR` in a row it shows
+/// `error` and scheduled syncs back off 1 h, 2 h, 4 h, ... up to 24 h.
+pub async fn record_failure(services: &Services, connection: &Connection, reason: &str) -> Result<()> {
+    let now = services.clock.now();
+    update_connection(services.connections.as_ref(), &connection.id, |c| {
+        c.consecutive_failures += 1;
+        c.last_error = Some(reason.to_owned());
+        if c.consecutive_failures >= FAILURES_BEFORE_ERROR {
+            if c.status == ConnectionStatus::Active {
+                c.status = ConnectionStatus::Error;
+            }
+            let doublings = (c.consecutive_failures - FAILURES_BEFORE_ERROR).min(5);
+            let backoff = Span::hours(1 << doublings).min(Span::hours(24));
+            c.next_sync_after = Some(now + backoff);
+        }
+        c.updated_at = now;
+    })
+    .await?;
+    Ok(())
+}
+
+/// The fingerprint of a listing entry: equal entries need no second look.
+fn fingerprint(meeting: &Meeting) -> String {
+    hex_digest(&serde_json::to_vec(meeting).unwrap_or_default())
+}
+
+struct SyncRun<'a> {
+    services: &'a Services,
+    job: SyncJob,
+    connection: Connection,
+    lease: String,
+    owner: String,
+    deadline: DateTime<Utc>,
+}
+
+/// Why the page loop stopped early.
+enum Stop {
+    Deadline,
+    NeedsReauth(String),
+    Permanent(String),
+}
+
+impl SyncRun<'_> {
+    fn now(&self) -> DateTime<Utc> {
+        self.services.clock.now()
+    }
+
+    /// A whole sync covers every meeting of its window (not a selection): it moves the
+    /// connection's checkpoint and watermark.
+    fn is_whole(&self) -> bool {
+        self.job.scope.external_ids.is_empty()
+    }
+
+    async fn save_job(&mut self) -> Result<()> {
+        self.job.updated_at = self.now();
+        self.services.jobs.put(&self.job).await
+    }
+
+    async fn run(&mut self) -> Result<RunOutcome, TransientSyncError> {
+        let credential = match fathom_credential(self.services, &self.connection.id).await {
+            Ok(c) => c,
+            Err(CredentialError::NeedsReauth(reason)) => return self.needs_reauth(&reason).await,
+            Err(CredentialError::Transient(e)) => return Err(e.into()),
+        };
+        if self.job.status == JobStatus::Queued {
+            self.start_window();
+            self.job.status = JobStatus::Running;
+            self.save_job().await?;
+        }
+        match self.pages(&credential).await? {
+            None => self.finish().await,
+            Some(Stop::Deadline) => {
+                self.save_job().await?;
+                let message = SyncMessage::Sync { job_id: self.job.id.clone(), user_id: self.job.user_id.clone() };
+                self.services.sync_queue.send(&message.to_body()).await.context("queueing the continuation")?;
+                tracing::info!(job = %self.job.id, "deadline near: continuation queued");
+                Ok(RunOutcome::Continued)
+            }
+            Some(Stop::NeedsReauth(reason)) => self.needs_reauth(&reason).await,
+            Some(Stop::Permanent(reason)) => {
+                record_failure(self.services, &self.connection, &reason).await?;
+                finish_failed(self.services, &mut self.job, &reason).await
+            }
+        }
+    }
+
+    /// Fixes the job's window on its first run: a scheduled or initial sync resumes an
+    /// interrupted one from the connection's checkpoint; a scheduled one otherwise starts an
+    /// overlap before the watermark.
+    fn start_window(&mut self) {
+        let resumable = matches!(self.job.kind, JobKind::Scheduled | JobKind::Initial);
+        if let (true, Some(checkpoint)) = (resumable, &self.connection.sync_checkpoint) {
+            self.job.cursor = Some(checkpoint.cursor.clone());
+            self.job.scope.created_after = checkpoint.created_after;
+            self.job.scope.created_before = checkpoint.created_before;
+        } else if self.job.kind == JobKind::Scheduled && self.job.scope.created_after.is_none() {
+            self.job.scope.created_after = self.connection.sync_watermark.map(|w| w - OVERLAP);
+        }
+    }
+
+    /// Pages until the listing ends (`None`) or something stops it.
+    async fn pages(&mut self, credential: &FathomCredential) -> Result<Option<Stop>> {
+        let wanted: HashSet<ExternalId> = self.job.scope.external_ids.iter().cloned().collect();
+        let mut found: HashSet<ExternalId> = HashSet::new();
+        loop {
+            let now = self.now();
+            if now + DEADLINE_MARGIN >= self.deadline {
+                return Ok(Some(Stop::Deadline));
+            }
+            if !self.services.leases.acquire(&self.lease, &self.owner, now + SYNC_LEASE, now).await? {
+                anyhow::bail!("lost the sync lease of connection {}", self.connection.id);
+            }
+            let query = ListMeetingsQuery {
+                cursor: self.job.cursor.clone(),
+                created_after: self.job.scope.created_after,
+                created_before: self.job.scope.created_before,
+                ..ListMeetingsQuery::with_content()
+            };
+            let page = match self.services.providers.fathom.list_meetings(credential, &query).await {
+                Ok(page) => page,
+                Err(e) => return self.stop_for(e),
+            };
+            if let Some(stop) = self.import_page(credential, &page, &wanted, &mut found).await? {
+                return Ok(Some(stop));
+            }
+            self.commit_page(page.next_cursor.clone()).await?;
+            let all_found = !wanted.is_empty() && found.len() == wanted.len();
+            if page.next_cursor.is_none() || all_found {
+                for missing in wanted.difference(&found) {
+                    self.job.counts.failed += 1;
+                    self.job.failed_items.push(FailedItem { external_id: missing.clone(), reason: "not found in Fathom".into() });
+                }
+                return Ok(None);
+            }
+        }
+    }
+
+    fn stop_for(&self, error: FathomError) -> Result<Option<Stop>> {
+        if error.needs_reauth() {
+            Ok(Some(Stop::NeedsReauth("Fathom refused the stored credential; connect Fathom again".into())))
+        } else if error.is_transient() {
+            Err(anyhow::Error::new(error).context("listing Fathom meetings"))
+        } else {
+            Ok(Some(Stop::Permanent(error.to_string())))
+        }
+    }
+
+    async fn import_page(
+        &mut self,
+        credential: &FathomCredential,
+        page: &MeetingsPage,
+        wanted: &HashSet<ExternalId>,
+        found: &mut HashSet<ExternalId>,
+    ) -> Result<Option<Stop>> {
+        self.learn_account_email(page).await?;
+        for meeting in &page.items {
+            let Ok(external_id) = ExternalId::parse(&meeting.recording_id.to_string()) else {
+                continue;
+            };
+            if !wanted.is_empty() && !wanted.contains(&external_id) {
+                continue;
+            }
+            found.insert(external_id.clone());
+            if self.job.page_done.contains(&external_id) {
+                continue;
+            }
+            if let Some(stop) = self.import_one(credential, meeting, &external_id).await? {
+                return Ok(Some(stop));
+            }
+            self.job.newest_created_at = self.job.newest_created_at.max(Some(meeting.created_at));
+            self.job.page_done.push(external_id);
+            self.job.progress.current += 1;
+            self.save_job().await?;
+        }
+        for odd in &page.undecodable {
+            let id = odd.recording_id.map(|id| id.to_string()).unwrap_or_else(|| "unknown".into());
+            if let Ok(external_id) = ExternalId::parse(&id) {
+                if wanted.is_empty() || wanted.contains(&external_id) {
+                    self.job.counts.failed += 1;
+                    self.job.failed_items.push(FailedItem { external_id, reason: odd.reason.clone() });
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    async fn import_one(&mut self, credential: &FathomCredential, meeting: &Meeting, external_id: &ExternalId) -> Result<Option<Stop>> {
+        let services = self.services;
+        let listing = fingerprint(meeting);
+        let stored = services.recordings.find_by_key(&self.job.user_id, Source::Fathom, external_id).await?;
+        if stored.is_some_and(|r| r.source_fingerprint.as_deref() == Some(listing.as_str())) {
+            self.job.counts.skipped += 1;
+            return Ok(None);
+        }
+        let content = match services.providers.fathom.fetch_meeting_content(credential, meeting).await {
+            Ok(content) => content,
+            Err(e) if e.needs_reauth() => return self.stop_for(e),
+            Err(e) => {
+                self.job.counts.failed += 1;
+                self.job.failed_items.push(FailedItem { external_id: external_id.clone(), reason: e.to_string() });
+                return Ok(None);
+            }
+        };
+        let result = import_meeting(services, &self.job.user_id, content, Some(listing)).await?;
+        match result.outcome {
+            ImportOutcome::Imported => self.job.counts.imported += 1,
+            ImportOutcome::Updated => self.job.counts.updated += 1,
+            ImportOutcome::Unchanged => self.job.counts.skipped += 1,
+            ImportOutcome::QuotaReached => {
+                self.job.counts.skipped += 1;
+                self.job.skipped_items.push(FailedItem {
+                    external_id: external_id.clone(),
+                    reason: "monthly import limit reached".into(),
+                });
+            }
+        }
+        self.job.failed_items.retain(|f| &f.external_id != external_id);
+        Ok(None)
+    }
+
+    /// Fathom has no "who am I": the connection's account email is taken from the recorder
+    /// seen most on the first page, for matching app-level webhooks to users.
+    async fn learn_account_email(&mut self, page: &MeetingsPage) -> Result<()> {
+        if self.connection.account_email.is_some() {
+            return Ok(());
+        }
+        let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        for email in page.items.iter().filter_map(|m| m.recorded_by.as_ref()?.email.as_ref()) {
+            *counts.entry(email.to_lowercase()).or_default() += 1;
+        }
+        let Some((email, _)) = counts.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0))) else {
+            return Ok(());
+        };
+        let now = self.now();
+        self.connection = update_connection(self.services.connections.as_ref(), &self.connection.id, |c| {
+            if c.account_email.is_none() {
+                c.account_email = Some(email.clone());
+                c.updated_at = now;
+            }
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// The page's meetings are stored: move the cursor, and for a whole sync the connection's
+    /// checkpoint, so an interrupted run resumes after this page.
+    async fn commit_page(&mut self, next_cursor: Option<String>) -> Result<()> {
+        self.job.cursor = next_cursor.clone();
+        self.job.page_done.clear();
+        self.save_job().await?;
+        if self.is_whole() && matches!(self.job.kind, JobKind::Scheduled | JobKind::Initial) {
+            let checkpoint = next_cursor.map(|cursor| SyncCheckpoint {
+                cursor,
+                created_after: self.job.scope.created_after,
+                created_before: self.job.scope.created_before,
+            });
+            let now = self.now();
+            self.connection = update_connection(self.services.connections.as_ref(), &self.connection.id, |c| {
+                c.sync_checkpoint = checkpoint.clone();
+                c.updated_at = now;
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(&mut self) -> Result<RunOutcome, TransientSyncError> {
+        let now = self.now();
+        self.job.progress.total = Some(self.job.progress.current);
+        self.job.finish(now);
+        self.save_job().await?;
+        let whole = self.is_whole();
+        let newest = self.job.newest_created_at;
+        update_connection(self.services.connections.as_ref(), &self.connection.id, |c| {
+            if whole {
+                c.sync_checkpoint = None;
+                c.sync_watermark = c.sync_watermark.max(newest);
+            }
+            c.last_sync_at = Some(now);
+            c.consecutive_failures = 0;
+            c.next_sync_after = None;
+            c.last_error = None;
+            if c.status == ConnectionStatus::Error {
+                c.status = ConnectionStatus::Active;
+            }
+            c.updated_at = now;
+        })
+        .await?;
+        tracing::info!(job = %self.job.id, summary = self.job.summary.as_deref().unwrap_or(""), "sync finished");
+        Ok(RunOutcome::Finished)
+    }
+
+    async fn needs_reauth(&mut self, reason: &str) -> Result<RunOutcome, TransientSyncError> {
+        let now = self.now();
+        update_connection(self.services.connections.as_ref(), &self.connection.id, |c| {
+            c.status = ConnectionStatus::NeedsReauth;
+            c.last_error = Some(reason.to_owned());
+            c.updated_at = now;
+        })
+        .await?;
+        finish_failed(self.services, &mut self.job, reason).await
+    }
+}
