@@ -20,6 +20,14 @@ const LOCAL_COLD_START_TARGET_MS: f64 = 20.0;
 /// Receives before dead-lettering on the benchmark's queues, as in the template.
 const MAX_RECEIVE_COUNT: u32 = 5;
 
+/// Settings of every start, whatever the backend: quiet logs, and an OAuth client id so
+/// `oauth-initiate` takes its normal path.
+fn common_env() -> impl Iterator<Item = (String, String)> {
+    [("RUST_LOG", "warn"), ("FATHOM_CLIENT_ID", "bench-client")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+}
+
 /// One backend the functions are started on: its name and the environment that selects it.
 struct Backend {
     name: &'static str,
@@ -36,8 +44,10 @@ impl Backend {
             env: vec![
                 ("BACKEND".into(), "local".into()),
                 ("LOCAL_DATA_DIR".into(), data_dir),
-                ("RUST_LOG".into(), "warn".into()),
-            ],
+            ]
+            .into_iter()
+            .chain(common_env())
+            .collect(),
         }
     }
 
@@ -63,13 +73,13 @@ impl Backend {
             ("AWS_ACCESS_KEY_ID", "testing"),
             ("AWS_SECRET_ACCESS_KEY", "testing"),
             ("AWS_EC2_METADATA_DISABLED", "true"),
-            ("RUST_LOG", "warn"),
         ];
         Ok(Backend {
             name: "aws",
             env: env
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .chain(common_env())
                 .collect(),
         })
     }

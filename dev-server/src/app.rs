@@ -2,7 +2,7 @@
 //! callsync registered on a dev server.
 
 use crate::{DevServer, HttpFunction};
-use pipeline::adapters::local::LocalBackend;
+use pipeline::adapters::local::{purge_expired, LocalBackend};
 use std::sync::Arc;
 
 /// An HTTP function crate (`ROUTES` and `handle`) as a dev-server function.
@@ -35,11 +35,25 @@ const QUEUE_FUNCTION_TIMEOUT: chrono::Duration = chrono::Duration::minutes(15);
 
 /// The whole system on `backend`.
 pub fn callsync(backend: LocalBackend, jwt: crate::auth::JwtSecret) -> DevServer {
+    let db = backend.db.clone();
     let server = http_functions().into_iter().fold(DevServer::new(backend, jwt), DevServer::http);
-    server.consume_sync(Arc::new(|services, event| {
-        Box::pin(async move {
-            let deadline = services.clock.now() + QUEUE_FUNCTION_TIMEOUT;
-            sync_meetings::handle(&services, event, deadline).await
-        })
-    }))
+    server
+        // What DynamoDB's TTL does in AWS: expired states, receipts, leases, old jobs.
+        .schedule(
+            "purge-expired",
+            Arc::new(move |services, _event| {
+                let db = db.clone();
+                Box::pin(async move { purge_expired(&db, services.clock.now()).await.map(|_| ()) })
+            }),
+        )
+        .consume_sync(Arc::new(|services, event| {
+            Box::pin(async move {
+                let deadline = services.clock.now() + QUEUE_FUNCTION_TIMEOUT;
+                sync_meetings::handle(&services, event, deadline).await
+            })
+        }))
+        .schedule(
+            "cron-sync",
+            Arc::new(|services, event| Box::pin(async move { cron_sync::handle(&services, event).await.map(|_| ()) })),
+        )
 }

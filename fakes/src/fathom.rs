@@ -74,6 +74,8 @@ impl Default for FakeFathomOptions {
 pub(crate) struct Shared {
     options: FakeFathomOptions,
     state: Mutex<State>,
+    /// Opens the gate for list calls held by `hold_list_calls_after`.
+    released: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
@@ -101,6 +103,7 @@ impl FakeFathom {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::new(&options)),
             options,
+            released: tokio::sync::watch::channel(true).0,
         });
         let router = Router::new()
             .route("/external/v1/meetings", get(api::list_meetings))
@@ -252,6 +255,18 @@ impl FakeFathom {
     /// This recording's transcript answers 500 from now on.
     pub fn fail_recording(&self, recording_id: u64) {
         self.state().faults.failing_recordings.insert(recording_id);
+    }
+
+    /// List calls after the next `n` wait until `release_held_calls` (a worker stuck mid-sync).
+    pub fn hold_list_calls_after(&self, n: u32) {
+        self.shared.released.send_replace(false);
+        self.state().faults.hold_lists_after = Some(n);
+    }
+
+    /// Lets held list calls (and later ones) through.
+    pub fn release_held_calls(&self) {
+        self.state().faults.hold_lists_after = None;
+        self.shared.released.send_replace(true);
     }
 
     /// This recording's transcript answers normally again.

@@ -11,7 +11,7 @@ use anyhow::Result;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::io::AsyncRead;
@@ -271,4 +271,90 @@ impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// What became of one webhook delivery attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Verified, stored and queued for import (or kept until its connection resumes).
+    Accepted,
+    /// A retry of a delivery already accepted: nothing changed.
+    Duplicate,
+    /// Signature headers missing or malformed, or no signature matches.
+    InvalidSignature,
+    /// Signed too long ago or too far ahead (replay protection).
+    Stale,
+    /// Verified, but no connection's account matches the recorder yet: kept for later.
+    Unmatched,
+    /// Refused for what it is: too large, not a meeting, unknown or disconnected connection.
+    Rejected,
+    /// Our fault: it could not be stored or queued, so the sender was told to retry.
+    Failed,
+}
+
+/// One attempt to deliver a webhook, as the delivery log keeps it. Header names only: their
+/// values carry signatures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    /// Unique per attempt (retries of one delivery share `webhook_id`, not this).
+    pub id: String,
+    pub source: Source,
+    /// Whose log it is in; `None` when no user could be told (an unknown connection, an
+    /// app-level delivery that did not verify or matches nobody yet).
+    pub user_id: Option<UserId>,
+    pub connection_id: Option<ConnectionId>,
+    /// The sender's `webhook-id`, when the request had a readable one.
+    pub webhook_id: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub status: DeliveryStatus,
+    /// The HTTP status the sender was answered with.
+    pub http_status: u16,
+    pub signature_valid: bool,
+    pub error: Option<String>,
+    pub header_names: Vec<String>,
+    pub body_bytes: u64,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// An item held back by `DeliveryLog::hold`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldItem {
+    pub key: String,
+    pub value: String,
+}
+
+/// The webhook delivery log (every attempt, until it expires) and deliveries held back until
+/// they can be imported (their connection is resumed, their user connects).
+#[async_trait]
+pub trait DeliveryLog: Send + Sync {
+    async fn record(&self, delivery: &DeliveryRecord) -> Result<()>;
+    /// Up to `limit` unexpired attempts of `source` in `user`'s log (`None`: the log of
+    /// attempts no user could be told), newest first.
+    async fn list(
+        &self,
+        user: Option<&UserId>,
+        source: Source,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DeliveryRecord>>;
+    /// Holds `value` as `key` under `holder` until `expires_at`, replacing an item held
+    /// there with the same key.
+    async fn hold(
+        &self,
+        holder: &str,
+        key: &str,
+        value: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Every unexpired item held under `holder`, in key order.
+    async fn held(&self, holder: &str, now: DateTime<Utc>) -> Result<Vec<HeldItem>>;
+    /// Atomically removes and returns one unexpired held item's value; `None` when it is not
+    /// there (taken by another caller, or expired).
+    async fn take_held(
+        &self,
+        holder: &str,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>>;
 }

@@ -3,8 +3,8 @@
 use crate::config::Config;
 use crate::providers::Providers;
 use crate::ports::{
-    BlobStore, Clock, ConnectionStore, CounterStore, JobStore, LeaseStore, OnceStore, Queue,
-    RecordingStore, UploadStore,
+    BlobStore, Clock, ConnectionStore, CounterStore, DeliveryLog, JobStore, LeaseStore, OnceStore,
+    Queue, RecordingStore, UploadStore,
 };
 use crate::secrets::Secrets;
 use std::sync::Arc;
@@ -23,6 +23,8 @@ pub struct Services {
     pub once: Arc<dyn OnceStore>,
     pub leases: Arc<dyn LeaseStore>,
     pub counters: Arc<dyn CounterStore>,
+    /// Webhook delivery attempts, and deliveries held until they can be imported.
+    pub deliveries: Arc<dyn DeliveryLog>,
     pub blobs: Arc<dyn BlobStore>,
     pub sync_queue: Arc<dyn Queue>,
     pub transcribe_queue: Arc<dyn Queue>,

@@ -1,6 +1,8 @@
 //! Starting the whole system for a test: a fresh data directory, the dev-server app on a free
 //! loopback port, and an HTTP client that signs in as any user.
 
+pub mod fathom_world;
+
 use dev_server::auth::{self, JwtSecret};
 use dev_server::{DevServer, Running};
 use pipeline::adapters::local::LocalBackend;

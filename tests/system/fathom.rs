@@ -2,119 +2,16 @@
 //! updates, token refresh, failures, deadlines, and managing the connection — against the
 //! fake Fathom on loopback.
 
-use fakes::fathom::{FakeAccount, FakeFathom, FakeFathomOptions};
+use fakes::fathom::FakeFathomOptions;
 use pipeline::domain::{JobKind, Source, SyncJob, SyncScope};
 use pipeline::ports::{Clock, TickingClock};
 use pipeline::testing::user;
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-use system_tests::{assert_error, eventually, read, Settings, TestApp};
-
-const APP: &str = "http://app.callsync.test/";
-
-struct World {
-    fake: FakeFathom,
-    app: TestApp,
-    account: FakeAccount,
-    /// A client that does not follow redirects, as a test of where the browser is sent.
-    browser: reqwest::Client,
-}
-
-fn fake_options() -> FakeFathomOptions {
-    FakeFathomOptions { rate_limit_window: Duration::from_millis(200), fractional_seconds: true, ..FakeFathomOptions::default() }
-}
-
-async fn world_with(options: FakeFathomOptions, meetings: usize, settings: Settings) -> World {
-    let fake = FakeFathom::start(options).await.expect("fake Fathom");
-    let account = fake.add_account("Ada Lovelace", "ada@acme.test");
-    fake.add_meetings(&account, meetings);
-    let settings = settings
-        .set("FATHOM_API_BASE_URL", fake.api_base_url())
-        .set("FATHOM_OAUTH_BASE_URL", fake.oauth_base_url())
-        .set("FATHOM_CLIENT_ID", fake.options().client_id.clone())
-        .set("FATHOM_CLIENT_SECRET", fake.options().client_secret.clone())
-        .set("FATHOM_RATE_WINDOW_MS", "200")
-        .set("FATHOM_RETRY_BASE_MS", "10")
-        .set("APP_BASE_URL", APP);
-    let app = TestApp::start_with(settings, |server| server).await;
-    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    World { fake, app, account, browser }
-}
-
-async fn world(meetings: usize) -> World {
-    world_with(fake_options(), meetings, Settings::default()).await
-}
-
-impl World {
-    async fn connect_with_api_key(&self, user: &str) -> (StatusCode, Value) {
-        let body = json!({ "api_key": self.account.api_key });
-        self.app.send_json(Method::POST, "/sources/fathom/api-key", user, &body).await
-    }
-
-    /// Initiates OAuth as `user`, follows the provider's consent redirect to the callback,
-    /// and returns where the callback sends the browser.
-    async fn connect_with_oauth(&self, user: &str) -> String {
-        let (status, body) = self.app.send_json(Method::POST, "/oauth/fathom/initiate", user, &json!({})).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let consent = self.browser.get(body["authorization_url"].as_str().unwrap()).send().await.unwrap();
-        assert_eq!(consent.status(), StatusCode::FOUND);
-        let callback = location(&consent);
-        assert!(callback.starts_with(&self.app.url("/oauth/fathom/callback")), "{callback}");
-        self.follow(&callback).await
-    }
-
-    /// GETs `url` and returns its redirect target.
-    async fn follow(&self, url: &str) -> String {
-        let response = self.browser.get(url).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::FOUND);
-        location(&response)
-    }
-
-    async fn jobs(&self, user: &str) -> Vec<Value> {
-        self.app.get("/jobs?source=fathom", Some(user)).await.1["items"].as_array().cloned().unwrap_or_default()
-    }
-
-    /// Waits for the job to finish and returns it.
-    async fn finished(&self, user: &str, job_id: &str) -> Value {
-        let path = format!("/jobs/{job_id}");
-        eventually(60, "the job finishes", || async {
-            let status = self.app.get(&path, Some(user)).await.1["status"].clone();
-            !matches!(status.as_str(), Some("queued" | "running"))
-        })
-        .await;
-        self.app.get(&path, Some(user)).await.1
-    }
-
-    async fn initial_job(&self, user: &str) -> Value {
-        let initial = self.jobs(user).await.into_iter().find(|j| j["kind"] == "initial").expect("an initial job");
-        self.finished(user, initial["id"].as_str().unwrap()).await
-    }
-
-    async fn sync(&self, user: &str, body: Value) -> Value {
-        let (status, answer) = self.app.send_json(Method::POST, "/sync", user, &body).await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
-        self.finished(user, answer["job_id"].as_str().unwrap()).await
-    }
-
-    async fn recordings(&self, user: &str) -> Vec<Value> {
-        self.app.get("/recordings?limit=100", Some(user)).await.1["items"].as_array().cloned().unwrap_or_default()
-    }
-
-    async fn fathom_source(&self, user: &str) -> Value {
-        self.app.get("/sources", Some(user)).await.1["items"][0].clone()
-    }
-}
-
-fn location(response: &reqwest::Response) -> String {
-    response.headers()["location"].to_str().unwrap().to_owned()
-}
-
-fn counts(job: &Value) -> (u64, u64, u64, u64) {
-    let c = &job["counts"];
-    (c["imported"].as_u64().unwrap(), c["updated"].as_u64().unwrap(), c["skipped"].as_u64().unwrap(), c["failed"].as_u64().unwrap())
-}
+use system_tests::fathom_world::{counts, fake_options, url_param, urlencode, world, world_with, APP};
+use system_tests::{assert_error, eventually, read, Settings};
 
 #[tokio::test]
 async fn oauth_round_trip_connects_registers_the_webhook_and_imports_everything() {
@@ -182,15 +79,11 @@ async fn each_callback_failure_stores_nothing_and_says_which() {
     assert!(w.jobs("alice").await.is_empty());
 
     // Declined consent.
-    let denied = world_with(FakeFathomOptions { deny_consent: true, ..fake_options() }, 1, Settings::default()).await;
+    let denied = world_with(FakeFathomOptions { deny_consent: true, ..fake_options() }, 1, Settings::default(), |s| s).await;
     assert_eq!(denied.connect_with_oauth("bob").await, format!("{APP}?error=access_denied"));
     assert_eq!(denied.fathom_source("bob").await["status"], "not_connected");
 }
 
-fn url_param(url: &str, name: &str) -> String {
-    let url = url::Url::parse(url).unwrap();
-    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned()).unwrap()
-}
 
 #[tokio::test]
 async fn api_key_sync_imports_37_complete_meetings_once_then_skips_and_updates() {
@@ -299,7 +192,7 @@ async fn item_failures_are_recorded_and_retried_alone() {
 async fn a_sync_cut_by_its_deadline_continues_with_nothing_lost_or_doubled() {
     // Every reading of the clock moves it 5 s on: a long sync meets its deadline mid-way.
     let clock = Arc::new(TickingClock::new(chrono::Utc::now(), chrono::Duration::seconds(5)));
-    let w = world_with(fake_options(), 37, Settings::default().clock(clock.clone())).await;
+    let w = world_with(fake_options(), 37, Settings::default().clock(clock.clone()), |s| s).await;
     let (status, _) = w.connect_with_api_key("alice").await;
     assert_eq!(status, StatusCode::OK);
     w.initial_job("alice").await;
@@ -369,9 +262,6 @@ async fn browsing_marks_synced_meetings_and_selected_meetings_sync_alone() {
     assert_error(&w.app.get("/meetings?source=fathom", Some("bob")).await, StatusCode::CONFLICT, "not_connected");
 }
 
-fn urlencode(raw: &str) -> String {
-    url::form_urlencoded::byte_serialize(raw.as_bytes()).collect()
-}
 
 #[tokio::test]
 async fn pausing_resuming_and_disconnecting_keep_the_recordings() {

@@ -17,6 +17,7 @@ const HTTP_FUNCTIONS: &[(&str, &[Route])] = &[
     ("oauth-initiate", oauth_initiate::ROUTES),
     ("oauth-callback", oauth_callback::ROUTES),
     ("fetch-meetings", fetch_meetings::ROUTES),
+    ("uploads", uploads::ROUTES),
 ];
 
 fn workspace_root() -> PathBuf {

@@ -5,3 +5,4 @@ mod dev_server_mechanisms;
 mod fathom;
 mod infra;
 mod read_api;
+mod schedule;

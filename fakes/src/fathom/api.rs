@@ -33,6 +33,11 @@ pub(crate) async fn arrive(
     uri: &Uri,
     headers: &HeaderMap,
 ) {
+    let held = shared.lock().held(endpoint);
+    if held {
+        let mut gate = shared.released.subscribe();
+        let _ = gate.wait_for(|open| *open).await;
+    }
     let delay = shared.lock().record(
         endpoint,
         RecordedRequest {

@@ -126,6 +126,8 @@ pub(crate) struct Faults {
     pub slow_for: Duration,
     pub latency: Duration,
     pub failing_recordings: HashSet<u64>,
+    /// List calls still let through before the rest are held.
+    pub hold_lists_after: Option<u32>,
 }
 
 pub(crate) struct State {
@@ -250,6 +252,18 @@ impl State {
         let meeting = generate(seed, &mut self.rng);
         self.meetings.push(meeting.clone());
         Some(meeting)
+    }
+
+    /// Whether this list call must wait for the gate.
+    pub fn held(&mut self, endpoint: Endpoint) -> bool {
+        match (endpoint, self.faults.hold_lists_after.as_mut()) {
+            (Endpoint::ListMeetings, Some(0)) => true,
+            (Endpoint::ListMeetings, Some(n)) => {
+                *n -= 1;
+                false
+            }
+            _ => false,
+        }
     }
 
     pub fn record(&mut self, endpoint: Endpoint, request: RecordedRequest) -> Duration {

@@ -6,6 +6,7 @@
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, TimeZone, Utc};
 use pipeline::pipeline::messages::SyncMessage;
+use pipeline::pipeline::schedule::run_scheduled;
 use pipeline::pipeline::sync::run_sync_job;
 use pipeline::services::Services;
 
@@ -43,6 +44,11 @@ async fn handle_message(services: &Services, record: &SqsMessage, deadline: Date
         SyncMessage::Sync { job_id, user_id } => {
             let outcome = run_sync_job(services, &user_id, &job_id, deadline).await?;
             tracing::info!(job = %job_id, ?outcome, "sync message handled");
+            Ok(())
+        }
+        SyncMessage::Scheduled { connection_id, tick } => {
+            let outcome = run_scheduled(services, &connection_id, &tick, deadline).await?;
+            tracing::info!(connection = %connection_id, tick, ?outcome, "scheduled sync handled");
             Ok(())
         }
         other => {

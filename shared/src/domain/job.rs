@@ -4,6 +4,10 @@ use super::ids::{ExternalId, JobId, Source, UserId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// How long a finished job stays listed before it expires (DynamoDB TTL in AWS; the dev
+/// server purges the embedded backend).
+pub const JOB_RETENTION: chrono::Duration = chrono::Duration::days(30);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobKind {

@@ -4,8 +4,12 @@
 pub mod connect;
 pub mod connections;
 pub mod credentials;
+pub mod deliveries;
 pub mod jobs;
 pub mod messages;
 pub mod oauth_state;
 pub mod persist;
+pub mod schedule;
 pub mod sync;
+pub mod upload_import;
+pub mod webhook_import;

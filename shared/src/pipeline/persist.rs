@@ -28,7 +28,7 @@ pub struct ImportResult {
 }
 
 /// The quota counter's name and expiry for `user` in the month of `now`.
-fn quota_counter(user: &UserId, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
+pub fn quota_counter(user: &UserId, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
     let name = format!("imports:{user}:{:04}-{:02}", now.year(), now.month());
     // Kept a month past the month's end, then expired.
     let expires = Utc

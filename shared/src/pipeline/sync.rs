@@ -8,7 +8,7 @@ use super::messages::SyncMessage;
 use super::persist::{import_meeting, ImportOutcome};
 use crate::connectors::fathom::{FathomCredential, FathomError, ListMeetingsQuery, Meeting, MeetingsPage};
 use crate::domain::{
-    hex_digest, Connection, ConnectionStatus, ExternalId, FailedItem, JobId, JobKind, JobStatus, Source,
+    hex_digest, Connection, ConnectionId, ConnectionStatus, ExternalId, FailedItem, JobId, JobKind, JobStatus, Source,
     SyncCheckpoint, SyncJob, UserId,
 };
 use crate::services::Services;
@@ -20,7 +20,7 @@ use std::time::Duration;
 /// How far before the watermark an incremental sync starts, for meetings that appear late.
 pub const OVERLAP: Span = Span::hours(2);
 /// A sync's hold on its connection; renewed before every page.
-const SYNC_LEASE: Span = Span::minutes(5);
+pub const SYNC_LEASE: Span = Span::minutes(5);
 /// Stop starting pages this long before the invocation's deadline.
 pub const DEADLINE_MARGIN: Span = Span::seconds(60);
 /// When another sync holds the connection, look again after this.
@@ -43,7 +43,7 @@ pub enum RunOutcome {
 /// Whether a failure is worth retrying the message for.
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
-pub struct TransientSyncError(#[from] anyhow::Error);
+pub struct TransientSyncError(#[from] pub anyhow::Error);
 
 /// Runs (or continues) `job_id` until it finishes or `deadline` nears. `Err` means the
 /// message should be retried by the queue; permanent failures are recorded on the job.
@@ -62,7 +62,7 @@ pub async fn run_sync_job(services: &Services, user: &UserId, job_id: &JobId, de
     if connection.status == ConnectionStatus::Paused {
         return finish_failed(services, &mut job, "syncing is paused for this source").await;
     }
-    let lease = format!("sync:{}", connection.id);
+    let lease = sync_lease(&connection.id);
     let owner = job.id.to_string();
     let now = services.clock.now();
     if !services.leases.acquire(&lease, &owner, now + SYNC_LEASE, now).await? {
@@ -77,6 +77,11 @@ pub async fn run_sync_job(services: &Services, user: &UserId, job_id: &JobId, de
         record_failure(services, &run.connection, &format!("{:#}", e.0)).await?;
     }
     outcome
+}
+
+/// The lease that makes syncs of one connection take turns.
+pub fn sync_lease(connection: &ConnectionId) -> String {
+    format!("sync:{connection}")
 }
 
 async fn finish_failed(services: &Services, job: &mut SyncJob, reason: &str) -> Result<RunOutcome, TransientSyncError> {

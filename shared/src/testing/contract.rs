@@ -7,7 +7,7 @@ use crate::domain::{
     Connection, ConnectionStatus, JobKind, RecordingId, Source, SyncJob, Upload, UploadId,
     UploadStatus,
 };
-use crate::ports::{Inserted, RecordingQuery};
+use crate::ports::{DeliveryRecord, DeliveryStatus, Inserted, RecordingQuery};
 use chrono::Duration as Span;
 use futures::future::join_all;
 use std::collections::HashSet;
@@ -36,7 +36,9 @@ macro_rules! backend_contract {
             queue_dead_letters_after_max_receives,
             queue_batch_send_delivers_each_once,
             queue_delayed_message_waits_its_delay,
-            blobs_round_trip_and_delete
+            blobs_round_trip_and_delete,
+            delivery_log_is_per_owner_and_source_newest_first_until_expiry,
+            held_deliveries_are_taken_once_and_never_after_expiry
         );
     };
     (@cases $make:path; $($case:ident),*) => {
@@ -726,4 +728,148 @@ pub async fn blobs_round_trip_and_delete(b: &TestBackend) {
     assert_eq!(presigned.method, "PUT");
     assert!(presigned.url.starts_with("http"));
     assert!(presigned.expires_at > chrono::Utc::now());
+}
+
+fn delivery(owner: Option<&str>, source: Source, minutes: i64) -> DeliveryRecord {
+    let received_at = epoch() + Span::minutes(minutes);
+    DeliveryRecord {
+        id: format!("{}-{source}-{minutes}", owner.unwrap_or("unowned")),
+        source,
+        user_id: owner.map(user),
+        connection_id: None,
+        webhook_id: Some(format!("msg_{minutes}")),
+        received_at,
+        status: DeliveryStatus::Accepted,
+        http_status: 202,
+        signature_valid: true,
+        error: None,
+        header_names: vec!["content-type".into(), "webhook-id".into()],
+        body_bytes: 51_200,
+        expires_at: received_at + Span::days(30),
+    }
+}
+
+pub async fn delivery_log_is_per_owner_and_source_newest_first_until_expiry(b: &TestBackend) {
+    let log = &b.services.deliveries;
+    for minutes in [3, 0, 4, 1, 2] {
+        log.record(&delivery(Some("alice"), Source::Fathom, minutes))
+            .await
+            .unwrap();
+    }
+    let mut refused = delivery(Some("bob"), Source::Fathom, 2);
+    refused.status = DeliveryStatus::InvalidSignature;
+    refused.http_status = 401;
+    refused.signature_valid = false;
+    refused.error = Some("no v1 signature matches".into());
+    log.record(&refused).await.unwrap();
+    log.record(&delivery(None, Source::Fathom, 3))
+        .await
+        .unwrap();
+    log.record(&delivery(Some("alice"), Source::Zoom, 9))
+        .await
+        .unwrap();
+
+    let now = epoch() + Span::hours(1);
+    let alice = user("alice");
+    let newest = log
+        .list(Some(&alice), Source::Fathom, 3, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        newest.iter().map(|d| d.received_at).collect::<Vec<_>>(),
+        [4, 3, 2].map(|m| epoch() + Span::minutes(m)),
+        "newest first, up to the limit, only this source"
+    );
+    assert_eq!(newest[0], delivery(Some("alice"), Source::Fathom, 4));
+    assert_eq!(
+        log.list(Some(&user("bob")), Source::Fathom, 10, now)
+            .await
+            .unwrap(),
+        vec![refused],
+        "each owner sees only their own log"
+    );
+    let unowned = log.list(None, Source::Fathom, 10, now).await.unwrap();
+    assert_eq!(unowned, vec![delivery(None, Source::Fathom, 3)]);
+
+    // Thirty days after minute 2, attempts from minutes 0 to 2 have expired.
+    let later = epoch() + Span::days(30) + Span::minutes(2);
+    let left = log
+        .list(Some(&alice), Source::Fathom, 10, later)
+        .await
+        .unwrap();
+    assert_eq!(
+        left.iter().map(|d| d.received_at).collect::<Vec<_>>(),
+        [4, 3].map(|m| epoch() + Span::minutes(m)),
+        "expired attempts are never listed"
+    );
+}
+
+pub async fn held_deliveries_are_taken_once_and_never_after_expiry(b: &TestBackend) {
+    let log = &b.services.deliveries;
+    let now = epoch();
+    let until = now + Span::days(30);
+    for key in ["msg_b", "msg_a", "msg_c"] {
+        log.hold("paused:con_1", key, &format!("first {key}"), until)
+            .await
+            .unwrap();
+    }
+    log.hold("paused:con_1", "msg_a", "second msg_a", until)
+        .await
+        .unwrap();
+    log.hold("paused:con_2", "msg_b", "other holder", until)
+        .await
+        .unwrap();
+    let held = log.held("paused:con_1", now).await.unwrap();
+    assert_eq!(
+        held.iter()
+            .map(|h| (h.key.as_str(), h.value.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("msg_a", "second msg_a"),
+            ("msg_b", "first msg_b"),
+            ("msg_c", "first msg_c")
+        ],
+        "in key order; holding a key again replaces its value"
+    );
+
+    let takers = (0..16).map(|_| {
+        let log = log.clone();
+        tokio::spawn(async move { log.take_held("paused:con_1", "msg_b", now).await.unwrap() })
+    });
+    let taken: Vec<String> = join_all(takers)
+        .await
+        .into_iter()
+        .filter_map(|r| r.unwrap())
+        .collect();
+    assert_eq!(taken, ["first msg_b"], "taken exactly once");
+    assert_eq!(
+        log.held("paused:con_1", now)
+            .await
+            .unwrap()
+            .iter()
+            .map(|h| h.key.as_str())
+            .collect::<Vec<_>>(),
+        ["msg_a", "msg_c"]
+    );
+    assert_eq!(
+        log.held("paused:con_2", now).await.unwrap().len(),
+        1,
+        "other holders keep theirs"
+    );
+
+    log.hold("paused:con_1", "msg_d", "short", now + Span::minutes(5))
+        .await
+        .unwrap();
+    let later = now + Span::minutes(10);
+    assert!(log
+        .held("paused:con_1", later)
+        .await
+        .unwrap()
+        .iter()
+        .all(|h| h.key != "msg_d"));
+    assert_eq!(
+        log.take_held("paused:con_1", "msg_d", later).await.unwrap(),
+        None,
+        "an expired item is never taken"
+    );
 }

@@ -91,6 +91,7 @@ pub async fn build_with(config: Arc<Config>, sdk: &SdkConfig) -> Result<Services
         uploads: store.clone(),
         once: store.clone(),
         leases: store.clone(),
+        deliveries: store.clone(),
         counters: store,
         blobs: Arc::new(S3BlobStore::new(
             clients.s3.clone(),

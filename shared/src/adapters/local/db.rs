@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     user_id TEXT NOT NULL,
     source TEXT NOT NULL,
     created_at INTEGER NOT NULL,
+    expires_at INTEGER,
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user_id, created_at DESC);
@@ -68,6 +69,23 @@ CREATE TABLE IF NOT EXISTS queue_messages (
     dead INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS queue_visible ON queue_messages (queue, dead, visible_at, seq);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    source TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_owner ON webhook_deliveries (owner, source, received_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_expiry ON webhook_deliveries (expires_at);
+CREATE TABLE IF NOT EXISTS held_deliveries (
+    holder TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (holder, key)
+);
 "#;
 
 /// One SQLite connection shared by every local port; calls run on the blocking pool so

@@ -158,7 +158,8 @@ impl CounterStore for LocalCounters {
     }
 }
 
-/// Deletes expired once-items, leases and counters (DynamoDB's TTL does this in AWS).
+/// Deletes expired once-items, leases, counters and finished jobs past their retention
+/// (DynamoDB's TTL does this in AWS).
 pub async fn purge_expired(db: &Db, now: DateTime<Utc>) -> Result<usize> {
     db.call(move |c| {
         let now = millis(now);
@@ -168,6 +169,7 @@ pub async fn purge_expired(db: &Db, now: DateTime<Utc>) -> Result<usize> {
         )?;
         n += c.execute("DELETE FROM leases WHERE expires_at <= ?1", params![now])?;
         n += c.execute("DELETE FROM counters WHERE expires_at <= ?1", params![now])?;
+        n += c.execute("DELETE FROM jobs WHERE expires_at <= ?1", params![now])?;
         Ok(n)
     })
     .await

@@ -2,12 +2,14 @@
 
 mod blobs;
 mod db;
+mod deliveries;
 mod kv;
 mod queue;
 mod records;
 
 pub use blobs::{LocalBlobs, UploadUrlError, UPLOAD_ROUTE};
 pub use db::Db;
+pub use deliveries::LocalDeliveries;
 pub use kv::{purge_expired, LocalCounters, LocalLeases, LocalOnce};
 pub use queue::LocalQueue;
 pub use records::{LocalConnections, LocalJobs, LocalRecordings, LocalUploads};
@@ -112,6 +114,7 @@ impl LocalBackend {
             once: Arc::new(LocalOnce(db.clone())),
             leases: Arc::new(LocalLeases(db.clone())),
             counters: Arc::new(LocalCounters(db.clone())),
+            deliveries: Arc::new(LocalDeliveries(db.clone())),
             blobs: Arc::new(blobs.clone()),
             sync_queue: Arc::new(sync_queue.clone()),
             transcribe_queue: Arc::new(transcribe_queue.clone()),

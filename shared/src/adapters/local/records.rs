@@ -3,7 +3,7 @@
 
 use super::db::{from_json, millis, Db};
 use crate::domain::{
-    Connection, ConnectionId, ExternalId, JobId, Recording, RecordingId, Source, SyncJob, Upload,
+    Connection, ConnectionId, ExternalId, JobId, Recording, RecordingId, Source, SyncJob, Upload, JOB_RETENTION,
     UploadId, UserId,
 };
 use crate::ports::{
@@ -342,9 +342,16 @@ impl JobStore for LocalJobs {
         self.0
             .call(move |c| {
                 c.execute(
-                    "INSERT INTO jobs (id, user_id, source, created_at, body) VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (id) DO UPDATE SET body = excluded.body",
-                    params![job.id.as_str(), job.user_id.as_str(), job.source.as_str(), millis(job.created_at), body],
+                    "INSERT INTO jobs (id, user_id, source, created_at, expires_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (id) DO UPDATE SET body = excluded.body, expires_at = excluded.expires_at",
+                    params![
+                        job.id.as_str(),
+                        job.user_id.as_str(),
+                        job.source.as_str(),
+                        millis(job.created_at),
+                        job.finished_at.map(|t| millis(t + JOB_RETENTION)),
+                        body
+                    ],
                 )?;
                 Ok(())
             })

@@ -23,7 +23,8 @@ fn absent_or_expired(now: DateTime<Utc>) -> Expr {
     .value(":now", micros(now))
 }
 
-fn live(now: DateTime<Utc>) -> Expr {
+/// An item that has not expired by `now` (TTL may not have removed an expired one yet).
+pub(super) fn live(now: DateTime<Utc>) -> Expr {
     Expr::new(format!("#{EXPIRES_US} > :now"))
         .name(EXPIRES_US)
         .value(":now", micros(now))

@@ -116,6 +116,10 @@ impl TryFrom<&SyncJob> for Item {
             GSI1SK.into(),
             text(time_then_id(job.created_at, job.id.as_str())),
         );
+        // Finished jobs expire by TTL after the retention period.
+        if let Some(finished) = job.finished_at {
+            expiry(&mut item, finished + crate::domain::JOB_RETENTION);
+        }
         Ok(item)
     }
 }
@@ -141,5 +145,29 @@ impl TryFrom<Item> for Upload {
 
     fn try_from(item: Item) -> Result<Upload> {
         body(&item, "upload")
+    }
+}
+
+impl TryFrom<&crate::ports::DeliveryRecord> for Item {
+    type Error = anyhow::Error;
+
+    fn try_from(delivery: &crate::ports::DeliveryRecord) -> Result<Item> {
+        let key = Key::delivery(
+            delivery.user_id.as_ref(),
+            delivery.source,
+            delivery.received_at,
+            &delivery.id,
+        );
+        let mut item = with_body(key, delivery, "delivery record")?;
+        expiry(&mut item, delivery.expires_at);
+        Ok(item)
+    }
+}
+
+impl TryFrom<Item> for crate::ports::DeliveryRecord {
+    type Error = anyhow::Error;
+
+    fn try_from(item: Item) -> Result<crate::ports::DeliveryRecord> {
+        body(&item, "delivery record")
     }
 }

@@ -39,6 +39,10 @@ pub(super) const TARGET_SK: &str = "target_sk";
 pub(super) const CONNECTIONS_PREFIX: &str = "CONN#";
 /// The GSI2 partition of every connection that is not disconnected.
 pub(super) const ALL_CONNECTIONS: &str = "CONNS";
+/// The partition of delivery attempts no user could be told.
+pub(super) const UNOWNED_DELIVERIES: &str = "DELIVERIES#UNOWNED";
+/// The sort-key prefix of held items.
+pub(super) const HELD_PREFIX: &str = "HELD#";
 
 /// The primary key of one item.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +108,32 @@ impl Key {
         Key::new(format!("COUNTER#{name}"), "COUNTER")
     }
 
+    /// One webhook delivery attempt in its owner's log.
+    pub fn delivery(
+        user: Option<&UserId>,
+        source: Source,
+        received_at: DateTime<Utc>,
+        id: &str,
+    ) -> Self {
+        Key::new(
+            delivery_log_partition(user),
+            format!(
+                "{}{}",
+                Key::deliveries_of(source),
+                time_then_id(received_at, id)
+            ),
+        )
+    }
+
+    /// The sort-key prefix of a log's attempts from `source`.
+    pub fn deliveries_of(source: Source) -> String {
+        format!("DELIVERY#{source}#")
+    }
+
+    pub fn held(holder: &str, key: &str) -> Self {
+        Key::new(held_partition(holder), format!("{HELD_PREFIX}{key}"))
+    }
+
     pub fn into_item(self) -> Item {
         Item::from([
             (PK.to_owned(), AttributeValue::S(self.pk)),
@@ -135,6 +165,16 @@ pub(super) fn recordings_index_partition(user: &UserId) -> String {
 
 pub(super) fn jobs_index_partition(user: &UserId) -> String {
     format!("JOBS#{user}")
+}
+
+/// The partition of a user's delivery log, or of the attempts no user could be told.
+pub(super) fn delivery_log_partition(user: Option<&UserId>) -> String {
+    user.map(user_partition)
+        .unwrap_or_else(|| UNOWNED_DELIVERIES.to_owned())
+}
+
+pub(super) fn held_partition(holder: &str) -> String {
+    format!("HELD#{holder}")
 }
 
 pub(super) fn email_index_partition(source: Source, email: &str) -> String {

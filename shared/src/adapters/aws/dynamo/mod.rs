@@ -16,6 +16,8 @@
 //! | once item (OAuth state, webhook receipt, claim) | `ONCE#{key}` | `ONCE` | `value`, `expires_at`, `expires_us` |
 //! | lease | `LEASE#{name}` | `LEASE` | `owner`, `expires_at`, `expires_us` |
 //! | counter | `COUNTER#{name}` | `COUNTER` | `n`, `expires_at` |
+//! | webhook delivery attempt | `USER#{user}`, or `DELIVERIES#UNOWNED` when no user could be told | `DELIVERY#{source}#{received_at}#{id}` | `expires_at`, `expires_us` (30 days) |
+//! | held delivery | `HELD#{holder}` | `HELD#{key}` | `value`, `expires_at`, `expires_us` |
 //!
 //! Domain objects are stored whole as JSON in `data`; the other attributes are derived from
 //! them for keys, indexes and conditions (`items`). A recording's `search_text` is its own
@@ -35,11 +37,18 @@
 //!   `text` filters are filter expressions (`text` is `contains` on `search_text`), so a
 //!   search reads the user's whole partition until a page fills: fine for one user's
 //!   meetings, and the place to add a search index if that stops being true.
+//! - A user's delivery log shares the user's partition, read newest first by sort key with a
+//!   filter on `expires_us`, since TTL deletes late. Attempts no user could be told (unknown
+//!   connection, unverified app-level delivery) share one partition: writes there are one
+//!   item per attempt, never read-modify-write, so a flood of them costs no contention.
+//! - Held deliveries wait in one partition per holder (a paused connection, a recorder's
+//!   email); taking one is a conditional delete, so two releasers never both get it.
 //! - Page cursors are base64 of the JSON key of the last item returned; a cursor is only
 //!   accepted for the partition it came from.
 //! - Index reads (listings, email lookup) are eventually consistent; reads by key are
 //!   strongly consistent.
 
+mod deliveries;
 mod expiring;
 mod items;
 mod keys;

@@ -1,0 +1,368 @@
+//! `file-transcribe`: the transcribe queue's consumer. A message announces staged uploads (S3's
+//! notification of a new object, or a retry); each becomes a recording. Messages are reported
+//! with `batchItemFailures`: a transient failure (the transcription API still failing after its
+//! retries, storage unavailable) fails the item so the queue delivers it again; a failure no
+//! retry can fix, or a transient one on the last delivery before the dead-letter queue, marks
+//! the upload failed with the reason and acknowledges the message.
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use pipeline::pipeline::upload_import::{
+    transcribe_upload, uploads_in_message, UploadTranscription,
+};
+use pipeline::services::Services;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod tone_audio;
+
+/// Deliveries before the queue dead-letters a message (the template's `maxReceiveCount`).
+const MAX_RECEIVES: u32 = pipeline::adapters::local::MAX_RECEIVES;
+
+pub async fn handle(services: &Services, event: SqsEvent) -> SqsBatchResponse {
+    handle_with(services, &UploadTranscription::default(), event).await
+}
+
+/// `handle` with chosen transcription settings (parallelism, temporary directory).
+pub async fn handle_with(
+    services: &Services,
+    settings: &UploadTranscription,
+    event: SqsEvent,
+) -> SqsBatchResponse {
+    let outcomes = futures::future::join_all(
+        event
+            .records
+            .iter()
+            .map(|record| handle_message(services, settings, record)),
+    )
+    .await;
+    let mut response = SqsBatchResponse::default();
+    for (record, outcome) in event.records.iter().zip(outcomes) {
+        if let Err(e) = outcome {
+            let id = record.message_id.clone().unwrap_or_default();
+            tracing::warn!(
+                message = id,
+                error = format!("{e:#}"),
+                "upload message will be retried"
+            );
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}
+
+async fn handle_message(
+    services: &Services,
+    settings: &UploadTranscription,
+    record: &SqsMessage,
+) -> anyhow::Result<()> {
+    let body = record.body.as_deref().unwrap_or_default();
+    let uploads = match uploads_in_message(body) {
+        Ok(uploads) => uploads,
+        Err(e) => {
+            // Retrying cannot fix a message we cannot read: drop it, loudly.
+            tracing::error!(error = %e, "unreadable transcribe message dropped");
+            return Ok(());
+        }
+    };
+    let final_attempt = receive_count(record) >= MAX_RECEIVES;
+    let mut first_error = None;
+    for upload in &uploads {
+        if let Err(e) = transcribe_upload(services, settings, upload, final_attempt).await {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+fn receive_count(record: &SqsMessage) -> u32 {
+    record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tone_audio::ToneRecording;
+    use fakes::transcribe::{FakeTranscribe, FakeTranscribeOptions};
+    use pipeline::domain::{Upload, UploadId, UploadStatus};
+    use pipeline::pipeline::upload_import::staged_key;
+    use pipeline::ports::{Clock, ManualClock};
+    use pipeline::testing::{local_backend, user, TestBackend};
+    use std::sync::Arc;
+
+    const SAMPLE_UPLOAD: &str = "upl_0123456789abcdef0123456789abcdef";
+
+    fn sample_event() -> SqsEvent {
+        serde_json::from_str(include_str!("../../../events/file-transcribe.json")).unwrap()
+    }
+
+    /// Alice's upload of the sample event, staged with `content`.
+    async fn staged(backend: &TestBackend, content: &[u8]) -> Upload {
+        let (alice, id) = (user("alice"), UploadId::parse(SAMPLE_UPLOAD).unwrap());
+        let now = backend.clock.now();
+        let upload = Upload {
+            object_key: staged_key(&alice, &id, "weekly-call.mp3"),
+            id,
+            user_id: alice,
+            filename: "weekly-call.mp3".into(),
+            content_type: "audio/mpeg".into(),
+            size_bytes: content.len() as u64,
+            status: UploadStatus::Pending,
+            chunks_done: 0,
+            chunks_total: 0,
+            recording_id: None,
+            error: None,
+            created_at: now,
+            updated_at: now,
+        };
+        backend.services.uploads.put(&upload).await.unwrap();
+        let bytes = bytes::Bytes::copy_from_slice(content);
+        backend
+            .services
+            .blobs
+            .put(&upload.object_key, bytes, "audio/mpeg")
+            .await
+            .unwrap();
+        upload
+    }
+
+    async fn reread(backend: &TestBackend, upload: &Upload) -> Upload {
+        backend
+            .services
+            .uploads
+            .get(&upload.user_id, &upload.id)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_document_renamed_to_mp3_fails_with_what_it_is_and_the_message_is_acknowledged() {
+        let backend = local_backend().await;
+        let upload = staged(&backend, b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n").await;
+        let response = handle(&backend.services, sample_event()).await;
+        assert!(response.batch_item_failures.is_empty());
+        let failed = reread(&backend, &upload).await;
+        assert_eq!(failed.status, UploadStatus::Failed);
+        let error = failed.error.unwrap();
+        assert!(error.contains("looks like a PDF document"), "{error}");
+        assert!(
+            backend
+                .services
+                .blobs
+                .get(&upload.object_key)
+                .await
+                .unwrap()
+                .is_some(),
+            "a failed upload keeps its file for a retry"
+        );
+        let jobs = backend
+            .services
+            .jobs
+            .list(&upload.user_id, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(
+            (jobs[0].counts.failed, jobs[0].kind),
+            (1, pipeline::domain::JobKind::Upload)
+        );
+        assert!(jobs[0]
+            .summary
+            .as_deref()
+            .unwrap()
+            .starts_with("weekly-call.mp3: "));
+    }
+
+    #[tokio::test]
+    async fn without_a_transcription_key_the_upload_fails_naming_the_setting() {
+        let backend = local_backend().await;
+        // A real MP3 frame header, so the file gets as far as transcription.
+        let upload = staged(&backend, &[0xFF, 0xFB, 0x90, 0x64, 0, 0, 0, 0]).await;
+        let response = handle(&backend.services, sample_event()).await;
+        assert!(response.batch_item_failures.is_empty());
+        let failed = reread(&backend, &upload).await;
+        assert_eq!(failed.status, UploadStatus::Failed);
+        assert!(failed.error.unwrap().contains("TRANSCRIBE_API_KEY"));
+    }
+
+    #[tokio::test]
+    async fn unknown_uploads_and_unreadable_messages_are_acknowledged() {
+        let backend = local_backend().await;
+        assert!(handle(&backend.services, sample_event())
+            .await
+            .batch_item_failures
+            .is_empty());
+        let mut garbage = sample_event();
+        garbage.records[0].body = Some("{\"type\":\"nonsense\"}".into());
+        assert!(handle(&backend.services, garbage)
+            .await
+            .batch_item_failures
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_upload_whose_file_is_gone_fails_and_a_second_delivery_changes_nothing() {
+        let backend = local_backend().await;
+        let upload = staged(&backend, b"RIFF").await;
+        backend
+            .services
+            .blobs
+            .delete(&upload.object_key)
+            .await
+            .unwrap();
+        handle(&backend.services, sample_event()).await;
+        let failed = reread(&backend, &upload).await;
+        assert_eq!(failed.status, UploadStatus::Failed);
+        assert!(failed
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("no longer stored"));
+        handle(&backend.services, sample_event()).await;
+        assert_eq!(reread(&backend, &upload).await, failed);
+    }
+
+    /// A local backend whose transcription API is `fake`.
+    fn backend_with_api(fake: &FakeTranscribe) -> TestBackend {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().to_string_lossy().into_owned();
+        let config = pipeline::config::Config::from_lookup(|name| match name {
+            "LOCAL_DATA_DIR" => Some(data_dir.clone()),
+            "TRANSCRIBE_API_BASE_URL" => Some(fake.base_url()),
+            _ => None,
+        })
+        .unwrap();
+        let key = pipeline::testing::test_secrets().sealing_key;
+        let secrets = pipeline::secrets::Secrets::from_lookup(key, |name| {
+            (name == "TRANSCRIBE_API_KEY").then(|| fake.api_key().to_owned())
+        });
+        let clock = Arc::new(ManualClock::new(pipeline::testing::epoch()));
+        let backend = pipeline::adapters::local::LocalBackend::open_with(
+            Arc::new(config),
+            clock.clone(),
+            Some(secrets),
+        )
+        .unwrap();
+        TestBackend {
+            services: backend.services,
+            clock,
+            max_receives: MAX_RECEIVES,
+            guard: Box::new(dir),
+        }
+    }
+
+    fn tone_wav(seconds: f64, seed: u64) -> (ToneRecording, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tones.wav");
+        let recording = ToneRecording::new(seconds, seed);
+        recording.write_wav(&path).unwrap();
+        (recording, std::fs::read(path).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_recording_is_transcribed_stored_under_its_hash_and_its_staged_file_removed() {
+        let fake = FakeTranscribe::start().await.unwrap();
+        let backend = backend_with_api(&fake);
+        let (recording, wav) = tone_wav(20.0, 1);
+        let upload = staged(&backend, &wav).await;
+        assert!(handle(&backend.services, sample_event())
+            .await
+            .batch_item_failures
+            .is_empty());
+
+        let done = reread(&backend, &upload).await;
+        assert_eq!(
+            (
+                done.status,
+                done.chunks_done,
+                done.chunks_total,
+                done.error.as_deref()
+            ),
+            (UploadStatus::Completed, 1, 1, None)
+        );
+        let stored = backend
+            .services
+            .recordings
+            .get(&upload.user_id, &done.recording_id.unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.title, "weekly-call");
+        assert_eq!(stored.source, pipeline::domain::Source::Upload);
+        assert_eq!(
+            stored.external_id.as_str(),
+            pipeline::domain::hex_digest(&wav)
+        );
+        assert!((stored.duration_seconds.unwrap() - 20.0).abs() < 0.01);
+        let pipeline::domain::TranscriptRef::Inline { segments } = &stored.transcript else {
+            panic!("a short transcript is kept inline")
+        };
+        let texts: Vec<String> = segments.iter().map(|s| s.text.clone()).collect();
+        assert_eq!(texts, recording.texts());
+        assert!(backend
+            .services
+            .blobs
+            .get(&upload.object_key)
+            .await
+            .unwrap()
+            .is_none());
+        let job = &backend
+            .services
+            .jobs
+            .list(&upload.user_id, None, 10)
+            .await
+            .unwrap()[0];
+        assert_eq!(
+            (job.status, job.counts.imported, job.progress.current),
+            (pipeline::domain::JobStatus::Completed, 1, 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_service_that_keeps_failing_is_retried_by_the_queue_until_the_last_delivery() {
+        let fake = FakeTranscribe::start_with(FakeTranscribeOptions {
+            retry_after_seconds: 0,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let backend = backend_with_api(&fake);
+        let (_, wav) = tone_wav(6.0, 2);
+        let upload = staged(&backend, &wav).await;
+
+        fake.fail_next(5, 429);
+        let response = handle(&backend.services, sample_event()).await;
+        assert_eq!(
+            response.batch_item_failures.len(),
+            1,
+            "the queue delivers it again"
+        );
+        assert_eq!(
+            reread(&backend, &upload).await.status,
+            UploadStatus::Transcribing
+        );
+
+        fake.fail_next(5, 429);
+        let mut last = sample_event();
+        last.records[0]
+            .attributes
+            .insert("ApproximateReceiveCount".into(), MAX_RECEIVES.to_string());
+        assert!(handle(&backend.services, last)
+            .await
+            .batch_item_failures
+            .is_empty());
+        let failed = reread(&backend, &upload).await;
+        assert_eq!(failed.status, UploadStatus::Failed);
+        let error = failed.error.unwrap();
+        assert!(
+            error.contains("429") && error.contains("retry the upload"),
+            "{error}"
+        );
+        assert_eq!(fake.stats().requests, 10);
+    }
+}

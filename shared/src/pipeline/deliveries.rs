@@ -1,0 +1,294 @@
+//! Webhook deliveries once verified. A delivery is claimed once by its id (every retry of one
+//! event carries the same id), its raw payload stored, and a pointer queued for the consumer;
+//! when storing or queueing fails the claim is released, so the sender's retry can succeed.
+//!
+//! Deliveries that cannot be imported yet are held, and queued again when they can:
+//! - for a paused connection, until it is resumed (`release_held_deliveries`);
+//! - for a recorder no connection's account email matches, until a connection with that
+//!   email appears (`release_unmatched_deliveries`).
+//!
+//! Every attempt, whatever became of it, goes to the delivery log.
+
+use super::messages::SyncMessage;
+use crate::domain::{hex_digest, Connection, ConnectionId, ConnectionStatus, Source};
+use crate::ports::DeliveryRecord;
+use crate::services::Services;
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use chrono::Duration as Span;
+
+/// How long a delivery id stays claimed: well past the sender's retry horizon (about 27.5 h
+/// on Svix's default schedule), so a late retry is still recognised.
+pub const RECEIPT_TTL: Span = Span::days(5);
+/// How long attempts stay in the delivery log.
+pub const LOG_RETENTION: Span = Span::days(30);
+/// How long a held delivery waits for its connection to resume or its user to connect; the
+/// scheduled sync brings in anything older.
+pub const HOLD_TTL: Span = Span::days(30);
+/// Longest `webhook-id` taken in (it names the receipt and the stored payload).
+pub const MAX_WEBHOOK_ID_LEN: usize = 128;
+
+/// The once-store key that claims a delivery id.
+pub fn receipt_key(source: Source, webhook_id: &str) -> String {
+    format!("receipt:{source}:{webhook_id}")
+}
+
+/// Where a delivery's raw payload is stored. The id is the sender's: used as is when it is
+/// plain (`[A-Za-z0-9_-]`), hashed otherwise, so it can never form a path.
+pub fn payload_key(source: Source, webhook_id: &str) -> String {
+    let plain = webhook_id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if plain {
+        format!("webhooks/{source}/{webhook_id}.json")
+    } else {
+        format!(
+            "webhooks/{source}/sha256-{}.json",
+            hex_digest(webhook_id.as_bytes())
+        )
+    }
+}
+
+/// The holder of deliveries that wait for `connection` to be resumed.
+pub fn paused_holder(connection: &ConnectionId) -> String {
+    format!("paused:{connection}")
+}
+
+/// The holder of deliveries that wait for a connection whose account email is `email`.
+pub fn unmatched_holder(source: Source, email: &str) -> String {
+    format!("unmatched:{source}:{}", email.trim().to_lowercase())
+}
+
+/// Where a verified delivery goes.
+#[derive(Debug, Clone, Copy)]
+pub enum Destination<'a> {
+    /// Imported for each of these connections.
+    Connections(&'a [ConnectionId]),
+    /// No connection's account matches the recorder `email`: held until one does.
+    Unmatched { email: &'a str },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intake {
+    /// Claimed, stored, and queued or held.
+    Accepted,
+    /// Its id was claimed before: nothing was done.
+    Duplicate,
+}
+
+/// Takes in a verified delivery: claims its id, stores `body`, then queues it for each
+/// destination connection or holds it as unmatched. `Err` means it was not taken in and the
+/// claim is released: answer so that the sender retries.
+pub async fn take_in(
+    services: &Services,
+    source: Source,
+    webhook_id: &str,
+    body: Bytes,
+    destination: Destination<'_>,
+) -> Result<Intake> {
+    let now = services.clock.now();
+    let receipt = receipt_key(source, webhook_id);
+    let claimed = services
+        .once
+        .insert_if_absent(&receipt, &now.to_rfc3339(), now + RECEIPT_TTL, now)
+        .await
+        .context("claiming the delivery id")?;
+    if !claimed {
+        return Ok(Intake::Duplicate);
+    }
+    match store_and_dispatch(services, source, webhook_id, body, destination).await {
+        Ok(()) => Ok(Intake::Accepted),
+        Err(e) => {
+            if let Err(release) = services.once.remove(&receipt).await {
+                // The sender's retries will be taken for duplicates until the claim expires.
+                tracing::error!(webhook = webhook_id, error = format!("{release:#}"), "releasing a delivery claim failed");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn store_and_dispatch(
+    services: &Services,
+    source: Source,
+    webhook_id: &str,
+    body: Bytes,
+    destination: Destination<'_>,
+) -> Result<()> {
+    let blob_key = payload_key(source, webhook_id);
+    services
+        .blobs
+        .put(&blob_key, body, "application/json")
+        .await
+        .context("storing the delivery's payload")?;
+    let message = |connection_id: Option<ConnectionId>| SyncMessage::Webhook {
+        connection_id,
+        source,
+        webhook_id: webhook_id.to_owned(),
+        blob_key: blob_key.clone(),
+    };
+    match destination {
+        Destination::Connections([only]) => services
+            .sync_queue
+            .send(&message(Some(only.clone())).to_body())
+            .await
+            .context("queueing the delivery"),
+        Destination::Connections(many) => {
+            let bodies: Vec<String> = many
+                .iter()
+                .map(|id| message(Some(id.clone())).to_body())
+                .collect();
+            services
+                .sync_queue
+                .send_batch(&bodies)
+                .await
+                .context("queueing the delivery")
+        }
+        Destination::Unmatched { email } => {
+            hold_unmatched(services, source, email, &message(None)).await
+        }
+    }
+}
+
+/// Holds a webhook delivery (`message`) whose recorder `email` matches no connection. When a
+/// connection with that email exists by the time it is held (it appeared meanwhile), it is
+/// released to it at once: whichever of the two comes second sees the other.
+pub async fn hold_unmatched(
+    services: &Services,
+    source: Source,
+    email: &str,
+    message: &SyncMessage,
+) -> Result<()> {
+    hold(services, &unmatched_holder(source, email), message).await?;
+    let matching = services
+        .connections
+        .find_by_account_email(source, email)
+        .await?;
+    for connection in matching.iter().filter(|c| c.status != ConnectionStatus::Disconnected) {
+        release_unmatched_deliveries(services, connection).await?;
+    }
+    Ok(())
+}
+
+async fn hold(services: &Services, holder: &str, message: &SyncMessage) -> Result<()> {
+    let SyncMessage::Webhook { webhook_id, .. } = message else {
+        anyhow::bail!("only webhook deliveries are held");
+    };
+    let expires_at = services.clock.now() + HOLD_TTL;
+    services
+        .deliveries
+        .hold(holder, webhook_id, &message.to_body(), expires_at)
+        .await
+        .context("holding the delivery")
+}
+
+/// Holds a webhook delivery (`message`) for a paused connection. When the connection is
+/// no longer paused by the time it is held (resumed meanwhile), it is released at once:
+/// whichever of the resume and this hold comes second sees the other.
+pub async fn hold_while_paused(
+    services: &Services,
+    connection: &ConnectionId,
+    message: &SyncMessage,
+) -> Result<()> {
+    hold(services, &paused_holder(connection), message).await?;
+    let current = services.connections.get(connection).await?;
+    if let Some(current) = current.filter(|c| c.status != ConnectionStatus::Paused) {
+        release_held_deliveries(services, &current).await?;
+    }
+    Ok(())
+}
+
+/// Queues again every delivery held while `connection` was paused; call it when the
+/// connection is resumed. The number queued.
+pub async fn release_held_deliveries(services: &Services, connection: &Connection) -> Result<usize> {
+    release(services, &paused_holder(&connection.id), &connection.id).await
+}
+
+/// Queues, for `connection`, every delivery held because no connection's account email
+/// matched its recorder; call it once the connection's account email is known (after
+/// connecting, or when a sync learns it). The number queued; none without an email.
+pub async fn release_unmatched_deliveries(services: &Services, connection: &Connection) -> Result<usize> {
+    let Some(email) = &connection.account_email else {
+        return Ok(0);
+    };
+    release(services, &unmatched_holder(connection.source, email), &connection.id).await
+}
+
+/// Takes each item held under `holder` (each is taken once, however many release at once)
+/// and queues it for `target`; an item that cannot be queued is held again.
+async fn release(services: &Services, holder: &str, target: &ConnectionId) -> Result<usize> {
+    let now = services.clock.now();
+    let mut queued = 0;
+    for item in services.deliveries.held(holder, now).await? {
+        let Some(value) = services.deliveries.take_held(holder, &item.key, now).await? else {
+            continue;
+        };
+        let message = match SyncMessage::parse(&value) {
+            Ok(SyncMessage::Webhook { source, webhook_id, blob_key, .. }) => {
+                SyncMessage::Webhook { connection_id: Some(target.clone()), source, webhook_id, blob_key }
+            }
+            _ => {
+                tracing::error!(holder, key = item.key, "an unreadable held delivery was dropped");
+                continue;
+            }
+        };
+        if let Err(e) = services.sync_queue.send(&message.to_body()).await {
+            hold(services, holder, &message).await?;
+            return Err(e).context("queueing a held delivery");
+        }
+        queued += 1;
+    }
+    if queued > 0 {
+        tracing::info!(holder, connection = %target, queued, "held webhook deliveries queued");
+    }
+    Ok(queued)
+}
+
+/// The request's header names, lower-cased, sorted and without repeats: what the delivery
+/// log keeps of the headers (values carry signatures).
+pub fn header_names(headers: &http::HeaderMap) -> Vec<String> {
+    let mut names: Vec<String> = headers.keys().map(|name| name.as_str().to_owned()).collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Writes one attempt to the delivery log. A log write that fails must not turn a delivery
+/// already taken in into a retry, so the failure is reported here, not returned.
+pub async fn log_attempt(services: &Services, record: &DeliveryRecord) {
+    if let Err(e) = services.deliveries.record(record).await {
+        tracing::error!(
+            webhook = record.webhook_id.as_deref().unwrap_or(""),
+            status = ?record.status,
+            error = format!("{e:#}"),
+            "a webhook delivery could not be logged"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_ids_name_their_payload_and_others_are_hashed_into_one_segment() {
+        assert_eq!(
+            payload_key(Source::Fathom, "msg_2Kq8-Zk"),
+            "webhooks/fathom/msg_2Kq8-Zk.json"
+        );
+        for odd in ["../../etc/passwd", "a/b", "msg 1", "é"] {
+            let key = payload_key(Source::Fathom, odd);
+            let name = key.strip_prefix("webhooks/fathom/").unwrap();
+            assert!(!name.contains('/') && !name.contains(".."), "{key}");
+            assert_ne!(key, payload_key(Source::Fathom, "other"));
+        }
+    }
+
+    #[test]
+    fn unmatched_holders_ignore_email_case_and_spaces() {
+        assert_eq!(
+            unmatched_holder(Source::Fathom, " Ada@Acme.test "),
+            unmatched_holder(Source::Fathom, "ada@acme.test")
+        );
+    }
+}

@@ -1,0 +1,206 @@
+//! The consumer's side of a webhook delivery: its stored payload becomes a recording through
+//! the same import as a sync, keyed the same way, so a meeting that arrives by webhook and by
+//! sync is stored once. Each import shows as a job of kind `webhook`; its id is derived from
+//! the delivery, so a redelivered message finds the job and does not import twice.
+
+use super::credentials::{fathom_credential, CredentialError};
+use super::deliveries::{hold_unmatched, hold_while_paused};
+use super::messages::SyncMessage;
+use super::persist::{import_meeting, ImportOutcome};
+use crate::connectors::fathom::{normalize, parse_webhook_meeting, FathomError, Meeting};
+use crate::domain::{
+    hex_digest, Connection, ConnectionId, ConnectionStatus, ExternalId, FailedItem, JobId,
+    JobKind, JobStatus, MeetingContent, Source, SyncJob, UserId,
+};
+use crate::services::Services;
+use anyhow::Context;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookImport {
+    /// The delivery was handled; its job tells how (imported, unchanged, failed for good).
+    Finished(JobId),
+    /// An earlier receipt of this message finished it already.
+    AlreadyFinished(JobId),
+    /// The connection is paused: held until it is resumed.
+    Held,
+    /// No recorder email matched a connection: held until one does.
+    Unmatched,
+    /// Nobody to import it for: the connection is gone or disconnected.
+    Dropped,
+}
+
+/// A failure worth retrying the message for (the store, the blob store, or Fathom is
+/// unavailable); permanent failures are recorded on the job instead.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct TransientImportError(#[from] anyhow::Error);
+
+/// The job of one delivery for one user: the same id every time the message is received.
+pub fn webhook_job_id(user: &UserId, source: Source, webhook_id: &str) -> JobId {
+    let digest = hex_digest(format!("webhook:{user}:{source}:{webhook_id}").as_bytes());
+    JobId::parse(&format!("{}{}", JobId::PREFIX, &digest[..32]))
+        .unwrap_or_else(|_| JobId::new())
+}
+
+/// Imports the delivery stored at `blob_key` for `connection_id`. A delivery without a
+/// connection is matched by its recorder's email.
+pub async fn import_webhook(
+    services: &Services,
+    connection_id: Option<&ConnectionId>,
+    source: Source,
+    webhook_id: &str,
+    blob_key: &str,
+) -> Result<WebhookImport, TransientImportError> {
+    let message = SyncMessage::Webhook {
+        connection_id: connection_id.cloned(),
+        source,
+        webhook_id: webhook_id.to_owned(),
+        blob_key: blob_key.to_owned(),
+    };
+    let Some(connection_id) = connection_id else {
+        return match_recorder(services, source, blob_key, &message).await;
+    };
+    let connection = match services.connections.get(connection_id).await? {
+        Some(c) if c.status != ConnectionStatus::Disconnected => c,
+        _ => {
+            tracing::info!(connection = %connection_id, webhook = webhook_id, "delivery for a gone connection dropped");
+            return Ok(WebhookImport::Dropped);
+        }
+    };
+    if connection.status == ConnectionStatus::Paused {
+        hold_while_paused(services, connection_id, &message).await?;
+        return Ok(WebhookImport::Held);
+    }
+    let job_id = webhook_job_id(&connection.user_id, source, webhook_id);
+    let mut job = match services.jobs.get(&connection.user_id, &job_id).await? {
+        Some(job) if job.status.is_finished() => return Ok(WebhookImport::AlreadyFinished(job_id)),
+        Some(job) => job,
+        None => {
+            let mut job = SyncJob::new(connection.user_id.clone(), source, JobKind::Webhook, services.clock.now());
+            job.id = job_id.clone();
+            job.status = JobStatus::Running;
+            job.progress.total = Some(1);
+            services.jobs.put(&job).await?;
+            job
+        }
+    };
+    match import_into(services, &connection, blob_key, &mut job).await {
+        Ok(()) => {
+            job.progress.current = 1;
+            job.finish(services.clock.now());
+        }
+        Err(Failure::Permanent(reason)) => job.fail(&reason, services.clock.now()),
+        Err(Failure::Transient(e)) => {
+            job.summary = Some(format!("will retry: {e:#}"));
+            job.updated_at = services.clock.now();
+            services.jobs.put(&job).await?;
+            return Err(e.into());
+        }
+    }
+    services.jobs.put(&job).await?;
+    tracing::info!(job = %job.id, webhook = webhook_id, summary = job.summary.as_deref().unwrap_or(""), "webhook delivery imported");
+    Ok(WebhookImport::Finished(job_id))
+}
+
+/// Why a delivery was not imported this time.
+enum Failure {
+    /// Nothing will change by trying again: recorded on the job.
+    Permanent(String),
+    Transient(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Transient(e)
+    }
+}
+
+impl From<FathomError> for Failure {
+    fn from(e: FathomError) -> Self {
+        if e.needs_reauth() {
+            Failure::Permanent("Fathom refused the stored credential; connect Fathom again".into())
+        } else if e.is_transient() {
+            Failure::Transient(anyhow::Error::new(e).context("fetching the meeting from Fathom"))
+        } else {
+            Failure::Permanent(e.to_string())
+        }
+    }
+}
+
+async fn load_meeting(services: &Services, blob_key: &str) -> Result<Meeting, Failure> {
+    let payload = services
+        .blobs
+        .get_bytes(blob_key)
+        .await
+        .context("reading the delivered payload")?
+        .ok_or_else(|| Failure::Permanent("the delivered payload is no longer stored".into()))?;
+    parse_webhook_meeting(&payload)
+        .map_err(|e| Failure::Permanent(format!("the delivery is not a meeting callsync can read ({e})")))
+}
+
+/// Loads the meeting, completes what the payload lacks, and stores it, counting the outcome
+/// on `job`.
+async fn import_into(services: &Services, connection: &Connection, blob_key: &str, job: &mut SyncJob) -> Result<(), Failure> {
+    let meeting = load_meeting(services, blob_key).await?;
+    let external_id = ExternalId::parse(&meeting.recording_id.to_string())
+        .map_err(|e| Failure::Permanent(e.to_string()))?;
+    job.scope.external_ids = vec![external_id.clone()];
+    let content = match complete(services, connection, &meeting).await {
+        Ok(content) => content,
+        Err(Failure::Permanent(reason)) => {
+            job.counts.failed += 1;
+            job.failed_items.push(FailedItem { external_id, reason });
+            return Ok(());
+        }
+        Err(transient) => return Err(transient),
+    };
+    let result = import_meeting(services, &connection.user_id, content, None).await?;
+    match result.outcome {
+        ImportOutcome::Imported => job.counts.imported += 1,
+        ImportOutcome::Updated => job.counts.updated += 1,
+        ImportOutcome::Unchanged => job.counts.skipped += 1,
+        ImportOutcome::QuotaReached => {
+            job.counts.skipped += 1;
+            job.skipped_items.push(FailedItem { external_id, reason: "monthly import limit reached".into() });
+        }
+    }
+    Ok(())
+}
+
+/// The meeting's full content: as delivered when it carries the transcript and summary,
+/// otherwise with what is missing fetched with the connection's credential.
+async fn complete(services: &Services, connection: &Connection, meeting: &Meeting) -> Result<MeetingContent, Failure> {
+    if meeting.transcript.is_some() && meeting.default_summary.is_some() {
+        return Ok(normalize(meeting)?);
+    }
+    let credential = match fathom_credential(services, &connection.id).await {
+        Ok(credential) => credential,
+        Err(CredentialError::NeedsReauth(reason)) => return Err(Failure::Permanent(reason)),
+        Err(CredentialError::Transient(e)) => return Err(Failure::Transient(e)),
+    };
+    Ok(services.providers.fathom.fetch_meeting_content(&credential, meeting).await?)
+}
+
+/// A delivery queued without a connection: held under its recorder's email, and released at
+/// once to the connections that email matches.
+async fn match_recorder(
+    services: &Services,
+    source: Source,
+    blob_key: &str,
+    message: &SyncMessage,
+) -> Result<WebhookImport, TransientImportError> {
+    let meeting = match load_meeting(services, blob_key).await {
+        Ok(meeting) => meeting,
+        Err(Failure::Transient(e)) => return Err(e.into()),
+        Err(Failure::Permanent(reason)) => {
+            tracing::warn!(blob_key, reason, "unmatched delivery dropped");
+            return Ok(WebhookImport::Dropped);
+        }
+    };
+    let Some(email) = meeting.recorded_by.as_ref().and_then(|r| r.email.as_deref()) else {
+        tracing::warn!(blob_key, "delivery without a connection or a recorder email dropped");
+        return Ok(WebhookImport::Dropped);
+    };
+    hold_unmatched(services, source, email, message).await?;
+    Ok(WebhookImport::Unmatched)
+}

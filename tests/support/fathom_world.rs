@@ -1,0 +1,131 @@
+//! A fake Fathom on loopback and the app configured to talk to it, with the steps a user
+//! takes (connect, sync, browse) as helpers.
+
+use crate::{eventually, Settings, TestApp};
+use dev_server::DevServer;
+use fakes::fathom::{FakeAccount, FakeFathom, FakeFathomOptions};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+pub const APP: &str = "http://app.callsync.test/";
+
+pub struct World {
+    pub fake: FakeFathom,
+    pub app: TestApp,
+    /// The Fathom account the user connects, with generated meetings.
+    pub account: FakeAccount,
+    /// A client that does not follow redirects, as a test of where the browser is sent.
+    pub browser: reqwest::Client,
+}
+
+pub fn fake_options() -> FakeFathomOptions {
+    FakeFathomOptions { rate_limit_window: Duration::from_millis(200), fractional_seconds: true, ..FakeFathomOptions::default() }
+}
+
+/// A fake Fathom with one account and `meetings` meetings, and the app configured to use it;
+/// `customize` adjusts the dev server (intervals, extra functions).
+pub async fn world_with(
+    options: FakeFathomOptions,
+    meetings: usize,
+    settings: Settings,
+    customize: impl FnOnce(DevServer) -> DevServer,
+) -> World {
+    let fake = FakeFathom::start(options).await.expect("fake Fathom");
+    let account = fake.add_account("Ada Lovelace", "ada@acme.test");
+    fake.add_meetings(&account, meetings);
+    let settings = settings
+        .set("FATHOM_API_BASE_URL", fake.api_base_url())
+        .set("FATHOM_OAUTH_BASE_URL", fake.oauth_base_url())
+        .set("FATHOM_CLIENT_ID", fake.options().client_id.clone())
+        .set("FATHOM_CLIENT_SECRET", fake.options().client_secret.clone())
+        .set("FATHOM_RATE_WINDOW_MS", "200")
+        .set("FATHOM_RETRY_BASE_MS", "10")
+        .set("APP_BASE_URL", APP);
+    let app = TestApp::start_with(settings, customize).await;
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    World { fake, app, account, browser }
+}
+
+pub async fn world(meetings: usize) -> World {
+    world_with(fake_options(), meetings, Settings::default(), |server| server).await
+}
+
+impl World {
+    pub async fn connect_with_api_key(&self, user: &str) -> (StatusCode, Value) {
+        let body = json!({ "api_key": self.account.api_key });
+        self.app.send_json(Method::POST, "/sources/fathom/api-key", user, &body).await
+    }
+
+    /// Initiates OAuth as `user`, follows the provider's consent redirect to the callback,
+    /// and returns where the callback sends the browser.
+    pub async fn connect_with_oauth(&self, user: &str) -> String {
+        let (status, body) = self.app.send_json(Method::POST, "/oauth/fathom/initiate", user, &json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let consent = self.browser.get(body["authorization_url"].as_str().unwrap()).send().await.unwrap();
+        assert_eq!(consent.status(), StatusCode::FOUND);
+        let callback = location(&consent);
+        assert!(callback.starts_with(&self.app.url("/oauth/fathom/callback")), "{callback}");
+        self.follow(&callback).await
+    }
+
+    /// GETs `url` and returns its redirect target.
+    pub async fn follow(&self, url: &str) -> String {
+        let response = self.browser.get(url).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::FOUND);
+        location(&response)
+    }
+
+    pub async fn jobs(&self, user: &str) -> Vec<Value> {
+        self.app.get("/jobs?source=fathom", Some(user)).await.1["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits for the job to finish and returns it.
+    pub async fn finished(&self, user: &str, job_id: &str) -> Value {
+        let path = format!("/jobs/{job_id}");
+        eventually(60, "the job finishes", || async {
+            let status = self.app.get(&path, Some(user)).await.1["status"].clone();
+            !matches!(status.as_str(), Some("queued" | "running"))
+        })
+        .await;
+        self.app.get(&path, Some(user)).await.1
+    }
+
+    pub async fn initial_job(&self, user: &str) -> Value {
+        let initial = self.jobs(user).await.into_iter().find(|j| j["kind"] == "initial").expect("an initial job");
+        self.finished(user, initial["id"].as_str().unwrap()).await
+    }
+
+    pub async fn sync(&self, user: &str, body: Value) -> Value {
+        let (status, answer) = self.app.send_json(Method::POST, "/sync", user, &body).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+        self.finished(user, answer["job_id"].as_str().unwrap()).await
+    }
+
+    pub async fn recordings(&self, user: &str) -> Vec<Value> {
+        self.app.get("/recordings?limit=100", Some(user)).await.1["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn fathom_source(&self, user: &str) -> Value {
+        self.app.get("/sources", Some(user)).await.1["items"][0].clone()
+    }
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+pub fn counts(job: &Value) -> (u64, u64, u64, u64) {
+    let c = &job["counts"];
+    (c["imported"].as_u64().unwrap(), c["updated"].as_u64().unwrap(), c["skipped"].as_u64().unwrap(), c["failed"].as_u64().unwrap())
+}
+
+
+pub fn url_param(url: &str, name: &str) -> String {
+    let url = url::Url::parse(url).unwrap();
+    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned()).unwrap()
+}
+
+pub fn urlencode(raw: &str) -> String {
+    url::form_urlencoded::byte_serialize(raw.as_bytes()).collect()
+}
