@@ -87,3 +87,18 @@ async fn item<'a>(services: &Services, user: &UserId, meeting: &'a Meeting) -> R
         synced,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_sample_event_before_connecting_asks_to_connect_first() {
+        let backend = pipeline::testing::local_backend().await;
+        let request = pipeline::testing::api_request(include_str!("../../../events/fetch-meetings.json"));
+        let response = handle(&backend.services, request).await;
+        assert_eq!(response.status(), 409);
+        let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        assert_eq!(body["error"]["code"], "not_connected");
+    }
+}

@@ -105,3 +105,18 @@ async fn finish(services: &Services, state: &OAuthState, req: &Request) -> Resul
         })?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_sample_event_with_an_unknown_state_returns_to_the_app_with_invalid_state() {
+        let backend = pipeline::testing::local_backend().await;
+        let request = pipeline::testing::api_request(include_str!("../../../events/oauth-callback.json"));
+        let response = handle(&backend.services, request).await;
+        assert_eq!(response.status(), 302);
+        let location = response.headers()["location"].to_str().unwrap();
+        assert_eq!(location, format!("{}?error=invalid_state", backend.services.config.app_base_url));
+    }
+}

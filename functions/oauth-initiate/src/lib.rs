@@ -65,3 +65,18 @@ async fn initiate(services: &Services, user: &UserId, source: &str, req: &Reques
         .map_err(anyhow::Error::from)?;
     http::ok(&json!({ "authorization_url": url.as_str() }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_sample_event_without_an_oauth_app_says_which_settings_are_missing() {
+        let backend = pipeline::testing::local_backend().await;
+        let request = pipeline::testing::api_request(include_str!("../../../events/oauth-initiate.json"));
+        let response = handle(&backend.services, request).await;
+        assert_eq!(response.status(), 503);
+        let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        assert!(body["error"]["message"].as_str().unwrap().contains("FATHOM_CLIENT_ID"), "{body}");
+    }
+}

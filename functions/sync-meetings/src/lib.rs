@@ -8,6 +8,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use pipeline::pipeline::messages::SyncMessage;
 use pipeline::pipeline::schedule::run_scheduled;
 use pipeline::pipeline::sync::run_sync_job;
+use pipeline::pipeline::webhook_import::import_webhook;
 use pipeline::services::Services;
 
 /// The invocation's deadline from the Lambda context's milliseconds since the epoch.
@@ -51,9 +52,37 @@ async fn handle_message(services: &Services, record: &SqsMessage, deadline: Date
             tracing::info!(connection = %connection_id, tick, ?outcome, "scheduled sync handled");
             Ok(())
         }
-        other => {
-            tracing::warn!(?other, "sync message kind not handled by this version");
+        SyncMessage::Webhook {
+            connection_id,
+            source,
+            webhook_id,
+            blob_key,
+        } => {
+            let outcome = import_webhook(
+                services,
+                connection_id.as_ref(),
+                source,
+                &webhook_id,
+                &blob_key,
+            )
+            .await?;
+            tracing::info!(webhook = webhook_id, ?outcome, "webhook delivery handled");
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pipeline::ports::Clock;
+
+    #[tokio::test]
+    async fn the_sample_event_for_an_unknown_job_is_acknowledged() {
+        let event: SqsEvent = serde_json::from_str(include_str!("../../../events/sync-meetings.json")).unwrap();
+        let backend = pipeline::testing::local_backend().await;
+        let deadline = backend.clock.now() + chrono::Duration::minutes(15);
+        let response = handle(&backend.services, event, deadline).await;
+        assert!(response.batch_item_failures.is_empty(), "nothing to retry for a job that does not exist");
     }
 }

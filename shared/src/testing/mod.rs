@@ -88,3 +88,9 @@ pub fn meeting(source: Source, external_id: &str, title: &str, minutes: i64) -> 
 pub fn recording(user_id: &UserId, content: MeetingContent) -> Recording {
     Recording::from_content(user_id.clone(), content, epoch())
 }
+
+/// An API Gateway v2 event (a function's `events/*.json`) as the request the function gets.
+pub fn api_request(event_json: &str) -> lambda_http::Request {
+    let event: lambda_http::request::LambdaRequest = serde_json::from_str(event_json).expect("a valid API Gateway event");
+    event.into()
+}
