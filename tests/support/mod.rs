@@ -29,7 +29,12 @@ pub struct TestApp {
 pub struct Settings {
     pub vars: HashMap<String, String>,
     pub clock: Option<Arc<dyn pipeline::ports::Clock>>,
+    /// Replaces some of the services before the server starts (a failing queue, say).
+    pub override_services: Option<ServicesOverride>,
 }
+
+/// A change to the services every function and consumer of a `TestApp` shares.
+pub type ServicesOverride = Arc<dyn Fn(&mut Services) + Send + Sync>;
 
 impl Settings {
     pub fn set(mut self, name: &str, value: impl Into<String>) -> Self {
@@ -39,6 +44,14 @@ impl Settings {
 
     pub fn clock(mut self, clock: Arc<dyn pipeline::ports::Clock>) -> Self {
         self.clock = Some(clock);
+        self
+    }
+
+    pub fn override_services(
+        mut self,
+        change: impl Fn(&mut Services) + Send + Sync + 'static,
+    ) -> Self {
+        self.override_services = Some(Arc::new(change));
         self
     }
 }
@@ -54,6 +67,20 @@ impl TestApp {
         settings: Settings,
         customize: impl FnOnce(DevServer) -> DevServer,
     ) -> Self {
+        Self::launch(settings, |backend, jwt| customize(dev_server::app::callsync(backend, jwt))).await
+    }
+
+    /// The HTTP functions only, without the queue consumers and schedules, so a test can
+    /// register stand-ins and watch the dev server's own mechanisms.
+    pub async fn start_bare(customize: impl FnOnce(DevServer) -> DevServer) -> Self {
+        Self::launch(Settings::default(), |backend, jwt| {
+            let server = dev_server::app::http_functions().into_iter().fold(DevServer::new(backend, jwt), DevServer::http);
+            customize(server)
+        })
+        .await
+    }
+
+    async fn launch(settings: Settings, build: impl FnOnce(LocalBackend, JwtSecret) -> DevServer) -> Self {
         let data_dir = tempfile::tempdir().expect("temporary data dir");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -71,9 +98,12 @@ impl TestApp {
         let key = pipeline::testing::test_secrets().sealing_key;
         let secrets = pipeline::secrets::Secrets::from_lookup(key, |name| vars.get(name).cloned());
         let clock = settings.clock.unwrap_or_else(|| Arc::new(pipeline::ports::SystemClock));
-        let backend = LocalBackend::open_with(Arc::new(config), clock, Some(secrets)).expect("open local backend");
+        let mut backend = LocalBackend::open_with(Arc::new(config), clock, Some(secrets)).expect("open local backend");
+        if let Some(change) = &settings.override_services {
+            change(&mut backend.services);
+        }
         let jwt = JwtSecret::new(JWT_SECRET);
-        let server = customize(dev_server::app::callsync(backend.clone(), jwt.clone()));
+        let server = build(backend.clone(), jwt.clone());
         let running = server.start(listener).await.expect("start dev server");
         TestApp {
             running,

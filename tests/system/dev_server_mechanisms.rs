@@ -7,7 +7,7 @@ use pipeline::http::Route;
 use reqwest::StatusCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use system_tests::{eventually, Settings, TestApp};
+use system_tests::{eventually, TestApp};
 
 /// Records every message body it sees; fails the ones `fails` picks (body, receive count).
 fn recording_consumer(seen: Arc<Mutex<Vec<String>>>, fails: fn(&str, u32) -> bool) -> QueueHandler {
@@ -50,7 +50,7 @@ async fn queue_messages_reach_consumers_and_failed_items_are_retried_alone() {
     let consumer = recording_consumer(seen.clone(), |body, receives| {
         body == "flaky" && receives == 1
     });
-    let app = TestApp::start_with(Settings::default(), |server| {
+    let app = TestApp::start_bare(|server| {
         server
             .visibility(Duration::from_millis(300))
             .consume_sync(consumer)
@@ -81,7 +81,7 @@ async fn queue_messages_reach_consumers_and_failed_items_are_retried_alone() {
 async fn a_poison_message_dead_letters_without_holding_back_the_rest() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let consumer = recording_consumer(seen.clone(), |body, _| body == "poison");
-    let app = TestApp::start_with(Settings::default(), |server| {
+    let app = TestApp::start_bare(|server| {
         server
             .visibility(Duration::from_millis(50))
             .consume_sync(consumer)
@@ -108,7 +108,7 @@ async fn a_poison_message_dead_letters_without_holding_back_the_rest() {
 async fn scheduled_functions_run_on_the_interval_with_a_scheduled_event() {
     let runs = Arc::new(Mutex::new(Vec::new()));
     let handler_runs = runs.clone();
-    let app = TestApp::start_with(Settings::default(), move |server| {
+    let app = TestApp::start_bare(move |server| {
         server.cron_interval(Duration::from_millis(100)).schedule(
             "test-cron",
             Arc::new(move |_services, event| {
@@ -132,7 +132,7 @@ async fn scheduled_functions_run_on_the_interval_with_a_scheduled_event() {
 #[tokio::test]
 async fn a_panicking_function_answers_500_and_the_server_keeps_serving() {
     const ROUTES: &[Route] = &[Route::public("GET", "/boom")];
-    let app = TestApp::start_with(Settings::default(), |server| {
+    let app = TestApp::start_bare(|server| {
         server.http(HttpFunction {
             name: "boom",
             routes: ROUTES,
@@ -148,7 +148,7 @@ async fn a_panicking_function_answers_500_and_the_server_keeps_serving() {
 
 #[tokio::test]
 async fn presigned_local_uploads_store_the_file_and_announce_it() {
-    let app = TestApp::start().await;
+    let app = TestApp::start_bare(|server| server).await;
     let blobs = &app.services().blobs;
     let presigned = blobs
         .presign_put(

@@ -40,6 +40,30 @@ fn check_token(what: &'static str, raw: &str, max: usize) -> Result<(), InvalidV
     Ok(())
 }
 
+/// The conversions every string-backed id shares: serde through `String`, and `Display`.
+macro_rules! string_id_conversions {
+    ($name:ident) => {
+        impl TryFrom<String> for $name {
+            type Error = InvalidValue;
+            fn try_from(raw: String) -> Result<Self, InvalidValue> {
+                Self::parse(&raw)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
 /// Generated ids: a short prefix that says what the id names, then a UUID without dashes.
 macro_rules! generated_id {
     ($name:ident, $prefix:literal, $what:literal) => {
@@ -75,24 +99,7 @@ macro_rules! generated_id {
             }
         }
 
-        impl TryFrom<String> for $name {
-            type Error = InvalidValue;
-            fn try_from(raw: String) -> Result<Self, InvalidValue> {
-                Self::parse(&raw)
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(id: $name) -> String {
-                id.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
+        string_id_conversions!($name);
     };
 }
 
@@ -119,24 +126,7 @@ macro_rules! external_token {
             }
         }
 
-        impl TryFrom<String> for $name {
-            type Error = InvalidValue;
-            fn try_from(raw: String) -> Result<Self, InvalidValue> {
-                Self::parse(&raw)
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(id: $name) -> String {
-                id.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
+        string_id_conversions!($name);
     };
 }
 

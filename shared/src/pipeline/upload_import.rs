@@ -3,6 +3,9 @@
 //! new object, or our own retry message), and the consumer's work for one upload: dedup by
 //! content, transcription, storing the recording, and keeping the upload and its job current.
 //!
+//! A file's format is read from its bytes, not its name or declared type: a WAV recording named
+//! `.mp3` is transcribed, a document named `.mp3` fails saying what it looks like.
+//!
 //! The same file uploaded again (the same bytes, whatever its name) is not transcribed again:
 //! the new upload ends `duplicate`, points to the recording the first one made, and counts
 //! nothing against the monthly quota.
@@ -236,10 +239,10 @@ pub fn uploads_in_message(body: &str) -> Result<Vec<StagedUpload>, UnreadableMes
     }
 }
 
-/// "this month's 10 imports are used; the quota resets on 2026-02-01 (UTC)".
+/// "the monthly import quota (10) is used up; it resets on 2026-02-01 (UTC)".
 pub fn quota_message(limit: u64, resets_at: DateTime<Utc>) -> String {
     format!(
-        "this month's {limit} imports are used; the quota resets on {} (UTC)",
+        "the monthly import quota ({limit}) is used up; it resets on {} (UTC)",
         resets_at.format("%Y-%m-%d")
     )
 }
@@ -753,7 +756,7 @@ mod tests {
         let resets = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 2, 1, 0, 0, 0).unwrap();
         assert_eq!(
             quota_message(10, resets),
-            "this month's 10 imports are used; the quota resets on 2026-02-01 (UTC)"
+            "the monthly import quota (10) is used up; it resets on 2026-02-01 (UTC)"
         );
     }
 }

@@ -1,0 +1,544 @@
+//! Uploads end to end: start an upload, PUT the file to the presigned URL, and follow it to a
+//! recording, against the fake transcription API on loopback. The recordings are generated
+//! tone bursts (the fake hears each burst as `tone <Hz>`) or the audio engine's small
+//! compressed fixtures.
+
+use fakes::transcribe::FakeTranscribe;
+use file_transcribe::tone_audio::ToneRecording;
+use pipeline::ports::ManualClock;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use system_tests::{assert_error, eventually, read, Settings, TestApp};
+
+/// The transcription API's request limit.
+const API_LIMIT: u64 = 25_000_000;
+
+struct World {
+    fake: FakeTranscribe,
+    app: TestApp,
+    files: tempfile::TempDir,
+}
+
+/// The app with the fake as its transcription API; `with_key: false` leaves the key unset.
+async fn world_with(settings: Settings, with_key: bool) -> World {
+    let fake = FakeTranscribe::start()
+        .await
+        .expect("fake transcription API");
+    let mut settings = settings
+        .set("TRANSCRIBE_API_BASE_URL", fake.base_url())
+        .set("TRANSCRIBE_MODEL", "whisper-1");
+    if with_key {
+        settings = settings.set("TRANSCRIBE_API_KEY", fake.api_key());
+    }
+    let app = TestApp::start_with(settings, |server| server).await;
+    World {
+        fake,
+        app,
+        files: tempfile::tempdir().unwrap(),
+    }
+}
+
+async fn world() -> World {
+    world_with(Settings::default(), true).await
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/tests/fixtures/audio")
+        .join(name)
+}
+
+fn texts(recording: &Value) -> Vec<String> {
+    recording["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+impl World {
+    /// A generated recording of `seconds` written to a file of this test.
+    fn tone_file(&self, name: &str, seconds: f64, seed: u64) -> (ToneRecording, PathBuf) {
+        let recording = ToneRecording::new(seconds, seed);
+        let path = self.files.path().join(name);
+        recording.write_wav(&path).unwrap();
+        (recording, path)
+    }
+
+    fn file_of(&self, name: &str, content: &[u8]) -> PathBuf {
+        let path = self.files.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+
+    async fn start(&self, user: &str, body: Value) -> (StatusCode, Value) {
+        self.app
+            .send_json(Method::POST, "/uploads", user, &body)
+            .await
+    }
+
+    /// PUTs the file at `path` where a started upload says, with the headers it names.
+    async fn put(&self, started: &Value, path: &Path) {
+        let mut request = self
+            .app
+            .client
+            .put(started["upload_url"].as_str().unwrap())
+            .body(tokio::fs::File::open(path).await.unwrap());
+        for (name, value) in started["headers"].as_object().unwrap() {
+            request = request.header(name, value.as_str().unwrap());
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{:?}",
+            read(response).await
+        );
+    }
+
+    /// Starts an upload of the file at `path` as `user`, named `filename`, and sends the file;
+    /// the upload's id.
+    async fn upload(&self, user: &str, filename: &str, content_type: &str, path: &Path) -> String {
+        let size = std::fs::metadata(path).unwrap().len();
+        let body = json!({"filename": filename, "content_type": content_type, "size_bytes": size});
+        let (status, started) = self.start(user, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{started}");
+        assert_eq!(started["method"], "PUT");
+        self.put(&started, path).await;
+        started["upload_id"].as_str().unwrap().to_owned()
+    }
+
+    async fn status(&self, user: &str, id: &str) -> (StatusCode, Value) {
+        self.app.get(&format!("/uploads/{id}"), Some(user)).await
+    }
+
+    /// Waits until the upload is no longer on its way and returns it.
+    async fn finished(&self, user: &str, id: &str, seconds: u64) -> Value {
+        eventually(seconds, "the upload finishes", || async {
+            let status = self.status(user, id).await.1["status"].clone();
+            !matches!(
+                status.as_str(),
+                Some("pending" | "uploaded" | "transcribing")
+            )
+        })
+        .await;
+        self.status(user, id).await.1
+    }
+
+    async fn recording(&self, user: &str, upload: &Value) -> Value {
+        let id = upload["recording_id"].as_str().expect("a recording id");
+        let (status, recording) = self.app.get(&format!("/recordings/{id}"), Some(user)).await;
+        assert_eq!(status, StatusCode::OK, "{recording}");
+        recording
+    }
+
+    async fn upload_recordings(&self, user: &str) -> Vec<Value> {
+        let (_, body) = self
+            .app
+            .get("/recordings?source=upload&limit=100", Some(user))
+            .await;
+        body["items"].as_array().unwrap().clone()
+    }
+
+    /// Staged files still in the local blob store.
+    fn staged_files(&self) -> usize {
+        fn count(dir: &Path) -> usize {
+            std::fs::read_dir(dir).map_or(0, |entries| {
+                entries
+                    .map(|e| e.unwrap().path())
+                    .map(|p| if p.is_dir() { count(&p) } else { 1 })
+                    .sum()
+            })
+        }
+        let data_dir = &self.app.services().config.local_data_dir;
+        count(&data_dir.join("blobs").join("uploads"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_forty_minute_recording_becomes_one_ordered_transcript_from_several_chunks() {
+    let w = world().await;
+    let seconds = 40.0 * 60.0;
+    let (played, path) = w.tone_file("all-hands.wav", seconds, 40);
+    assert!(std::fs::metadata(&path).unwrap().len() > 3 * API_LIMIT);
+
+    let id = w.upload("alice", "All hands.wav", "audio/wav", &path).await;
+    let upload = w.finished("alice", &id, 600).await;
+    assert_eq!(upload["status"], "completed", "{upload}");
+    let (done, total) = (
+        upload["progress"]["chunks_done"].as_u64().unwrap(),
+        upload["progress"]["chunks_total"].as_u64().unwrap(),
+    );
+    assert!(total >= 4, "{total} chunks");
+    assert_eq!(done, total);
+    let stats = w.fake.stats();
+    assert_eq!(stats.transcribed, total, "one request per chunk");
+    assert!(
+        stats.largest_request_bytes < API_LIMIT,
+        "{} bytes",
+        stats.largest_request_bytes
+    );
+
+    let recording = w.recording("alice", &upload).await;
+    assert_eq!(recording["title"], "All hands");
+    assert!((recording["duration_seconds"].as_f64().unwrap() - seconds).abs() < 0.01);
+    assert_eq!(
+        texts(&recording),
+        played.texts(),
+        "every burst once, in order, none doubled at the cuts"
+    );
+    let starts: Vec<f64> = recording["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["start_seconds"].as_f64().unwrap())
+        .collect();
+    for (start, burst) in starts.iter().zip(&played.bursts) {
+        assert!(
+            (start - burst.start_seconds).abs() < 0.05,
+            "{} heard at {start}",
+            burst.text()
+        );
+    }
+    assert!(
+        starts.last().unwrap() > &(seconds - 10.0),
+        "the transcript runs to the end"
+    );
+    assert_eq!(w.staged_files(), 0, "the staged file is deleted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn small_compressed_files_uploaded_at_once_are_each_transcribed() {
+    let w = world().await;
+    let tones = vec!["tone 440".to_owned(), "tone 660".to_owned()];
+    let files = [
+        ("tones.mp3", "audio/mpeg", tones.clone()),
+        ("tones.m4a", "audio/mp4", tones),
+        // No Opus decoder here: a small WebM goes to the API as it is.
+        (
+            "tones.webm",
+            "audio/webm",
+            vec!["received webm audio".to_owned()],
+        ),
+    ];
+    let paths: Vec<PathBuf> = files.iter().map(|(name, _, _)| fixture(name)).collect();
+    let uploads = files
+        .iter()
+        .zip(&paths)
+        .map(|((name, content_type, _), path)| w.upload("alice", name, content_type, path));
+    let ids = futures::future::join_all(uploads).await;
+    for ((name, _, expected), id) in files.iter().zip(&ids) {
+        let upload = w.finished("alice", id, 60).await;
+        assert_eq!(upload["status"], "completed", "{name}: {upload}");
+        assert_eq!(upload["filename"], *name);
+        let recording = w.recording("alice", &upload).await;
+        assert_eq!(&texts(&recording), expected, "{name}");
+        assert_eq!(recording["title"], "tones");
+    }
+    assert_eq!(
+        w.upload_recordings("alice").await.len(),
+        3,
+        "each its own recording"
+    );
+}
+
+#[tokio::test]
+async fn a_document_renamed_to_mp3_fails_with_what_it_is() {
+    let w = world().await;
+    let path = w.file_of(
+        "board.pdf",
+        b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n",
+    );
+    let id = w
+        .upload("alice", "board-meeting.mp3", "audio/mpeg", &path)
+        .await;
+    let upload = w.finished("alice", &id, 30).await;
+    assert_eq!(upload["status"], "failed");
+    assert_eq!(upload["recording_id"], Value::Null);
+    let error = upload["error"].as_str().unwrap();
+    assert!(
+        error.contains("not audio or video") && error.contains("PDF"),
+        "{error}"
+    );
+    assert_eq!(w.fake.stats().requests, 0);
+    assert!(w.upload_recordings("alice").await.is_empty());
+}
+
+#[tokio::test]
+async fn the_same_file_uploaded_twice_makes_one_recording() {
+    let w = world().await;
+    let (_, path) = w.tone_file("standup.wav", 30.0, 2);
+    let first = w.upload("alice", "standup.wav", "audio/wav", &path).await;
+    let first = w.finished("alice", &first, 60).await;
+    assert_eq!(first["status"], "completed", "{first}");
+
+    let second = w
+        .upload("alice", "standup (copy).wav", "audio/wav", &path)
+        .await;
+    let second = w.finished("alice", &second, 60).await;
+    assert_eq!(second["status"], "duplicate", "{second}");
+    assert_eq!(second["recording_id"], first["recording_id"]);
+    assert_eq!(w.fake.stats().transcribed, 1, "not transcribed again");
+    assert_eq!(w.upload_recordings("alice").await.len(), 1);
+    assert_eq!(w.staged_files(), 0, "both staged files are deleted");
+
+    let (_, jobs) = w.app.get("/jobs?source=upload", Some("alice")).await;
+    let counts: Vec<(u64, u64)> = jobs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            (
+                j["counts"]["imported"].as_u64().unwrap(),
+                j["counts"]["skipped"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        [(0, 1), (1, 0)],
+        "newest first: the duplicate, then the import"
+    );
+    let (_, sources) = w.app.get("/sources", Some("alice")).await;
+    let upload_source = sources["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["source"] == "upload")
+        .unwrap()
+        .clone();
+    assert_eq!(upload_source["recording_count"], 1);
+}
+
+fn quota_of_one() -> Settings {
+    let clock = Arc::new(ManualClock::new(pipeline::testing::epoch()));
+    Settings::default()
+        .set("IMPORTS_PER_MONTH", "1")
+        .clock(clock)
+}
+
+#[tokio::test]
+async fn once_the_monthly_quota_is_used_a_new_upload_is_refused_until_it_resets() {
+    let w = world_with(quota_of_one(), true).await;
+    let (_, path) = w.tone_file("one.wav", 8.0, 3);
+    let id = w.upload("alice", "one.wav", "audio/wav", &path).await;
+    assert_eq!(w.finished("alice", &id, 60).await["status"], "completed");
+
+    let refused = w
+        .start(
+            "alice",
+            json!({"filename": "two.wav", "content_type": "audio/wav", "size_bytes": 1000}),
+        )
+        .await;
+    assert_error(&refused, StatusCode::TOO_MANY_REQUESTS, "quota_exceeded");
+    assert_eq!(refused.1["error"]["resets_at"], "2026-02-01T00:00:00Z");
+    assert!(refused.1["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("2026-02-01"));
+    let (status, _) = w
+        .start(
+            "bob",
+            json!({"filename": "two.wav", "content_type": "audio/wav", "size_bytes": 1000}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "the quota is per user");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_uploads_racing_for_the_last_import_store_one_and_fail_the_other_with_the_reason() {
+    let w = world_with(quota_of_one(), true).await;
+    let (_, first) = w.tone_file("first.wav", 8.0, 4);
+    let (_, second) = w.tone_file("second.wav", 8.0, 5);
+    let (a, b) = tokio::join!(
+        w.upload("alice", "first.wav", "audio/wav", &first),
+        w.upload("alice", "second.wav", "audio/wav", &second)
+    );
+    let (a, b) = tokio::join!(w.finished("alice", &a, 60), w.finished("alice", &b, 60));
+    let mut statuses = [a["status"].as_str().unwrap(), b["status"].as_str().unwrap()];
+    statuses.sort();
+    assert_eq!(statuses, ["completed", "failed"]);
+    let failed = if a["status"] == "failed" { &a } else { &b };
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains("quota") && error.contains("2026-02-01"),
+        "{error}"
+    );
+    assert_eq!(w.upload_recordings("alice").await.len(), 1);
+}
+
+#[tokio::test]
+async fn server_errors_from_the_api_are_retried_until_the_upload_completes() {
+    let w = world().await;
+    let (played, path) = w.tone_file("retry.wav", 10.0, 6);
+    w.fake.fail_next(2, 500);
+    let id = w.upload("alice", "retry.wav", "audio/wav", &path).await;
+    let upload = w.finished("alice", &id, 60).await;
+    assert_eq!(upload["status"], "completed", "{upload}");
+    assert_eq!(w.fake.stats().requests, 3);
+    assert_eq!(texts(&w.recording("alice", &upload).await), played.texts());
+}
+
+#[tokio::test]
+async fn without_a_transcription_key_the_upload_fails_naming_the_setting() {
+    let w = world_with(Settings::default(), false).await;
+    let (_, path) = w.tone_file("nokey.wav", 5.0, 7);
+    let id = w.upload("alice", "nokey.wav", "audio/wav", &path).await;
+    let upload = w.finished("alice", &id, 30).await;
+    assert_eq!(upload["status"], "failed");
+    assert!(
+        upload["error"]
+            .as_str()
+            .unwrap()
+            .contains("TRANSCRIBE_API_KEY"),
+        "{upload}"
+    );
+    assert_eq!(w.fake.stats().requests, 0);
+}
+
+#[tokio::test]
+async fn a_failed_upload_can_be_retried_and_only_a_failed_one() {
+    let w = world().await;
+    let (played, path) = w.tone_file("rejected.wav", 6.0, 8);
+    w.fake.fail_next(1, 400);
+    let id = w.upload("alice", "rejected.wav", "audio/wav", &path).await;
+    let failed = w.finished("alice", &id, 30).await;
+    assert_eq!(failed["status"], "failed");
+    assert!(
+        failed["error"].as_str().unwrap().contains("HTTP 400"),
+        "{failed}"
+    );
+
+    let retry = format!("/uploads/{id}/retry");
+    let (status, queued) = w
+        .app
+        .send_json(Method::POST, &retry, "alice", &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    assert_eq!(
+        (queued["status"].as_str(), &queued["error"]),
+        (Some("uploaded"), &Value::Null)
+    );
+    let done = w.finished("alice", &id, 30).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(texts(&w.recording("alice", &done).await), played.texts());
+
+    let again = w
+        .app
+        .send_json(Method::POST, &retry, "alice", &json!({}))
+        .await;
+    assert_error(&again, StatusCode::CONFLICT, "not_failed");
+    let (_, jobs) = w.app.get("/jobs?source=upload", Some("alice")).await;
+    let jobs = jobs["items"].as_array().unwrap();
+    assert_eq!(jobs.len(), 1, "a retry runs the upload's one job again");
+    assert_eq!(
+        (jobs[0]["kind"].as_str(), jobs[0]["status"].as_str()),
+        (Some("upload"), Some("completed"))
+    );
+}
+
+#[tokio::test]
+async fn uploads_are_private_to_their_user() {
+    let w = world().await;
+    let (_, path) = w.tone_file("private.wav", 5.0, 9);
+    let done = w.upload("alice", "private.wav", "audio/wav", &path).await;
+    let done_view = w.finished("alice", &done, 30).await;
+    let document = w.file_of("notes.pdf", b"%PDF-1.4 private notes");
+    let failed = w
+        .upload("alice", "notes.mp3", "audio/mpeg", &document)
+        .await;
+    assert_eq!(w.finished("alice", &failed, 30).await["status"], "failed");
+
+    for id in [&done, &failed] {
+        assert_error(
+            &w.status("bob", id).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        );
+        let retry = w
+            .app
+            .send_json(
+                Method::POST,
+                &format!("/uploads/{id}/retry"),
+                "bob",
+                &json!({}),
+            )
+            .await;
+        assert_error(&retry, StatusCode::NOT_FOUND, "not_found");
+    }
+    assert_eq!(
+        w.status("alice", &failed).await.1["status"],
+        "failed",
+        "bob's retry changed nothing"
+    );
+    let recording_id = done_view["recording_id"].as_str().unwrap();
+    let (status, _) = w
+        .app
+        .get(&format!("/recordings/{recording_id}"), Some("bob"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(
+        &w.status("alice", "upl_nope").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+}
+
+#[tokio::test]
+async fn starts_with_a_bad_type_size_or_body_are_refused() {
+    let w = world_with(Settings::default().set("MAX_UPLOAD_BYTES", "1000000"), true).await;
+    let start = |filename: &str, content_type: &str, size: u64| json!({"filename": filename, "content_type": content_type, "size_bytes": size});
+    let pdf = w
+        .start("alice", start("notes.pdf", "application/pdf", 100))
+        .await;
+    assert_error(
+        &pdf,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unsupported_media_type",
+    );
+    assert!(pdf.1["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("MP3, WAV, M4A, MP4, MOV and WebM"));
+    let large = w
+        .start("alice", start("call.mp3", "audio/mpeg", 1_000_001))
+        .await;
+    assert_error(&large, StatusCode::PAYLOAD_TOO_LARGE, "file_too_large");
+    assert_error(
+        &w.start("alice", start("call.mp3", "audio/mpeg", 0)).await,
+        StatusCode::BAD_REQUEST,
+        "empty_file",
+    );
+    assert_error(
+        &w.start("alice", start("  ", "audio/mpeg", 10)).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_filename",
+    );
+    let no_size = w
+        .start(
+            "alice",
+            json!({"filename": "call.mp3", "content_type": "audio/mpeg"}),
+        )
+        .await;
+    assert_error(&no_size, StatusCode::BAD_REQUEST, "invalid_json");
+    let anonymous = read(
+        w.app
+            .client
+            .post(w.app.url("/uploads"))
+            .json(&start("call.mp3", "audio/mpeg", 10))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&anonymous, StatusCode::UNAUTHORIZED, "unauthorized");
+
+    // The name's extension or the declared type is enough; the content is checked on arrival.
+    let (status, body) = w
+        .start("alice", start("recording", "audio/mpeg", 1_000_000))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
