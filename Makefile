@@ -50,6 +50,12 @@ deploy: venv
 invoke-%: venv
 	@scripts/invoke.sh $*
 
-## Binary sizes and cold starts of every function (release build; prints, never asserts).
+## Benchmarks, which print and never fail: binary sizes and cold starts of every function,
+## then the Fathom sync against its rate-limit floor, the hourly fan-out and scheduled sync,
+## webhook throughput, and the memory and speed of transcribing a 200 MB upload.
 bench: venv
 	$(CARGO) run -q -p bench
+	$(CARGO) run -q --profile perf -p system-tests --bin bench-sync
+	$(CARGO) run -q --profile perf -p system-tests --bin bench-schedule
+	$(CARGO) run -q --profile perf -p system-tests --bin bench-webhook
+	$(CARGO) run -q --profile perf -p file-transcribe --features testing --example bench-upload

@@ -30,14 +30,15 @@ case "$arch" in
     x86_64) flag=--x86-64 ;;
 esac
 
+target_dir="${CARGO_TARGET_DIR:-target}"
 binaries=()
 for manifest in functions/*/Cargo.toml; do
     binaries+=(--bin "$(basename "$(dirname "$manifest")")")
 done
-echo "build: ${#binaries[@]} functions for $arch (deploy with Architecture=$arch)"
+echo "build: $((${#binaries[@]} / 2)) functions for $arch (deploy with Architecture=$arch)"
 cargo lambda build --release "$flag" "${binaries[@]}"
 for manifest in functions/*/Cargo.toml; do
     name="$(basename "$(dirname "$manifest")")"
-    printf 'build: %-16s target/lambda/%s/bootstrap (%s bytes)\n' \
-        "$name" "$name" "$(stat -c %s "target/lambda/$name/bootstrap")"
+    bootstrap="$target_dir/lambda/$name/bootstrap"
+    printf 'build: %-16s %s (%s bytes)\n' "$name" "$bootstrap" "$(stat -c %s "$bootstrap")"
 done

@@ -27,6 +27,8 @@ pub fn http_functions() -> Vec<HttpFunction> {
         http_function!(oauth_initiate),
         http_function!(oauth_callback),
         http_function!(fetch_meetings),
+        http_function!(uploads),
+        http_function!(webhook),
     ]
 }
 
@@ -36,7 +38,9 @@ const QUEUE_FUNCTION_TIMEOUT: chrono::Duration = chrono::Duration::minutes(15);
 /// The whole system on `backend`.
 pub fn callsync(backend: LocalBackend, jwt: crate::auth::JwtSecret) -> DevServer {
     let db = backend.db.clone();
-    let server = http_functions().into_iter().fold(DevServer::new(backend, jwt), DevServer::http);
+    let server = http_functions()
+        .into_iter()
+        .fold(DevServer::new(backend, jwt), DevServer::http);
     server
         // What DynamoDB's TTL does in AWS: expired states, receipts, leases, old jobs.
         .schedule(
@@ -52,8 +56,13 @@ pub fn callsync(backend: LocalBackend, jwt: crate::auth::JwtSecret) -> DevServer
                 sync_meetings::handle(&services, event, deadline).await
             })
         }))
+        .consume_transcribe(Arc::new(|services, event| {
+            Box::pin(async move { file_transcribe::handle(&services, event).await })
+        }))
         .schedule(
             "cron-sync",
-            Arc::new(|services, event| Box::pin(async move { cron_sync::handle(&services, event).await.map(|_| ()) })),
+            Arc::new(|services, event| {
+                Box::pin(async move { cron_sync::handle(&services, event).await.map(|_| ()) })
+            }),
         )
 }

@@ -44,6 +44,7 @@ pub struct HttpFunction {
     pub handler: HttpHandler,
 }
 
+#[derive(Clone)]
 struct QueueConsumer {
     name: &'static str,
     queue: LocalQueue,
@@ -63,7 +64,11 @@ pub struct DevServer {
     scheduled: Vec<Scheduled>,
     cron_interval: Duration,
     visibility: Duration,
+    concurrency: usize,
 }
+
+/// Concurrent invocations per queue consumer, as Lambda scales an SQS event source out.
+pub const DEFAULT_CONSUMER_CONCURRENCY: usize = 4;
 
 /// A started dev server; dropping it stops every task it runs.
 pub struct Running {
@@ -96,6 +101,7 @@ impl DevServer {
             scheduled: Vec::new(),
             cron_interval: Duration::from_secs(3600),
             visibility: Duration::from_secs(60),
+            concurrency: DEFAULT_CONSUMER_CONCURRENCY,
         }
     }
 
@@ -131,6 +137,12 @@ impl DevServer {
         self
     }
 
+    /// How many batches of one queue are handled at once.
+    pub fn consumer_concurrency(mut self, invocations: usize) -> Self {
+        self.concurrency = invocations;
+        self
+    }
+
     pub fn cron_interval(mut self, interval: Duration) -> Self {
         self.cron_interval = interval;
         self
@@ -161,11 +173,13 @@ impl DevServer {
             }
         })];
         for consumer in self.consumers {
-            tasks.push(tokio::spawn(drain(
-                consumer,
-                services.clone(),
-                self.visibility,
-            )));
+            for _ in 0..self.concurrency.max(1) {
+                tasks.push(tokio::spawn(drain(
+                    consumer.clone(),
+                    services.clone(),
+                    self.visibility,
+                )));
+            }
         }
         for job in self.scheduled {
             tasks.push(tokio::spawn(tick(

@@ -165,7 +165,9 @@ impl Config {
             )?,
             fathom_client_id: env.get("FATHOM_CLIENT_ID"),
             fathom_oauth_pkce: env.flag("FATHOM_OAUTH_PKCE", false)?,
-            fathom_retry_base: std::time::Duration::from_millis(env.number("FATHOM_RETRY_BASE_MS", 500)?),
+            fathom_retry_base: std::time::Duration::from_millis(
+                env.number("FATHOM_RETRY_BASE_MS", 500)?,
+            ),
             fathom_rate_window: match env.number("FATHOM_RATE_WINDOW_MS", 0)? {
                 0 => None,
                 ms => Some(std::time::Duration::from_millis(ms)),

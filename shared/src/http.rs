@@ -89,7 +89,10 @@ impl From<InvalidValue> for ApiError {
 impl From<crate::connectors::fathom::FathomError> for ApiError {
     fn from(error: crate::connectors::fathom::FathomError) -> Self {
         if error.needs_reauth() {
-            Self::conflict("needs_reauth", "Fathom refused the stored credential: connect Fathom again")
+            Self::conflict(
+                "needs_reauth",
+                "Fathom refused the stored credential: connect Fathom again",
+            )
         } else if error.is_transient() {
             Self::unavailable("Fathom is not answering right now; try again in a minute")
         } else {

@@ -236,7 +236,10 @@ pub struct TickingClock {
 
 impl TickingClock {
     pub fn new(start: DateTime<Utc>, step: chrono::Duration) -> Self {
-        Self { now: std::sync::Mutex::new(start), step }
+        Self {
+            now: std::sync::Mutex::new(start),
+            step,
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 
 use crate::config::Config;
 use crate::connectors::fathom::{
-    build_http_client, Budgets, FathomClient, FathomOAuth, HttpTimeouts, OAuthApp, RateLimiterRegistry, RetryPolicy,
+    build_http_client, Budgets, FathomClient, FathomOAuth, HttpTimeouts, OAuthApp,
+    RateLimiterRegistry, RetryPolicy,
 };
 use crate::secrets::Secrets;
 use anyhow::Result;
@@ -29,21 +30,35 @@ impl Providers {
                 window,
             ))),
         };
-        let retry = RetryPolicy { base_delay: config.fathom_retry_base, ..RetryPolicy::default() };
-        let fathom = FathomClient::new(config.fathom_api_base_url.clone(), http.clone(), limits.clone()).with_retry_policy(retry);
+        let retry = RetryPolicy {
+            base_delay: config.fathom_retry_base,
+            ..RetryPolicy::default()
+        };
+        let fathom = FathomClient::new(
+            config.fathom_api_base_url.clone(),
+            http.clone(),
+            limits.clone(),
+        )
+        .with_retry_policy(retry);
         let fathom_oauth = match (&config.fathom_client_id, &secrets.fathom_client_secret) {
-            (Some(client_id), Some(client_secret)) => Some(FathomOAuth::new(
-                OAuthApp {
-                    oauth_base: config.fathom_oauth_base_url.clone(),
-                    client_id: client_id.clone(),
-                    client_secret: client_secret.clone(),
-                },
-                http.clone(),
-                limits,
-            )
-            .with_retry_policy(retry)),
+            (Some(client_id), Some(client_secret)) => Some(
+                FathomOAuth::new(
+                    OAuthApp {
+                        oauth_base: config.fathom_oauth_base_url.clone(),
+                        client_id: client_id.clone(),
+                        client_secret: client_secret.clone(),
+                    },
+                    http.clone(),
+                    limits,
+                )
+                .with_retry_policy(retry),
+            ),
             _ => None,
         };
-        Ok(Providers { fathom, fathom_oauth, http })
+        Ok(Providers {
+            fathom,
+            fathom_oauth,
+            http,
+        })
     }
 }

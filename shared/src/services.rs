@@ -1,11 +1,11 @@
 //! Everything a handler needs, built once per process by the chosen backend.
 
 use crate::config::Config;
-use crate::providers::Providers;
 use crate::ports::{
     BlobStore, Clock, ConnectionStore, CounterStore, DeliveryLog, JobStore, LeaseStore, OnceStore,
     Queue, RecordingStore, UploadStore,
 };
+use crate::providers::Providers;
 use crate::secrets::Secrets;
 use std::sync::Arc;
 

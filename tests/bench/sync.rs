@@ -29,7 +29,11 @@ struct Figures {
 }
 
 async fn start() -> World {
-    let options = FakeFathomOptions { rate_limit_window: WINDOW, fractional_seconds: true, ..FakeFathomOptions::default() };
+    let options = FakeFathomOptions {
+        rate_limit_window: WINDOW,
+        fractional_seconds: true,
+        ..FakeFathomOptions::default()
+    };
     let settings = Settings::default().set("FATHOM_RATE_WINDOW_MS", WINDOW.as_millis().to_string());
     world_with(options, MEETINGS, settings, |s| s).await
 }
@@ -38,8 +42,14 @@ async fn run(mode: Mode) -> Figures {
     let w = start().await;
     let started = Instant::now();
     match mode {
-        Mode::ApiKey => assert_eq!(w.connect_with_api_key("bench").await.0, reqwest::StatusCode::OK),
-        Mode::OAuth => assert!(w.connect_with_oauth("bench").await.contains("connected=fathom")),
+        Mode::ApiKey => assert_eq!(
+            w.connect_with_api_key("bench").await.0,
+            reqwest::StatusCode::OK
+        ),
+        Mode::OAuth => assert!(w
+            .connect_with_oauth("bench")
+            .await
+            .contains("connected=fathom")),
     }
     let job = w.initial_job("bench").await;
     let wall = started.elapsed();
@@ -63,14 +73,20 @@ async fn run(mode: Mode) -> Figures {
 /// The least time the documented budgets allow for `calls` requests of which `heavy` are
 /// heavy: every full budget after the first waits one window.
 fn floor(calls: u64, heavy: u64) -> Duration {
-    let windows = calls.div_ceil(OVERALL_BUDGET).max(heavy.div_ceil(HEAVY_BUDGET)).saturating_sub(1);
+    let windows = calls
+        .div_ceil(OVERALL_BUDGET)
+        .max(heavy.div_ceil(HEAVY_BUDGET))
+        .saturating_sub(1);
     WINDOW * windows as u32
 }
 
 #[tokio::main]
 async fn main() {
     println!("Fathom sync of {MEETINGS} meetings; budgets {OVERALL_BUDGET}/{HEAVY_BUDGET} heavy per {} ms window", WINDOW.as_millis());
-    println!("{:<8} {:>9} {:>8} {:>10} {:>12} {:>6} {:>9} {:>9} {:>6}", "mode", "imported", "calls", "calls/mtg", "floor/mtg", "429s", "wall s", "floor s", "ratio");
+    println!(
+        "{:<8} {:>9} {:>8} {:>10} {:>12} {:>6} {:>9} {:>9} {:>6}",
+        "mode", "imported", "calls", "calls/mtg", "floor/mtg", "429s", "wall s", "floor s", "ratio"
+    );
     for (name, mode) in [("api key", Mode::ApiKey), ("oauth", Mode::OAuth)] {
         let f = run(mode).await;
         let meetings = f.imported.max(1) as f64;
@@ -96,5 +112,7 @@ async fn main() {
         );
     }
     println!("targets: calls at the floor, no 429 after the first window, wall time within 1.1x of the floor");
-    println!("(ratio divides by at least one window: a run that fits in one window has a floor of ~0)");
+    println!(
+        "(ratio divides by at least one window: a run that fits in one window has a floor of ~0)"
+    );
 }

@@ -20,7 +20,11 @@ pub struct World {
 }
 
 pub fn fake_options() -> FakeFathomOptions {
-    FakeFathomOptions { rate_limit_window: Duration::from_millis(200), fractional_seconds: true, ..FakeFathomOptions::default() }
+    FakeFathomOptions {
+        rate_limit_window: Duration::from_millis(200),
+        fractional_seconds: true,
+        ..FakeFathomOptions::default()
+    }
 }
 
 /// A fake Fathom with one account and `meetings` meetings, and the app configured to use it;
@@ -43,29 +47,53 @@ pub async fn world_with(
         .set("FATHOM_RETRY_BASE_MS", "10")
         .set("APP_BASE_URL", APP);
     let app = TestApp::start_with(settings, customize).await;
-    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    World { fake, app, account, browser }
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    World {
+        fake,
+        app,
+        account,
+        browser,
+    }
 }
 
 pub async fn world(meetings: usize) -> World {
-    world_with(fake_options(), meetings, Settings::default(), |server| server).await
+    world_with(fake_options(), meetings, Settings::default(), |server| {
+        server
+    })
+    .await
 }
 
 impl World {
     pub async fn connect_with_api_key(&self, user: &str) -> (StatusCode, Value) {
         let body = json!({ "api_key": self.account.api_key });
-        self.app.send_json(Method::POST, "/sources/fathom/api-key", user, &body).await
+        self.app
+            .send_json(Method::POST, "/sources/fathom/api-key", user, &body)
+            .await
     }
 
     /// Initiates OAuth as `user`, follows the provider's consent redirect to the callback,
     /// and returns where the callback sends the browser.
     pub async fn connect_with_oauth(&self, user: &str) -> String {
-        let (status, body) = self.app.send_json(Method::POST, "/oauth/fathom/initiate", user, &json!({})).await;
+        let (status, body) = self
+            .app
+            .send_json(Method::POST, "/oauth/fathom/initiate", user, &json!({}))
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        let consent = self.browser.get(body["authorization_url"].as_str().unwrap()).send().await.unwrap();
+        let consent = self
+            .browser
+            .get(body["authorization_url"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(consent.status(), StatusCode::FOUND);
         let callback = location(&consent);
-        assert!(callback.starts_with(&self.app.url("/oauth/fathom/callback")), "{callback}");
+        assert!(
+            callback.starts_with(&self.app.url("/oauth/fathom/callback")),
+            "{callback}"
+        );
         self.follow(&callback).await
     }
 
@@ -77,7 +105,10 @@ impl World {
     }
 
     pub async fn jobs(&self, user: &str) -> Vec<Value> {
-        self.app.get("/jobs?source=fathom", Some(user)).await.1["items"].as_array().cloned().unwrap_or_default()
+        self.app.get("/jobs?source=fathom", Some(user)).await.1["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Waits for the job to finish and returns it.
@@ -92,18 +123,27 @@ impl World {
     }
 
     pub async fn initial_job(&self, user: &str) -> Value {
-        let initial = self.jobs(user).await.into_iter().find(|j| j["kind"] == "initial").expect("an initial job");
+        let initial = self
+            .jobs(user)
+            .await
+            .into_iter()
+            .find(|j| j["kind"] == "initial")
+            .expect("an initial job");
         self.finished(user, initial["id"].as_str().unwrap()).await
     }
 
     pub async fn sync(&self, user: &str, body: Value) -> Value {
         let (status, answer) = self.app.send_json(Method::POST, "/sync", user, &body).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
-        self.finished(user, answer["job_id"].as_str().unwrap()).await
+        self.finished(user, answer["job_id"].as_str().unwrap())
+            .await
     }
 
     pub async fn recordings(&self, user: &str) -> Vec<Value> {
-        self.app.get("/recordings?limit=100", Some(user)).await.1["items"].as_array().cloned().unwrap_or_default()
+        self.app.get("/recordings?limit=100", Some(user)).await.1["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub async fn fathom_source(&self, user: &str) -> Value {
@@ -117,13 +157,20 @@ pub fn location(response: &reqwest::Response) -> String {
 
 pub fn counts(job: &Value) -> (u64, u64, u64, u64) {
     let c = &job["counts"];
-    (c["imported"].as_u64().unwrap(), c["updated"].as_u64().unwrap(), c["skipped"].as_u64().unwrap(), c["failed"].as_u64().unwrap())
+    (
+        c["imported"].as_u64().unwrap(),
+        c["updated"].as_u64().unwrap(),
+        c["skipped"].as_u64().unwrap(),
+        c["failed"].as_u64().unwrap(),
+    )
 }
-
 
 pub fn url_param(url: &str, name: &str) -> String {
     let url = url::Url::parse(url).unwrap();
-    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned()).unwrap()
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap()
 }
 
 pub fn urlencode(raw: &str) -> String {

@@ -1,6 +1,7 @@
 //! Starting the whole system for a test: a fresh data directory, the dev-server app on a free
 //! loopback port, and an HTTP client that signs in as any user.
 
+pub mod counting_queue;
 pub mod fathom_world;
 
 use dev_server::auth::{self, JwtSecret};
@@ -67,20 +68,28 @@ impl TestApp {
         settings: Settings,
         customize: impl FnOnce(DevServer) -> DevServer,
     ) -> Self {
-        Self::launch(settings, |backend, jwt| customize(dev_server::app::callsync(backend, jwt))).await
+        Self::launch(settings, |backend, jwt| {
+            customize(dev_server::app::callsync(backend, jwt))
+        })
+        .await
     }
 
     /// The HTTP functions only, without the queue consumers and schedules, so a test can
     /// register stand-ins and watch the dev server's own mechanisms.
     pub async fn start_bare(customize: impl FnOnce(DevServer) -> DevServer) -> Self {
         Self::launch(Settings::default(), |backend, jwt| {
-            let server = dev_server::app::http_functions().into_iter().fold(DevServer::new(backend, jwt), DevServer::http);
+            let server = dev_server::app::http_functions()
+                .into_iter()
+                .fold(DevServer::new(backend, jwt), DevServer::http);
             customize(server)
         })
         .await
     }
 
-    async fn launch(settings: Settings, build: impl FnOnce(LocalBackend, JwtSecret) -> DevServer) -> Self {
+    async fn launch(
+        settings: Settings,
+        build: impl FnOnce(LocalBackend, JwtSecret) -> DevServer,
+    ) -> Self {
         let data_dir = tempfile::tempdir().expect("temporary data dir");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -97,8 +106,11 @@ impl TestApp {
             Config::from_lookup(|name| vars.get(name).cloned()).expect("test configuration");
         let key = pipeline::testing::test_secrets().sealing_key;
         let secrets = pipeline::secrets::Secrets::from_lookup(key, |name| vars.get(name).cloned());
-        let clock = settings.clock.unwrap_or_else(|| Arc::new(pipeline::ports::SystemClock));
-        let mut backend = LocalBackend::open_with(Arc::new(config), clock, Some(secrets)).expect("open local backend");
+        let clock = settings
+            .clock
+            .unwrap_or_else(|| Arc::new(pipeline::ports::SystemClock));
+        let mut backend = LocalBackend::open_with(Arc::new(config), clock, Some(secrets))
+            .expect("open local backend");
         if let Some(change) = &settings.override_services {
             change(&mut backend.services);
         }

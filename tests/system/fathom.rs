@@ -10,7 +10,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-use system_tests::fathom_world::{counts, fake_options, url_param, urlencode, world, world_with, APP};
+use system_tests::fathom_world::{
+    counts, fake_options, url_param, urlencode, world, world_with, APP,
+};
 use system_tests::{assert_error, eventually, read, Settings};
 
 #[tokio::test]
@@ -24,7 +26,10 @@ async fn oauth_round_trip_connects_registers_the_webhook_and_imports_everything(
     let connection_id = source["connection_id"].as_str().unwrap().to_owned();
     let hooks = w.fake.webhooks();
     assert_eq!(hooks.len(), 1, "one webhook registered");
-    assert_eq!(hooks[0].destination_url, w.app.url(&format!("/webhooks/fathom/{connection_id}")));
+    assert_eq!(
+        hooks[0].destination_url,
+        w.app.url(&format!("/webhooks/fathom/{connection_id}"))
+    );
 
     let job = w.initial_job("alice").await;
     assert_eq!(job["status"], "completed", "{job}");
@@ -33,9 +38,24 @@ async fn oauth_round_trip_connects_registers_the_webhook_and_imports_everything(
     assert_eq!(w.recordings("alice").await.len(), 12);
     let calls = w.fake.calls();
     assert_eq!(calls.token_authorization_code, 1);
-    assert_eq!((calls.list_meetings, calls.transcript, calls.summary), (2, 12, 12), "OAuth: list, then transcript and summary per meeting");
-    assert!(w.fake.requests().iter().all(|r| !r.query.as_deref().unwrap_or("").contains("include_transcript=true")), "OAuth never asks for inline transcripts");
-    assert_eq!(w.fathom_source("alice").await["account_email"], "ada@acme.test", "learned from the recorder");
+    assert_eq!(
+        (calls.list_meetings, calls.transcript, calls.summary),
+        (2, 12, 12),
+        "OAuth: list, then transcript and summary per meeting"
+    );
+    assert!(
+        w.fake.requests().iter().all(|r| !r
+            .query
+            .as_deref()
+            .unwrap_or("")
+            .contains("include_transcript=true")),
+        "OAuth never asks for inline transcripts"
+    );
+    assert_eq!(
+        w.fathom_source("alice").await["account_email"],
+        "ada@acme.test",
+        "learned from the recorder"
+    );
 }
 
 #[tokio::test]
@@ -43,22 +63,48 @@ async fn each_callback_failure_stores_nothing_and_says_which() {
     let w = world(3).await;
     let callback = w.app.url("/oauth/fathom/callback");
     // Unknown state.
-    assert_eq!(w.follow(&format!("{callback}?code=abc&state=forged")).await, format!("{APP}?error=invalid_state"));
+    assert_eq!(
+        w.follow(&format!("{callback}?code=abc&state=forged")).await,
+        format!("{APP}?error=invalid_state")
+    );
     // No state at all.
-    assert_eq!(w.follow(&format!("{callback}?code=abc")).await, format!("{APP}?error=invalid_state"));
+    assert_eq!(
+        w.follow(&format!("{callback}?code=abc")).await,
+        format!("{APP}?error=invalid_state")
+    );
 
     // A genuine state, but the code is not one the provider issued.
-    let (_, initiated) = w.app.send_json(Method::POST, "/oauth/fathom/initiate", "alice", &json!({"return_path": "/settings"})).await;
+    let (_, initiated) = w
+        .app
+        .send_json(
+            Method::POST,
+            "/oauth/fathom/initiate",
+            "alice",
+            &json!({"return_path": "/settings"}),
+        )
+        .await;
     let state = url_param(initiated["authorization_url"].as_str().unwrap(), "state");
     let bad_code = format!("{callback}?code=not-a-real-code&state={state}");
-    assert_eq!(w.follow(&bad_code).await, format!("{APP}settings?error=exchange_failed"));
+    assert_eq!(
+        w.follow(&bad_code).await,
+        format!("{APP}settings?error=exchange_failed")
+    );
     // The same state again: used up.
-    assert_eq!(w.follow(&bad_code).await, format!("{APP}?error=invalid_state"));
+    assert_eq!(
+        w.follow(&bad_code).await,
+        format!("{APP}?error=invalid_state")
+    );
 
     // A genuine state without a code.
-    let (_, initiated) = w.app.send_json(Method::POST, "/oauth/fathom/initiate", "alice", &json!({})).await;
+    let (_, initiated) = w
+        .app
+        .send_json(Method::POST, "/oauth/fathom/initiate", "alice", &json!({}))
+        .await;
     let state = url_param(initiated["authorization_url"].as_str().unwrap(), "state");
-    assert_eq!(w.follow(&format!("{callback}?state={state}")).await, format!("{APP}?error=missing_code"));
+    assert_eq!(
+        w.follow(&format!("{callback}?state={state}")).await,
+        format!("{APP}?error=missing_code")
+    );
 
     // An expired state.
     let services = w.app.services();
@@ -70,20 +116,48 @@ async fn each_callback_failure_stores_nothing_and_says_which() {
         return_path: "/".into(),
     };
     let key = pipeline::pipeline::oauth_state::OAuthState::key("old-state");
-    services.once.insert_if_absent(&key, &expired.to_json(), now - chrono::Duration::seconds(1), now - chrono::Duration::minutes(11)).await.unwrap();
-    assert_eq!(w.follow(&format!("{callback}?code=abc&state=old-state")).await, format!("{APP}?error=invalid_state"));
+    services
+        .once
+        .insert_if_absent(
+            &key,
+            &expired.to_json(),
+            now - chrono::Duration::seconds(1),
+            now - chrono::Duration::minutes(11),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        w.follow(&format!("{callback}?code=abc&state=old-state"))
+            .await,
+        format!("{APP}?error=invalid_state")
+    );
 
     assert_eq!(w.fathom_source("alice").await["status"], "not_connected");
-    assert_eq!(w.fake.calls().token_authorization_code, 1, "only the genuine-state attempt reached the provider");
+    assert_eq!(
+        w.fake.calls().token_authorization_code,
+        1,
+        "only the genuine-state attempt reached the provider"
+    );
     assert!(w.fake.webhooks().is_empty());
     assert!(w.jobs("alice").await.is_empty());
 
     // Declined consent.
-    let denied = world_with(FakeFathomOptions { deny_consent: true, ..fake_options() }, 1, Settings::default(), |s| s).await;
-    assert_eq!(denied.connect_with_oauth("bob").await, format!("{APP}?error=access_denied"));
+    let denied = world_with(
+        FakeFathomOptions {
+            deny_consent: true,
+            ..fake_options()
+        },
+        1,
+        Settings::default(),
+        |s| s,
+    )
+    .await;
+    assert_eq!(
+        denied.connect_with_oauth("bob").await,
+        format!("{APP}?error=access_denied")
+    );
     assert_eq!(denied.fathom_source("bob").await["status"], "not_connected");
 }
-
 
 #[tokio::test]
 async fn api_key_sync_imports_37_complete_meetings_once_then_skips_and_updates() {
@@ -95,23 +169,52 @@ async fn api_key_sync_imports_37_complete_meetings_once_then_skips_and_updates()
     let job = w.initial_job("alice").await;
     assert_eq!(counts(&job), (37, 0, 0, 0), "{job}");
     assert_eq!(job["progress"], json!({"current": 37, "total": 37}));
-    assert_eq!(w.fake.calls().list_meetings, 1 + 4, "the key check, then one list call per 10 meetings");
-    assert_eq!((w.fake.calls().transcript, w.fake.calls().summary), (0, 0), "API key: content comes with the list");
+    assert_eq!(
+        w.fake.calls().list_meetings,
+        1 + 4,
+        "the key check, then one list call per 10 meetings"
+    );
+    assert_eq!(
+        (w.fake.calls().transcript, w.fake.calls().summary),
+        (0, 0),
+        "API key: content comes with the list"
+    );
 
     let recordings = w.recordings("alice").await;
     assert_eq!(recordings.len(), 37);
-    let ids: std::collections::HashSet<_> = recordings.iter().map(|r| r["external_id"].as_str().unwrap().to_owned()).collect();
+    let ids: std::collections::HashSet<_> = recordings
+        .iter()
+        .map(|r| r["external_id"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(ids.len(), 37, "each meeting once");
-    let detail = w.app.get(&format!("/recordings/{}", recordings[0]["id"].as_str().unwrap()), Some("alice")).await.1;
-    assert!(!detail["transcript"].as_array().unwrap().is_empty(), "transcript: {detail}");
-    assert!(detail["summary_markdown"].as_str().is_some_and(|s| !s.is_empty()));
+    let detail = w
+        .app
+        .get(
+            &format!("/recordings/{}", recordings[0]["id"].as_str().unwrap()),
+            Some("alice"),
+        )
+        .await
+        .1;
+    assert!(
+        !detail["transcript"].as_array().unwrap().is_empty(),
+        "transcript: {detail}"
+    );
+    assert!(detail["summary_markdown"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
     let participants = detail["participants"].as_array().unwrap();
-    assert!(participants.iter().any(|p| p["is_external"] == true) || participants.iter().all(|p| p["is_external"] == false));
+    assert!(
+        participants.iter().any(|p| p["is_external"] == true)
+            || participants.iter().all(|p| p["is_external"] == false)
+    );
     assert!(!participants.is_empty());
 
     let again = w.sync("alice", json!({"source": "fathom"})).await;
     assert_eq!(counts(&again), (0, 0, 37, 0), "{again}");
-    assert_eq!(again["summary"], "0 new calls imported, skipped 37 duplicates");
+    assert_eq!(
+        again["summary"],
+        "0 new calls imported, skipped 37 duplicates"
+    );
 
     let changed = w.fake.meetings()[5].recording_id;
     assert!(w.fake.update_meeting_title(changed, "Renamed: board prep"));
@@ -125,10 +228,40 @@ async fn api_key_sync_imports_37_complete_meetings_once_then_skips_and_updates()
 #[tokio::test]
 async fn a_bad_api_key_is_refused_and_nothing_is_stored() {
     let w = world(2).await;
-    let answer = w.app.send_json(Method::POST, "/sources/fathom/api-key", "alice", &json!({"api_key": "wrong"})).await;
+    let answer = w
+        .app
+        .send_json(
+            Method::POST,
+            "/sources/fathom/api-key",
+            "alice",
+            &json!({"api_key": "wrong"}),
+        )
+        .await;
     assert_error(&answer, StatusCode::BAD_REQUEST, "invalid_api_key");
-    assert_error(&w.app.send_json(Method::POST, "/sources/fathom/api-key", "alice", &json!({"api_key": ""})).await, StatusCode::BAD_REQUEST, "invalid_api_key");
-    assert_error(&w.app.send_json(Method::POST, "/sources/fathom/api-key", "alice", &json!({"key": "x"})).await, StatusCode::BAD_REQUEST, "invalid_json");
+    assert_error(
+        &w.app
+            .send_json(
+                Method::POST,
+                "/sources/fathom/api-key",
+                "alice",
+                &json!({"api_key": ""}),
+            )
+            .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_api_key",
+    );
+    assert_error(
+        &w.app
+            .send_json(
+                Method::POST,
+                "/sources/fathom/api-key",
+                "alice",
+                &json!({"key": "x"}),
+            )
+            .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_json",
+    );
     assert_eq!(w.fathom_source("alice").await["status"], "not_connected");
     assert!(w.fake.webhooks().is_empty());
     assert!(w.jobs("alice").await.is_empty());
@@ -137,27 +270,50 @@ async fn a_bad_api_key_is_refused_and_nothing_is_stored() {
 #[tokio::test]
 async fn five_workers_needing_a_refresh_make_exactly_one_refresh_call() {
     let w = world(1).await;
-    assert_eq!(w.connect_with_oauth("alice").await, format!("{APP}?connected=fathom"));
+    assert_eq!(
+        w.connect_with_oauth("alice").await,
+        format!("{APP}?connected=fathom")
+    );
     w.initial_job("alice").await;
     let services = w.app.services().clone();
-    let connection = services.connections.find(&user("alice"), Source::Fathom).await.unwrap().unwrap();
+    let connection = services
+        .connections
+        .find(&user("alice"), Source::Fathom)
+        .await
+        .unwrap()
+        .unwrap();
     // The access token is about to expire.
     let soon = services.clock.now() + chrono::Duration::seconds(30);
-    pipeline::pipeline::connections::update_connection(services.connections.as_ref(), &connection.id, |c| {
-        if let Some(tokens) = c.credentials.oauth.as_mut() {
-            tokens.expires_at = Some(soon);
-        }
-    })
+    pipeline::pipeline::connections::update_connection(
+        services.connections.as_ref(),
+        &connection.id,
+        |c| {
+            if let Some(tokens) = c.credentials.oauth.as_mut() {
+                tokens.expires_at = Some(soon);
+            }
+        },
+    )
     .await
     .unwrap();
     let workers = (0..5).map(|_| {
         let services = services.clone();
         let id = connection.id.clone();
-        tokio::spawn(async move { pipeline::pipeline::credentials::fathom_credential(&services, &id).await.unwrap() })
+        tokio::spawn(async move {
+            pipeline::pipeline::credentials::fathom_credential(&services, &id)
+                .await
+                .unwrap()
+        })
     });
-    let credentials: Vec<_> = futures::future::join_all(workers).await.into_iter().map(|r| r.unwrap()).collect();
+    let credentials: Vec<_> = futures::future::join_all(workers)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
     assert_eq!(w.fake.calls().token_refresh, 1, "exactly one refresh");
-    assert!(credentials.windows(2).all(|pair| pair[0] == pair[1]), "every worker got the new token");
+    assert!(
+        credentials.windows(2).all(|pair| pair[0] == pair[1]),
+        "every worker got the new token"
+    );
     // The rotated pair was stored: a later sync works with it.
     let job = w.sync("alice", json!({"source": "fathom"})).await;
     assert_eq!(job["status"], "completed", "{job}");
@@ -168,31 +324,69 @@ async fn item_failures_are_recorded_and_retried_alone() {
     let w = world(6).await;
     let broken = w.fake.meetings()[2].recording_id;
     w.fake.fail_recording(broken);
-    assert_eq!(w.connect_with_oauth("alice").await, format!("{APP}?connected=fathom"));
+    assert_eq!(
+        w.connect_with_oauth("alice").await,
+        format!("{APP}?connected=fathom")
+    );
     let job = w.initial_job("alice").await;
     assert_eq!(job["status"], "completed_with_errors", "{job}");
     assert_eq!(counts(&job), (5, 0, 0, 1));
     assert_eq!(job["failed_items"][0]["external_id"], broken.to_string());
-    assert!(job["failed_items"][0]["reason"].as_str().unwrap().contains("unavailable"), "{job}");
+    assert!(
+        job["failed_items"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unavailable"),
+        "{job}"
+    );
     assert_eq!(job["summary"], "5 new calls imported, 1 failed");
 
     w.fake.heal_recording(broken);
     let transcripts_before = w.fake.calls().transcript;
-    let (status, retry) = w.app.send_json(Method::POST, &format!("/jobs/{}/retry", job["id"].as_str().unwrap()), "alice", &json!({})).await;
+    let (status, retry) = w
+        .app
+        .send_json(
+            Method::POST,
+            &format!("/jobs/{}/retry", job["id"].as_str().unwrap()),
+            "alice",
+            &json!({}),
+        )
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{retry}");
     let retried = w.finished("alice", retry["job_id"].as_str().unwrap()).await;
     assert_eq!(counts(&retried), (1, 0, 0, 0), "{retried}");
-    assert_eq!(w.fake.calls().transcript - transcripts_before, 1, "only the failed meeting is fetched again");
+    assert_eq!(
+        w.fake.calls().transcript - transcripts_before,
+        1,
+        "only the failed meeting is fetched again"
+    );
     assert_eq!(w.recordings("alice").await.len(), 6);
-    let nothing = w.app.send_json(Method::POST, &format!("/jobs/{}/retry", retried["id"].as_str().unwrap()), "alice", &json!({})).await;
+    let nothing = w
+        .app
+        .send_json(
+            Method::POST,
+            &format!("/jobs/{}/retry", retried["id"].as_str().unwrap()),
+            "alice",
+            &json!({}),
+        )
+        .await;
     assert_error(&nothing, StatusCode::CONFLICT, "nothing_to_retry");
 }
 
 #[tokio::test]
 async fn a_sync_cut_by_its_deadline_continues_with_nothing_lost_or_doubled() {
     // Every reading of the clock moves it 5 s on: a long sync meets its deadline mid-way.
-    let clock = Arc::new(TickingClock::new(chrono::Utc::now(), chrono::Duration::seconds(5)));
-    let w = world_with(fake_options(), 37, Settings::default().clock(clock.clone()), |s| s).await;
+    let clock = Arc::new(TickingClock::new(
+        chrono::Utc::now(),
+        chrono::Duration::seconds(5),
+    ));
+    let w = world_with(
+        fake_options(),
+        37,
+        Settings::default().clock(clock.clone()),
+        |s| s,
+    )
+    .await;
     let (status, _) = w.connect_with_api_key("alice").await;
     assert_eq!(status, StatusCode::OK);
     w.initial_job("alice").await;
@@ -205,11 +399,18 @@ async fn a_sync_cut_by_its_deadline_continues_with_nothing_lost_or_doubled() {
     let mut job = SyncJob::new(alice.clone(), Source::Fathom, JobKind::Manual, clock.now());
     job.scope = SyncScope::default();
     services.jobs.put(&job).await.unwrap();
-    let deadline = clock.now() + pipeline::pipeline::sync::DEADLINE_MARGIN + chrono::Duration::minutes(3);
-    let outcome = pipeline::pipeline::sync::run_sync_job(services, &alice, &job.id, deadline).await.unwrap();
+    let deadline =
+        clock.now() + pipeline::pipeline::sync::DEADLINE_MARGIN + chrono::Duration::minutes(3);
+    let outcome = pipeline::pipeline::sync::run_sync_job(services, &alice, &job.id, deadline)
+        .await
+        .unwrap();
     assert_eq!(outcome, pipeline::pipeline::sync::RunOutcome::Continued);
     let partial = services.jobs.get(&alice, &job.id).await.unwrap().unwrap();
-    assert!(partial.progress.current > 0 && partial.progress.current < 67, "stopped mid-way at {}", partial.progress.current);
+    assert!(
+        partial.progress.current > 0 && partial.progress.current < 67,
+        "stopped mid-way at {}",
+        partial.progress.current
+    );
     // The continuation runs through the queue and finishes the job.
     let done = w.finished("alice", job.id.as_str()).await;
     assert_eq!(counts(&done), (30, 0, 37, 0), "{done}");
@@ -242,56 +443,176 @@ async fn browsing_marks_synced_meetings_and_selected_meetings_sync_alone() {
     assert_eq!(status, StatusCode::OK, "{page}");
     let items = page["items"].as_array().unwrap();
     assert_eq!(items.len(), 10);
-    let unsynced: Vec<&str> = items.iter().filter(|m| m["synced"] == false).map(|m| m["external_id"].as_str().unwrap()).collect();
+    let unsynced: Vec<&str> = items
+        .iter()
+        .filter(|m| m["synced"] == false)
+        .map(|m| m["external_id"].as_str().unwrap())
+        .collect();
     let mut expected: Vec<String> = fresh.iter().map(|m| m.recording_id.to_string()).collect();
     expected.sort();
     let mut unsynced_sorted: Vec<String> = unsynced.iter().map(|s| s.to_string()).collect();
     unsynced_sorted.sort();
-    assert_eq!(unsynced_sorted, expected, "the new meetings are the unsynced ones");
+    assert_eq!(
+        unsynced_sorted, expected,
+        "the new meetings are the unsynced ones"
+    );
     let next = page["next_cursor"].as_str().unwrap();
-    let (_, second) = w.app.get(&format!("/meetings?source=fathom&cursor={}", urlencode(next)), Some("alice")).await;
+    let (_, second) = w
+        .app
+        .get(
+            &format!("/meetings?source=fathom&cursor={}", urlencode(next)),
+            Some("alice"),
+        )
+        .await;
     assert_eq!(second["items"].as_array().unwrap().len(), 7);
 
-    let job = w.sync("alice", json!({"source": "fathom", "external_ids": [unsynced[0], "999999"]})).await;
+    let job = w
+        .sync(
+            "alice",
+            json!({"source": "fathom", "external_ids": [unsynced[0], "999999"]}),
+        )
+        .await;
     assert_eq!(counts(&job), (1, 0, 0, 1), "{job}");
-    assert_eq!(job["failed_items"][0], json!({"external_id": "999999", "reason": "not found in Fathom"}));
+    assert_eq!(
+        job["failed_items"][0],
+        json!({"external_id": "999999", "reason": "not found in Fathom"})
+    );
     assert_eq!(w.recordings("alice").await.len(), 15);
 
-    assert_error(&w.app.get("/meetings", Some("alice")).await, StatusCode::BAD_REQUEST, "invalid_parameter");
-    assert_error(&w.app.get("/meetings?source=fathom&created_after=yesterday", Some("alice")).await, StatusCode::BAD_REQUEST, "invalid_parameter");
-    assert_error(&w.app.get("/meetings?source=fathom", Some("bob")).await, StatusCode::CONFLICT, "not_connected");
+    assert_error(
+        &w.app.get("/meetings", Some("alice")).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
+    );
+    assert_error(
+        &w.app
+            .get(
+                "/meetings?source=fathom&created_after=yesterday",
+                Some("alice"),
+            )
+            .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
+    );
+    assert_error(
+        &w.app.get("/meetings?source=fathom", Some("bob")).await,
+        StatusCode::CONFLICT,
+        "not_connected",
+    );
 }
-
 
 #[tokio::test]
 async fn pausing_resuming_and_disconnecting_keep_the_recordings() {
     let w = world(4).await;
-    assert_eq!(w.connect_with_oauth("alice").await, format!("{APP}?connected=fathom"));
+    assert_eq!(
+        w.connect_with_oauth("alice").await,
+        format!("{APP}?connected=fathom")
+    );
     w.initial_job("alice").await;
 
-    let (status, paused) = w.app.send_json(Method::PATCH, "/sources/fathom", "alice", &json!({"active": false})).await;
+    let (status, paused) = w
+        .app
+        .send_json(
+            Method::PATCH,
+            "/sources/fathom",
+            "alice",
+            &json!({"active": false}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{paused}");
-    assert_eq!((paused["status"].as_str(), paused["active"].as_bool()), (Some("paused"), Some(false)));
-    assert_error(&w.app.send_json(Method::POST, "/sync", "alice", &json!({"source": "fathom"})).await, StatusCode::CONFLICT, "paused");
-    let (_, resumed) = w.app.send_json(Method::PATCH, "/sources/fathom", "alice", &json!({"active": true})).await;
+    assert_eq!(
+        (paused["status"].as_str(), paused["active"].as_bool()),
+        (Some("paused"), Some(false))
+    );
+    assert_error(
+        &w.app
+            .send_json(Method::POST, "/sync", "alice", &json!({"source": "fathom"}))
+            .await,
+        StatusCode::CONFLICT,
+        "paused",
+    );
+    let (_, resumed) = w
+        .app
+        .send_json(
+            Method::PATCH,
+            "/sources/fathom",
+            "alice",
+            &json!({"active": true}),
+        )
+        .await;
     assert_eq!(resumed["status"], "active");
-    assert_error(&w.app.send_json(Method::PATCH, "/sources/fathom", "alice", &json!({"active": "no"})).await, StatusCode::BAD_REQUEST, "invalid_json");
+    assert_error(
+        &w.app
+            .send_json(
+                Method::PATCH,
+                "/sources/fathom",
+                "alice",
+                &json!({"active": "no"}),
+            )
+            .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_json",
+    );
 
-    let (status, gone) = read(w.app.client.delete(w.app.url("/sources/fathom")).bearer_auth(w.app.token("alice")).send().await.unwrap()).await;
+    let (status, gone) = read(
+        w.app
+            .client
+            .delete(w.app.url("/sources/fathom"))
+            .bearer_auth(w.app.token("alice"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{gone}");
     assert_eq!(gone["status"], "disconnected");
-    assert_eq!(w.fake.calls().delete_webhook, 1, "the provider webhook is deleted");
-    assert_eq!(w.recordings("alice").await.len(), 4, "imported recordings stay");
-    let stored = w.app.services().connections.find(&user("alice"), Source::Fathom).await.unwrap().unwrap();
-    assert!(stored.credentials.oauth.is_none() && stored.credentials.api_key.is_none(), "credentials wiped");
-    assert_error(&w.app.send_json(Method::POST, "/sync", "alice", &json!({"source": "fathom"})).await, StatusCode::CONFLICT, "not_connected");
+    assert_eq!(
+        w.fake.calls().delete_webhook,
+        1,
+        "the provider webhook is deleted"
+    );
+    assert_eq!(
+        w.recordings("alice").await.len(),
+        4,
+        "imported recordings stay"
+    );
+    let stored = w
+        .app
+        .services()
+        .connections
+        .find(&user("alice"), Source::Fathom)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        stored.credentials.oauth.is_none() && stored.credentials.api_key.is_none(),
+        "credentials wiped"
+    );
+    assert_error(
+        &w.app
+            .send_json(Method::POST, "/sync", "alice", &json!({"source": "fathom"}))
+            .await,
+        StatusCode::CONFLICT,
+        "not_connected",
+    );
 
     // Connecting again revives the connection and syncs: nothing is doubled.
-    assert_eq!(w.connect_with_oauth("alice").await, format!("{APP}?connected=fathom"));
-    let initial = w.jobs("alice").await.into_iter().filter(|j| j["kind"] == "initial").count();
+    assert_eq!(
+        w.connect_with_oauth("alice").await,
+        format!("{APP}?connected=fathom")
+    );
+    let initial = w
+        .jobs("alice")
+        .await
+        .into_iter()
+        .filter(|j| j["kind"] == "initial")
+        .count();
     assert_eq!(initial, 2);
     eventually(30, "the second initial sync finishes", || async {
-        w.jobs("alice").await.iter().all(|j| j["status"] != "queued" && j["status"] != "running")
+        w.jobs("alice")
+            .await
+            .iter()
+            .all(|j| j["status"] != "queued" && j["status"] != "running")
     })
     .await;
     assert_eq!(w.recordings("alice").await.len(), 4);
@@ -304,9 +625,39 @@ async fn other_users_cannot_see_or_retry_a_users_jobs() {
     assert_eq!(status, StatusCode::OK);
     let job = w.initial_job("alice").await;
     let id = job["id"].as_str().unwrap();
-    assert_error(&w.app.get(&format!("/jobs/{id}"), Some("bob")).await, StatusCode::NOT_FOUND, "not_found");
-    assert_error(&w.app.send_json(Method::POST, &format!("/jobs/{id}/retry"), "bob", &json!({})).await, StatusCode::NOT_FOUND, "not_found");
+    assert_error(
+        &w.app.get(&format!("/jobs/{id}"), Some("bob")).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_error(
+        &w.app
+            .send_json(
+                Method::POST,
+                &format!("/jobs/{id}/retry"),
+                "bob",
+                &json!({}),
+            )
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
     let recording = &w.recordings("alice").await[0];
-    assert_error(&w.app.get(&format!("/recordings/{}", recording["id"].as_str().unwrap()), Some("bob")).await, StatusCode::NOT_FOUND, "not_found");
-    assert_error(&w.app.send_json(Method::POST, "/sync", "bob", &json!({"source": "fathom"})).await, StatusCode::CONFLICT, "not_connected");
+    assert_error(
+        &w.app
+            .get(
+                &format!("/recordings/{}", recording["id"].as_str().unwrap()),
+                Some("bob"),
+            )
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_error(
+        &w.app
+            .send_json(Method::POST, "/sync", "bob", &json!({"source": "fathom"}))
+            .await,
+        StatusCode::CONFLICT,
+        "not_connected",
+    );
 }

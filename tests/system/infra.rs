@@ -17,7 +17,9 @@ const HTTP_FUNCTIONS: &[(&str, &[Route])] = &[
     ("oauth-initiate", oauth_initiate::ROUTES),
     ("oauth-callback", oauth_callback::ROUTES),
     ("fetch-meetings", fetch_meetings::ROUTES),
+    ("webhook", webhook::ROUTES),
     ("uploads", uploads::ROUTES),
+    ("webhook", webhook::ROUTES),
 ];
 
 fn workspace_root() -> PathBuf {

@@ -6,3 +6,5 @@ mod fathom;
 mod infra;
 mod read_api;
 mod schedule;
+mod uploads;
+mod webhooks;

@@ -11,7 +11,13 @@ use pipeline::services::Services;
 pub async fn handle(services: &Services, event: EventBridgeEvent) -> anyhow::Result<FanOut> {
     let tick = tick_name(event.time.unwrap_or_else(|| services.clock.now()));
     let result = fan_out(services, &tick).await?;
-    tracing::info!(tick, queued = result.queued, skipped = result.skipped, batches = result.batches, "scheduled syncs queued");
+    tracing::info!(
+        tick,
+        queued = result.queued,
+        skipped = result.skipped,
+        batches = result.batches,
+        "scheduled syncs queued"
+    );
     Ok(result)
 }
 
@@ -23,17 +29,31 @@ mod tests {
 
     #[tokio::test]
     async fn the_sample_event_queues_one_message_per_due_connection() {
-        let event: EventBridgeEvent = serde_json::from_str(include_str!("../../../events/cron-sync.json")).unwrap();
+        let event: EventBridgeEvent =
+            serde_json::from_str(include_str!("../../../events/cron-sync.json")).unwrap();
         let backend = pipeline::testing::local_backend().await;
         let now = backend.clock.now();
         let connection = Connection::new(pipeline::testing::user("alice"), Source::Fathom, now);
-        backend.services.connections.insert_if_absent(&connection).await.unwrap();
+        backend
+            .services
+            .connections
+            .insert_if_absent(&connection)
+            .await
+            .unwrap();
         let result = handle(&backend.services, event).await.unwrap();
         assert_eq!((result.queued, result.skipped, result.batches), (1, 0, 1));
-        let sent = backend.services.sync_queue.receive(10, std::time::Duration::from_secs(30)).await.unwrap();
+        let sent = backend
+            .services
+            .sync_queue
+            .receive(10, std::time::Duration::from_secs(30))
+            .await
+            .unwrap();
         let body: serde_json::Value = serde_json::from_str(&sent[0].body).unwrap();
         assert_eq!(body["type"], "scheduled");
         assert_eq!(body["connection_id"], connection.id.as_str());
-        assert_eq!(body["tick"], "2026-01-05T09:00:00Z", "the tick is the scheduled time");
+        assert_eq!(
+            body["tick"], "2026-01-05T09:00:00Z",
+            "the tick is the scheduled time"
+        );
     }
 }

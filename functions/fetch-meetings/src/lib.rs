@@ -42,8 +42,18 @@ struct MeetingItem<'a> {
 async fn list(services: &Services, user: &UserId, req: &Request) -> ApiResult {
     match http::query_as(req, "source", Source::parse)? {
         Some(Source::Fathom) => {}
-        Some(other) => return Err(ApiError::bad_request("unsupported_source", format!("browsing {other} meetings is not supported"))),
-        None => return Err(ApiError::bad_request("invalid_parameter", "query parameter `source` is required (fathom)")),
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "unsupported_source",
+                format!("browsing {other} meetings is not supported"),
+            ))
+        }
+        None => {
+            return Err(ApiError::bad_request(
+                "invalid_parameter",
+                "query parameter `source` is required (fathom)",
+            ))
+        }
     }
     let query = ListMeetingsQuery {
         cursor: http::query(req, "cursor"),
@@ -59,10 +69,17 @@ async fn list(services: &Services, user: &UserId, req: &Request) -> ApiResult {
         .ok_or_else(|| ApiError::conflict("not_connected", "connect Fathom first"))?;
     let credential = match fathom_credential(services, &connection.id).await {
         Ok(c) => c,
-        Err(CredentialError::NeedsReauth(reason)) => return Err(ApiError::conflict("needs_reauth", reason)),
+        Err(CredentialError::NeedsReauth(reason)) => {
+            return Err(ApiError::conflict("needs_reauth", reason))
+        }
         Err(CredentialError::Transient(e)) => return Err(e.into()),
     };
-    let page = services.providers.fathom.list_meetings(&credential, &query).await.map_err(ApiError::from)?;
+    let page = services
+        .providers
+        .fathom
+        .list_meetings(&credential, &query)
+        .await
+        .map_err(ApiError::from)?;
     let mut items = Vec::with_capacity(page.items.len());
     for meeting in &page.items {
         items.push(item(services, user, meeting).await?);
@@ -70,20 +87,39 @@ async fn list(services: &Services, user: &UserId, req: &Request) -> ApiResult {
     http::ok(&json!({ "items": items, "next_cursor": page.next_cursor }))
 }
 
-async fn item<'a>(services: &Services, user: &UserId, meeting: &'a Meeting) -> Result<MeetingItem<'a>, ApiError> {
+async fn item<'a>(
+    services: &Services,
+    user: &UserId,
+    meeting: &'a Meeting,
+) -> Result<MeetingItem<'a>, ApiError> {
     let external_id = meeting.recording_id.to_string();
     let synced = match ExternalId::parse(&external_id) {
-        Ok(id) => services.recordings.find_by_key(user, Source::Fathom, &id).await?.is_some(),
+        Ok(id) => services
+            .recordings
+            .find_by_key(user, Source::Fathom, &id)
+            .await?
+            .is_some(),
         Err(_) => false,
     };
-    let started = meeting.recording_start_time.or(meeting.scheduled_start_time);
+    let started = meeting
+        .recording_start_time
+        .or(meeting.scheduled_start_time);
     let ended = meeting.recording_end_time.or(meeting.scheduled_end_time);
     Ok(MeetingItem {
         external_id,
-        title: meeting.title.as_deref().or(meeting.meeting_title.as_deref()).unwrap_or("Untitled meeting"),
+        title: meeting
+            .title
+            .as_deref()
+            .or(meeting.meeting_title.as_deref())
+            .unwrap_or("Untitled meeting"),
         started_at: started,
-        duration: started.zip(ended).map(|(s, e)| (e - s).num_milliseconds() as f64 / 1000.0),
-        recorded_by: meeting.recorded_by.as_ref().and_then(|r| r.email.as_deref()),
+        duration: started
+            .zip(ended)
+            .map(|(s, e)| (e - s).num_milliseconds() as f64 / 1000.0),
+        recorded_by: meeting
+            .recorded_by
+            .as_ref()
+            .and_then(|r| r.email.as_deref()),
         synced,
     })
 }
@@ -95,7 +131,8 @@ mod tests {
     #[tokio::test]
     async fn the_sample_event_before_connecting_asks_to_connect_first() {
         let backend = pipeline::testing::local_backend().await;
-        let request = pipeline::testing::api_request(include_str!("../../../events/fetch-meetings.json"));
+        let request =
+            pipeline::testing::api_request(include_str!("../../../events/fetch-meetings.json"));
         let response = handle(&backend.services, request).await;
         assert_eq!(response.status(), 409);
         let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();

@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use lambda_http::http::StatusCode;
-use pipeline::domain::{ConnectionStatus, ExternalId, JobId, JobKind, Source, SyncJob, SyncScope, UserId};
+use pipeline::domain::{
+    ConnectionStatus, ExternalId, JobId, JobKind, Source, SyncJob, SyncScope, UserId,
+};
 use pipeline::http::{self, ApiError, ApiResult, Body, Request, Response, Route};
 use pipeline::pipeline::jobs::start_sync_job;
 use pipeline::services::Services;
@@ -37,8 +39,12 @@ async fn route(services: &Services, req: &Request) -> ApiResult {
             let items: Vec<JobView> = jobs.iter().map(JobView::from).collect();
             http::ok(&json!({ "items": items }))
         }
-        ("GET", ["jobs", id]) => http::ok(&JobView::from(&find_job(services, &http::user_id(req)?, id).await?)),
-        ("POST", ["sync"]) => start_sync(services, &http::user_id(req)?, http::json_body(req)?).await,
+        ("GET", ["jobs", id]) => http::ok(&JobView::from(
+            &find_job(services, &http::user_id(req)?, id).await?,
+        )),
+        ("POST", ["sync"]) => {
+            start_sync(services, &http::user_id(req)?, http::json_body(req)?).await
+        }
         ("POST", ["jobs", id, "retry"]) => retry(services, &http::user_id(req)?, id).await,
         _ => Err(ApiError::no_route(req)),
     }
@@ -61,16 +67,28 @@ struct SyncRequest {
 }
 
 fn accepted(job: &SyncJob) -> ApiResult {
-    Ok(http::json(StatusCode::ACCEPTED, &json!({ "job_id": job.id.as_str() })))
+    Ok(http::json(
+        StatusCode::ACCEPTED,
+        &json!({ "job_id": job.id.as_str() }),
+    ))
 }
 
 /// The user's connection to `source`, ready to sync; otherwise a 409 saying what to do.
 async fn syncable(services: &Services, user: &UserId, source: Source) -> Result<(), ApiError> {
     let connection = services.connections.find(user, source).await?;
     match connection.map(|c| c.status) {
-        None | Some(ConnectionStatus::Disconnected) => Err(ApiError::conflict("not_connected", format!("connect {source} first"))),
-        Some(ConnectionStatus::Paused) => Err(ApiError::conflict("paused", format!("syncing {source} is paused: resume it first"))),
-        Some(ConnectionStatus::NeedsReauth) => Err(ApiError::conflict("needs_reauth", format!("{source} needs to be connected again"))),
+        None | Some(ConnectionStatus::Disconnected) => Err(ApiError::conflict(
+            "not_connected",
+            format!("connect {source} first"),
+        )),
+        Some(ConnectionStatus::Paused) => Err(ApiError::conflict(
+            "paused",
+            format!("syncing {source} is paused: resume it first"),
+        )),
+        Some(ConnectionStatus::NeedsReauth) => Err(ApiError::conflict(
+            "needs_reauth",
+            format!("{source} needs to be connected again"),
+        )),
         Some(ConnectionStatus::Active | ConnectionStatus::Error) => Ok(()),
     }
 }
@@ -78,20 +96,36 @@ async fn syncable(services: &Services, user: &UserId, source: Source) -> Result<
 async fn start_sync(services: &Services, user: &UserId, request: SyncRequest) -> ApiResult {
     let source = Source::parse(&request.source)?;
     if source != Source::Fathom {
-        return Err(ApiError::bad_request("unsupported_source", format!("syncing {source} is not supported")));
+        return Err(ApiError::bad_request(
+            "unsupported_source",
+            format!("syncing {source} is not supported"),
+        ));
     }
     let external_ids = request.external_ids.unwrap_or_default();
     if external_ids.len() > MAX_SELECTED {
-        return Err(ApiError::bad_request("too_many_ids", format!("select at most {MAX_SELECTED} meetings per sync")));
+        return Err(ApiError::bad_request(
+            "too_many_ids",
+            format!("select at most {MAX_SELECTED} meetings per sync"),
+        ));
     }
-    let external_ids = external_ids.iter().map(|id| ExternalId::parse(id)).collect::<Result<Vec<_>, _>>()?;
+    let external_ids = external_ids
+        .iter()
+        .map(|id| ExternalId::parse(id))
+        .collect::<Result<Vec<_>, _>>()?;
     if let (Some(after), Some(before)) = (request.created_after, request.created_before) {
         if after >= before {
-            return Err(ApiError::bad_request("invalid_window", "created_after must be before created_before"));
+            return Err(ApiError::bad_request(
+                "invalid_window",
+                "created_after must be before created_before",
+            ));
         }
     }
     syncable(services, user, source).await?;
-    let scope = SyncScope { external_ids, created_after: request.created_after, created_before: request.created_before };
+    let scope = SyncScope {
+        external_ids,
+        created_after: request.created_after,
+        created_before: request.created_before,
+    };
     let job = start_sync_job(services, user, source, JobKind::Manual, scope)
         .await
         .map_err(|_| ApiError::unavailable("the sync could not be queued; try again"))?;
@@ -102,14 +136,24 @@ async fn start_sync(services: &Services, user: &UserId, request: SyncRequest) ->
 async fn retry(services: &Services, user: &UserId, raw_id: &str) -> ApiResult {
     let job = find_job(services, user, raw_id).await?;
     if !job.status.is_finished() {
-        return Err(ApiError::conflict("job_running", "the job is still running; retry it once it has finished"));
+        return Err(ApiError::conflict(
+            "job_running",
+            "the job is still running; retry it once it has finished",
+        ));
     }
     if job.failed_items.is_empty() {
-        return Err(ApiError::conflict("nothing_to_retry", "the job has no failed items"));
+        return Err(ApiError::conflict(
+            "nothing_to_retry",
+            "the job has no failed items",
+        ));
     }
     syncable(services, user, job.source).await?;
     let scope = SyncScope {
-        external_ids: job.failed_items.iter().map(|f| f.external_id.clone()).collect(),
+        external_ids: job
+            .failed_items
+            .iter()
+            .map(|f| f.external_id.clone())
+            .collect(),
         created_after: job.scope.created_after,
         created_before: job.scope.created_before,
     };

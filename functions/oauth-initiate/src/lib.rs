@@ -21,7 +21,9 @@ pub async fn handle(services: &Services, req: Request) -> Response<Body> {
 
 async fn route(services: &Services, req: &Request) -> ApiResult {
     match (req.method().as_str(), http::segments(req).as_slice()) {
-        ("POST", ["oauth", source, "initiate"]) => initiate(services, &http::user_id(req)?, source, req).await,
+        ("POST", ["oauth", source, "initiate"]) => {
+            initiate(services, &http::user_id(req)?, source, req).await
+        }
         _ => Err(ApiError::no_route(req)),
     }
 }
@@ -42,23 +44,51 @@ fn random_token(bytes: usize) -> String {
 async fn initiate(services: &Services, user: &UserId, source: &str, req: &Request) -> ApiResult {
     let source = Source::parse(source).map_err(|e| ApiError::not_found(e.to_string()))?;
     if source != Source::Fathom {
-        return Err(ApiError::bad_request("unsupported_source", format!("{source} cannot be connected with OAuth yet")));
+        return Err(ApiError::bad_request(
+            "unsupported_source",
+            format!("{source} cannot be connected with OAuth yet"),
+        ));
     }
-    let body: InitiateBody = if http::body_bytes(req).is_empty() { InitiateBody::default() } else { http::json_body(req)? };
+    let body: InitiateBody = if http::body_bytes(req).is_empty() {
+        InitiateBody::default()
+    } else {
+        http::json_body(req)?
+    };
     let return_path = body.return_path.unwrap_or_else(|| "/".into());
     // Only paths inside the app: never an open redirect.
-    if !return_path.starts_with('/') || return_path.starts_with("//") || return_path.contains('\\') {
-        return Err(ApiError::bad_request("invalid_return_path", "return_path must be a path inside the app, starting with a single `/`"));
+    if !return_path.starts_with('/') || return_path.starts_with("//") || return_path.contains('\\')
+    {
+        return Err(ApiError::bad_request(
+            "invalid_return_path",
+            "return_path must be a path inside the app, starting with a single `/`",
+        ));
     }
     let Some(oauth) = &services.providers.fathom_oauth else {
-        return Err(ApiError::unavailable("Fathom OAuth is not configured: set FATHOM_CLIENT_ID and FATHOM_CLIENT_SECRET"));
+        return Err(ApiError::unavailable(
+            "Fathom OAuth is not configured: set FATHOM_CLIENT_ID and FATHOM_CLIENT_SECRET",
+        ));
     };
     let state = random_token(32);
     let verifier = services.config.fathom_oauth_pkce.then(|| random_token(48));
-    let challenge = verifier.as_ref().map(|v| B64.encode(Sha256::digest(v.as_bytes())));
+    let challenge = verifier
+        .as_ref()
+        .map(|v| B64.encode(Sha256::digest(v.as_bytes())));
     let now = services.clock.now();
-    let record = OAuthState { user_id: user.clone(), source, code_verifier: verifier, return_path };
-    services.once.insert_if_absent(&OAuthState::key(&state), &record.to_json(), now + STATE_TTL, now).await?;
+    let record = OAuthState {
+        user_id: user.clone(),
+        source,
+        code_verifier: verifier,
+        return_path,
+    };
+    services
+        .once
+        .insert_if_absent(
+            &OAuthState::key(&state),
+            &record.to_json(),
+            now + STATE_TTL,
+            now,
+        )
+        .await?;
     let redirect_uri = pipeline::pipeline::oauth_state::redirect_uri(&services.config, source)?;
     let url = oauth
         .authorize_url(redirect_uri.as_str(), &state, challenge.as_deref())
@@ -73,10 +103,17 @@ mod tests {
     #[tokio::test]
     async fn the_sample_event_without_an_oauth_app_says_which_settings_are_missing() {
         let backend = pipeline::testing::local_backend().await;
-        let request = pipeline::testing::api_request(include_str!("../../../events/oauth-initiate.json"));
+        let request =
+            pipeline::testing::api_request(include_str!("../../../events/oauth-initiate.json"));
         let response = handle(&backend.services, request).await;
         assert_eq!(response.status(), 503);
         let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
-        assert!(body["error"]["message"].as_str().unwrap().contains("FATHOM_CLIENT_ID"), "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("FATHOM_CLIENT_ID"),
+            "{body}"
+        );
     }
 }

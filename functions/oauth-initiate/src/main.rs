@@ -4,5 +4,8 @@ use lambda_http::{run, service_fn, Error};
 async fn main() -> Result<(), Error> {
     let services = pipeline::runtime::start().await?;
     let services = &services;
-    run(service_fn(move |req| async move { Ok::<_, Error>(oauth_initiate::handle(services, req).await) })).await
+    run(service_fn(move |req| async move {
+        Ok::<_, Error>(oauth_initiate::handle(services, req).await)
+    }))
+    .await
 }

@@ -8,6 +8,8 @@ use pipeline::domain::{Connection, ConnectionStatus, Source, SyncJob, UserId};
 use pipeline::http::{self, ApiError, ApiResult, Body, Request, Response, Route};
 use pipeline::pipeline::connect::{connect_fathom, disconnect, seal_api_key};
 use pipeline::pipeline::connections::update_connection;
+use pipeline::pipeline::deliveries::release_held_deliveries;
+use pipeline::ports::{DeliveryRecord, DeliveryStatus};
 use pipeline::services::Services;
 use pipeline::views::JobView;
 use serde::{Deserialize, Serialize};
@@ -19,6 +21,7 @@ pub const ROUTES: &[Route] = &[
     Route::user("PATCH", "/sources/{source}"),
     Route::user("DELETE", "/sources/{source}"),
     Route::user("POST", "/sources/{source}/api-key"),
+    Route::user("GET", "/sources/{source}/deliveries"),
 ];
 
 pub async fn handle(services: &Services, req: Request) -> Response<Body> {
@@ -29,9 +32,28 @@ async fn route(services: &Services, req: &Request) -> ApiResult {
     match (req.method().as_str(), http::segments(req).as_slice()) {
         ("GET", ["health"]) => http::ok(&json!({"status": "ok"})),
         ("GET", ["sources"]) => list_sources(services, &http::user_id(req)?).await,
-        ("PATCH", ["sources", source]) => set_active(services, &http::user_id(req)?, source, http::json_body(req)?).await,
+        ("PATCH", ["sources", source]) => {
+            set_active(
+                services,
+                &http::user_id(req)?,
+                source,
+                http::json_body(req)?,
+            )
+            .await
+        }
         ("DELETE", ["sources", source]) => remove(services, &http::user_id(req)?, source).await,
-        ("POST", ["sources", source, "api-key"]) => add_api_key(services, &http::user_id(req)?, source, http::json_body(req)?).await,
+        ("POST", ["sources", source, "api-key"]) => {
+            add_api_key(
+                services,
+                &http::user_id(req)?,
+                source,
+                http::json_body(req)?,
+            )
+            .await
+        }
+        ("GET", ["sources", source, "deliveries"]) => {
+            list_deliveries(services, &http::user_id(req)?, source, req).await
+        }
         _ => Err(ApiError::no_route(req)),
     }
 }
@@ -51,8 +73,16 @@ struct SourceItem<'a> {
     current_job: Option<JobView<'a>>,
 }
 
-fn source_item<'a>(source: Source, connection: Option<&'a Connection>, recording_count: u64, jobs: &'a [SyncJob]) -> SourceItem<'a> {
-    let current_job = jobs.iter().find(|j| j.source == source && !j.status.is_finished()).map(JobView::from);
+fn source_item<'a>(
+    source: Source,
+    connection: Option<&'a Connection>,
+    recording_count: u64,
+    jobs: &'a [SyncJob],
+) -> SourceItem<'a> {
+    let current_job = jobs
+        .iter()
+        .find(|j| j.source == source && !j.status.is_finished())
+        .map(JobView::from);
     let (status, active) = match (source, connection) {
         (Source::Upload, _) => ("available", true),
         (_, None) => ("not_connected", false),
@@ -77,23 +107,43 @@ async fn list_sources(services: &Services, user: &UserId) -> ApiResult {
     let mut items = Vec::with_capacity(Source::ALL.len());
     for source in Source::ALL {
         let count = services.recordings.count(user, source).await?;
-        items.push(source_item(source, connections.iter().find(|c| c.source == source), count, &jobs));
+        items.push(source_item(
+            source,
+            connections.iter().find(|c| c.source == source),
+            count,
+            &jobs,
+        ));
     }
     http::ok(&json!({ "items": items }))
 }
 
 /// One source's item, as `GET /sources` shows it.
 async fn one_source(services: &Services, user: &UserId, connection: &Connection) -> ApiResult {
-    let jobs = services.jobs.list(user, Some(connection.source), 10).await?;
+    let jobs = services
+        .jobs
+        .list(user, Some(connection.source), 10)
+        .await?;
     let count = services.recordings.count(user, connection.source).await?;
-    http::ok(&source_item(connection.source, Some(connection), count, &jobs))
+    http::ok(&source_item(
+        connection.source,
+        Some(connection),
+        count,
+        &jobs,
+    ))
 }
 
 /// The user's connection to a connectable source named in the path.
-async fn connection(services: &Services, user: &UserId, raw_source: &str) -> Result<Connection, ApiError> {
+async fn connection(
+    services: &Services,
+    user: &UserId,
+    raw_source: &str,
+) -> Result<Connection, ApiError> {
     let source = Source::parse(raw_source).map_err(|e| ApiError::not_found(e.to_string()))?;
     if !source.is_connectable() {
-        return Err(ApiError::bad_request("not_connectable", format!("{source} needs no connection")));
+        return Err(ApiError::bad_request(
+            "not_connectable",
+            format!("{source} needs no connection"),
+        ));
     }
     services
         .connections
@@ -111,10 +161,18 @@ struct ActiveBody {
 
 /// Pauses or resumes syncing. A connection that needs the user (`needs_reauth`) can only be
 /// fixed by connecting again.
-async fn set_active(services: &Services, user: &UserId, source: &str, body: ActiveBody) -> ApiResult {
+async fn set_active(
+    services: &Services,
+    user: &UserId,
+    source: &str,
+    body: ActiveBody,
+) -> ApiResult {
     let current = connection(services, user, source).await?;
     if current.status == ConnectionStatus::NeedsReauth {
-        return Err(ApiError::conflict("needs_reauth", format!("connect {} again before resuming it", current.source)));
+        return Err(ApiError::conflict(
+            "needs_reauth",
+            format!("connect {} again before resuming it", current.source),
+        ));
     }
     let now = services.clock.now();
     let updated = update_connection(services.connections.as_ref(), &current.id, |c| {
@@ -126,6 +184,20 @@ async fn set_active(services: &Services, user: &UserId, source: &str, body: Acti
         c.updated_at = now;
     })
     .await?;
+    if body.active {
+        // Deliveries that arrived while paused are imported now.
+        release_held_deliveries(services, &updated)
+            .await
+            .map_err(|e| {
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "held deliveries not queued on resume"
+                );
+                ApiError::unavailable(
+                    "resumed, but what arrived while paused could not be queued yet; resume again",
+                )
+            })?;
+    }
     one_source(services, user, &updated).await
 }
 
@@ -145,26 +217,97 @@ struct ApiKeyBody {
 
 /// Connects (or adds a fallback to) Fathom with a personal API key, checked with one list
 /// call first so a wrong key is refused before anything is stored.
-async fn add_api_key(services: &Services, user: &UserId, source: &str, body: ApiKeyBody) -> ApiResult {
+async fn add_api_key(
+    services: &Services,
+    user: &UserId,
+    source: &str,
+    body: ApiKeyBody,
+) -> ApiResult {
     if Source::parse(source).ok() != Some(Source::Fathom) {
-        return Err(ApiError::not_found(format!("`{source}` does not take an API key")));
+        return Err(ApiError::not_found(format!(
+            "`{source}` does not take an API key"
+        )));
     }
     let key = body.api_key.trim();
     if key.is_empty() || key.len() > 512 {
-        return Err(ApiError::bad_request("invalid_api_key", "api_key must be a non-empty Fathom API key"));
+        return Err(ApiError::bad_request(
+            "invalid_api_key",
+            "api_key must be a non-empty Fathom API key",
+        ));
     }
     let key = SecretString::new(key);
     let probe = ListMeetingsQuery::default();
-    match services.providers.fathom.list_meetings(&FathomCredential::ApiKey(key.clone()), &probe).await {
+    match services
+        .providers
+        .fathom
+        .list_meetings(&FathomCredential::ApiKey(key.clone()), &probe)
+        .await
+    {
         Ok(_) => {}
         Err(FathomError::Unauthorized) => {
-            return Err(ApiError::bad_request("invalid_api_key", "Fathom did not accept this API key; copy it again from Fathom's settings"))
+            return Err(ApiError::bad_request(
+                "invalid_api_key",
+                "Fathom did not accept this API key; copy it again from Fathom's settings",
+            ))
         }
         Err(e) => return Err(e.into()),
     }
     let sealed = seal_api_key(services, &key);
-    let connected = connect_fathom(services, user, |credentials| credentials.api_key = Some(sealed.clone())).await?;
+    let connected = connect_fathom(services, user, |credentials| {
+        credentials.api_key = Some(sealed.clone())
+    })
+    .await?;
     one_source(services, user, &connected.connection).await
+}
+
+/// One attempt of the delivery log, as its owner sees it.
+#[derive(Serialize)]
+struct DeliveryItem<'a> {
+    id: &'a str,
+    received_at: chrono::DateTime<chrono::Utc>,
+    webhook_id: Option<&'a str>,
+    connection_id: Option<&'a str>,
+    status: DeliveryStatus,
+    http_status: u16,
+    signature_valid: bool,
+    error: Option<&'a str>,
+    header_names: &'a [String],
+    body_bytes: u64,
+}
+
+impl<'a> From<&'a DeliveryRecord> for DeliveryItem<'a> {
+    fn from(d: &'a DeliveryRecord) -> Self {
+        DeliveryItem {
+            id: &d.id,
+            received_at: d.received_at,
+            webhook_id: d.webhook_id.as_deref(),
+            connection_id: d.connection_id.as_ref().map(|c| c.as_str()),
+            status: d.status,
+            http_status: d.http_status,
+            signature_valid: d.signature_valid,
+            error: d.error.as_deref(),
+            header_names: &d.header_names,
+            body_bytes: d.body_bytes,
+        }
+    }
+}
+
+/// The source's webhook delivery log, newest first: every attempt of the last 30 days,
+/// including those refused, whatever the connection's state now.
+async fn list_deliveries(
+    services: &Services,
+    user: &UserId,
+    raw_source: &str,
+    req: &Request,
+) -> ApiResult {
+    let source = Source::parse(raw_source).map_err(|e| ApiError::not_found(e.to_string()))?;
+    let limit = http::limit(req, 50, 200)?;
+    let logged = services
+        .deliveries
+        .list(Some(user), source, limit, services.clock.now())
+        .await?;
+    let items: Vec<DeliveryItem> = logged.iter().map(DeliveryItem::from).collect();
+    http::ok(&json!({ "items": items }))
 }
 
 #[cfg(test)]

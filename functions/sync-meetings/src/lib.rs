@@ -13,25 +13,44 @@ use pipeline::services::Services;
 
 /// The invocation's deadline from the Lambda context's milliseconds since the epoch.
 pub fn deadline(epoch_millis: u64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(epoch_millis as i64).single().unwrap_or_else(Utc::now)
+    Utc.timestamp_millis_opt(epoch_millis as i64)
+        .single()
+        .unwrap_or_else(Utc::now)
 }
 
-pub async fn handle(services: &Services, event: SqsEvent, deadline: DateTime<Utc>) -> SqsBatchResponse {
-    let mut failures = Vec::new();
-    for record in event.records {
-        if let Err(e) = handle_message(services, &record, deadline).await {
-            tracing::warn!(message = record.message_id.as_deref().unwrap_or(""), error = format!("{e:#}"), "sync message will be retried");
+/// Handles a batch's messages concurrently: they are mostly different connections, each
+/// with its own rate budget, and syncs of one connection take turns through its lease.
+pub async fn handle(
+    services: &Services,
+    event: SqsEvent,
+    deadline: DateTime<Utc>,
+) -> SqsBatchResponse {
+    let outcomes = futures::future::join_all(event.records.iter().map(|record| async move {
+        let outcome = handle_message(services, record, deadline).await;
+        (record, outcome)
+    }))
+    .await;
+    let mut response = SqsBatchResponse::default();
+    for (record, outcome) in outcomes {
+        if let Err(e) = outcome {
+            tracing::warn!(
+                message = record.message_id.as_deref().unwrap_or(""),
+                error = format!("{e:#}"),
+                "sync message will be retried"
+            );
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = record.message_id.clone().unwrap_or_default();
-            failures.push(failure);
+            response.batch_item_failures.push(failure);
         }
     }
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failures;
     response
 }
 
-async fn handle_message(services: &Services, record: &SqsMessage, deadline: DateTime<Utc>) -> anyhow::Result<()> {
+async fn handle_message(
+    services: &Services,
+    record: &SqsMessage,
+    deadline: DateTime<Utc>,
+) -> anyhow::Result<()> {
     let body = record.body.as_deref().unwrap_or_default();
     let message = match SyncMessage::parse(body) {
         Ok(message) => message,
@@ -47,7 +66,10 @@ async fn handle_message(services: &Services, record: &SqsMessage, deadline: Date
             tracing::info!(job = %job_id, ?outcome, "sync message handled");
             Ok(())
         }
-        SyncMessage::Scheduled { connection_id, tick } => {
+        SyncMessage::Scheduled {
+            connection_id,
+            tick,
+        } => {
             let outcome = run_scheduled(services, &connection_id, &tick, deadline).await?;
             tracing::info!(connection = %connection_id, tick, ?outcome, "scheduled sync handled");
             Ok(())
@@ -79,10 +101,14 @@ mod tests {
 
     #[tokio::test]
     async fn the_sample_event_for_an_unknown_job_is_acknowledged() {
-        let event: SqsEvent = serde_json::from_str(include_str!("../../../events/sync-meetings.json")).unwrap();
+        let event: SqsEvent =
+            serde_json::from_str(include_str!("../../../events/sync-meetings.json")).unwrap();
         let backend = pipeline::testing::local_backend().await;
         let deadline = backend.clock.now() + chrono::Duration::minutes(15);
         let response = handle(&backend.services, event, deadline).await;
-        assert!(response.batch_item_failures.is_empty(), "nothing to retry for a job that does not exist");
+        assert!(
+            response.batch_item_failures.is_empty(),
+            "nothing to retry for a job that does not exist"
+        );
     }
 }

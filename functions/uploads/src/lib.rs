@@ -41,7 +41,6 @@ async fn route(services: &Services, req: &Request) -> ApiResult {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StartRequest {
-    #[serde(alias = "file_name")]
     filename: String,
     content_type: String,
     size_bytes: u64,

@@ -132,7 +132,11 @@ impl SyncJob {
         };
         let mut summary = summarize(&self.counts);
         if let Some(first) = self.skipped_items.first() {
-            summary.push_str(&format!(" ({} not imported: {})", self.skipped_items.len(), first.reason));
+            summary.push_str(&format!(
+                " ({} not imported: {})",
+                self.skipped_items.len(),
+                first.reason
+            ));
         }
         self.summary = Some(summary);
         self.finished_at = Some(now);

@@ -13,7 +13,9 @@ pub use connection::{
 pub use ids::{
     ConnectionId, ExternalId, InvalidValue, JobId, RecordingId, Source, UploadId, UserId,
 };
-pub use job::{summarize, Counts, FailedItem, JobKind, JobStatus, Progress, SyncJob, SyncScope, JOB_RETENTION};
+pub use job::{
+    summarize, Counts, FailedItem, JobKind, JobStatus, Progress, SyncJob, SyncScope, JOB_RETENTION,
+};
 pub use recording::{
     hex_digest, ActionItem, MeetingContent, Participant, Recording, TranscriptRef,
     TranscriptSegment,

@@ -7,7 +7,8 @@ use super::jobs::start_sync_job;
 use crate::connectors::fathom::TriggeredFor;
 use crate::crypto::SecretString;
 use crate::domain::{
-    Connection, ConnectionStatus, JobKind, Source, StoredCredentials, SyncJob, SyncScope, UserId, WebhookRegistration,
+    Connection, ConnectionStatus, JobKind, Source, StoredCredentials, SyncJob, SyncScope, UserId,
+    WebhookRegistration,
 };
 use crate::ports::Inserted;
 use crate::services::Services;
@@ -22,18 +23,31 @@ pub struct Connected {
 /// Stores credentials on the user's Fathom connection — creating it, or reviving one that was
 /// disconnected or lost its authorization — then registers the webhook if none is, and queues
 /// the initial sync when the account was not linked before.
-pub async fn connect_fathom(services: &Services, user: &UserId, apply: impl Fn(&mut StoredCredentials)) -> Result<Connected> {
+pub async fn connect_fathom(
+    services: &Services,
+    user: &UserId,
+    apply: impl Fn(&mut StoredCredentials),
+) -> Result<Connected> {
     let now = services.clock.now();
     let mut fresh = Connection::new(user.clone(), Source::Fathom, now);
     apply(&mut fresh.credentials);
     let (connection, newly_linked) = match services.connections.insert_if_absent(&fresh).await? {
         Inserted::New => (fresh, true),
         Inserted::AlreadyExists => {
-            let existing = services.connections.find(user, Source::Fathom).await?.context("connection vanished")?;
+            let existing = services
+                .connections
+                .find(user, Source::Fathom)
+                .await?
+                .context("connection vanished")?;
             let was_linked = !matches!(existing.status, ConnectionStatus::Disconnected);
             let updated = update_connection(services.connections.as_ref(), &existing.id, |c| {
                 apply(&mut c.credentials);
-                if matches!(c.status, ConnectionStatus::Disconnected | ConnectionStatus::NeedsReauth | ConnectionStatus::Error) {
+                if matches!(
+                    c.status,
+                    ConnectionStatus::Disconnected
+                        | ConnectionStatus::NeedsReauth
+                        | ConnectionStatus::Error
+                ) {
                     c.status = ConnectionStatus::Active;
                     c.consecutive_failures = 0;
                     c.next_sync_after = None;
@@ -47,11 +61,23 @@ pub async fn connect_fathom(services: &Services, user: &UserId, apply: impl Fn(&
     };
     let connection = register_webhook(services, connection).await?;
     let initial_job = if newly_linked {
-        Some(start_sync_job(services, user, Source::Fathom, JobKind::Initial, SyncScope::default()).await?)
+        Some(
+            start_sync_job(
+                services,
+                user,
+                Source::Fathom,
+                JobKind::Initial,
+                SyncScope::default(),
+            )
+            .await?,
+        )
     } else {
         None
     };
-    Ok(Connected { connection, initial_job })
+    Ok(Connected {
+        connection,
+        initial_job,
+    })
 }
 
 /// Registers the provider webhook for the connection's own destination URL, storing its id
@@ -80,9 +106,16 @@ async fn register_webhook(services: &Services, connection: Connection) -> Result
     update_connection(services.connections.as_ref(), &connection.id, |c| {
         match &created {
             Ok(webhook) => {
-                c.webhook = Some(WebhookRegistration { provider_webhook_id: webhook.id.clone(), secret: key.seal(&webhook.secret) });
+                c.webhook = Some(WebhookRegistration {
+                    provider_webhook_id: webhook.id.clone(),
+                    secret: key.seal(&webhook.secret),
+                });
             }
-            Err(e) => c.last_error = Some(format!("the Fathom webhook could not be registered ({e}); hourly syncs still run")),
+            Err(e) => {
+                c.last_error = Some(format!(
+                    "the Fathom webhook could not be registered ({e}); hourly syncs still run"
+                ))
+            }
         }
         c.updated_at = now;
     })

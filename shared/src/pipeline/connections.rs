@@ -12,7 +12,10 @@ pub async fn update_connection(
     mut change: impl FnMut(&mut Connection),
 ) -> Result<Connection> {
     for _ in 0..20 {
-        let mut connection = store.get(id).await?.with_context(|| format!("connection {id} is gone"))?;
+        let mut connection = store
+            .get(id)
+            .await?
+            .with_context(|| format!("connection {id} is gone"))?;
         change(&mut connection);
         if store.replace(&connection).await? {
             connection.version += 1;

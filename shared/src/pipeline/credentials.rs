@@ -29,25 +29,40 @@ pub enum CredentialError {
 }
 
 fn open(key: &SealingKey, sealed: &crate::crypto::Sealed) -> Result<SecretString, CredentialError> {
-    key.open(sealed).map_err(|e| CredentialError::Transient(e.into()))
+    key.open(sealed)
+        .map_err(|e| CredentialError::Transient(e.into()))
 }
 
 fn is_fresh(tokens: &OAuthTokens, now: DateTime<Utc>) -> bool {
-    tokens.expires_at.is_none_or(|expires| expires - REFRESH_AHEAD > now)
+    tokens
+        .expires_at
+        .is_none_or(|expires| expires - REFRESH_AHEAD > now)
 }
 
 /// Seals a token response for storage; the old refresh token is kept when none came back.
-pub fn seal_tokens(key: &SealingKey, tokens: &TokenSet, previous_refresh: Option<&crate::crypto::Sealed>, now: DateTime<Utc>) -> OAuthTokens {
+pub fn seal_tokens(
+    key: &SealingKey,
+    tokens: &TokenSet,
+    previous_refresh: Option<&crate::crypto::Sealed>,
+    now: DateTime<Utc>,
+) -> OAuthTokens {
     OAuthTokens {
         access_token: key.seal(&tokens.access_token),
-        refresh_token: tokens.refresh_token.as_ref().map(|t| key.seal(t)).or_else(|| previous_refresh.cloned()),
+        refresh_token: tokens
+            .refresh_token
+            .as_ref()
+            .map(|t| key.seal(t))
+            .or_else(|| previous_refresh.cloned()),
         expires_at: tokens.expires_at(now),
     }
 }
 
 /// The credential to call Fathom with for `connection_id`, refreshing the OAuth token first
 /// when it is about to expire.
-pub async fn fathom_credential(services: &Services, connection_id: &ConnectionId) -> Result<FathomCredential, CredentialError> {
+pub async fn fathom_credential(
+    services: &Services,
+    connection_id: &ConnectionId,
+) -> Result<FathomCredential, CredentialError> {
     let key = &services.secrets.sealing_key;
     let connection = load(services, connection_id).await?;
     let Some(tokens) = &connection.credentials.oauth else {
@@ -61,7 +76,11 @@ pub async fn fathom_credential(services: &Services, connection_id: &ConnectionId
     let started = tokio::time::Instant::now();
     loop {
         let now = services.clock.now();
-        if services.leases.acquire(&lease, &owner, now + REFRESH_LEASE, now).await? {
+        if services
+            .leases
+            .acquire(&lease, &owner, now + REFRESH_LEASE, now)
+            .await?
+        {
             let outcome = refresh_holding_lease(services, connection_id).await;
             services.leases.release(&lease, &owner).await?;
             return outcome;
@@ -77,7 +96,10 @@ pub async fn fathom_credential(services: &Services, connection_id: &ConnectionId
             None => return api_key(key, &latest),
         }
         if started.elapsed() > WAIT_FOR_OTHER_REFRESH {
-            return Err(anyhow::anyhow!("another worker's token refresh for {connection_id} did not finish in time").into());
+            return Err(anyhow::anyhow!(
+                "another worker's token refresh for {connection_id} did not finish in time"
+            )
+            .into());
         }
     }
 }
@@ -93,11 +115,16 @@ async fn load(services: &Services, id: &ConnectionId) -> Result<Connection, Cred
 fn api_key(key: &SealingKey, connection: &Connection) -> Result<FathomCredential, CredentialError> {
     match &connection.credentials.api_key {
         Some(sealed) => Ok(FathomCredential::ApiKey(open(key, sealed)?)),
-        None => Err(CredentialError::NeedsReauth("Fathom is not connected: connect it again".into())),
+        None => Err(CredentialError::NeedsReauth(
+            "Fathom is not connected: connect it again".into(),
+        )),
     }
 }
 
-async fn refresh_holding_lease(services: &Services, connection_id: &ConnectionId) -> Result<FathomCredential, CredentialError> {
+async fn refresh_holding_lease(
+    services: &Services,
+    connection_id: &ConnectionId,
+) -> Result<FathomCredential, CredentialError> {
     let key = &services.secrets.sealing_key;
     // Re-read under the lease: the previous holder may have rotated the tokens already.
     let connection = load(services, connection_id).await?;
@@ -107,8 +134,15 @@ async fn refresh_holding_lease(services: &Services, connection_id: &ConnectionId
     if is_fresh(&tokens, services.clock.now()) {
         return Ok(FathomCredential::Bearer(open(key, &tokens.access_token)?));
     }
-    let (Some(oauth), Some(refresh_token)) = (&services.providers.fathom_oauth, &tokens.refresh_token) else {
-        return give_up_oauth(services, &connection, "the Fathom access token expired and cannot be refreshed").await;
+    let (Some(oauth), Some(refresh_token)) =
+        (&services.providers.fathom_oauth, &tokens.refresh_token)
+    else {
+        return give_up_oauth(
+            services,
+            &connection,
+            "the Fathom access token expired and cannot be refreshed",
+        )
+        .await;
     };
     let refresh_token = open(key, refresh_token)?;
     match oauth.refresh(&refresh_token).await {
@@ -124,15 +158,26 @@ async fn refresh_holding_lease(services: &Services, connection_id: &ConnectionId
             Ok(FathomCredential::Bearer(fresh.access_token))
         }
         Err(FathomError::InvalidGrant) => {
-            give_up_oauth(services, &connection, "Fathom no longer accepts this connection's authorization; connect Fathom again").await
+            give_up_oauth(
+                services,
+                &connection,
+                "Fathom no longer accepts this connection's authorization; connect Fathom again",
+            )
+            .await
         }
-        Err(e) => Err(CredentialError::Transient(anyhow::Error::new(e).context("refreshing the Fathom token"))),
+        Err(e) => Err(CredentialError::Transient(
+            anyhow::Error::new(e).context("refreshing the Fathom token"),
+        )),
     }
 }
 
 /// The OAuth grant is dead: fall back to the API key when there is one, otherwise mark the
 /// connection `needs_reauth` so the dashboard asks the user to connect again.
-async fn give_up_oauth(services: &Services, connection: &Connection, reason: &str) -> Result<FathomCredential, CredentialError> {
+async fn give_up_oauth(
+    services: &Services,
+    connection: &Connection,
+    reason: &str,
+) -> Result<FathomCredential, CredentialError> {
     let now = services.clock.now();
     let has_key = connection.credentials.api_key.is_some();
     let updated = update_connection(services.connections.as_ref(), &connection.id, |c| {
@@ -145,5 +190,6 @@ async fn give_up_oauth(services: &Services, connection: &Connection, reason: &st
     })
     .await?;
     tracing::warn!(connection = %connection.id, fallback_to_api_key = has_key, "Fathom OAuth grant is no longer valid");
-    api_key(&services.secrets.sealing_key, &updated).map_err(|_| CredentialError::NeedsReauth(reason.to_owned()))
+    api_key(&services.secrets.sealing_key, &updated)
+        .map_err(|_| CredentialError::NeedsReauth(reason.to_owned()))
 }

@@ -101,7 +101,11 @@ pub async fn take_in(
         Err(e) => {
             if let Err(release) = services.once.remove(&receipt).await {
                 // The sender's retries will be taken for duplicates until the claim expires.
-                tracing::error!(webhook = webhook_id, error = format!("{release:#}"), "releasing a delivery claim failed");
+                tracing::error!(
+                    webhook = webhook_id,
+                    error = format!("{release:#}"),
+                    "releasing a delivery claim failed"
+                );
             }
             Err(e)
         }
@@ -164,7 +168,10 @@ pub async fn hold_unmatched(
         .connections
         .find_by_account_email(source, email)
         .await?;
-    for connection in matching.iter().filter(|c| c.status != ConnectionStatus::Disconnected) {
+    for connection in matching
+        .iter()
+        .filter(|c| c.status != ConnectionStatus::Disconnected)
+    {
         release_unmatched_deliveries(services, connection).await?;
     }
     Ok(())
@@ -200,18 +207,29 @@ pub async fn hold_while_paused(
 
 /// Queues again every delivery held while `connection` was paused; call it when the
 /// connection is resumed. The number queued.
-pub async fn release_held_deliveries(services: &Services, connection: &Connection) -> Result<usize> {
+pub async fn release_held_deliveries(
+    services: &Services,
+    connection: &Connection,
+) -> Result<usize> {
     release(services, &paused_holder(&connection.id), &connection.id).await
 }
 
 /// Queues, for `connection`, every delivery held because no connection's account email
 /// matched its recorder; call it once the connection's account email is known (after
 /// connecting, or when a sync learns it). The number queued; none without an email.
-pub async fn release_unmatched_deliveries(services: &Services, connection: &Connection) -> Result<usize> {
+pub async fn release_unmatched_deliveries(
+    services: &Services,
+    connection: &Connection,
+) -> Result<usize> {
     let Some(email) = &connection.account_email else {
         return Ok(0);
     };
-    release(services, &unmatched_holder(connection.source, email), &connection.id).await
+    release(
+        services,
+        &unmatched_holder(connection.source, email),
+        &connection.id,
+    )
+    .await
 }
 
 /// Takes each item held under `holder` (each is taken once, however many release at once)
@@ -220,15 +238,31 @@ async fn release(services: &Services, holder: &str, target: &ConnectionId) -> Re
     let now = services.clock.now();
     let mut queued = 0;
     for item in services.deliveries.held(holder, now).await? {
-        let Some(value) = services.deliveries.take_held(holder, &item.key, now).await? else {
+        let Some(value) = services
+            .deliveries
+            .take_held(holder, &item.key, now)
+            .await?
+        else {
             continue;
         };
         let message = match SyncMessage::parse(&value) {
-            Ok(SyncMessage::Webhook { source, webhook_id, blob_key, .. }) => {
-                SyncMessage::Webhook { connection_id: Some(target.clone()), source, webhook_id, blob_key }
-            }
+            Ok(SyncMessage::Webhook {
+                source,
+                webhook_id,
+                blob_key,
+                ..
+            }) => SyncMessage::Webhook {
+                connection_id: Some(target.clone()),
+                source,
+                webhook_id,
+                blob_key,
+            },
             _ => {
-                tracing::error!(holder, key = item.key, "an unreadable held delivery was dropped");
+                tracing::error!(
+                    holder,
+                    key = item.key,
+                    "an unreadable held delivery was dropped"
+                );
                 continue;
             }
         };
@@ -247,7 +281,10 @@ async fn release(services: &Services, holder: &str, target: &ConnectionId) -> Re
 /// The request's header names, lower-cased, sorted and without repeats: what the delivery
 /// log keeps of the headers (values carry signatures).
 pub fn header_names(headers: &http::HeaderMap) -> Vec<String> {
-    let mut names: Vec<String> = headers.keys().map(|name| name.as_str().to_owned()).collect();
+    let mut names: Vec<String> = headers
+        .keys()
+        .map(|name| name.as_str().to_owned())
+        .collect();
     names.sort();
     names.dedup();
     names

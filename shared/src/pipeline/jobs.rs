@@ -7,14 +7,26 @@ use anyhow::{Context, Result};
 
 /// Stores a queued job and sends it to the sync queue. When the send fails the job is
 /// marked failed (nothing will run it) and the error returned, so the caller can answer 503.
-pub async fn start_sync_job(services: &Services, user: &UserId, source: Source, kind: JobKind, scope: SyncScope) -> Result<SyncJob> {
+pub async fn start_sync_job(
+    services: &Services,
+    user: &UserId,
+    source: Source,
+    kind: JobKind,
+    scope: SyncScope,
+) -> Result<SyncJob> {
     let now = services.clock.now();
     let mut job = SyncJob::new(user.clone(), source, kind, now);
     job.scope = scope;
     services.jobs.put(&job).await?;
-    let message = SyncMessage::Sync { job_id: job.id.clone(), user_id: user.clone() };
+    let message = SyncMessage::Sync {
+        job_id: job.id.clone(),
+        user_id: user.clone(),
+    };
     if let Err(e) = services.sync_queue.send(&message.to_body()).await {
-        job.fail("the job could not be queued; try again", services.clock.now());
+        job.fail(
+            "the job could not be queued; try again",
+            services.clock.now(),
+        );
         services.jobs.put(&job).await?;
         return Err(e).context("queueing a sync job");
     }

@@ -11,7 +11,10 @@ pub enum SyncMessage {
     Sync { job_id: JobId, user_id: UserId },
     /// The schedule asks for an incremental sync of one connection; `tick` names the run,
     /// so a tick delivered twice syncs once.
-    Scheduled { connection_id: ConnectionId, tick: String },
+    Scheduled {
+        connection_id: ConnectionId,
+        tick: String,
+    },
     /// A verified webhook delivery whose raw body is in the blob store at `blob_key`.
     Webhook {
         connection_id: Option<ConnectionId>,

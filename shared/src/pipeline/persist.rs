@@ -41,27 +41,54 @@ pub fn quota_counter(user: &UserId, now: DateTime<Utc>) -> (String, DateTime<Utc
 
 /// The first day of next month, when the quota resets.
 pub fn quota_resets_at(now: DateTime<Utc>) -> DateTime<Utc> {
-    let (year, month) = if now.month() == 12 { (now.year() + 1, 1) } else { (now.year(), now.month() + 1) };
-    Utc.with_ymd_and_hms(year, month, 1, 0, 0, 0).single().unwrap_or(now)
+    let (year, month) = if now.month() == 12 {
+        (now.year() + 1, 1)
+    } else {
+        (now.year(), now.month() + 1)
+    };
+    Utc.with_ymd_and_hms(year, month, 1, 0, 0, 0)
+        .single()
+        .unwrap_or(now)
 }
 
 /// Stores `content` for `user`: new -> imported (quota permitting); stored with the same
 /// content -> unchanged; stored with other content -> updated in place.
-pub async fn import_meeting(services: &Services, user: &UserId, content: MeetingContent, fingerprint: Option<String>) -> Result<ImportResult> {
+pub async fn import_meeting(
+    services: &Services,
+    user: &UserId,
+    content: MeetingContent,
+    fingerprint: Option<String>,
+) -> Result<ImportResult> {
     let now = services.clock.now();
-    if let Some(existing) = services.recordings.find_by_key(user, content.source, &content.external_id).await? {
+    if let Some(existing) = services
+        .recordings
+        .find_by_key(user, content.source, &content.external_id)
+        .await?
+    {
         return refresh_existing(services, existing, content, fingerprint, now).await;
     }
     let limit = services.config.imports_per_month;
     let (counter, expires) = quota_counter(user, now);
-    if limit > 0 && services.counters.increment_below(&counter, limit, expires).await?.is_none() {
-        return Ok(ImportResult { outcome: ImportOutcome::QuotaReached, recording_id: None });
+    if limit > 0
+        && services
+            .counters
+            .increment_below(&counter, limit, expires)
+            .await?
+            .is_none()
+    {
+        return Ok(ImportResult {
+            outcome: ImportOutcome::QuotaReached,
+            recording_id: None,
+        });
     }
     let mut recording = Recording::from_content(user.clone(), content.clone(), now);
     recording.source_fingerprint = fingerprint.clone();
     place_transcript(services, &mut recording).await?;
     match services.recordings.insert_if_absent(&recording).await {
-        Ok(Inserted::New) => Ok(ImportResult { outcome: ImportOutcome::Imported, recording_id: Some(recording.id) }),
+        Ok(Inserted::New) => Ok(ImportResult {
+            outcome: ImportOutcome::Imported,
+            recording_id: Some(recording.id),
+        }),
         other => {
             // Not stored after all: give the quota back and drop a transcript blob we wrote.
             if limit > 0 {
@@ -76,7 +103,9 @@ pub async fn import_meeting(services: &Services, user: &UserId, content: Meeting
                 .recordings
                 .find_by_key(user, content.source, &content.external_id)
                 .await?
-                .ok_or_else(|| anyhow::anyhow!("recording {} vanished during import", content.external_id))?;
+                .ok_or_else(|| {
+                    anyhow::anyhow!("recording {} vanished during import", content.external_id)
+                })?;
             refresh_existing(services, existing, content, fingerprint, now).await
         }
     }
@@ -95,13 +124,19 @@ async fn refresh_existing(
             existing.source_fingerprint = fingerprint;
             services.recordings.update(&existing).await?;
         }
-        return Ok(ImportResult { outcome: ImportOutcome::Unchanged, recording_id: id });
+        return Ok(ImportResult {
+            outcome: ImportOutcome::Unchanged,
+            recording_id: id,
+        });
     }
     existing.apply(content, now);
     existing.source_fingerprint = fingerprint;
     place_transcript(services, &mut existing).await?;
     services.recordings.update(&existing).await?;
-    Ok(ImportResult { outcome: ImportOutcome::Updated, recording_id: id })
+    Ok(ImportResult {
+        outcome: ImportOutcome::Updated,
+        recording_id: id,
+    })
 }
 
 /// Moves a large inline transcript to the blob store, leaving a pointer.
@@ -115,7 +150,10 @@ async fn place_transcript(services: &Services, recording: &mut Recording) -> Res
     }
     let key = format!("transcripts/{}/{}.json", recording.user_id, recording.id);
     let segment_count = segments.len();
-    services.blobs.put(&key, json.into(), "application/json").await?;
+    services
+        .blobs
+        .put(&key, json.into(), "application/json")
+        .await?;
     recording.transcript = TranscriptRef::Blob { key, segment_count };
     Ok(())
 }

@@ -39,13 +39,22 @@ pub async fn fan_out(services: &Services, tick: &str) -> Result<FanOut> {
     // Carried across pages so every batch but the last is full.
     let mut pending: Vec<String> = Vec::with_capacity(BATCH);
     loop {
-        let page = services.connections.list_all(cursor.as_deref(), PAGE).await?;
+        let page = services
+            .connections
+            .list_all(cursor.as_deref(), PAGE)
+            .await?;
         for connection in &page.items {
             if !connection.is_due(now) {
                 result.skipped += 1;
                 continue;
             }
-            pending.push(SyncMessage::Scheduled { connection_id: connection.id.clone(), tick: tick.to_owned() }.to_body());
+            pending.push(
+                SyncMessage::Scheduled {
+                    connection_id: connection.id.clone(),
+                    tick: tick.to_owned(),
+                }
+                .to_body(),
+            );
             if pending.len() == BATCH {
                 send(services, &mut pending, &mut result).await?;
             }
@@ -71,10 +80,18 @@ async fn send(services: &Services, batch: &mut Vec<String>, result: &mut FanOut)
 
 /// Jobs left `running` by a worker that died (their lease long expired) end as failed; the
 /// sync that follows resumes from the connection's checkpoint.
-async fn fail_interrupted_jobs(services: &Services, user: &UserId, source: Source, now: DateTime<Utc>) -> Result<()> {
+async fn fail_interrupted_jobs(
+    services: &Services,
+    user: &UserId,
+    source: Source,
+    now: DateTime<Utc>,
+) -> Result<()> {
     for mut job in services.jobs.list(user, Some(source), 20).await? {
         if job.status == JobStatus::Running && job.updated_at + SYNC_LEASE < now {
-            job.fail("interrupted; the next sync resumed from where it stopped", now);
+            job.fail(
+                "interrupted; the next sync resumed from where it stopped",
+                now,
+            );
             services.jobs.put(&job).await?;
         }
     }
@@ -97,14 +114,27 @@ pub async fn run_scheduled(
     if !connection.is_due(now) {
         return Ok(RunOutcome::Ignored);
     }
-    let mut job = SyncJob::new(connection.user_id.clone(), connection.source, JobKind::Scheduled, now);
-    if !services.once.insert_if_absent(&claim, job.id.as_str(), now + TICK_CLAIM, now).await? {
+    let mut job = SyncJob::new(
+        connection.user_id.clone(),
+        connection.source,
+        JobKind::Scheduled,
+        now,
+    );
+    if !services
+        .once
+        .insert_if_absent(&claim, job.id.as_str(), now + TICK_CLAIM, now)
+        .await?
+    {
         tracing::info!(connection = %connection_id, tick, "tick already handled");
         return Ok(RunOutcome::Ignored);
     }
     // A sync of this connection is under way: it brings the new meetings in; skip the tick.
     let lease = sync_lease(connection_id);
-    if !services.leases.acquire(&lease, job.id.as_str(), now + SYNC_LEASE, now).await? {
+    if !services
+        .leases
+        .acquire(&lease, job.id.as_str(), now + SYNC_LEASE, now)
+        .await?
+    {
         tracing::info!(connection = %connection_id, tick, "a sync is already running");
         return Ok(RunOutcome::Ignored);
     }
@@ -113,7 +143,11 @@ pub async fn run_scheduled(
     match run_sync_job(services, &connection.user_id, &job.id, deadline).await {
         Err(e) => {
             // This attempt's job ends here; the retry starts a new one from the checkpoint.
-            job = services.jobs.get(&connection.user_id, &job.id).await?.unwrap_or(job);
+            job = services
+                .jobs
+                .get(&connection.user_id, &job.id)
+                .await?
+                .unwrap_or(job);
             job.fail(&format!("interrupted: {:#}", e.0), services.clock.now());
             services.jobs.put(&job).await?;
             services.once.remove(&claim).await?;

@@ -6,10 +6,12 @@ use super::connections::update_connection;
 use super::credentials::{fathom_credential, CredentialError};
 use super::messages::SyncMessage;
 use super::persist::{import_meeting, ImportOutcome};
-use crate::connectors::fathom::{FathomCredential, FathomError, ListMeetingsQuery, Meeting, MeetingsPage};
+use crate::connectors::fathom::{
+    FathomCredential, FathomError, ListMeetingsQuery, Meeting, MeetingsPage,
+};
 use crate::domain::{
-    hex_digest, Connection, ConnectionId, ConnectionStatus, ExternalId, FailedItem, JobId, JobKind, JobStatus, Source,
-    SyncCheckpoint, SyncJob, UserId,
+    hex_digest, Connection, ConnectionId, ConnectionStatus, ExternalId, FailedItem, JobId, JobKind,
+    JobStatus, Source, SyncCheckpoint, SyncJob, UserId,
 };
 use crate::services::Services;
 use anyhow::{Context, Result};
@@ -47,7 +49,12 @@ pub struct TransientSyncError(#[from] pub anyhow::Error);
 
 /// Runs (or continues) `job_id` until it finishes or `deadline` nears. `Err` means the
 /// message should be retried by the queue; permanent failures are recorded on the job.
-pub async fn run_sync_job(services: &Services, user: &UserId, job_id: &JobId, deadline: DateTime<Utc>) -> Result<RunOutcome, TransientSyncError> {
+pub async fn run_sync_job(
+    services: &Services,
+    user: &UserId,
+    job_id: &JobId,
+    deadline: DateTime<Utc>,
+) -> Result<RunOutcome, TransientSyncError> {
     let Some(mut job) = services.jobs.get(user, job_id).await? else {
         tracing::warn!(job = %job_id, "sync message for an unknown job");
         return Ok(RunOutcome::Ignored);
@@ -65,12 +72,29 @@ pub async fn run_sync_job(services: &Services, user: &UserId, job_id: &JobId, de
     let lease = sync_lease(&connection.id);
     let owner = job.id.to_string();
     let now = services.clock.now();
-    if !services.leases.acquire(&lease, &owner, now + SYNC_LEASE, now).await? {
-        let message = SyncMessage::Sync { job_id: job.id.clone(), user_id: user.clone() };
-        services.sync_queue.send_delayed(&message.to_body(), BUSY_RETRY).await?;
+    if !services
+        .leases
+        .acquire(&lease, &owner, now + SYNC_LEASE, now)
+        .await?
+    {
+        let message = SyncMessage::Sync {
+            job_id: job.id.clone(),
+            user_id: user.clone(),
+        };
+        services
+            .sync_queue
+            .send_delayed(&message.to_body(), BUSY_RETRY)
+            .await?;
         return Ok(RunOutcome::Requeued);
     }
-    let mut run = SyncRun { services, job, connection, lease, owner, deadline };
+    let mut run = SyncRun {
+        services,
+        job,
+        connection,
+        lease,
+        owner,
+        deadline,
+    };
     let outcome = run.run().await;
     services.leases.release(&run.lease, &run.owner).await?;
     if let Err(e) = &outcome {
@@ -84,7 +108,11 @@ pub fn sync_lease(connection: &ConnectionId) -> String {
     format!("sync:{connection}")
 }
 
-async fn finish_failed(services: &Services, job: &mut SyncJob, reason: &str) -> Result<RunOutcome, TransientSyncError> {
+async fn finish_failed(
+    services: &Services,
+    job: &mut SyncJob,
+    reason: &str,
+) -> Result<RunOutcome, TransientSyncError> {
     job.fail(reason, services.clock.now());
     services.jobs.put(job).await?;
     Ok(RunOutcome::Finished)
@@ -92,7 +120,11 @@ async fn finish_failed(services: &Services, job: &mut SyncJob, reason: &str) -> 
 
 /// Counts a failed sync on the connection: after `FAILURES_BEFORE_ERROR` in a row it shows
 /// `error` and scheduled syncs back off 1 h, 2 h, 4 h, ... up to 24 h.
-pub async fn record_failure(services: &Services, connection: &Connection, reason: &str) -> Result<()> {
+pub async fn record_failure(
+    services: &Services,
+    connection: &Connection,
+    reason: &str,
+) -> Result<()> {
     let now = services.clock.now();
     update_connection(services.connections.as_ref(), &connection.id, |c| {
         c.consecutive_failures += 1;
@@ -163,8 +195,15 @@ impl SyncRun<'_> {
             None => self.finish().await,
             Some(Stop::Deadline) => {
                 self.save_job().await?;
-                let message = SyncMessage::Sync { job_id: self.job.id.clone(), user_id: self.job.user_id.clone() };
-                self.services.sync_queue.send(&message.to_body()).await.context("queueing the continuation")?;
+                let message = SyncMessage::Sync {
+                    job_id: self.job.id.clone(),
+                    user_id: self.job.user_id.clone(),
+                };
+                self.services
+                    .sync_queue
+                    .send(&message.to_body())
+                    .await
+                    .context("queueing the continuation")?;
                 tracing::info!(job = %self.job.id, "deadline near: continuation queued");
                 Ok(RunOutcome::Continued)
             }
@@ -199,7 +238,12 @@ impl SyncRun<'_> {
             if now + DEADLINE_MARGIN >= self.deadline {
                 return Ok(Some(Stop::Deadline));
             }
-            if !self.services.leases.acquire(&self.lease, &self.owner, now + SYNC_LEASE, now).await? {
+            if !self
+                .services
+                .leases
+                .acquire(&self.lease, &self.owner, now + SYNC_LEASE, now)
+                .await?
+            {
                 anyhow::bail!("lost the sync lease of connection {}", self.connection.id);
             }
             let query = ListMeetingsQuery {
@@ -208,11 +252,20 @@ impl SyncRun<'_> {
                 created_before: self.job.scope.created_before,
                 ..ListMeetingsQuery::with_content()
             };
-            let page = match self.services.providers.fathom.list_meetings(credential, &query).await {
+            let page = match self
+                .services
+                .providers
+                .fathom
+                .list_meetings(credential, &query)
+                .await
+            {
                 Ok(page) => page,
                 Err(e) => return self.stop_for(e),
             };
-            if let Some(stop) = self.import_page(credential, &page, &wanted, &mut found).await? {
+            if let Some(stop) = self
+                .import_page(credential, &page, &wanted, &mut found)
+                .await?
+            {
                 return Ok(Some(stop));
             }
             self.commit_page(page.next_cursor.clone()).await?;
@@ -220,7 +273,10 @@ impl SyncRun<'_> {
             if page.next_cursor.is_none() || all_found {
                 for missing in wanted.difference(&found) {
                     self.job.counts.failed += 1;
-                    self.job.failed_items.push(FailedItem { external_id: missing.clone(), reason: "not found in Fathom".into() });
+                    self.job.failed_items.push(FailedItem {
+                        external_id: missing.clone(),
+                        reason: "not found in Fathom".into(),
+                    });
                 }
                 return Ok(None);
             }
@@ -229,7 +285,9 @@ impl SyncRun<'_> {
 
     fn stop_for(&self, error: FathomError) -> Result<Option<Stop>> {
         if error.needs_reauth() {
-            Ok(Some(Stop::NeedsReauth("Fathom refused the stored credential; connect Fathom again".into())))
+            Ok(Some(Stop::NeedsReauth(
+                "Fathom refused the stored credential; connect Fathom again".into(),
+            )))
         } else if error.is_transient() {
             Err(anyhow::Error::new(error).context("listing Fathom meetings"))
         } else {
@@ -265,31 +323,53 @@ impl SyncRun<'_> {
             self.save_job().await?;
         }
         for odd in &page.undecodable {
-            let id = odd.recording_id.map(|id| id.to_string()).unwrap_or_else(|| "unknown".into());
+            let id = odd
+                .recording_id
+                .map(|id| id.to_string())
+                .unwrap_or_else(|| "unknown".into());
             if let Ok(external_id) = ExternalId::parse(&id) {
                 if wanted.is_empty() || wanted.contains(&external_id) {
                     self.job.counts.failed += 1;
-                    self.job.failed_items.push(FailedItem { external_id, reason: odd.reason.clone() });
+                    self.job.failed_items.push(FailedItem {
+                        external_id,
+                        reason: odd.reason.clone(),
+                    });
                 }
             }
         }
         Ok(None)
     }
 
-    async fn import_one(&mut self, credential: &FathomCredential, meeting: &Meeting, external_id: &ExternalId) -> Result<Option<Stop>> {
+    async fn import_one(
+        &mut self,
+        credential: &FathomCredential,
+        meeting: &Meeting,
+        external_id: &ExternalId,
+    ) -> Result<Option<Stop>> {
         let services = self.services;
         let listing = fingerprint(meeting);
-        let stored = services.recordings.find_by_key(&self.job.user_id, Source::Fathom, external_id).await?;
+        let stored = services
+            .recordings
+            .find_by_key(&self.job.user_id, Source::Fathom, external_id)
+            .await?;
         if stored.is_some_and(|r| r.source_fingerprint.as_deref() == Some(listing.as_str())) {
             self.job.counts.skipped += 1;
             return Ok(None);
         }
-        let content = match services.providers.fathom.fetch_meeting_content(credential, meeting).await {
+        let content = match services
+            .providers
+            .fathom
+            .fetch_meeting_content(credential, meeting)
+            .await
+        {
             Ok(content) => content,
             Err(e) if e.needs_reauth() => return self.stop_for(e),
             Err(e) => {
                 self.job.counts.failed += 1;
-                self.job.failed_items.push(FailedItem { external_id: external_id.clone(), reason: e.to_string() });
+                self.job.failed_items.push(FailedItem {
+                    external_id: external_id.clone(),
+                    reason: e.to_string(),
+                });
                 return Ok(None);
             }
         };
@@ -306,7 +386,9 @@ impl SyncRun<'_> {
                 });
             }
         }
-        self.job.failed_items.retain(|f| &f.external_id != external_id);
+        self.job
+            .failed_items
+            .retain(|f| &f.external_id != external_id);
         Ok(None)
     }
 
@@ -317,19 +399,30 @@ impl SyncRun<'_> {
             return Ok(());
         }
         let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-        for email in page.items.iter().filter_map(|m| m.recorded_by.as_ref()?.email.as_ref()) {
+        for email in page
+            .items
+            .iter()
+            .filter_map(|m| m.recorded_by.as_ref()?.email.as_ref())
+        {
             *counts.entry(email.to_lowercase()).or_default() += 1;
         }
-        let Some((email, _)) = counts.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0))) else {
+        let Some((email, _)) = counts
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+        else {
             return Ok(());
         };
         let now = self.now();
-        self.connection = update_connection(self.services.connections.as_ref(), &self.connection.id, |c| {
-            if c.account_email.is_none() {
-                c.account_email = Some(email.clone());
-                c.updated_at = now;
-            }
-        })
+        self.connection = update_connection(
+            self.services.connections.as_ref(),
+            &self.connection.id,
+            |c| {
+                if c.account_email.is_none() {
+                    c.account_email = Some(email.clone());
+                    c.updated_at = now;
+                }
+            },
+        )
         .await?;
         Ok(())
     }
@@ -347,10 +440,14 @@ impl SyncRun<'_> {
                 created_before: self.job.scope.created_before,
             });
             let now = self.now();
-            self.connection = update_connection(self.services.connections.as_ref(), &self.connection.id, |c| {
-                c.sync_checkpoint = checkpoint.clone();
-                c.updated_at = now;
-            })
+            self.connection = update_connection(
+                self.services.connections.as_ref(),
+                &self.connection.id,
+                |c| {
+                    c.sync_checkpoint = checkpoint.clone();
+                    c.updated_at = now;
+                },
+            )
             .await?;
         }
         Ok(())
@@ -363,20 +460,24 @@ impl SyncRun<'_> {
         self.save_job().await?;
         let whole = self.is_whole();
         let newest = self.job.newest_created_at;
-        update_connection(self.services.connections.as_ref(), &self.connection.id, |c| {
-            if whole {
-                c.sync_checkpoint = None;
-                c.sync_watermark = c.sync_watermark.max(newest);
-            }
-            c.last_sync_at = Some(now);
-            c.consecutive_failures = 0;
-            c.next_sync_after = None;
-            c.last_error = None;
-            if c.status == ConnectionStatus::Error {
-                c.status = ConnectionStatus::Active;
-            }
-            c.updated_at = now;
-        })
+        update_connection(
+            self.services.connections.as_ref(),
+            &self.connection.id,
+            |c| {
+                if whole {
+                    c.sync_checkpoint = None;
+                    c.sync_watermark = c.sync_watermark.max(newest);
+                }
+                c.last_sync_at = Some(now);
+                c.consecutive_failures = 0;
+                c.next_sync_after = None;
+                c.last_error = None;
+                if c.status == ConnectionStatus::Error {
+                    c.status = ConnectionStatus::Active;
+                }
+                c.updated_at = now;
+            },
+        )
         .await?;
         tracing::info!(job = %self.job.id, summary = self.job.summary.as_deref().unwrap_or(""), "sync finished");
         Ok(RunOutcome::Finished)
@@ -384,11 +485,15 @@ impl SyncRun<'_> {
 
     async fn needs_reauth(&mut self, reason: &str) -> Result<RunOutcome, TransientSyncError> {
         let now = self.now();
-        update_connection(self.services.connections.as_ref(), &self.connection.id, |c| {
-            c.status = ConnectionStatus::NeedsReauth;
-            c.last_error = Some(reason.to_owned());
-            c.updated_at = now;
-        })
+        update_connection(
+            self.services.connections.as_ref(),
+            &self.connection.id,
+            |c| {
+                c.status = ConnectionStatus::NeedsReauth;
+                c.last_error = Some(reason.to_owned());
+                c.updated_at = now;
+            },
+        )
         .await?;
         finish_failed(self.services, &mut self.job, reason).await
     }

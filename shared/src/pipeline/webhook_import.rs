@@ -9,8 +9,8 @@ use super::messages::SyncMessage;
 use super::persist::{import_meeting, ImportOutcome};
 use crate::connectors::fathom::{normalize, parse_webhook_meeting, FathomError, Meeting};
 use crate::domain::{
-    hex_digest, Connection, ConnectionId, ConnectionStatus, ExternalId, FailedItem, JobId,
-    JobKind, JobStatus, MeetingContent, Source, SyncJob, UserId,
+    hex_digest, Connection, ConnectionId, ConnectionStatus, ExternalId, FailedItem, JobId, JobKind,
+    JobStatus, MeetingContent, Source, SyncJob, UserId,
 };
 use crate::services::Services;
 use anyhow::Context;
@@ -38,8 +38,7 @@ pub struct TransientImportError(#[from] anyhow::Error);
 /// The job of one delivery for one user: the same id every time the message is received.
 pub fn webhook_job_id(user: &UserId, source: Source, webhook_id: &str) -> JobId {
     let digest = hex_digest(format!("webhook:{user}:{source}:{webhook_id}").as_bytes());
-    JobId::parse(&format!("{}{}", JobId::PREFIX, &digest[..32]))
-        .unwrap_or_else(|_| JobId::new())
+    JobId::parse(&format!("{}{}", JobId::PREFIX, &digest[..32])).unwrap_or_else(|_| JobId::new())
 }
 
 /// Imports the delivery stored at `blob_key` for `connection_id`. A delivery without a
@@ -76,7 +75,12 @@ pub async fn import_webhook(
         Some(job) if job.status.is_finished() => return Ok(WebhookImport::AlreadyFinished(job_id)),
         Some(job) => job,
         None => {
-            let mut job = SyncJob::new(connection.user_id.clone(), source, JobKind::Webhook, services.clock.now());
+            let mut job = SyncJob::new(
+                connection.user_id.clone(),
+                source,
+                JobKind::Webhook,
+                services.clock.now(),
+            );
             job.id = job_id.clone();
             job.status = JobStatus::Running;
             job.progress.total = Some(1);
@@ -134,13 +138,21 @@ async fn load_meeting(services: &Services, blob_key: &str) -> Result<Meeting, Fa
         .await
         .context("reading the delivered payload")?
         .ok_or_else(|| Failure::Permanent("the delivered payload is no longer stored".into()))?;
-    parse_webhook_meeting(&payload)
-        .map_err(|e| Failure::Permanent(format!("the delivery is not a meeting callsync can read ({e})")))
+    parse_webhook_meeting(&payload).map_err(|e| {
+        Failure::Permanent(format!(
+            "the delivery is not a meeting callsync can read ({e})"
+        ))
+    })
 }
 
 /// Loads the meeting, completes what the payload lacks, and stores it, counting the outcome
 /// on `job`.
-async fn import_into(services: &Services, connection: &Connection, blob_key: &str, job: &mut SyncJob) -> Result<(), Failure> {
+async fn import_into(
+    services: &Services,
+    connection: &Connection,
+    blob_key: &str,
+    job: &mut SyncJob,
+) -> Result<(), Failure> {
     let meeting = load_meeting(services, blob_key).await?;
     let external_id = ExternalId::parse(&meeting.recording_id.to_string())
         .map_err(|e| Failure::Permanent(e.to_string()))?;
@@ -149,7 +161,10 @@ async fn import_into(services: &Services, connection: &Connection, blob_key: &st
         Ok(content) => content,
         Err(Failure::Permanent(reason)) => {
             job.counts.failed += 1;
-            job.failed_items.push(FailedItem { external_id, reason });
+            job.failed_items.push(FailedItem {
+                external_id,
+                reason,
+            });
             return Ok(());
         }
         Err(transient) => return Err(transient),
@@ -161,7 +176,10 @@ async fn import_into(services: &Services, connection: &Connection, blob_key: &st
         ImportOutcome::Unchanged => job.counts.skipped += 1,
         ImportOutcome::QuotaReached => {
             job.counts.skipped += 1;
-            job.skipped_items.push(FailedItem { external_id, reason: "monthly import limit reached".into() });
+            job.skipped_items.push(FailedItem {
+                external_id,
+                reason: "monthly import limit reached".into(),
+            });
         }
     }
     Ok(())
@@ -169,7 +187,11 @@ async fn import_into(services: &Services, connection: &Connection, blob_key: &st
 
 /// The meeting's full content: as delivered when it carries the transcript and summary,
 /// otherwise with what is missing fetched with the connection's credential.
-async fn complete(services: &Services, connection: &Connection, meeting: &Meeting) -> Result<MeetingContent, Failure> {
+async fn complete(
+    services: &Services,
+    connection: &Connection,
+    meeting: &Meeting,
+) -> Result<MeetingContent, Failure> {
     if meeting.transcript.is_some() && meeting.default_summary.is_some() {
         return Ok(normalize(meeting)?);
     }
@@ -178,7 +200,11 @@ async fn complete(services: &Services, connection: &Connection, meeting: &Meetin
         Err(CredentialError::NeedsReauth(reason)) => return Err(Failure::Permanent(reason)),
         Err(CredentialError::Transient(e)) => return Err(Failure::Transient(e)),
     };
-    Ok(services.providers.fathom.fetch_meeting_content(&credential, meeting).await?)
+    Ok(services
+        .providers
+        .fathom
+        .fetch_meeting_content(&credential, meeting)
+        .await?)
 }
 
 /// A delivery queued without a connection: held under its recorder's email, and released at
@@ -197,8 +223,15 @@ async fn match_recorder(
             return Ok(WebhookImport::Dropped);
         }
     };
-    let Some(email) = meeting.recorded_by.as_ref().and_then(|r| r.email.as_deref()) else {
-        tracing::warn!(blob_key, "delivery without a connection or a recorder email dropped");
+    let Some(email) = meeting
+        .recorded_by
+        .as_ref()
+        .and_then(|r| r.email.as_deref())
+    else {
+        tracing::warn!(
+            blob_key,
+            "delivery without a connection or a recorder email dropped"
+        );
         return Ok(WebhookImport::Dropped);
     };
     hold_unmatched(services, source, email, message).await?;

@@ -679,11 +679,24 @@ pub async fn queue_batch_send_delivers_each_once(b: &TestBackend) {
 
 pub async fn queue_delayed_message_waits_its_delay(b: &TestBackend) {
     let queue = &b.services.sync_queue;
-    queue.send_delayed("later", Duration::from_secs(1)).await.unwrap();
-    assert!(queue.receive(10, Duration::from_secs(30)).await.unwrap().is_empty(), "not visible before its delay");
+    queue
+        .send_delayed("later", Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(
+        queue
+            .receive(10, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_empty(),
+        "not visible before its delay"
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let got = queue.receive(10, Duration::from_secs(30)).await.unwrap();
-    assert_eq!(got.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), vec!["later"]);
+    assert_eq!(
+        got.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+        vec!["later"]
+    );
 }
 
 pub async fn blobs_round_trip_and_delete(b: &TestBackend) {

@@ -91,6 +91,7 @@ pub fn recording(user_id: &UserId, content: MeetingContent) -> Recording {
 
 /// An API Gateway v2 event (a function's `events/*.json`) as the request the function gets.
 pub fn api_request(event_json: &str) -> lambda_http::Request {
-    let event: lambda_http::request::LambdaRequest = serde_json::from_str(event_json).expect("a valid API Gateway event");
+    let event: lambda_http::request::LambdaRequest =
+        serde_json::from_str(event_json).expect("a valid API Gateway event");
     event.into()
 }

@@ -30,11 +30,12 @@ impl DeliveryLog for LocalDeliveries {
         let (received_at, expires_at) = (millis(delivery.received_at), millis(delivery.expires_at));
         self.0
             .call(move |c| {
-                c.execute(
+                // One insert per delivery attempt: worth a cached statement.
+                c.prepare_cached(
                     "INSERT INTO webhook_deliveries (id, owner, source, received_at, expires_at, body)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![id, owner, source.as_str(), received_at, expires_at, body],
-                )?;
+                )?
+                .execute(params![id, owner, source.as_str(), received_at, expires_at, body])?;
                 Ok(())
             })
             .await
@@ -63,10 +64,10 @@ impl DeliveryLog for LocalDeliveries {
                          ORDER BY received_at DESC, id DESC
                          LIMIT ?4",
                     )?;
-                    let rows = stmt.query_map(
-                        params![owner, source.as_str(), now, limit as i64],
-                        |r| r.get::<_, String>(0),
-                    )?;
+                    let rows = stmt
+                        .query_map(params![owner, source.as_str(), now, limit as i64], |r| {
+                            r.get::<_, String>(0)
+                        })?;
                     rows.collect::<rusqlite::Result<Vec<_>>>()?
                 };
                 tx.commit()?;

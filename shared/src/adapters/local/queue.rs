@@ -121,7 +121,8 @@ impl Queue for LocalQueue {
     }
 
     async fn send_delayed(&self, body: &str, delay: Duration) -> Result<()> {
-        self.insert(vec![body.to_owned()], delay.min(Duration::from_secs(900))).await
+        self.insert(vec![body.to_owned()], delay.min(Duration::from_secs(900)))
+            .await
     }
 
     async fn send_batch(&self, bodies: &[String]) -> Result<()> {

@@ -3,8 +3,8 @@
 
 use super::db::{from_json, millis, Db};
 use crate::domain::{
-    Connection, ConnectionId, ExternalId, JobId, Recording, RecordingId, Source, SyncJob, Upload, JOB_RETENTION,
-    UploadId, UserId,
+    Connection, ConnectionId, ExternalId, JobId, Recording, RecordingId, Source, SyncJob, Upload,
+    UploadId, UserId, JOB_RETENTION,
 };
 use crate::ports::{
     ConnectionStore, Inserted, InvalidCursor, JobStore, Page, RecordingQuery, RecordingReader,

@@ -1,0 +1,618 @@
+//! `webhook`: signed provider deliveries (no user token). Each one is size-checked, verified
+//! (with the secret registered for the connection in its path, or the OAuth app's secret and
+//! then matched to a user by its recorder's email), claimed once by its `webhook-id`, stored,
+//! queued for import and answered 202 in milliseconds; a retry of an accepted delivery
+//! answers 200 and changes nothing. Every attempt goes to the delivery log.
+//!
+//! | answer | when |
+//! |---|---|
+//! | 202 `accepted` | taken in (a paused connection's is imported on resume) |
+//! | 202 `unmatched` | app-level, verified, but no connection has the recorder's email yet: kept |
+//! | 200 `duplicate` | its `webhook-id` was taken in before |
+//! | 400 | verified, but not JSON (`invalid_json`) or not a meeting (`invalid_payload`) |
+//! | 401 | signature headers missing or malformed, no signature matches, or the timestamp is more than 300 s off (`stale_timestamp`, `future_timestamp`) |
+//! | 404 | unknown connection, or no webhook secret to verify with |
+//! | 410 | the connection was disconnected: the sender should stop |
+//! | 413 | body over `MAX_BODY_BYTES` (checked before anything else) |
+//! | 503 | the payload could not be stored or queued: the claim is released, the sender retries |
+
+use bytes::Bytes;
+use lambda_http::http::StatusCode;
+use pipeline::domain::{Connection, ConnectionId, ConnectionStatus, Source, UserId};
+use pipeline::http::{self, ApiError, Body, Request, Response, Route};
+use pipeline::pipeline::deliveries::{
+    self, header_names, Destination, Intake, LOG_RETENTION, MAX_WEBHOOK_ID_LEN,
+};
+use pipeline::ports::{DeliveryRecord, DeliveryStatus};
+use pipeline::services::Services;
+use pipeline::webhook::{self as standard_webhooks, VerifyError, WebhookSecret};
+use serde::Deserialize;
+use serde_json::json;
+
+pub const ROUTES: &[Route] = &[
+    Route::public("POST", "/webhooks/{source}/{connection_id}"),
+    Route::public("POST", "/webhooks/{source}"),
+];
+
+/// Largest delivery taken in: about twelve hours of transcript, where Fathom's deliveries of
+/// long meetings pass 200 KB. Anything larger still arrives with the scheduled sync.
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+pub async fn handle(services: &Services, req: Request) -> Response<Body> {
+    let mut attempt = Attempt::start(services, &req);
+    let outcome = receive(services, &req, &mut attempt).await;
+    attempt.finish(services, outcome).await
+}
+
+/// What the delivery log will say about a request, filled in as it is learned.
+struct Attempt {
+    received_at: chrono::DateTime<chrono::Utc>,
+    /// `None` for a path naming no known source: such a request is not logged.
+    source: Option<Source>,
+    user_id: Option<UserId>,
+    connection_id: Option<ConnectionId>,
+    webhook_id: Option<String>,
+    signature_valid: bool,
+    header_names: Vec<String>,
+    body_bytes: u64,
+}
+
+/// A request that was not taken in: how the log files it and what the sender is told.
+struct Refusal {
+    status: DeliveryStatus,
+    error: ApiError,
+}
+
+fn refuse(status: DeliveryStatus, error: ApiError) -> Refusal {
+    Refusal { status, error }
+}
+
+/// The store, the blob store or the queue failed: the sender is told to retry.
+impl From<anyhow::Error> for Refusal {
+    fn from(err: anyhow::Error) -> Self {
+        tracing::error!(error = format!("{err:#}"), "webhook delivery not taken in");
+        refuse(
+            DeliveryStatus::Failed,
+            ApiError::unavailable("the delivery could not be stored; send it again"),
+        )
+    }
+}
+
+/// What became of a delivery that was verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Taken {
+    Accepted,
+    Duplicate,
+    Unmatched,
+}
+
+impl Attempt {
+    fn start(services: &Services, req: &Request) -> Self {
+        let segments = http::segments(req);
+        let webhook_id = req
+            .headers()
+            .get(standard_webhooks::ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|id| !id.is_empty())
+            .map(|id| id.chars().take(MAX_WEBHOOK_ID_LEN).collect());
+        Attempt {
+            received_at: services.clock.now(),
+            source: segments.get(1).and_then(|s| Source::parse(s).ok()),
+            user_id: None,
+            connection_id: segments.get(2).and_then(|id| ConnectionId::parse(id).ok()),
+            webhook_id,
+            signature_valid: false,
+            header_names: header_names(req.headers()),
+            body_bytes: http::body_bytes(req).len() as u64,
+        }
+    }
+
+    /// Files the attempt under the owner of the connection its path names.
+    async fn attribute_to_connection_owner(&mut self, services: &Services) {
+        if let Some(id) = &self.connection_id {
+            if let Ok(Some(connection)) = services.connections.get(id).await {
+                self.user_id = Some(connection.user_id);
+            }
+        }
+    }
+
+    fn found(&mut self, connection: &Connection) {
+        self.user_id = Some(connection.user_id.clone());
+        self.connection_id = Some(connection.id.clone());
+    }
+
+    /// Logs the attempt and answers it.
+    async fn finish(self, services: &Services, outcome: Result<Taken, Refusal>) -> Response<Body> {
+        let (status, response, error) = match outcome {
+            Ok(taken) => {
+                let (status, code, label) = match taken {
+                    Taken::Accepted => (DeliveryStatus::Accepted, StatusCode::ACCEPTED, "accepted"),
+                    Taken::Unmatched => {
+                        (DeliveryStatus::Unmatched, StatusCode::ACCEPTED, "unmatched")
+                    }
+                    Taken::Duplicate => (DeliveryStatus::Duplicate, StatusCode::OK, "duplicate"),
+                };
+                (status, http::json(code, &json!({ "status": label })), None)
+            }
+            Err(refusal) => (
+                refusal.status,
+                http::error_response(&refusal.error),
+                Some(refusal.error.message),
+            ),
+        };
+        tracing::info!(
+            webhook = self.webhook_id.as_deref().unwrap_or(""),
+            connection = self.connection_id.as_ref().map(|c| c.as_str()).unwrap_or(""),
+            status = ?status,
+            http_status = response.status().as_u16(),
+            "webhook delivery"
+        );
+        if let Some(source) = self.source {
+            let record = DeliveryRecord {
+                id: uuid::Uuid::new_v4().simple().to_string(),
+                source,
+                user_id: self.user_id,
+                connection_id: self.connection_id,
+                webhook_id: self.webhook_id,
+                received_at: self.received_at,
+                status,
+                http_status: response.status().as_u16(),
+                signature_valid: self.signature_valid,
+                error,
+                header_names: self.header_names,
+                body_bytes: self.body_bytes,
+                expires_at: self.received_at + LOG_RETENTION,
+            };
+            deliveries::log_attempt(services, &record).await;
+        }
+        response
+    }
+}
+
+async fn receive(
+    services: &Services,
+    req: &Request,
+    attempt: &mut Attempt,
+) -> Result<Taken, Refusal> {
+    let body = http::body_bytes(req);
+    if body.len() > MAX_BODY_BYTES {
+        attempt.attribute_to_connection_owner(services).await;
+        let limit = MAX_BODY_BYTES / (1024 * 1024);
+        return Err(refuse(
+            DeliveryStatus::Rejected,
+            ApiError::payload_too_large(format!("the delivery is over {limit} MiB")),
+        ));
+    }
+    if attempt.source != Some(Source::Fathom) {
+        return Err(refuse(
+            DeliveryStatus::Rejected,
+            ApiError::not_found("deliveries are received from Fathom only"),
+        ));
+    }
+    match http::segments(req).as_slice() {
+        [_, _, connection_id] => for_connection(services, req, body, connection_id, attempt).await,
+        _ => for_app(services, req, body, attempt).await,
+    }
+}
+
+/// `POST /webhooks/fathom/{connection_id}`: verified with the secret registered for it.
+async fn for_connection(
+    services: &Services,
+    req: &Request,
+    body: &[u8],
+    raw_id: &str,
+    attempt: &mut Attempt,
+) -> Result<Taken, Refusal> {
+    let unknown = || {
+        refuse(
+            DeliveryStatus::Rejected,
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_connection",
+                "no connection receives deliveries here",
+            ),
+        )
+    };
+    let id = ConnectionId::parse(raw_id).map_err(|_| unknown())?;
+    let connection = services.connections.get(&id).await?.ok_or_else(unknown)?;
+    attempt.found(&connection);
+    if connection.status == ConnectionStatus::Disconnected {
+        return Err(refuse(
+            DeliveryStatus::Rejected,
+            ApiError::new(
+                StatusCode::GONE,
+                "disconnected",
+                "this connection was disconnected; stop sending to it",
+            ),
+        ));
+    }
+    let Some(registration) = &connection.webhook else {
+        return Err(refuse(
+            DeliveryStatus::Rejected,
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_webhook",
+                "no webhook is registered for this connection",
+            ),
+        ));
+    };
+    let secret = services
+        .secrets
+        .sealing_key
+        .open(&registration.secret)
+        .map_err(anyhow::Error::from)
+        .and_then(|text| WebhookSecret::parse(text.expose()).map_err(anyhow::Error::from))
+        .map_err(|e| stored_secret_unreadable(e, &connection.id))?;
+    let webhook_id = verify(&secret, req, body, attempt)?;
+    Envelope::parse(body)?;
+    let targets = [connection.id.clone()];
+    take_in(
+        services,
+        &webhook_id,
+        body,
+        Destination::Connections(&targets),
+    )
+    .await
+}
+
+/// `POST /webhooks/fathom`: the OAuth app's deliveries, verified with the app's secret and
+/// matched to connections by the recorder's email.
+async fn for_app(
+    services: &Services,
+    req: &Request,
+    body: &[u8],
+    attempt: &mut Attempt,
+) -> Result<Taken, Refusal> {
+    let Some(secret) = &services.secrets.fathom_webhook_secret else {
+        return Err(refuse(
+            DeliveryStatus::Rejected,
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_webhook",
+                "app-level deliveries are not configured here",
+            ),
+        ));
+    };
+    let secret = WebhookSecret::parse(secret.expose()).map_err(|_| {
+        tracing::error!("FATHOM_WEBHOOK_SECRET is not a valid webhook secret");
+        refuse(
+            DeliveryStatus::Failed,
+            ApiError::from(anyhow::anyhow!("the app's webhook secret is not valid")),
+        )
+    })?;
+    let webhook_id = verify(&secret, req, body, attempt)?;
+    let envelope = Envelope::parse(body)?;
+    let Some(email) = envelope.recorder_email() else {
+        return Err(refuse(
+            DeliveryStatus::Rejected,
+            ApiError::bad_request(
+                "no_recorder",
+                "the meeting names no recorder email, so it cannot be matched to a user",
+            ),
+        ));
+    };
+    let connections: Vec<Connection> = services
+        .connections
+        .find_by_account_email(Source::Fathom, email)
+        .await?
+        .into_iter()
+        .filter(|c| c.status != ConnectionStatus::Disconnected)
+        .collect();
+    let Some(first) = connections.first() else {
+        let taken = take_in(
+            services,
+            &webhook_id,
+            body,
+            Destination::Unmatched { email },
+        )
+        .await?;
+        return Ok(if taken == Taken::Accepted {
+            Taken::Unmatched
+        } else {
+            taken
+        });
+    };
+    attempt.found(first);
+    let targets: Vec<ConnectionId> = connections.iter().map(|c| c.id.clone()).collect();
+    take_in(
+        services,
+        &webhook_id,
+        body,
+        Destination::Connections(&targets),
+    )
+    .await
+}
+
+fn stored_secret_unreadable(err: anyhow::Error, connection: &ConnectionId) -> Refusal {
+    refuse(
+        DeliveryStatus::Failed,
+        ApiError::from(err.context(format!(
+            "opening the webhook secret of connection {connection}"
+        ))),
+    )
+}
+
+/// Checks the signature headers against the raw body; the verified `webhook-id`.
+fn verify(
+    secret: &WebhookSecret,
+    req: &Request,
+    body: &[u8],
+    attempt: &mut Attempt,
+) -> Result<String, Refusal> {
+    let now = attempt.received_at;
+    let delivery = standard_webhooks::verify(secret, req.headers(), body, now).map_err(|e| {
+        let (status, code) = match e {
+            VerifyError::MissingHeader(_) => (DeliveryStatus::InvalidSignature, "missing_header"),
+            VerifyError::InvalidTimestamp => {
+                (DeliveryStatus::InvalidSignature, "invalid_timestamp")
+            }
+            VerifyError::Stale => (DeliveryStatus::Stale, "stale_timestamp"),
+            VerifyError::Future => (DeliveryStatus::Stale, "future_timestamp"),
+            VerifyError::InvalidSignature | VerifyError::BadSecret => {
+                (DeliveryStatus::InvalidSignature, "invalid_signature")
+            }
+        };
+        refuse(
+            status,
+            ApiError::new(StatusCode::UNAUTHORIZED, code, e.to_string()),
+        )
+    })?;
+    attempt.signature_valid = true;
+    if delivery.webhook_id.len() > MAX_WEBHOOK_ID_LEN {
+        return Err(refuse(
+            DeliveryStatus::Rejected,
+            ApiError::bad_request(
+                "invalid_webhook_id",
+                format!("webhook-id is longer than {MAX_WEBHOOK_ID_LEN} characters"),
+            ),
+        ));
+    }
+    Ok(delivery.webhook_id)
+}
+
+async fn take_in(
+    services: &Services,
+    webhook_id: &str,
+    body: &[u8],
+    destination: Destination<'_>,
+) -> Result<Taken, Refusal> {
+    let intake = deliveries::take_in(
+        services,
+        Source::Fathom,
+        webhook_id,
+        Bytes::copy_from_slice(body),
+        destination,
+    )
+    .await?;
+    Ok(match intake {
+        Intake::Accepted => Taken::Accepted,
+        Intake::Duplicate => Taken::Duplicate,
+    })
+}
+
+/// What the intake reads of a delivered meeting: enough to know it is one and whose it is.
+/// The whole body is still parsed (so malformed JSON anywhere is refused), but the rest is
+/// skipped, not built: the consumer reads the meeting in full.
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(rename = "recording_id")]
+    _recording_id: serde::de::IgnoredAny,
+    #[serde(default)]
+    recorded_by: Option<Recorder>,
+}
+
+#[derive(Deserialize)]
+struct Recorder {
+    #[serde(default)]
+    email: Option<String>,
+}
+
+impl Envelope {
+    fn parse(body: &[u8]) -> Result<Self, Refusal> {
+        serde_json::from_slice(body).map_err(|e| {
+            let error = if e.is_data() {
+                ApiError::bad_request(
+                    "invalid_payload",
+                    format!("the body is not a Fathom meeting: {e}"),
+                )
+            } else {
+                ApiError::bad_request("invalid_json", "the body is not JSON")
+            };
+            refuse(DeliveryStatus::Rejected, error)
+        })
+    }
+
+    fn recorder_email(&self) -> Option<&str> {
+        self.recorded_by
+            .as_ref()
+            .and_then(|r| r.email.as_deref())
+            .map(str::trim)
+            .filter(|email| !email.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::STANDARD as B64;
+    use base64::Engine;
+    use lambda_http::request::LambdaRequest;
+    use pipeline::crypto::SecretString;
+    use pipeline::domain::WebhookRegistration;
+    use pipeline::pipeline::messages::SyncMessage;
+    use pipeline::testing::{epoch, local_backend, user, TestBackend};
+    use serde_json::Value;
+
+    const SAMPLE: &str = include_str!("../../../events/webhook.json");
+
+    /// The sample event, addressed to `connection`, carrying `body` signed with `secret` and
+    /// base64-encoded as API Gateway sends binary bodies, with header names in mixed case.
+    fn signed_event(
+        connection: &ConnectionId,
+        secret: &WebhookSecret,
+        webhook_id: &str,
+        body: &[u8],
+    ) -> Request {
+        let mut event: Value = serde_json::from_str(SAMPLE).unwrap();
+        let path = format!("/webhooks/fathom/{connection}");
+        event["rawPath"] = json!(path);
+        event["requestContext"]["http"]["path"] = json!(path);
+        event["pathParameters"]["connection_id"] = json!(connection.as_str());
+        let timestamp = epoch().timestamp();
+        let headers = event["headers"].as_object_mut().unwrap();
+        for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+            headers.remove(name);
+        }
+        headers.insert("Webhook-Id".into(), json!(webhook_id));
+        headers.insert("WEBHOOK-TIMESTAMP".into(), json!(timestamp.to_string()));
+        headers.insert(
+            "Webhook-Signature".into(),
+            json!(standard_webhooks::sign(secret, webhook_id, timestamp, body)),
+        );
+        event["body"] = json!(B64.encode(body));
+        event["isBase64Encoded"] = json!(true);
+        let event: LambdaRequest = serde_json::from_value(event).unwrap();
+        Request::from(event)
+    }
+
+    async fn connected(backend: &TestBackend) -> (ConnectionId, WebhookSecret) {
+        let secret = WebhookSecret::generate();
+        let mut connection = Connection::new(user("alice"), Source::Fathom, epoch());
+        connection.webhook = Some(WebhookRegistration {
+            provider_webhook_id: "wh_1".into(),
+            secret: backend
+                .services
+                .secrets
+                .sealing_key
+                .seal(&SecretString::new(secret.expose_str())),
+        });
+        backend
+            .services
+            .connections
+            .insert_if_absent(&connection)
+            .await
+            .unwrap();
+        (connection.id, secret)
+    }
+
+    async fn log(backend: &TestBackend, owner: Option<&str>) -> Vec<DeliveryRecord> {
+        let owner = owner.map(user);
+        backend
+            .services
+            .deliveries
+            .list(owner.as_ref(), Source::Fathom, 10, epoch())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_base64_body_is_verified_raw_stored_and_queued_once() {
+        let backend = local_backend().await;
+        let (connection, secret) = connected(&backend).await;
+        // Sent base64-encoded: only the decoded bytes verify.
+        let body = "{\"recording_id\": 42, \"title\": \"Caf\u{e9}\"}".as_bytes();
+        let request = || signed_event(&connection, &secret, "msg_base64", body);
+
+        let response = handle(&backend.services, request()).await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let stored = backend
+            .services
+            .blobs
+            .get_bytes("webhooks/fathom/msg_base64.json")
+            .await
+            .unwrap();
+        assert_eq!(stored.as_deref(), Some(body), "the raw bytes are stored");
+        let queued = backend
+            .services
+            .sync_queue
+            .receive(10, std::time::Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(queued.len(), 1);
+        assert_eq!(
+            SyncMessage::parse(&queued[0].body).unwrap(),
+            SyncMessage::Webhook {
+                connection_id: Some(connection.clone()),
+                source: Source::Fathom,
+                webhook_id: "msg_base64".into(),
+                blob_key: "webhooks/fathom/msg_base64.json".into(),
+            }
+        );
+
+        let again = handle(&backend.services, request()).await;
+        assert_eq!(again.status(), StatusCode::OK, "a retry is a duplicate");
+        assert!(backend
+            .services
+            .sync_queue
+            .receive(10, std::time::Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_empty());
+        let statuses: Vec<DeliveryStatus> = log(&backend, Some("alice"))
+            .await
+            .iter()
+            .map(|d| d.status)
+            .collect();
+        assert_eq!(statuses.len(), 2);
+        assert!(
+            statuses.contains(&DeliveryStatus::Accepted)
+                && statuses.contains(&DeliveryStatus::Duplicate)
+        );
+    }
+
+    #[tokio::test]
+    async fn the_sample_event_for_an_unknown_connection_is_404_and_logged_without_header_values() {
+        let backend = local_backend().await;
+        let event: LambdaRequest = serde_json::from_str(SAMPLE).unwrap();
+        let response = handle(&backend.services, Request::from(event)).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        assert_eq!(body["error"]["code"], "unknown_connection");
+
+        let logged = log(&backend, None).await;
+        assert_eq!(logged.len(), 1);
+        let entry = &logged[0];
+        assert_eq!(entry.status, DeliveryStatus::Rejected);
+        assert_eq!(entry.http_status, 404);
+        assert_eq!(entry.webhook_id.as_deref(), Some("msg_2kR8sample"));
+        assert_eq!(
+            entry.connection_id.as_ref().map(|c| c.as_str()),
+            Some("con_0123456789abcdef0123456789abcdef")
+        );
+        assert!(entry.header_names.contains(&"webhook-signature".to_owned()));
+        let serialized = serde_json::to_string(entry).unwrap();
+        assert!(
+            !serialized.contains("c2FtcGxlLXNpZ25hdHVyZS"),
+            "no header value is kept: {serialized}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_delivery_signed_with_another_secret_is_401_and_logged_for_the_owner() {
+        let backend = local_backend().await;
+        let (connection, _) = connected(&backend).await;
+        let forged = signed_event(
+            &connection,
+            &WebhookSecret::generate(),
+            "msg_forged",
+            br#"{"recording_id": 1}"#,
+        );
+        let response = handle(&backend.services, forged).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let logged = log(&backend, Some("alice")).await;
+        assert_eq!(
+            logged
+                .iter()
+                .map(|d| (d.status, d.signature_valid))
+                .collect::<Vec<_>>(),
+            [(DeliveryStatus::InvalidSignature, false)]
+        );
+        assert!(backend
+            .services
+            .blobs
+            .get_bytes("webhooks/fathom/msg_forged.json")
+            .await
+            .unwrap()
+            .is_none());
+    }
+}

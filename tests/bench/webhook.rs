@@ -1,0 +1,326 @@
+//! `bench-webhook`: signed 50 KB Fathom deliveries sent by concurrent clients to the dev
+//! server (the whole app in-process on loopback, with a fresh data directory). Prints accepted
+//! deliveries per second and p50/p99 latency, beside the in-process cost of verifying and
+//! parsing the same payload alone (the floor). Two runs share the machine's cores
+//! differently: while the consumer imports each delivery as it arrives, and while the
+//! connection is paused, so the consumer only sets deliveries aside (then the resume imports
+//! them all). Prints; never asserts.
+//!
+//! cargo run --release -p system-tests --bin bench-webhook [-- REQUESTS CONCURRENCY]
+
+use fakes::fathom::{FakeFathom, FakeFathomOptions};
+use pipeline::connectors::fathom::parse_webhook_meeting;
+use pipeline::crypto::SecretString;
+use pipeline::domain::{Connection, Source, WebhookRegistration};
+use pipeline::testing::user;
+use pipeline::webhook::{self, WebhookSecret};
+use serde_json::Value;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use system_tests::TestApp;
+
+const REQUESTS: usize = 5_000;
+const CONCURRENCY: usize = 32;
+const PAYLOAD_BYTES: usize = 50 * 1024;
+/// Deliveries sent before measuring, so connections are open and caches warm.
+const WARM_UP: usize = 256;
+/// Rounds of verify + parse timed for the floor.
+const FLOOR_ROUNDS: u32 = 2_000;
+
+struct Delivery {
+    id: String,
+    timestamp: String,
+    signature: String,
+    body: Vec<u8>,
+}
+
+/// A Fathom meeting as a webhook delivers it, its transcript repeated to about `bytes`.
+async fn meeting_of_size(bytes: usize) -> Value {
+    let fake = FakeFathom::start(FakeFathomOptions::default())
+        .await
+        .expect("fake Fathom");
+    let account = fake.add_account("Ada Lovelace", "ada@acme.test");
+    let meeting = fake.add_meetings(&account, 1).remove(0);
+    let mut payload = fake.meeting_payload(meeting.recording_id).expect("payload");
+    let utterances = payload["transcript"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut transcript = Vec::new();
+    while serde_json::to_vec(&payload).map_or(0, |b| b.len()) < bytes && !utterances.is_empty() {
+        transcript.push(utterances[transcript.len() % utterances.len()].clone());
+        payload["transcript"] = Value::Array(transcript.clone());
+    }
+    payload
+}
+
+/// `count` deliveries, each of its own meeting with its own id, signed now.
+fn deliveries(
+    template: &Value,
+    secret: &WebhookSecret,
+    count: usize,
+    first: usize,
+) -> Vec<Delivery> {
+    let timestamp = chrono::Utc::now().timestamp();
+    (first..first + count)
+        .map(|n| {
+            let mut meeting = template.clone();
+            meeting["recording_id"] = Value::from(900_000_000 + n as u64);
+            let body = serde_json::to_vec(&meeting).expect("JSON");
+            let id = format!("msg_bench_{n}");
+            Delivery {
+                signature: webhook::sign(secret, &id, timestamp, &body),
+                timestamp: timestamp.to_string(),
+                id,
+                body,
+            }
+        })
+        .collect()
+}
+
+/// Sends every delivery from `concurrency` clients; the latency of each accepted one.
+async fn send_all(
+    app: &TestApp,
+    url: &str,
+    deliveries: Vec<Delivery>,
+    concurrency: usize,
+) -> (Vec<Duration>, usize) {
+    let deliveries = Arc::new(deliveries);
+    let next = Arc::new(AtomicUsize::new(0));
+    let clients = (0..concurrency).map(|_| {
+        let (deliveries, next, client, url) = (
+            deliveries.clone(),
+            next.clone(),
+            app.client.clone(),
+            url.to_owned(),
+        );
+        tokio::spawn(async move {
+            let (mut accepted, mut refused) = (Vec::new(), 0usize);
+            while let Some(d) = deliveries.get(next.fetch_add(1, Ordering::Relaxed)) {
+                let started = Instant::now();
+                let response = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("webhook-id", &d.id)
+                    .header("webhook-timestamp", &d.timestamp)
+                    .header("webhook-signature", &d.signature)
+                    .body(d.body.clone())
+                    .send()
+                    .await;
+                let status = match response {
+                    Ok(response) => {
+                        let status = response.status();
+                        let _ = response.bytes().await;
+                        status
+                    }
+                    Err(_) => reqwest::StatusCode::INTERNAL_SERVER_ERROR,
+                };
+                if status == reqwest::StatusCode::ACCEPTED {
+                    accepted.push(started.elapsed());
+                } else {
+                    refused += 1;
+                }
+            }
+            (accepted, refused)
+        })
+    });
+    let mut latencies = Vec::new();
+    let mut refused = 0;
+    for result in futures::future::join_all(clients).await {
+        let (accepted, not) = result.expect("client task");
+        latencies.extend(accepted);
+        refused += not;
+    }
+    (latencies, refused)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// Verifying and parsing one delivery in-process: (verify, verify + full meeting parse).
+fn floor(secret: &WebhookSecret, delivery: &Delivery) -> (Duration, Duration) {
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (name, value) in [
+        (webhook::ID_HEADER, &delivery.id),
+        (webhook::TIMESTAMP_HEADER, &delivery.timestamp),
+        (webhook::SIGNATURE_HEADER, &delivery.signature),
+    ] {
+        headers.insert(name, value.parse().expect("header value"));
+    }
+    let now = chrono::Utc::now();
+    let started = Instant::now();
+    for _ in 0..FLOOR_ROUNDS {
+        webhook::verify(secret, &headers, &delivery.body, now).expect("verifies");
+    }
+    let verify = started.elapsed() / FLOOR_ROUNDS;
+    let started = Instant::now();
+    for _ in 0..FLOOR_ROUNDS {
+        webhook::verify(secret, &headers, &delivery.body, now).expect("verifies");
+        parse_webhook_meeting(&delivery.body).expect("parses");
+    }
+    (verify, started.elapsed() / FLOOR_ROUNDS)
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// One measured run.
+struct Run {
+    latencies: Vec<Duration>,
+    refused: usize,
+    wall: Duration,
+}
+
+impl Run {
+    async fn measure(
+        app: &TestApp,
+        url: &str,
+        deliveries: Vec<Delivery>,
+        concurrency: usize,
+    ) -> Run {
+        let started = Instant::now();
+        let (mut latencies, refused) = send_all(app, url, deliveries, concurrency).await;
+        let wall = started.elapsed();
+        latencies.sort();
+        Run {
+            latencies,
+            refused,
+            wall,
+        }
+    }
+
+    fn rate(&self) -> f64 {
+        self.latencies.len() as f64 / self.wall.as_secs_f64()
+    }
+
+    fn p50(&self) -> Duration {
+        percentile(&self.latencies, 0.50)
+    }
+
+    fn print(&self, label: &str) {
+        let ms = |d: Duration| micros(d) / 1e3;
+        println!(
+            "  {label:<22} {:>6.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  max {:>6.2} ms  ({} accepted, {} not, {:.2} s)",
+            self.rate(),
+            ms(self.p50()),
+            ms(percentile(&self.latencies, 0.99)),
+            ms(self.latencies.last().copied().unwrap_or_default()),
+            self.latencies.len(),
+            self.refused,
+            self.wall.as_secs_f64()
+        );
+    }
+}
+
+/// Waits until `count` recordings are stored for the bench user; the time it took.
+async fn imported(app: &TestApp, count: u64) -> Duration {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(600) {
+        let stored = app
+            .services()
+            .recordings
+            .count(&user("bench"), Source::Fathom)
+            .await
+            .unwrap_or(0);
+        if stored >= count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    started.elapsed()
+}
+
+async fn set_active(app: &TestApp, active: bool) {
+    let body = serde_json::json!({ "active": active });
+    let (status, answer) = app
+        .send_json(reqwest::Method::PATCH, "/sources/fathom", "bench", &body)
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{answer}");
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args()
+        .skip(1)
+        .map(|a| a.parse::<usize>().expect("a whole number"));
+    let requests = args.next().unwrap_or(REQUESTS);
+    let concurrency = args.next().unwrap_or(CONCURRENCY);
+
+    let app = TestApp::start().await;
+    let services = app.services();
+    let secret = WebhookSecret::generate();
+    let mut connection = Connection::new(user("bench"), Source::Fathom, services.clock.now());
+    connection.webhook = Some(WebhookRegistration {
+        provider_webhook_id: "wh_bench".into(),
+        secret: services
+            .secrets
+            .sealing_key
+            .seal(&SecretString::new(secret.expose_str())),
+    });
+    services
+        .connections
+        .insert_if_absent(&connection)
+        .await
+        .expect("connection stored");
+    let url = app.url(&format!("/webhooks/fathom/{}", connection.id));
+
+    let template = meeting_of_size(PAYLOAD_BYTES).await;
+    let warm_up = deliveries(&template, &secret, WARM_UP, 0);
+    let importing = deliveries(&template, &secret, requests, WARM_UP);
+    let paused = deliveries(&template, &secret, requests, WARM_UP + requests);
+    let body_bytes = importing.first().map_or(0, |d| d.body.len());
+    let (verify, verify_and_parse) = floor(&secret, &importing[0]);
+
+    send_all(&app, &url, warm_up, concurrency).await;
+    let while_importing = Run::measure(&app, &url, importing, concurrency).await;
+    let mut stored = (WARM_UP + while_importing.latencies.len()) as u64;
+    let import_tail = imported(&app, stored).await;
+
+    set_active(&app, false).await;
+    let while_paused = Run::measure(&app, &url, paused, concurrency).await;
+    // The consumer sets each delivery aside; wait until it has, then resume.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let resume_started = Instant::now();
+    set_active(&app, true).await;
+    stored += while_paused.latencies.len() as u64;
+    imported(&app, stored).await;
+    let resume_import = resume_started.elapsed();
+
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let floor_rate = cores as f64 * 1e6 / micros(verify_and_parse);
+    println!(
+        "webhook intake: {requests} signed {} KB Fathom deliveries per run, {concurrency} concurrent clients, {cores} cores, dev server in-process",
+        body_bytes / 1024
+    );
+    while_importing.print("while importing");
+    while_paused.print("while paused");
+    println!("  target                 >= 1000/s, p99 <= 20 ms");
+    println!(
+        "  floor                  verify {:.0} us, verify + parse the meeting {:.0} us per delivery in-process (one core; {floor_rate:.0}/s on {cores})",
+        micros(verify),
+        micros(verify_and_parse)
+    );
+    for (label, run) in [
+        ("while importing", &while_importing),
+        ("while paused", &while_paused),
+    ] {
+        println!(
+            "  vs floor, {label:<15} p50 {:.0}x the floor; {:.1}% of the floor's rate",
+            micros(run.p50()) / micros(verify_and_parse),
+            100.0 * run.rate() / floor_rate
+        );
+    }
+    println!(
+        "  imports                the first run's last ones {:.1} s after its last delivery; the paused run's {} in {:.1} s after resuming",
+        import_tail.as_secs_f64(),
+        while_paused.latencies.len(),
+        resume_import.as_secs_f64()
+    );
+}
