@@ -23,7 +23,7 @@ use pipeline::adapters::local::LocalBackend;
 use pipeline::config::Config;
 use pipeline::connectors::upload::TranscriptionOptions;
 use pipeline::crypto::SealingKey;
-use pipeline::domain::{Upload, UploadId, UploadStatus, UserId};
+use pipeline::domain::{Upload, UploadId, UserId};
 use pipeline::pipeline::upload_import::{staged_key, UploadMessage, UploadTranscription};
 use pipeline::ports::SystemClock;
 use pipeline::secrets::Secrets;
@@ -234,21 +234,15 @@ async fn stage(backend: &LocalBackend, wav: &Path) -> Result<Upload> {
         .put_stream(&object_key, Box::pin(stream))
         .await?;
     let now = chrono::Utc::now();
-    let upload = Upload {
+    let upload = Upload::pending(
         id,
-        user_id: user,
-        filename: "recording.wav".into(),
-        content_type: "audio/wav".into(),
+        user,
+        "recording.wav".into(),
+        "audio/wav".into(),
         size_bytes,
         object_key,
-        status: UploadStatus::Pending,
-        chunks_done: 0,
-        chunks_total: 0,
-        recording_id: None,
-        error: None,
-        created_at: now,
-        updated_at: now,
-    };
+        now,
+    );
     backend.services.uploads.put(&upload).await?;
     Ok(upload)
 }

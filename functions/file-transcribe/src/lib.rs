@@ -104,21 +104,16 @@ mod tests {
     async fn staged(backend: &TestBackend, content: &[u8]) -> Upload {
         let (alice, id) = (user("alice"), UploadId::parse(SAMPLE_UPLOAD).unwrap());
         let now = backend.clock.now();
-        let upload = Upload {
-            object_key: staged_key(&alice, &id, "weekly-call.mp3"),
+        let key = staged_key(&alice, &id, "weekly-call.mp3");
+        let upload = Upload::pending(
             id,
-            user_id: alice,
-            filename: "weekly-call.mp3".into(),
-            content_type: "audio/mpeg".into(),
-            size_bytes: content.len() as u64,
-            status: UploadStatus::Pending,
-            chunks_done: 0,
-            chunks_total: 0,
-            recording_id: None,
-            error: None,
-            created_at: now,
-            updated_at: now,
-        };
+            alice,
+            "weekly-call.mp3".into(),
+            "audio/mpeg".into(),
+            content.len() as u64,
+            key,
+            now,
+        );
         backend.services.uploads.put(&upload).await.unwrap();
         let bytes = bytes::Bytes::copy_from_slice(content);
         backend

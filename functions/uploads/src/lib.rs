@@ -98,21 +98,15 @@ async fn start(services: &Services, user: &UserId, request: StartRequest) -> Api
         .presign_put(&object_key, content_type, UPLOAD_URL_LIFETIME)
         .await?;
     let now = services.clock.now();
-    let upload = Upload {
+    let upload = Upload::pending(
         id,
-        user_id: user.clone(),
-        filename: filename.to_owned(),
-        content_type: content_type.to_owned(),
-        size_bytes: request.size_bytes,
+        user.clone(),
+        filename.to_owned(),
+        content_type.to_owned(),
+        request.size_bytes,
         object_key,
-        status: UploadStatus::Pending,
-        chunks_done: 0,
-        chunks_total: 0,
-        recording_id: None,
-        error: None,
-        created_at: now,
-        updated_at: now,
-    };
+        now,
+    );
     services.uploads.put(&upload).await?;
     Ok(http::json(
         StatusCode::CREATED,

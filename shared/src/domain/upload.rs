@@ -32,3 +32,32 @@ pub struct Upload {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+impl Upload {
+    /// An upload the user has announced and not yet sent.
+    pub fn pending(
+        id: UploadId,
+        user_id: UserId,
+        filename: String,
+        content_type: String,
+        size_bytes: u64,
+        object_key: String,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Upload {
+            id,
+            user_id,
+            filename,
+            content_type,
+            size_bytes,
+            object_key,
+            status: UploadStatus::Pending,
+            chunks_done: 0,
+            chunks_total: 0,
+            recording_id: None,
+            error: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}

@@ -5,7 +5,6 @@
 use super::{epoch, meeting, recording, user, TestBackend};
 use crate::domain::{
     Connection, ConnectionStatus, JobKind, RecordingId, Source, SyncJob, Upload, UploadId,
-    UploadStatus,
 };
 use crate::ports::{DeliveryRecord, DeliveryStatus, Inserted, RecordingQuery};
 use chrono::Duration as Span;
@@ -575,21 +574,15 @@ pub async fn jobs_are_scoped_and_newest_first(b: &TestBackend) {
 
 pub async fn uploads_are_scoped(b: &TestBackend) {
     let alice = user("alice");
-    let upload = Upload {
-        id: UploadId::new(),
-        user_id: alice.clone(),
-        filename: "call.mp3".into(),
-        content_type: "audio/mpeg".into(),
-        size_bytes: 1234,
-        object_key: "uploads/alice/x/call.mp3".into(),
-        status: UploadStatus::Pending,
-        chunks_done: 0,
-        chunks_total: 0,
-        recording_id: None,
-        error: None,
-        created_at: epoch(),
-        updated_at: epoch(),
-    };
+    let upload = Upload::pending(
+        UploadId::new(),
+        alice.clone(),
+        "call.mp3".into(),
+        "audio/mpeg".into(),
+        1234,
+        "uploads/alice/x/call.mp3".into(),
+        epoch(),
+    );
     b.services.uploads.put(&upload).await.unwrap();
     assert_eq!(
         b.services.uploads.get(&alice, &upload.id).await.unwrap(),
