@@ -74,6 +74,13 @@ impl World {
             .await
     }
 
+    /// Connects `user` with the account's API key and waits for the initial sync.
+    pub async fn connect_and_sync(&self, user: &str) -> Value {
+        let (status, body) = self.connect_with_api_key(user).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        self.initial_job(user).await
+    }
+
     /// Initiates OAuth as `user`, follows the provider's consent redirect to the callback,
     /// and returns where the callback sends the browser.
     pub async fn connect_with_oauth(&self, user: &str) -> String {

@@ -238,30 +238,16 @@ async fn a_bad_api_key_is_refused_and_nothing_is_stored() {
         )
         .await;
     assert_error(&answer, StatusCode::BAD_REQUEST, "invalid_api_key");
-    assert_error(
-        &w.app
-            .send_json(
-                Method::POST,
-                "/sources/fathom/api-key",
-                "alice",
-                &json!({"api_key": ""}),
-            )
-            .await,
-        StatusCode::BAD_REQUEST,
-        "invalid_api_key",
-    );
-    assert_error(
-        &w.app
-            .send_json(
-                Method::POST,
-                "/sources/fathom/api-key",
-                "alice",
-                &json!({"key": "x"}),
-            )
-            .await,
-        StatusCode::BAD_REQUEST,
-        "invalid_json",
-    );
+    for (body, code) in [
+        (json!({"api_key": ""}), "invalid_api_key"),
+        (json!({"key": "x"}), "invalid_json"),
+    ] {
+        let answer = w
+            .app
+            .send_json(Method::POST, "/sources/fathom/api-key", "alice", &body)
+            .await;
+        assert_error(&answer, StatusCode::BAD_REQUEST, code);
+    }
     assert_eq!(w.fathom_source("alice").await["status"], "not_connected");
     assert!(w.fake.webhooks().is_empty());
     assert!(w.jobs("alice").await.is_empty());

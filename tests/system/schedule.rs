@@ -121,8 +121,7 @@ async fn scheduled_jobs(w: &World, who: &str) -> Vec<Value> {
 async fn a_doubled_tick_syncs_each_connection_once() {
     let w = world_with(fake_options(), 5, Settings::default(), |s| s).await;
     for who in ["alice", "bob"] {
-        assert_eq!(w.connect_with_api_key(who).await.0, reqwest::StatusCode::OK);
-        w.initial_job(who).await;
+        w.connect_and_sync(who).await;
     }
     w.fake.add_meetings(&w.account, 3);
     let services = w.app.services();
@@ -153,11 +152,7 @@ async fn new_meetings_arrive_on_the_next_tick_without_a_manual_call() {
         s.cron_interval(Duration::from_millis(300))
     })
     .await;
-    assert_eq!(
-        w.connect_with_api_key("alice").await.0,
-        reqwest::StatusCode::OK
-    );
-    w.initial_job("alice").await;
+    w.connect_and_sync("alice").await;
     w.fake.add_meetings(&w.account, 6);
     eventually(30, "the new meetings are imported", || async {
         w.recordings("alice").await.len() == 10
@@ -181,11 +176,7 @@ async fn a_sync_killed_mid_way_resumes_from_its_checkpoint_on_the_next_tick() {
         |s| s,
     )
     .await;
-    assert_eq!(
-        w.connect_with_api_key("alice").await.0,
-        reqwest::StatusCode::OK
-    );
-    w.initial_job("alice").await;
+    w.connect_and_sync("alice").await;
     w.fake.add_meetings(&w.account, 25);
     let services = w.app.services().clone();
     let connection = services
@@ -279,11 +270,7 @@ async fn three_failures_mark_the_connection_error_and_back_off_until_a_success_r
         |s| s,
     )
     .await;
-    assert_eq!(
-        w.connect_with_api_key("alice").await.0,
-        reqwest::StatusCode::OK
-    );
-    w.initial_job("alice").await;
+    w.connect_and_sync("alice").await;
     let services = w.app.services().clone();
     let id = services
         .connections
@@ -343,8 +330,7 @@ async fn three_failures_mark_the_connection_error_and_back_off_until_a_success_r
 async fn one_poison_message_does_not_hold_back_the_rest_of_its_batch() {
     let w = world_with(fake_options(), 2, Settings::default(), |s| s).await;
     for who in ["alice", "bob"] {
-        assert_eq!(w.connect_with_api_key(who).await.0, reqwest::StatusCode::OK);
-        w.initial_job(who).await;
+        w.connect_and_sync(who).await;
     }
     w.fake.add_meetings(&w.account, 2);
     let services = w.app.services();
