@@ -34,13 +34,19 @@ pub const ROUTES: &[Route] = &[
     Route::public("POST", "/webhooks/{source}"),
 ];
 
-/// Largest delivery taken in: about twelve hours of transcript, where Fathom's deliveries of
+/// Largest delivery taken in: hours of transcript, where Fathom's deliveries of
 /// long meetings pass 200 KB. Anything larger still arrives with the scheduled sync.
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
-pub async fn handle(services: &Services, req: Request) -> Response<Body> {
-    let mut attempt = Attempt::start(services, &req);
-    let outcome = receive(services, &req, &mut attempt).await;
+pub async fn handle(services: &Services, mut req: Request) -> Response<Body> {
+    // The body is taken out, not copied: it is stored as received.
+    let body = match std::mem::take(req.body_mut()) {
+        Body::Text(text) => Bytes::from(text),
+        Body::Binary(bytes) => Bytes::from(bytes),
+        _ => Bytes::new(),
+    };
+    let mut attempt = Attempt::start(services, &req, body.len());
+    let outcome = receive(services, &req, &body, &mut attempt).await;
     attempt.finish(services, outcome).await
 }
 
@@ -87,7 +93,7 @@ enum Taken {
 }
 
 impl Attempt {
-    fn start(services: &Services, req: &Request) -> Self {
+    fn start(services: &Services, req: &Request, body_bytes: usize) -> Self {
         let segments = http::segments(req);
         let webhook_id = req
             .headers()
@@ -103,7 +109,7 @@ impl Attempt {
             webhook_id,
             signature_valid: false,
             header_names: header_names(req.headers()),
-            body_bytes: http::body_bytes(req).len() as u64,
+            body_bytes: body_bytes as u64,
         }
     }
 
@@ -172,9 +178,9 @@ impl Attempt {
 async fn receive(
     services: &Services,
     req: &Request,
+    body: &Bytes,
     attempt: &mut Attempt,
 ) -> Result<Taken, Refusal> {
-    let body = http::body_bytes(req);
     if body.len() > MAX_BODY_BYTES {
         attempt.attribute_to_connection_owner(services).await;
         let limit = MAX_BODY_BYTES / (1024 * 1024);
@@ -199,7 +205,7 @@ async fn receive(
 async fn for_connection(
     services: &Services,
     req: &Request,
-    body: &[u8],
+    body: &Bytes,
     raw_id: &str,
     attempt: &mut Attempt,
 ) -> Result<Taken, Refusal> {
@@ -260,7 +266,7 @@ async fn for_connection(
 async fn for_app(
     services: &Services,
     req: &Request,
-    body: &[u8],
+    body: &Bytes,
     attempt: &mut Attempt,
 ) -> Result<Taken, Refusal> {
     let Some(secret) = &services.secrets.fathom_webhook_secret else {
@@ -373,14 +379,14 @@ fn verify(
 async fn take_in(
     services: &Services,
     webhook_id: &str,
-    body: &[u8],
+    body: &Bytes,
     destination: Destination<'_>,
 ) -> Result<Taken, Refusal> {
     let intake = deliveries::take_in(
         services,
         Source::Fathom,
         webhook_id,
-        Bytes::copy_from_slice(body),
+        body.clone(),
         destination,
     )
     .await?;

@@ -313,11 +313,15 @@ mod tests {
             payload_key(Source::Fathom, "msg_2Kq8-Zk"),
             "webhooks/fathom/msg_2Kq8-Zk.json"
         );
-        for odd in ["../../etc/passwd", "a/b", "msg 1", "é"] {
-            let key = payload_key(Source::Fathom, odd);
-            let name = key.strip_prefix("webhooks/fathom/").unwrap();
+        let odd = ["../../etc/passwd", "a/b", "msg 1", "é", "msg.1"];
+        let keys: std::collections::HashSet<String> = odd
+            .iter()
+            .map(|id| payload_key(Source::Fathom, id))
+            .collect();
+        assert_eq!(keys.len(), odd.len(), "distinct ids, distinct keys");
+        for key in &keys {
+            let name = key.strip_prefix("webhooks/fathom/sha256-").unwrap();
             assert!(!name.contains('/') && !name.contains(".."), "{key}");
-            assert_ne!(key, payload_key(Source::Fathom, "other"));
         }
     }
 

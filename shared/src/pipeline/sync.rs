@@ -4,6 +4,7 @@
 
 use super::connections::update_connection;
 use super::credentials::{fathom_credential, CredentialError};
+use super::deliveries::release_unmatched_deliveries;
 use super::messages::SyncMessage;
 use super::persist::{import_meeting, ImportOutcome};
 use crate::connectors::fathom::{
@@ -424,6 +425,11 @@ impl SyncRun<'_> {
             },
         )
         .await?;
+        // App-level deliveries that arrived before anyone had this email are this user's now.
+        let released = release_unmatched_deliveries(self.services, &self.connection).await?;
+        if released > 0 {
+            tracing::info!(connection = %self.connection.id, released, "unmatched webhook deliveries queued");
+        }
         Ok(())
     }
 

@@ -39,8 +39,8 @@
 //!   meetings, and the place to add a search index if that stops being true.
 //! - A user's delivery log shares the user's partition, read newest first by sort key with a
 //!   filter on `expires_us`, since TTL deletes late. Attempts no user could be told (unknown
-//!   connection, unverified app-level delivery) share one partition: writes there are one
-//!   item per attempt, never read-modify-write, so a flood of them costs no contention.
+//!   connection, unverified app-level delivery) share one partition; a log write refused
+//!   there (a throttled partition under a flood) never changes the sender's answer.
 //! - Held deliveries wait in one partition per holder (a paused connection, a recorder's
 //!   email); taking one is a conditional delete, so two releasers never both get it.
 //! - Page cursors are base64 of the JSON key of the last item returned; a cursor is only
