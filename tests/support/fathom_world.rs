@@ -74,6 +74,20 @@ impl World {
             .await
     }
 
+    /// `user`'s stored Fathom connection.
+    pub async fn connection(&self, user: &str) -> pipeline::domain::Connection {
+        let user = pipeline::domain::UserId::parse(user).expect("valid user id");
+        let found = self
+            .app
+            .services()
+            .connections
+            .find(&user, pipeline::domain::Source::Fathom)
+            .await;
+        found
+            .expect("read the connection")
+            .expect("the user has a Fathom connection")
+    }
+
     /// Connects `user` with the account's API key and waits for the initial sync.
     pub async fn connect_and_sync(&self, user: &str) -> Value {
         let (status, body) = self.connect_with_api_key(user).await;

@@ -262,12 +262,7 @@ async fn five_workers_needing_a_refresh_make_exactly_one_refresh_call() {
     );
     w.initial_job("alice").await;
     let services = w.app.services().clone();
-    let connection = services
-        .connections
-        .find(&user("alice"), Source::Fathom)
-        .await
-        .unwrap()
-        .unwrap();
+    let connection = w.connection("alice").await;
     // The access token is about to expire.
     let soon = services.clock.now() + chrono::Duration::seconds(30);
     pipeline::pipeline::connections::update_connection(

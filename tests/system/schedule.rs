@@ -179,12 +179,7 @@ async fn a_sync_killed_mid_way_resumes_from_its_checkpoint_on_the_next_tick() {
     w.connect_and_sync("alice").await;
     w.fake.add_meetings(&w.account, 25);
     let services = w.app.services().clone();
-    let connection = services
-        .connections
-        .find(&user("alice"), Source::Fathom)
-        .await
-        .unwrap()
-        .unwrap();
+    let connection = w.connection("alice").await;
 
     // The first list call goes through; the second hangs, and the worker is killed there.
     w.fake.hold_list_calls_after(1);
@@ -272,13 +267,7 @@ async fn three_failures_mark_the_connection_error_and_back_off_until_a_success_r
     .await;
     w.connect_and_sync("alice").await;
     let services = w.app.services().clone();
-    let id = services
-        .connections
-        .find(&user("alice"), Source::Fathom)
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let id = w.connection("alice").await.id;
 
     w.fake.fail_next(10_000, 500);
     for tick in ["t1", "t2", "t3"] {
@@ -334,18 +323,8 @@ async fn one_poison_message_does_not_hold_back_the_rest_of_its_batch() {
     }
     w.fake.add_meetings(&w.account, 2);
     let services = w.app.services();
-    let alice = services
-        .connections
-        .find(&user("alice"), Source::Fathom)
-        .await
-        .unwrap()
-        .unwrap();
-    let bob = services
-        .connections
-        .find(&user("bob"), Source::Fathom)
-        .await
-        .unwrap()
-        .unwrap();
+    let alice = w.connection("alice").await;
+    let bob = w.connection("bob").await;
     // Alice's stored key was sealed under another key: every attempt fails.
     let foreign = pipeline::testing::test_secrets().sealing_key;
     update_connection(services.connections.as_ref(), &alice.id, |c| {

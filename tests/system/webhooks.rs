@@ -634,12 +634,7 @@ async fn app_deliveries_are_matched_by_recorder_or_kept_until_the_recorder_conne
     c.w.finished("grace", initial["id"].as_str().unwrap()).await;
     // The initial sync learned her account email and released what waited for it: releasing
     // again finds nothing.
-    let connection = services
-        .connections
-        .find(&pipeline::testing::user("grace"), Source::Fathom)
-        .await
-        .unwrap()
-        .unwrap();
+    let connection = c.w.connection("grace").await;
     assert_eq!(connection.account_email.as_deref(), Some("grace@acme.test"));
     assert_eq!(
         release_unmatched_deliveries(services, &connection)
