@@ -4,3 +4,4 @@
 
 pub mod fathom;
 pub mod transcribe;
+pub mod zoom;
