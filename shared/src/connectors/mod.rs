@@ -2,3 +2,4 @@
 
 pub mod fathom;
 pub mod upload;
+pub mod zoom;
