@@ -37,7 +37,8 @@ pub struct Config {
     pub fathom_api_base_url: Url,
     pub fathom_oauth_base_url: Url,
     pub fathom_client_id: Option<String>,
-    /// Send a PKCE challenge with the Fathom authorization request.
+    /// Send a PKCE challenge with the Fathom authorization request (on unless turned off: a
+    /// provider that ignores PKCE loses nothing by it).
     pub fathom_oauth_pkce: bool,
     /// Fathom's rate-limit window when it is not the documented 60 s (benchmarks against the
     /// fake shorten it; `FATHOM_RATE_WINDOW_MS`).
@@ -164,7 +165,7 @@ impl Config {
                 "https://fathom.video/external/v1/oauth2",
             )?,
             fathom_client_id: env.get("FATHOM_CLIENT_ID"),
-            fathom_oauth_pkce: env.flag("FATHOM_OAUTH_PKCE", false)?,
+            fathom_oauth_pkce: env.flag("FATHOM_OAUTH_PKCE", true)?,
             fathom_retry_base: std::time::Duration::from_millis(
                 env.number("FATHOM_RETRY_BASE_MS", 500)?,
             ),

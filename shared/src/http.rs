@@ -139,6 +139,33 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
     )
 }
 
+/// `response` with one more header; a value a header cannot carry is left out (and logged).
+pub fn with_header(
+    mut response: Response<Body>,
+    name: &'static str,
+    value: &str,
+) -> Response<Body> {
+    match header::HeaderValue::from_str(value) {
+        Ok(value) => {
+            response.headers_mut().append(name, value);
+        }
+        Err(_) => tracing::error!(header = name, "a response header value was not valid"),
+    }
+    response
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub fn cookie(req: &Request, name: &str) -> Option<String> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim().to_owned())
+}
+
 /// A 302 to `location`.
 pub fn redirect(location: &str) -> Response<Body> {
     Response::builder()

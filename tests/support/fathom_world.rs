@@ -45,7 +45,7 @@ pub async fn world_with(
         .set("FATHOM_CLIENT_SECRET", fake.options().client_secret.clone())
         .set("FATHOM_RATE_WINDOW_MS", "200")
         .set("FATHOM_RETRY_BASE_MS", "10")
-        .set("APP_BASE_URL", APP);
+        .set_default("APP_BASE_URL", APP);
     let app = TestApp::start_with(settings, customize).await;
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -95,32 +95,62 @@ impl World {
         self.initial_job(user).await
     }
 
-    /// Initiates OAuth as `user`, follows the provider's consent redirect to the callback,
-    /// and returns where the callback sends the browser.
-    pub async fn connect_with_oauth(&self, user: &str) -> String {
-        let (status, body) = self
+    /// `POST /oauth/{source}/initiate` as `user`: the authorization URL, and the binding
+    /// cookie (`name=value`) the browser that asked was given.
+    pub async fn initiate(&self, source: &str, user: &str, body: Value) -> (String, String) {
+        let response = self
             .app
-            .send_json(Method::POST, "/oauth/fathom/initiate", user, &json!({}))
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let consent = self
-            .browser
-            .get(body["authorization_url"].as_str().unwrap())
+            .client
+            .post(self.app.url(&format!("/oauth/{source}/initiate")))
+            .bearer_auth(self.app.token(user))
+            .json(&body)
             .send()
             .await
             .unwrap();
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .unwrap_or_default()
+            .to_owned();
+        let (status, body) = crate::read(response).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let url = body["authorization_url"].as_str().unwrap().to_owned();
+        (url, cookie)
+    }
+
+    /// Sends the browser to the provider's consent screen; where the provider sends it back.
+    pub async fn consent(&self, authorization_url: &str) -> String {
+        let consent = self.browser.get(authorization_url).send().await.unwrap();
         assert_eq!(consent.status(), StatusCode::FOUND);
-        let callback = location(&consent);
+        location(&consent)
+    }
+
+    /// Initiates OAuth as `user`, follows the provider's consent redirect to the callback in
+    /// the same browser, and returns where the callback sends the browser.
+    pub async fn connect_with_oauth(&self, user: &str) -> String {
+        let (authorization_url, cookie) = self.initiate("fathom", user, json!({})).await;
+        let callback = self.consent(&authorization_url).await;
         assert!(
             callback.starts_with(&self.app.url("/oauth/fathom/callback")),
             "{callback}"
         );
-        self.follow(&callback).await
+        self.follow_with(&callback, Some(&cookie)).await
     }
 
     /// GETs `url` and returns its redirect target.
     pub async fn follow(&self, url: &str) -> String {
-        let response = self.browser.get(url).send().await.unwrap();
+        self.follow_with(url, None).await
+    }
+
+    /// GETs `url` carrying `cookie` (`name=value`) and returns its redirect target.
+    pub async fn follow_with(&self, url: &str, cookie: Option<&str>) -> String {
+        let mut request = self.browser.get(url);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.unwrap();
         assert_eq!(response.status(), StatusCode::FOUND);
         location(&response)
     }

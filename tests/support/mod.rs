@@ -43,6 +43,14 @@ impl Settings {
         self
     }
 
+    /// Sets `name` unless the test set it already.
+    pub fn set_default(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.vars
+            .entry(name.to_owned())
+            .or_insert_with(|| value.into());
+        self
+    }
+
     pub fn clock(mut self, clock: Arc<dyn pipeline::ports::Clock>) -> Self {
         self.clock = Some(clock);
         self

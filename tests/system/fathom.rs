@@ -73,34 +73,26 @@ async fn each_callback_failure_stores_nothing_and_says_which() {
         format!("{APP}?error=invalid_state")
     );
 
-    // A genuine state, but the code is not one the provider issued.
-    let (_, initiated) = w
-        .app
-        .send_json(
-            Method::POST,
-            "/oauth/fathom/initiate",
-            "alice",
-            &json!({"return_path": "/settings"}),
-        )
+    // A genuine state in the browser that started it, but the code is not one the provider
+    // issued.
+    let (authorization_url, cookie) = w
+        .initiate("fathom", "alice", json!({"return_path": "/settings"}))
         .await;
-    let state = url_param(initiated["authorization_url"].as_str().unwrap(), "state");
+    let state = url_param(&authorization_url, "state");
     let bad_code = format!("{callback}?code=not-a-real-code&state={state}");
     assert_eq!(
-        w.follow(&bad_code).await,
+        w.follow_with(&bad_code, Some(&cookie)).await,
         format!("{APP}settings?error=exchange_failed")
     );
     // The same state again: used up.
     assert_eq!(
-        w.follow(&bad_code).await,
+        w.follow_with(&bad_code, Some(&cookie)).await,
         format!("{APP}?error=invalid_state")
     );
 
     // A genuine state without a code.
-    let (_, initiated) = w
-        .app
-        .send_json(Method::POST, "/oauth/fathom/initiate", "alice", &json!({}))
-        .await;
-    let state = url_param(initiated["authorization_url"].as_str().unwrap(), "state");
+    let (authorization_url, _) = w.initiate("fathom", "alice", json!({})).await;
+    let state = url_param(&authorization_url, "state");
     assert_eq!(
         w.follow(&format!("{callback}?state={state}")).await,
         format!("{APP}?error=missing_code")
@@ -114,6 +106,7 @@ async fn each_callback_failure_stores_nothing_and_says_which() {
         source: Source::Fathom,
         code_verifier: None,
         return_path: "/".into(),
+        browser_binding: None,
     };
     let key = pipeline::pipeline::oauth_state::OAuthState::key("old-state");
     services

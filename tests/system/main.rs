@@ -4,6 +4,7 @@
 mod dev_server_mechanisms;
 mod fathom;
 mod infra;
+mod oauth_security;
 mod read_api;
 mod schedule;
 mod uploads;

@@ -1,17 +1,31 @@
-//! `oauth-callback`: where the provider sends the browser back. Takes the state once,
-//! exchanges the code, seals and stores the tokens, links the account (webhook, first
-//! sync), and sends the browser to the app with `?connected=<source>` or `?error=<code>`.
-//! Every failure stores nothing and names itself in the error code.
+//! `oauth-callback`: where the provider sends the browser back. Takes the state once and,
+//! when the browser carries the binding cookie set at initiate (it is the browser that
+//! started the flow), exchanges the code, seals and stores the tokens, links the account
+//! (webhook, first sync), and sends the browser to the app with `?connected=<source>` or
+//! `?error=<code>`. Every failure stores nothing and names itself in the error code.
+//!
+//! A browser without the cookie (an app on another origin, whose cookies the API never saw,
+//! or a victim sent someone else's authorization link) is sent to the app with
+//! `?confirm=<source>&ticket=...`; the signed-in app then calls `POST /oauth/{source}/confirm`
+//! with the ticket, and only the user who started the flow gets the account linked.
 
+use lambda_http::http::StatusCode;
 use pipeline::domain::Source;
-use pipeline::http::{self, Body, Request, Response, Route};
+use pipeline::http::{self, ApiError, ApiResult, Body, Request, Response, Route};
 use pipeline::pipeline::connect::connect_fathom;
 use pipeline::pipeline::credentials::seal_tokens;
-use pipeline::pipeline::oauth_state::{redirect_uri, OAuthState};
+use pipeline::pipeline::oauth_state::{
+    app_return_url, binding_clear_cookie, binding_cookie_name, random_token, redirect_uri,
+    OAuthState, PendingConfirmation, CONFIRM_TTL,
+};
 use pipeline::services::Services;
-use url::Url;
+use serde::Deserialize;
+use serde_json::json;
 
-pub const ROUTES: &[Route] = &[Route::public("GET", "/oauth/{source}/callback")];
+pub const ROUTES: &[Route] = &[
+    Route::public("GET", "/oauth/{source}/callback"),
+    Route::user("POST", "/oauth/{source}/confirm"),
+];
 
 /// Why a connection attempt failed, as the `error` parameter the app receives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,42 +53,68 @@ impl Failure {
     }
 }
 
+/// How a callback ends for the browser.
+enum Outcome {
+    Connected(Source),
+    Failed(Failure),
+    /// The browser did not prove it started the flow: the app must confirm with the user's
+    /// token, passing this ticket.
+    Confirm {
+        source: Source,
+        ticket: String,
+    },
+}
+
 pub async fn handle(services: &Services, req: Request) -> Response<Body> {
     let segments = http::segments(&req);
     match (req.method().as_str(), segments.as_slice()) {
         ("GET", ["oauth", source, "callback"]) => callback(services, source, &req).await,
+        ("POST", ["oauth", source, "confirm"]) => {
+            http::respond(confirm(services, source, &req)).await
+        }
         _ => http::error_response(&http::ApiError::no_route(&req)),
     }
 }
 
-fn app_url(services: &Services, return_path: &str, outcome: Result<Source, Failure>) -> String {
+/// The app URL the browser returns to, with the outcome in the query.
+fn app_url(services: &Services, return_path: &str, outcome: &Outcome) -> String {
     let base = &services.config.app_base_url;
-    let mut url: Url = base
-        .join(return_path.trim_start_matches('/'))
-        .unwrap_or_else(|_| base.clone());
-    match outcome {
-        Ok(source) => url
-            .query_pairs_mut()
-            .append_pair("connected", source.as_str()),
-        Err(failure) => url.query_pairs_mut().append_pair("error", failure.code()),
-    };
+    // The path was checked at initiate; a state stored before that check returns to the base.
+    let mut url = app_return_url(base, return_path).unwrap_or_else(|_| base.clone());
+    {
+        let mut query = url.query_pairs_mut();
+        match outcome {
+            Outcome::Connected(source) => query.append_pair("connected", source.as_str()),
+            Outcome::Failed(failure) => query.append_pair("error", failure.code()),
+            Outcome::Confirm { source, ticket } => query
+                .append_pair("confirm", source.as_str())
+                .append_pair("ticket", ticket),
+        };
+    }
     url.to_string()
 }
 
-async fn callback(services: &Services, source: &str, req: &Request) -> Response<Body> {
-    let state = match take_state(services, source, req).await {
-        Ok(state) => state,
-        Err(failure) => return http::redirect(&app_url(services, "/", Err(failure))),
+async fn callback(services: &Services, raw_source: &str, req: &Request) -> Response<Body> {
+    let (return_path, outcome) = match take_state(services, raw_source, req).await {
+        Ok(state) => {
+            let outcome = arrive(services, state.clone(), req).await;
+            if let Outcome::Failed(failure) = &outcome {
+                tracing::info!(user = %state.user_id, error = failure.code(), "OAuth connection failed");
+            }
+            (state.return_path, outcome)
+        }
+        Err(failure) => ("/".to_owned(), Outcome::Failed(failure)),
     };
-    let outcome = finish(services, &state, req).await;
-    if let Err(failure) = outcome {
-        tracing::info!(user = %state.user_id, error = failure.code(), "OAuth connection failed");
+    let response = http::redirect(&app_url(services, &return_path, &outcome));
+    match Source::parse(raw_source) {
+        // The binding is single-use, like the state.
+        Ok(source) => http::with_header(
+            response,
+            "set-cookie",
+            &binding_clear_cookie(&services.config, source),
+        ),
+        Err(_) => response,
     }
-    http::redirect(&app_url(
-        services,
-        &state.return_path,
-        outcome.map(|()| state.source),
-    ))
 }
 
 async fn take_state(
@@ -102,15 +142,100 @@ async fn take_state(
     }
 }
 
-async fn finish(services: &Services, state: &OAuthState, req: &Request) -> Result<(), Failure> {
+/// The provider sent the browser back: connect at once when it is the browser that started
+/// the flow, otherwise park the code for the app to confirm.
+async fn arrive(services: &Services, state: OAuthState, req: &Request) -> Outcome {
     if let Some(error) = http::query(req, "error") {
-        return Err(if error == "access_denied" {
+        return Outcome::Failed(if error == "access_denied" {
             Failure::AccessDenied
         } else {
             Failure::ExchangeFailed
         });
     }
-    let code = http::query(req, "code").ok_or(Failure::MissingCode)?;
+    let Some(code) = http::query(req, "code") else {
+        return Outcome::Failed(Failure::MissingCode);
+    };
+    let cookie = http::cookie(req, &binding_cookie_name(&services.config, state.source));
+    if state.bound_to(cookie.as_deref()) {
+        return match finish(services, &state, &code).await {
+            Ok(()) => Outcome::Connected(state.source),
+            Err(failure) => Outcome::Failed(failure),
+        };
+    }
+    let source = state.source;
+    let ticket = random_token(32);
+    let now = services.clock.now();
+    let pending = PendingConfirmation { state, code };
+    match services
+        .once
+        .insert_if_absent(
+            &PendingConfirmation::key(&ticket),
+            &pending.to_json(),
+            now + CONFIRM_TTL,
+            now,
+        )
+        .await
+    {
+        Ok(_) => Outcome::Confirm { source, ticket },
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "parking an OAuth code failed");
+            Outcome::Failed(Failure::Internal)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfirmBody {
+    ticket: String,
+}
+
+/// `POST /oauth/{source}/confirm {"ticket"}`: the signed-in app finishes a flow whose callback
+/// could not prove its browser. Only the user who started the flow can: anyone else's
+/// confirmation is refused and the ticket is used up, so nothing is linked.
+async fn confirm(services: &Services, raw_source: &str, req: &Request) -> ApiResult {
+    let user = http::user_id(req)?;
+    let source = Source::parse(raw_source).map_err(|e| ApiError::not_found(e.to_string()))?;
+    let body: ConfirmBody = http::json_body(req)?;
+    let unknown =
+        || ApiError::not_found("this connection attempt is unknown or expired; connect again");
+    if body.ticket.is_empty() || body.ticket.len() > 128 {
+        return Err(unknown());
+    }
+    let pending = services
+        .once
+        .take(
+            &PendingConfirmation::key(&body.ticket),
+            services.clock.now(),
+        )
+        .await?
+        .ok_or_else(unknown)?;
+    let pending = PendingConfirmation::from_json(&pending).map_err(|_| unknown())?;
+    if pending.state.source != source {
+        return Err(unknown());
+    }
+    if pending.state.user_id != user {
+        tracing::warn!(user = %user, "an OAuth flow started by another user was refused");
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "wrong_user",
+            "this connection was started by another account; nothing was connected",
+        ));
+    }
+    match finish(services, &pending.state, &pending.code).await {
+        Ok(()) => http::ok(&json!({ "connected": source })),
+        Err(Failure::ExchangeFailed) => Err(ApiError::bad_request(
+            "exchange_failed",
+            format!("{source} did not accept the authorization; connect again"),
+        )),
+        Err(_) => Err(ApiError::from(anyhow::anyhow!(
+            "storing the {source} connection failed"
+        ))),
+    }
+}
+
+/// Trades the code for tokens and links the account.
+async fn finish(services: &Services, state: &OAuthState, code: &str) -> Result<(), Failure> {
     let oauth = services
         .providers
         .fathom_oauth
@@ -118,7 +243,7 @@ async fn finish(services: &Services, state: &OAuthState, req: &Request) -> Resul
         .ok_or(Failure::ExchangeFailed)?;
     let redirect = redirect_uri(&services.config, state.source).map_err(|_| Failure::Internal)?;
     let tokens = oauth
-        .exchange_code(&code, redirect.as_str(), state.code_verifier.as_deref())
+        .exchange_code(code, redirect.as_str(), state.code_verifier.as_deref())
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, "OAuth code exchange failed");

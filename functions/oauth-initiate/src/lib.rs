@@ -1,14 +1,17 @@
 //! `oauth-initiate`: starts connecting a source with OAuth 2.0. Stores a single-use state
-//! (the user, the PKCE verifier when used, where to return) for ten minutes and answers the
-//! provider's authorization URL.
+//! (the user, the PKCE verifier, where to return, the browser binding) for ten minutes,
+//! answers the provider's authorization URL, and sets the binding cookie on the browser
+//! that asked, so the callback can tell it finished in the same browser.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
+use lambda_http::http::StatusCode;
 use pipeline::domain::{Source, UserId};
 use pipeline::http::{self, ApiError, ApiResult, Body, Request, Response, Route};
-use pipeline::pipeline::oauth_state::{OAuthState, STATE_TTL};
+use pipeline::pipeline::oauth_state::{
+    self, app_return_url, binding_hash, binding_set_cookie, random_token, OAuthState, STATE_TTL,
+};
 use pipeline::services::Services;
-use rand::RngCore;
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -35,12 +38,6 @@ struct InitiateBody {
     return_path: Option<String>,
 }
 
-fn random_token(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    rand::thread_rng().fill_bytes(&mut buf);
-    B64.encode(buf)
-}
-
 async fn initiate(services: &Services, user: &UserId, source: &str, req: &Request) -> ApiResult {
     let source = Source::parse(source).map_err(|e| ApiError::not_found(e.to_string()))?;
     if source != Source::Fathom {
@@ -56,13 +53,8 @@ async fn initiate(services: &Services, user: &UserId, source: &str, req: &Reques
     };
     let return_path = body.return_path.unwrap_or_else(|| "/".into());
     // Only paths inside the app: never an open redirect.
-    if !return_path.starts_with('/') || return_path.starts_with("//") || return_path.contains('\\')
-    {
-        return Err(ApiError::bad_request(
-            "invalid_return_path",
-            "return_path must be a path inside the app, starting with a single `/`",
-        ));
-    }
+    app_return_url(&services.config.app_base_url, &return_path)
+        .map_err(|e| ApiError::bad_request("invalid_return_path", e.to_string()))?;
     let Some(oauth) = &services.providers.fathom_oauth else {
         return Err(ApiError::unavailable(
             "Fathom OAuth is not configured: set FATHOM_CLIENT_ID and FATHOM_CLIENT_SECRET",
@@ -73,12 +65,14 @@ async fn initiate(services: &Services, user: &UserId, source: &str, req: &Reques
     let challenge = verifier
         .as_ref()
         .map(|v| B64.encode(Sha256::digest(v.as_bytes())));
+    let binding = random_token(32);
     let now = services.clock.now();
     let record = OAuthState {
         user_id: user.clone(),
         source,
         code_verifier: verifier,
         return_path,
+        browser_binding: Some(binding_hash(&binding)),
     };
     services
         .once
@@ -89,11 +83,19 @@ async fn initiate(services: &Services, user: &UserId, source: &str, req: &Reques
             now,
         )
         .await?;
-    let redirect_uri = pipeline::pipeline::oauth_state::redirect_uri(&services.config, source)?;
+    let redirect_uri = oauth_state::redirect_uri(&services.config, source)?;
     let url = oauth
         .authorize_url(redirect_uri.as_str(), &state, challenge.as_deref())
         .map_err(anyhow::Error::from)?;
-    http::ok(&json!({ "authorization_url": url.as_str() }))
+    // The browser that asked is the one the callback will expect back.
+    Ok(http::with_header(
+        http::json(
+            StatusCode::OK,
+            &json!({ "authorization_url": url.as_str() }),
+        ),
+        "set-cookie",
+        &binding_set_cookie(&services.config, source, &binding),
+    ))
 }
 
 #[cfg(test)]
