@@ -118,6 +118,10 @@ pub trait OnceStore: Send + Sync {
     ) -> Result<bool>;
     /// Atomically removes and returns the live item; an expired one is never returned.
     async fn take(&self, key: &str, now: DateTime<Utc>) -> Result<Option<String>>;
+    /// The live item's value; an expired one reads as absent.
+    async fn get(&self, key: &str, now: DateTime<Utc>) -> Result<Option<String>>;
+    /// Stores `value` under `key` until `expires_at`, whatever is there (confirming a claim).
+    async fn put(&self, key: &str, value: &str, expires_at: DateTime<Utc>) -> Result<()>;
     /// Removes the item whatever its state (releasing a claim).
     async fn remove(&self, key: &str) -> Result<()>;
 }
@@ -284,6 +288,8 @@ pub enum DeliveryStatus {
     Accepted,
     /// A retry of a delivery already accepted: nothing changed.
     Duplicate,
+    /// Another copy was being taken in at that moment: the sender was told to retry.
+    InProgress,
     /// Signature headers missing or malformed, or no signature matches.
     InvalidSignature,
     /// Signed too long ago or too far ahead (replay protection).

@@ -169,12 +169,18 @@ pub fn verify(
     }
 
     let expected = secret.mac(webhook_id, timestamp, body);
-    let matches = signatures
+    // Entries are `v1,<base64>` separated by spaces, but repeated headers arrive joined with
+    // commas (API Gateway, proxies): read the value as a flat run of tokens, where each
+    // version token is followed by its signature. Base64 never reads as a version.
+    let tokens: Vec<&str> = signatures
         .iter()
-        .flat_map(|value| value.split_whitespace())
-        .filter_map(|entry| entry.split_once(','))
-        .filter(|(version, _)| *version == SIGNATURE_VERSION)
-        .filter_map(|(_, encoded)| B64.decode(encoded).ok())
+        .flat_map(|value| value.split(|c: char| c == ',' || c.is_whitespace()))
+        .filter(|token| !token.is_empty())
+        .collect();
+    let matches = tokens
+        .windows(2)
+        .filter(|pair| pair[0] == SIGNATURE_VERSION)
+        .filter_map(|pair| B64.decode(pair[1]).ok())
         // Length first: an empty or truncated signature must never compare as a prefix.
         .any(|candidate| {
             candidate.len() == expected.len() && bool::from(candidate.ct_eq(&expected))
@@ -371,6 +377,28 @@ mod tests {
         let good = sign(&secret, ID, NOW, BODY);
         headers.append(SIGNATURE_HEADER, HeaderValue::from_str(&good).unwrap());
         assert!(verify(&secret, &headers, BODY, at(NOW)).is_ok());
+    }
+
+    #[test]
+    fn repeated_headers_joined_with_a_comma_still_verify() {
+        let secret = secret();
+        let good = sign(&secret, ID, NOW, BODY);
+        let joined = format!("v1,bm90IHRoZSBzaWduYXR1cmU=,{good}");
+        let joined_headers = headers(ID, &NOW.to_string(), &joined);
+        assert!(verify(&secret, &joined_headers, BODY, at(NOW)).is_ok());
+        // Another version's entry is never taken for a v1 one, however it is joined.
+        let encoded = good.trim_start_matches("v1,");
+        for list in [
+            format!("v2,{encoded}"),
+            format!("v1a,{encoded}, v2,{encoded}"),
+        ] {
+            let headers = headers(ID, &NOW.to_string(), &list);
+            assert_eq!(
+                verify(&secret, &headers, BODY, at(NOW)),
+                Err(VerifyError::InvalidSignature),
+                "{list}"
+            );
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! loopback port, and an HTTP client that signs in as any user.
 
 pub mod counting_queue;
+pub mod crash;
 pub mod fathom_world;
 
 use dev_server::auth::{self, JwtSecret};

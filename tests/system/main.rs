@@ -8,4 +8,5 @@ mod oauth_security;
 mod read_api;
 mod schedule;
 mod uploads;
+mod webhook_intake;
 mod webhooks;

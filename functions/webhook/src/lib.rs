@@ -2,16 +2,20 @@
 //! (with the secret registered for the connection in its path, or the OAuth app's secret and
 //! then matched to a user by its recorder's email), claimed once by its `webhook-id`, stored,
 //! queued for import and answered 202 in milliseconds; a retry of an accepted delivery
-//! answers 200 and changes nothing. Every attempt goes to the delivery log.
+//! answers 200 and changes nothing. Verified attempts go to the delivery log; refused ones
+//! are logged under the connection they name (or the app) up to `REFUSED_LOGGED_PER_MINUTE`
+//! a minute, and a request for an unknown connection is never written anywhere, so an
+//! unauthenticated flood costs no storage.
 //!
 //! | answer | when |
 //! |---|---|
 //! | 202 `accepted` | taken in (a paused connection's is imported on resume) |
 //! | 202 `unmatched` | app-level, verified, but no connection has the recorder's email yet: kept |
-//! | 200 `duplicate` | its `webhook-id` was taken in before |
+//! | 200 `duplicate` | its `webhook-id` was taken in before at this endpoint |
+//! | 409 `in_progress` | another copy is being taken in right now: retry shortly |
 //! | 400 | verified, but not JSON (`invalid_json`) or not a meeting (`invalid_payload`) |
 //! | 401 | signature headers missing or malformed, no signature matches, or the timestamp is more than 300 s off (`stale_timestamp`, `future_timestamp`) |
-//! | 404 | unknown connection, or no webhook secret to verify with |
+//! | 404 | unknown connection, or no webhook secret to verify with (not logged) |
 //! | 410 | the connection was disconnected: the sender should stop |
 //! | 413 | body over `MAX_BODY_BYTES` (checked before anything else) |
 //! | 503 | the payload could not be stored or queued: the claim is released, the sender retries |
@@ -21,7 +25,7 @@ use lambda_http::http::StatusCode;
 use pipeline::domain::{Connection, ConnectionId, ConnectionStatus, Source, UserId};
 use pipeline::http::{self, ApiError, Body, Request, Response, Route};
 use pipeline::pipeline::deliveries::{
-    self, header_names, Destination, Intake, LOG_RETENTION, MAX_WEBHOOK_ID_LEN,
+    self, header_names, Destination, Endpoint, Intake, LOG_RETENTION, MAX_WEBHOOK_ID_LEN,
 };
 use pipeline::ports::{DeliveryRecord, DeliveryStatus};
 use pipeline::services::Services;
@@ -33,6 +37,9 @@ pub const ROUTES: &[Route] = &[
     Route::public("POST", "/webhooks/{source}/{connection_id}"),
     Route::public("POST", "/webhooks/{source}"),
 ];
+
+/// Refused (unverified) attempts logged per connection, or for the app endpoint, per minute.
+pub const REFUSED_LOGGED_PER_MINUTE: u64 = 20;
 
 /// Largest delivery taken in: hours of transcript, where Fathom's deliveries of
 /// long meetings pass 200 KB. Anything larger still arrives with the scheduled sync.
@@ -59,6 +66,8 @@ struct Attempt {
     connection_id: Option<ConnectionId>,
     webhook_id: Option<String>,
     signature_valid: bool,
+    /// The path names a connection (known or not), rather than the app endpoint.
+    names_connection: bool,
     header_names: Vec<String>,
     body_bytes: u64,
 }
@@ -89,6 +98,7 @@ impl From<anyhow::Error> for Refusal {
 enum Taken {
     Accepted,
     Duplicate,
+    InProgress,
     Unmatched,
 }
 
@@ -108,6 +118,7 @@ impl Attempt {
             connection_id: segments.get(2).and_then(|id| ConnectionId::parse(id).ok()),
             webhook_id,
             signature_valid: false,
+            names_connection: segments.len() > 2,
             header_names: header_names(req.headers()),
             body_bytes: body_bytes as u64,
         }
@@ -127,16 +138,30 @@ impl Attempt {
         self.connection_id = Some(connection.id.clone());
     }
 
-    /// Logs the attempt and answers it.
+    /// Logs the attempt (within bounds) and answers it.
     async fn finish(self, services: &Services, outcome: Result<Taken, Refusal>) -> Response<Body> {
         let (status, response, error) = match outcome {
+            Ok(Taken::InProgress) => {
+                let refusal = refuse(
+                    DeliveryStatus::InProgress,
+                    ApiError::conflict(
+                        "in_progress",
+                        "another copy of this delivery is being taken in; send it again shortly",
+                    ),
+                );
+                let response =
+                    http::with_header(http::error_response(&refusal.error), "retry-after", "5");
+                (refusal.status, response, Some(refusal.error.message))
+            }
             Ok(taken) => {
                 let (status, code, label) = match taken {
                     Taken::Accepted => (DeliveryStatus::Accepted, StatusCode::ACCEPTED, "accepted"),
                     Taken::Unmatched => {
                         (DeliveryStatus::Unmatched, StatusCode::ACCEPTED, "unmatched")
                     }
-                    Taken::Duplicate => (DeliveryStatus::Duplicate, StatusCode::OK, "duplicate"),
+                    Taken::Duplicate | Taken::InProgress => {
+                        (DeliveryStatus::Duplicate, StatusCode::OK, "duplicate")
+                    }
                 };
                 (status, http::json(code, &json!({ "status": label })), None)
             }
@@ -154,24 +179,58 @@ impl Attempt {
             "webhook delivery"
         );
         if let Some(source) = self.source {
-            let record = DeliveryRecord {
-                id: uuid::Uuid::new_v4().simple().to_string(),
-                source,
-                user_id: self.user_id,
-                connection_id: self.connection_id,
-                webhook_id: self.webhook_id,
-                received_at: self.received_at,
-                status,
-                http_status: response.status().as_u16(),
-                signature_valid: self.signature_valid,
-                error,
-                header_names: self.header_names,
-                body_bytes: self.body_bytes,
-                expires_at: self.received_at + LOG_RETENTION,
-            };
-            deliveries::log_attempt(services, &record).await;
+            if self.worth_logging(services, source).await {
+                let record = DeliveryRecord {
+                    id: uuid::Uuid::new_v4().simple().to_string(),
+                    source,
+                    user_id: self.user_id,
+                    connection_id: self.connection_id,
+                    webhook_id: self.webhook_id,
+                    received_at: self.received_at,
+                    status,
+                    http_status: response.status().as_u16(),
+                    signature_valid: self.signature_valid,
+                    error,
+                    header_names: self.header_names,
+                    body_bytes: self.body_bytes,
+                    expires_at: self.received_at + LOG_RETENTION,
+                };
+                deliveries::log_attempt(services, &record).await;
+            }
         }
         response
+    }
+
+    /// Verified attempts are always logged. Unverified ones cost the sender nothing, so they
+    /// are logged only for a known connection (or the app endpoint), at most
+    /// `REFUSED_LOGGED_PER_MINUTE` a minute each; a request naming no known connection is
+    /// never written anywhere.
+    async fn worth_logging(&self, services: &Services, source: Source) -> bool {
+        if self.signature_valid {
+            return true;
+        }
+        let scope = match (&self.user_id, &self.connection_id, self.names_connection) {
+            (Some(_), Some(connection), _) => connection.to_string(),
+            (None, _, false) => format!("app:{source}"),
+            _ => return false,
+        };
+        let minute = self.received_at.format("%Y-%m-%dT%H:%M");
+        let counter = format!("refused_log:{scope}:{minute}");
+        let expires = self.received_at + chrono::Duration::minutes(2);
+        match services
+            .counters
+            .increment_below(&counter, REFUSED_LOGGED_PER_MINUTE, expires)
+            .await
+        {
+            Ok(below) => below.is_some(),
+            Err(e) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "refused-delivery log cap unreadable"
+                );
+                false
+            }
+        }
     }
 }
 
@@ -254,6 +313,7 @@ async fn for_connection(
     let targets = [connection.id.clone()];
     take_in(
         services,
+        Endpoint::Connection(&connection.id),
         &webhook_id,
         body,
         Destination::Connections(&targets),
@@ -307,6 +367,7 @@ async fn for_app(
     let Some(first) = connections.first() else {
         let taken = take_in(
             services,
+            Endpoint::App,
             &webhook_id,
             body,
             Destination::Unmatched { email },
@@ -322,6 +383,7 @@ async fn for_app(
     let targets: Vec<ConnectionId> = connections.iter().map(|c| c.id.clone()).collect();
     take_in(
         services,
+        Endpoint::App,
         &webhook_id,
         body,
         Destination::Connections(&targets),
@@ -378,6 +440,7 @@ fn verify(
 
 async fn take_in(
     services: &Services,
+    endpoint: Endpoint<'_>,
     webhook_id: &str,
     body: &Bytes,
     destination: Destination<'_>,
@@ -385,6 +448,7 @@ async fn take_in(
     let intake = deliveries::take_in(
         services,
         Source::Fathom,
+        endpoint,
         webhook_id,
         body.clone(),
         destination,
@@ -393,6 +457,7 @@ async fn take_in(
     Ok(match intake {
         Intake::Accepted => Taken::Accepted,
         Intake::Duplicate => Taken::Duplicate,
+        Intake::InProgress => Taken::InProgress,
     })
 }
 
@@ -524,7 +589,7 @@ mod tests {
         let stored = backend
             .services
             .blobs
-            .get_bytes("webhooks/fathom/msg_base64.json")
+            .get_bytes(&format!("webhooks/fathom/{connection}/msg_base64.json"))
             .await
             .unwrap();
         assert_eq!(stored.as_deref(), Some(body), "the raw bytes are stored");
@@ -541,7 +606,7 @@ mod tests {
                 connection_id: Some(connection.clone()),
                 source: Source::Fathom,
                 webhook_id: "msg_base64".into(),
-                blob_key: "webhooks/fathom/msg_base64.json".into(),
+                blob_key: format!("webhooks/fathom/{connection}/msg_base64.json"),
             }
         );
 
@@ -567,29 +632,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_sample_event_for_an_unknown_connection_is_404_and_logged_without_header_values() {
+    async fn the_sample_event_for_an_unknown_connection_is_404_and_writes_nothing() {
         let backend = local_backend().await;
         let event: LambdaRequest = serde_json::from_str(SAMPLE).unwrap();
         let response = handle(&backend.services, Request::from(event)).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
         let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
         assert_eq!(body["error"]["code"], "unknown_connection");
-
-        let logged = log(&backend, None).await;
-        assert_eq!(logged.len(), 1);
-        let entry = &logged[0];
-        assert_eq!(entry.status, DeliveryStatus::Rejected);
-        assert_eq!(entry.http_status, 404);
-        assert_eq!(entry.webhook_id.as_deref(), Some("msg_2kR8sample"));
-        assert_eq!(
-            entry.connection_id.as_ref().map(|c| c.as_str()),
-            Some("con_0123456789abcdef0123456789abcdef")
-        );
-        assert!(entry.header_names.contains(&"webhook-signature".to_owned()));
-        let serialized = serde_json::to_string(entry).unwrap();
         assert!(
-            !serialized.contains("c2FtcGxlLXNpZ25hdHVyZS"),
-            "no header value is kept: {serialized}"
+            log(&backend, None).await.is_empty(),
+            "an unauthenticated request naming no known connection is not logged"
         );
     }
 
@@ -616,7 +668,7 @@ mod tests {
         assert!(backend
             .services
             .blobs
-            .get_bytes("webhooks/fathom/msg_forged.json")
+            .get_bytes(&format!("webhooks/fathom/{connection}/msg_forged.json"))
             .await
             .unwrap()
             .is_none());

@@ -1,6 +1,6 @@
 //! A meeting as callsync stores it, whatever its source.
 
-use super::ids::{ExternalId, RecordingId, Source, UserId};
+use super::ids::{ExternalId, JobId, RecordingId, Source, UserId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -106,6 +106,10 @@ pub struct Recording {
     /// skipped without fetching its content again.
     #[serde(default)]
     pub source_fingerprint: Option<String>,
+    /// The job that stored it first: a job that meets it again (a redelivered message, a
+    /// resumed page) counts it as its own import, not as a duplicate.
+    #[serde(default)]
+    pub imported_by: Option<JobId>,
     /// Lower-cased title and transcript text, kept for search.
     pub search_text: String,
     pub created_at: DateTime<Utc>,
@@ -134,6 +138,7 @@ impl Recording {
             source_created_at: None,
             content_hash: String::new(),
             source_fingerprint: None,
+            imported_by: None,
             search_text: String::new(),
             created_at: now,
             updated_at: now,
@@ -160,6 +165,11 @@ impl Recording {
         self.share_url = content.share_url;
         self.source_created_at = content.source_created_at;
         self.updated_at = now;
+    }
+
+    /// Whether `job` stored this recording first.
+    pub fn imported_by_job(&self, job: &JobId) -> bool {
+        self.imported_by.as_ref() == Some(job)
     }
 
     /// The instant the recording is listed by (newest first).

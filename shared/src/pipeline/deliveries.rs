@@ -9,6 +9,7 @@
 //!
 //! Every attempt, whatever became of it, goes to the delivery log.
 
+use super::claims::{self, Claimed};
 use super::messages::SyncMessage;
 use crate::domain::{hex_digest, Connection, ConnectionId, ConnectionStatus, Source};
 use crate::ports::DeliveryRecord;
@@ -17,9 +18,12 @@ use anyhow::{Context, Result};
 use bytes::Bytes;
 use chrono::Duration as Span;
 
-/// How long a delivery id stays claimed: well past the sender's retry horizon (about 27.5 h
-/// on Svix's default schedule), so a late retry is still recognised.
+/// How long a delivery id stays claimed once it is kept: well past the sender's retry horizon
+/// (about 27.5 h on Svix's default schedule), so a late retry is still recognised.
 pub const RECEIPT_TTL: Span = Span::days(5);
+/// How long a delivery id is held while its payload is stored and queued (milliseconds of
+/// work): past it, the worker is taken for dead and the sender's retry takes the delivery over.
+pub const RECEIPT_HOLD: Span = Span::seconds(60);
 /// How long attempts stay in the delivery log.
 pub const LOG_RETENTION: Span = Span::days(30);
 /// How long a held delivery waits for its connection to resume or its user to connect; the
@@ -28,22 +32,42 @@ pub const HOLD_TTL: Span = Span::days(30);
 /// Longest `webhook-id` taken in (it names the receipt and the stored payload).
 pub const MAX_WEBHOOK_ID_LEN: usize = 128;
 
-/// The once-store key that claims a delivery id.
-pub fn receipt_key(source: Source, webhook_id: &str) -> String {
-    format!("receipt:{source}:{webhook_id}")
+/// The endpoint a delivery came in through. Receipts and payloads are kept per endpoint, so a
+/// delivery to one never makes another's delivery with the same id look like a duplicate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint<'a> {
+    /// `/webhooks/{source}/{connection_id}`, verified with that connection's secret.
+    Connection(&'a ConnectionId),
+    /// `/webhooks/{source}`, verified with the app's secret.
+    App,
+}
+
+impl Endpoint<'_> {
+    fn scope(&self) -> String {
+        match self {
+            Endpoint::Connection(id) => id.to_string(),
+            Endpoint::App => "app".into(),
+        }
+    }
+}
+
+/// The once-store key that claims a delivery id at an endpoint.
+pub fn receipt_key(source: Source, endpoint: Endpoint<'_>, webhook_id: &str) -> String {
+    format!("receipt:{source}:{}:{webhook_id}", endpoint.scope())
 }
 
 /// Where a delivery's raw payload is stored. The id is the sender's: used as is when it is
 /// plain (`[A-Za-z0-9_-]`), hashed otherwise, so it can never form a path.
-pub fn payload_key(source: Source, webhook_id: &str) -> String {
+pub fn payload_key(source: Source, endpoint: Endpoint<'_>, webhook_id: &str) -> String {
     let plain = webhook_id
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let scope = endpoint.scope();
     if plain {
-        format!("webhooks/{source}/{webhook_id}.json")
+        format!("webhooks/{source}/{scope}/{webhook_id}.json")
     } else {
         format!(
-            "webhooks/{source}/sha256-{}.json",
+            "webhooks/{source}/{scope}/sha256-{}.json",
             hex_digest(webhook_id.as_bytes())
         )
     }
@@ -72,35 +96,55 @@ pub enum Destination<'a> {
 pub enum Intake {
     /// Claimed, stored, and queued or held.
     Accepted,
-    /// Its id was claimed before: nothing was done.
+    /// Its id was taken in before: nothing was done.
     Duplicate,
+    /// Another copy is being taken in right now: the sender should try again shortly.
+    InProgress,
 }
 
-/// Takes in a verified delivery: claims its id, stores `body`, then queues it for each
-/// destination connection or holds it as unmatched. `Err` means it was not taken in and the
-/// claim is released: answer so that the sender retries.
+/// Takes in a verified delivery: claims its id at its endpoint (provisionally), stores
+/// `body`, queues it for each destination connection or holds it as unmatched, and only then
+/// confirms the claim. `Err` means it was not taken in and the claim is released: answer so
+/// that the sender retries. A crash between the steps leaves a provisional claim that
+/// expires after `RECEIPT_HOLD`, so the sender's retry takes the delivery over: "accepted"
+/// always means kept.
 pub async fn take_in(
     services: &Services,
     source: Source,
+    endpoint: Endpoint<'_>,
     webhook_id: &str,
     body: Bytes,
     destination: Destination<'_>,
 ) -> Result<Intake> {
     let now = services.clock.now();
-    let receipt = receipt_key(source, webhook_id);
-    let claimed = services
-        .once
-        .insert_if_absent(&receipt, &now.to_rfc3339(), now + RECEIPT_TTL, now)
+    let receipt = receipt_key(source, endpoint, webhook_id);
+    match claims::claim(services.once.as_ref(), &receipt, RECEIPT_HOLD, now)
         .await
-        .context("claiming the delivery id")?;
-    if !claimed {
-        return Ok(Intake::Duplicate);
+        .context("claiming the delivery id")?
+    {
+        Claimed::Done => return Ok(Intake::Duplicate),
+        Claimed::InProgress => return Ok(Intake::InProgress),
+        Claimed::Ours => {}
     }
-    match store_and_dispatch(services, source, webhook_id, body, destination).await {
-        Ok(()) => Ok(Intake::Accepted),
+    let blob_key = payload_key(source, endpoint, webhook_id);
+    match store_and_dispatch(services, source, webhook_id, &blob_key, body, destination).await {
+        Ok(()) => {
+            let confirmed =
+                claims::confirm(services.once.as_ref(), &receipt, RECEIPT_TTL, now).await;
+            if let Err(e) = confirmed {
+                // Kept and queued all the same; a retry after the hold queues it again, and
+                // the import is idempotent.
+                tracing::error!(
+                    webhook = webhook_id,
+                    error = format!("{e:#}"),
+                    "confirming a delivery claim failed"
+                );
+            }
+            Ok(Intake::Accepted)
+        }
         Err(e) => {
-            if let Err(release) = services.once.remove(&receipt).await {
-                // The sender's retries will be taken for duplicates until the claim expires.
+            if let Err(release) = claims::release(services.once.as_ref(), &receipt).await {
+                // The sender's retries are told to come back until the hold expires.
                 tracing::error!(
                     webhook = webhook_id,
                     error = format!("{release:#}"),
@@ -116,20 +160,20 @@ async fn store_and_dispatch(
     services: &Services,
     source: Source,
     webhook_id: &str,
+    blob_key: &str,
     body: Bytes,
     destination: Destination<'_>,
 ) -> Result<()> {
-    let blob_key = payload_key(source, webhook_id);
     services
         .blobs
-        .put(&blob_key, body, "application/json")
+        .put(blob_key, body, "application/json")
         .await
         .context("storing the delivery's payload")?;
     let message = |connection_id: Option<ConnectionId>| SyncMessage::Webhook {
         connection_id,
         source,
         webhook_id: webhook_id.to_owned(),
-        blob_key: blob_key.clone(),
+        blob_key: blob_key.to_owned(),
     };
     match destination {
         Destination::Connections([only]) => services
@@ -310,19 +354,37 @@ mod tests {
     #[test]
     fn plain_ids_name_their_payload_and_others_are_hashed_into_one_segment() {
         assert_eq!(
-            payload_key(Source::Fathom, "msg_2Kq8-Zk"),
-            "webhooks/fathom/msg_2Kq8-Zk.json"
+            payload_key(Source::Fathom, Endpoint::App, "msg_2Kq8-Zk"),
+            "webhooks/fathom/app/msg_2Kq8-Zk.json"
         );
         let odd = ["../../etc/passwd", "a/b", "msg 1", "é", "msg.1"];
         let keys: std::collections::HashSet<String> = odd
             .iter()
-            .map(|id| payload_key(Source::Fathom, id))
+            .map(|id| payload_key(Source::Fathom, Endpoint::App, id))
             .collect();
         assert_eq!(keys.len(), odd.len(), "distinct ids, distinct keys");
         for key in &keys {
-            let name = key.strip_prefix("webhooks/fathom/sha256-").unwrap();
+            let name = key.strip_prefix("webhooks/fathom/app/sha256-").unwrap();
             assert!(!name.contains('/') && !name.contains(".."), "{key}");
         }
+    }
+
+    #[test]
+    fn each_endpoint_keeps_its_own_receipts_and_payloads() {
+        let (a, b) = (ConnectionId::new(), ConnectionId::new());
+        let receipts: std::collections::HashSet<String> = [
+            Endpoint::Connection(&a),
+            Endpoint::Connection(&b),
+            Endpoint::App,
+        ]
+        .into_iter()
+        .map(|endpoint| receipt_key(Source::Fathom, endpoint, "msg_1"))
+        .collect();
+        assert_eq!(receipts.len(), 3);
+        assert_ne!(
+            payload_key(Source::Fathom, Endpoint::Connection(&a), "msg_1"),
+            payload_key(Source::Fathom, Endpoint::Connection(&b), "msg_1")
+        );
     }
 
     #[test]

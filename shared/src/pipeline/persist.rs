@@ -1,7 +1,7 @@
 //! The last stage: one meeting's content becomes a stored recording, once per
 //! `(user, source, external id)`, counted against the user's monthly quota when new.
 
-use crate::domain::{MeetingContent, Recording, RecordingId, TranscriptRef, UserId};
+use crate::domain::{JobId, MeetingContent, Recording, RecordingId, TranscriptRef, UserId};
 use crate::ports::Inserted;
 use crate::services::Services;
 use anyhow::Result;
@@ -51,13 +51,16 @@ pub fn quota_resets_at(now: DateTime<Utc>) -> DateTime<Utc> {
         .unwrap_or(now)
 }
 
-/// Stores `content` for `user`: new -> imported (quota permitting); stored with the same
-/// content -> unchanged; stored with other content -> updated in place.
+/// Stores `content` for `user` as part of `job`: new -> imported (quota permitting); stored
+/// with the same content -> unchanged; stored with other content -> updated in place. A
+/// recording `job` itself stored earlier (its message redelivered, its page resumed after a
+/// crash) counts as imported again, so a job's counts are exact however often it runs.
 pub async fn import_meeting(
     services: &Services,
     user: &UserId,
     content: MeetingContent,
     fingerprint: Option<String>,
+    job: &JobId,
 ) -> Result<ImportResult> {
     let now = services.clock.now();
     if let Some(existing) = services
@@ -65,7 +68,7 @@ pub async fn import_meeting(
         .find_by_key(user, content.source, &content.external_id)
         .await?
     {
-        return refresh_existing(services, existing, content, fingerprint, now).await;
+        return refresh_existing(services, existing, content, fingerprint, job, now).await;
     }
     let limit = services.config.imports_per_month;
     let (counter, expires) = quota_counter(user, now);
@@ -83,6 +86,7 @@ pub async fn import_meeting(
     }
     let mut recording = Recording::from_content(user.clone(), content.clone(), now);
     recording.source_fingerprint = fingerprint.clone();
+    recording.imported_by = Some(job.clone());
     place_transcript(services, &mut recording).await?;
     match services.recordings.insert_if_absent(&recording).await {
         Ok(Inserted::New) => Ok(ImportResult {
@@ -106,7 +110,7 @@ pub async fn import_meeting(
                 .ok_or_else(|| {
                     anyhow::anyhow!("recording {} vanished during import", content.external_id)
                 })?;
-            refresh_existing(services, existing, content, fingerprint, now).await
+            refresh_existing(services, existing, content, fingerprint, job, now).await
         }
     }
 }
@@ -116,6 +120,7 @@ async fn refresh_existing(
     mut existing: Recording,
     content: MeetingContent,
     fingerprint: Option<String>,
+    job: &JobId,
     now: DateTime<Utc>,
 ) -> Result<ImportResult> {
     let id = Some(existing.id.clone());
@@ -124,8 +129,13 @@ async fn refresh_existing(
             existing.source_fingerprint = fingerprint;
             services.recordings.update(&existing).await?;
         }
+        let outcome = if existing.imported_by_job(job) {
+            ImportOutcome::Imported
+        } else {
+            ImportOutcome::Unchanged
+        };
         return Ok(ImportResult {
-            outcome: ImportOutcome::Unchanged,
+            outcome,
             recording_id: id,
         });
     }

@@ -353,8 +353,15 @@ impl SyncRun<'_> {
             .recordings
             .find_by_key(&self.job.user_id, Source::Fathom, external_id)
             .await?;
-        if stored.is_some_and(|r| r.source_fingerprint.as_deref() == Some(listing.as_str())) {
-            self.job.counts.skipped += 1;
+        if let Some(stored) =
+            stored.filter(|r| r.source_fingerprint.as_deref() == Some(listing.as_str()))
+        {
+            // Stored by this very job before a crash or redelivery: its own import.
+            if stored.imported_by_job(&self.job.id) {
+                self.job.counts.imported += 1;
+            } else {
+                self.job.counts.skipped += 1;
+            }
             return Ok(None);
         }
         let content = match services
@@ -374,7 +381,14 @@ impl SyncRun<'_> {
                 return Ok(None);
             }
         };
-        let result = import_meeting(services, &self.job.user_id, content, Some(listing)).await?;
+        let result = import_meeting(
+            services,
+            &self.job.user_id,
+            content,
+            Some(listing),
+            &self.job.id,
+        )
+        .await?;
         match result.outcome {
             ImportOutcome::Imported => self.job.counts.imported += 1,
             ImportOutcome::Updated => self.job.counts.updated += 1,

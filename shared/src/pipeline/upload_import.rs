@@ -490,7 +490,7 @@ async fn import_upload(
         share_url: None,
         source_created_at: Some(upload.created_at),
     };
-    let imported = import_meeting(services, &upload.user_id, content, None).await?;
+    let imported = import_meeting(services, &upload.user_id, content, None, &job.id).await?;
     let recording = || {
         imported
             .recording_id

@@ -169,7 +169,7 @@ async fn import_into(
         }
         Err(transient) => return Err(transient),
     };
-    let result = import_meeting(services, &connection.user_id, content, None).await?;
+    let result = import_meeting(services, &connection.user_id, content, None, &job.id).await?;
     match result.outcome {
         ImportOutcome::Imported => job.counts.imported += 1,
         ImportOutcome::Updated => job.counts.updated += 1,

@@ -24,6 +24,8 @@ macro_rules! backend_contract {
             recording_update_replaces_content,
             once_item_is_taken_once_and_never_after_expiry,
             once_insert_respects_live_items_and_release,
+            once_items_read_and_overwrite_until_expiry,
+            provisional_claims_are_taken_over_only_after_they_expire,
             lease_is_exclusive_until_it_expires,
             counter_never_passes_its_ceiling,
             connection_is_unique_per_user_and_source,
@@ -300,6 +302,93 @@ pub async fn once_insert_respects_live_items_and_release(b: &TestBackend) {
         .insert_if_absent("receipt:fathom:msg_1", "retry", now + Span::days(4), now)
         .await
         .unwrap());
+}
+
+pub async fn once_items_read_and_overwrite_until_expiry(b: &TestBackend) {
+    let once = &b.services.once;
+    let now = epoch();
+    assert_eq!(once.get("claim:a", now).await.unwrap(), None);
+    once.put("claim:a", "first", now + Span::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        once.get("claim:a", now).await.unwrap().as_deref(),
+        Some("first")
+    );
+    // Overwritten whatever was there, with the new expiry.
+    once.put("claim:a", "second", now + Span::days(5))
+        .await
+        .unwrap();
+    let later = now + Span::days(1);
+    assert_eq!(
+        once.get("claim:a", later).await.unwrap().as_deref(),
+        Some("second")
+    );
+    assert!(!once
+        .insert_if_absent("claim:a", "third", later + Span::minutes(1), later)
+        .await
+        .unwrap());
+    assert_eq!(
+        once.get("claim:a", now + Span::days(6)).await.unwrap(),
+        None,
+        "an expired item reads as absent, even before it is removed"
+    );
+}
+
+pub async fn provisional_claims_are_taken_over_only_after_they_expire(b: &TestBackend) {
+    use crate::pipeline::claims::{claim, confirm, release, Claimed};
+    let once = b.services.once.as_ref();
+    let now = epoch();
+    let hold = Span::seconds(60);
+    let racers = (0..16).map(|_| {
+        let once = b.services.once.clone();
+        tokio::spawn(async move { claim(once.as_ref(), "receipt:x", hold, now).await.unwrap() })
+    });
+    let outcomes: Vec<Claimed> = join_all(racers)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|c| **c == Claimed::Ours).count(),
+        1,
+        "one of 16 racing claims wins: {outcomes:?}"
+    );
+    assert!(outcomes
+        .iter()
+        .all(|c| matches!(c, Claimed::Ours | Claimed::InProgress)));
+    // The holder died without confirming: after the hold, the next attempt takes over.
+    let later = now + hold + Span::seconds(1);
+    assert_eq!(
+        claim(once, "receipt:x", hold, now + Span::seconds(30))
+            .await
+            .unwrap(),
+        Claimed::InProgress
+    );
+    assert_eq!(
+        claim(once, "receipt:x", hold, later).await.unwrap(),
+        Claimed::Ours
+    );
+    confirm(once, "receipt:x", Span::days(5), later)
+        .await
+        .unwrap();
+    assert_eq!(
+        claim(once, "receipt:x", hold, later + Span::days(4))
+            .await
+            .unwrap(),
+        Claimed::Done,
+        "confirmed work is remembered for as long as asked"
+    );
+    // A released claim can be taken at once.
+    assert_eq!(
+        claim(once, "receipt:y", hold, now).await.unwrap(),
+        Claimed::Ours
+    );
+    release(once, "receipt:y").await.unwrap();
+    assert_eq!(
+        claim(once, "receipt:y", hold, now).await.unwrap(),
+        Claimed::Ours
+    );
 }
 
 pub async fn lease_is_exclusive_until_it_expires(b: &TestBackend) {

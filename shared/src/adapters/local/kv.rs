@@ -49,6 +49,34 @@ impl OnceStore for LocalOnce {
             .await
     }
 
+    async fn get(&self, key: &str, now: DateTime<Utc>) -> Result<Option<String>> {
+        let key = key.to_owned();
+        self.0
+            .call(move |c| {
+                Ok(c.query_row(
+                    "SELECT value FROM once_items WHERE key = ?1 AND expires_at > ?2",
+                    params![key, millis(now)],
+                    |r| r.get(0),
+                )
+                .optional()?)
+            })
+            .await
+    }
+
+    async fn put(&self, key: &str, value: &str, expires_at: DateTime<Utc>) -> Result<()> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.0
+            .call(move |c| {
+                c.execute(
+                    "INSERT INTO once_items (key, value, expires_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+                    params![key, value, millis(expires_at)],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
     async fn remove(&self, key: &str) -> Result<()> {
         let key = key.to_owned();
         self.0

@@ -73,6 +73,34 @@ impl OnceStore for DynamoStore {
         Ok(Some(value.clone()))
     }
 
+    async fn get(&self, key: &str, now: DateTime<Utc>) -> Result<Option<String>> {
+        let Some(item) = self.get_item(Key::once(key)).await? else {
+            return Ok(None);
+        };
+        // TTL removes expired items late: the expiry decides, not presence.
+        let live = item
+            .get(EXPIRES_US)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<i64>().ok())
+            .is_some_and(|expires| expires > now.timestamp_micros());
+        if !live {
+            return Ok(None);
+        }
+        let value = item
+            .get(VALUE)
+            .and_then(|v| v.as_s().ok())
+            .context("a stored once item has no value")?;
+        Ok(Some(value.clone()))
+    }
+
+    async fn put(&self, key: &str, value: &str, expires_at: DateTime<Utc>) -> Result<()> {
+        let mut item = Key::once(key).into_item();
+        item.insert(VALUE.into(), keys::text(value));
+        expiry(&mut item, expires_at);
+        self.put_item(item, None).await?;
+        Ok(())
+    }
+
     async fn remove(&self, key: &str) -> Result<()> {
         self.delete_item(Key::once(key), None).await?;
         Ok(())
