@@ -52,6 +52,9 @@ pub struct Config {
     pub imports_per_month: u64,
     /// Largest upload accepted, in bytes.
     pub max_upload_bytes: u64,
+    /// Deliveries of a queue message before it is dead-lettered (the template's
+    /// `maxReceiveCount`): the last one ends its work visibly instead of failing again.
+    pub queue_max_receives: u32,
     pub aws: Option<AwsResources>,
 }
 
@@ -180,6 +183,8 @@ impl Config {
                 .unwrap_or_else(|| "whisper-1".into()),
             imports_per_month: env.number("IMPORTS_PER_MONTH", 0)?,
             max_upload_bytes: env.number("MAX_UPLOAD_BYTES", 500 * 1024 * 1024)?,
+            queue_max_receives: u32::try_from(env.number("QUEUE_MAX_RECEIVES", 5)?.max(1))
+                .unwrap_or(u32::MAX),
             aws,
         })
     }

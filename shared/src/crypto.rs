@@ -74,6 +74,16 @@ impl SealingKey {
         B64.encode(Aes256Gcm::generate_key(OsRng))
     }
 
+    /// A key for `purpose` derived from this one (HMAC-SHA256 of the purpose), so one
+    /// secret setting serves several uses without one use's key revealing another's.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.0.as_slice())
+            .expect("HMAC takes keys of any length");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     pub fn seal(&self, plaintext: &SecretString) -> Sealed {
         let cipher = Aes256Gcm::new(&self.0);
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);

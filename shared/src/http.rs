@@ -238,6 +238,22 @@ pub fn query_as<T, E: std::fmt::Display>(
         .transpose()
 }
 
+/// The backend's cursor carried by the `cursor` parameter, when this API handed it out for
+/// the listing `scope`; anything else is a 400 `invalid_cursor`.
+pub fn page_cursor(
+    req: &Request,
+    signer: &crate::cursor::CursorSigner,
+    scope: &str,
+) -> Result<Option<String>, ApiError> {
+    query(req, "cursor")
+        .map(|cursor| {
+            signer
+                .open(scope, &cursor)
+                .map_err(|e| ApiError::bad_request("invalid_cursor", e.to_string()))
+        })
+        .transpose()
+}
+
 /// A page size from `limit`: 1..=`max`, `default` when absent.
 pub fn limit(req: &Request, default: usize, max: usize) -> Result<usize, ApiError> {
     let value = query_as(req, "limit", |raw| {

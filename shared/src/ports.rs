@@ -97,6 +97,13 @@ pub trait JobStore: Send + Sync {
         source: Option<Source>,
         limit: usize,
     ) -> Result<Vec<SyncJob>>;
+    /// Up to `limit` jobs of every user that are `running` and were last saved before
+    /// `cutoff`, oldest first (jobs whose worker may have died).
+    async fn list_running_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<SyncJob>>;
 }
 
 #[async_trait]

@@ -1,6 +1,7 @@
 //! Secret settings, loaded once at start-up and kept for the life of the process.
 
 use crate::crypto::{SealingKey, SecretString};
+use crate::cursor::CursorSigner;
 use std::fmt;
 
 /// Names of the secret values, the same as environment variables locally and as keys of the
@@ -13,6 +14,8 @@ pub const TRANSCRIBE_API_KEY: &str = "TRANSCRIBE_API_KEY";
 #[derive(Clone)]
 pub struct Secrets {
     pub sealing_key: SealingKey,
+    /// Signs the page cursors the API hands out (a key derived from the sealing key).
+    pub cursors: CursorSigner,
     pub fathom_client_secret: Option<SecretString>,
     /// The OAuth app's webhook secret (`whsec_...`), for app-level deliveries.
     pub fathom_webhook_secret: Option<SecretString>,
@@ -35,6 +38,7 @@ impl Secrets {
                 .map(SecretString::new)
         };
         Secrets {
+            cursors: CursorSigner::new(&sealing_key),
             sealing_key,
             fathom_client_secret: get(FATHOM_CLIENT_SECRET),
             fathom_webhook_secret: get(FATHOM_WEBHOOK_SECRET),

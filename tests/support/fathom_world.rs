@@ -4,6 +4,7 @@
 use crate::{eventually, Settings, TestApp};
 use dev_server::DevServer;
 use fakes::fathom::{FakeAccount, FakeFathom, FakeFathomOptions};
+use pipeline::webhook::{sign, WebhookSecret};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -200,6 +201,76 @@ impl World {
     pub async fn fathom_source(&self, user: &str) -> Value {
         self.app.get("/sources", Some(user)).await.1["items"][0].clone()
     }
+}
+
+/// A connection's webhook endpoint: where its deliveries go and the secret they are signed
+/// with.
+pub struct Endpoint {
+    pub connection_id: String,
+    pub secret: WebhookSecret,
+}
+
+impl Endpoint {
+    pub fn path(&self) -> String {
+        format!("/webhooks/fathom/{}", self.connection_id)
+    }
+}
+
+impl World {
+    /// Connects `user` to `account` with its API key (so a webhook is registered for the
+    /// connection), waits for the initial sync, and returns the connection's endpoint.
+    pub async fn connect_endpoint(&self, user: &str, account: &FakeAccount) -> Endpoint {
+        let body = json!({ "api_key": account.api_key });
+        let (status, source) = self
+            .app
+            .send_json(Method::POST, "/sources/fathom/api-key", user, &body)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{source}");
+        assert_eq!(self.initial_job(user).await["status"], "completed");
+        let connection_id = source["connection_id"].as_str().unwrap().to_owned();
+        let destination = self.app.url(&format!("/webhooks/fathom/{connection_id}"));
+        let hook = self
+            .fake
+            .webhooks()
+            .into_iter()
+            .find(|h| h.destination_url == destination)
+            .expect("the connection registered its webhook");
+        Endpoint {
+            connection_id,
+            secret: WebhookSecret::parse(&hook.secret).unwrap(),
+        }
+    }
+}
+
+/// A new meeting of `owner` in the fake: its id and the body Fathom would deliver.
+pub fn new_meeting(w: &World, owner: &FakeAccount) -> (u64, Vec<u8>) {
+    let meeting = w
+        .fake
+        .add_meeting(owner, |m| m.recorded_by = owner.person.clone())
+        .unwrap();
+    let payload = w.fake.meeting_payload(meeting.recording_id).unwrap();
+    (meeting.recording_id, serde_json::to_vec(&payload).unwrap())
+}
+
+/// Sends `body` to `path` as delivery `id`, signed at `at` (every retry is signed anew).
+pub async fn deliver(
+    w: &World,
+    path: &str,
+    secret: &WebhookSecret,
+    id: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    body: &[u8],
+) -> (StatusCode, Value) {
+    let timestamp = at.timestamp();
+    let request = w
+        .app
+        .client
+        .post(w.app.url(path))
+        .header("webhook-id", id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", sign(secret, id, timestamp, body))
+        .body(body.to_vec());
+    crate::read(request.send().await.unwrap()).await
 }
 
 pub fn location(response: &reqwest::Response) -> String {

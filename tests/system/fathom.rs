@@ -231,8 +231,12 @@ async fn a_bad_api_key_is_refused_and_nothing_is_stored() {
         )
         .await;
     assert_error(&answer, StatusCode::BAD_REQUEST, "invalid_api_key");
+    let lists = w.fake.calls().list_meetings;
     for (body, code) in [
         (json!({"api_key": ""}), "invalid_api_key"),
+        (json!({"api_key": "key\nwith-newline"}), "invalid_api_key"),
+        (json!({"api_key": "key\rx"}), "invalid_api_key"),
+        (json!({"api_key": "key\u{0}x"}), "invalid_api_key"),
         (json!({"key": "x"}), "invalid_json"),
     ] {
         let answer = w
@@ -241,6 +245,11 @@ async fn a_bad_api_key_is_refused_and_nothing_is_stored() {
             .await;
         assert_error(&answer, StatusCode::BAD_REQUEST, code);
     }
+    assert_eq!(
+        w.fake.calls().list_meetings,
+        lists,
+        "refused before asking Fathom"
+    );
     assert_eq!(w.fathom_source("alice").await["status"], "not_connected");
     assert!(w.fake.webhooks().is_empty());
     assert!(w.jobs("alice").await.is_empty());
@@ -473,6 +482,16 @@ async fn browsing_marks_synced_meetings_and_selected_meetings_sync_alone() {
         StatusCode::CONFLICT,
         "not_connected",
     );
+    // A cursor Fathom never issued is the client's mistake, refused before Fathom is asked.
+    let lists = w.fake.calls().list_meetings;
+    assert_error(
+        &w.app
+            .get("/meetings?source=fathom&cursor=zzz", Some("alice"))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_cursor",
+    );
+    assert_eq!(w.fake.calls().list_meetings, lists);
 }
 
 #[tokio::test]

@@ -294,6 +294,21 @@ async fn recordings_page_newest_first_search_and_read_in_full() {
     assert_eq!(titles[0], "Weekly sync 6", "newest first");
     assert_eq!(titles[3], "Pricing negotiation");
 
+    // Only cursors this API handed out, for this listing and this user, are accepted: not a
+    // well-formed one made up (a backend position encoded the way the backend encodes it),
+    // nor alice's in bob's hands.
+    let (_, first) = app.get("/recordings?limit=3", Some("alice")).await;
+    let alices = first["next_cursor"].as_str().unwrap().to_owned();
+    let made_up = B64.encode(format!("{}:rec_x", i64::MAX));
+    for (who, cursor) in [("alice", made_up.as_str()), ("bob", alices.as_str())] {
+        assert_error(
+            &app.get(&format!("/recordings?cursor={cursor}"), Some(who))
+                .await,
+            StatusCode::BAD_REQUEST,
+            "invalid_cursor",
+        );
+    }
+
     let (_, found) = app.get("/recordings?q=NEGOTIATION", Some("alice")).await;
     assert_eq!(found["items"].as_array().unwrap().len(), 1);
     let (_, found) = app

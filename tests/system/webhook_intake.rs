@@ -3,81 +3,15 @@
 //! storage beyond a bounded log.
 
 use chrono::{DateTime, Utc};
-use fakes::fathom::FakeAccount;
 use pipeline::domain::ConnectionId;
 use pipeline::pipeline::deliveries::RECEIPT_HOLD;
 use pipeline::ports::{Clock, ManualClock};
-use pipeline::webhook::{sign, WebhookSecret};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::Arc;
 use system_tests::crash::{CrashingBlobs, CrashingOnce, CrashingQueue, Tripwire};
-use system_tests::fathom_world::{fake_options, world_with, World};
+use system_tests::fathom_world::{deliver, fake_options, new_meeting, world_with, World};
 use system_tests::{assert_error, eventually, read, Settings};
-
-/// A user connected with an API key (so a webhook is registered for the connection).
-struct Endpoint {
-    connection_id: String,
-    secret: WebhookSecret,
-}
-
-async fn connect(w: &World, user: &str, account: &FakeAccount) -> Endpoint {
-    let body = json!({ "api_key": account.api_key });
-    let (status, source) = w
-        .app
-        .send_json(
-            reqwest::Method::POST,
-            "/sources/fathom/api-key",
-            user,
-            &body,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{source}");
-    assert_eq!(w.initial_job(user).await["status"], "completed");
-    let connection_id = source["connection_id"].as_str().unwrap().to_owned();
-    let destination = w.app.url(&format!("/webhooks/fathom/{connection_id}"));
-    let hook = w
-        .fake
-        .webhooks()
-        .into_iter()
-        .find(|h| h.destination_url == destination)
-        .expect("the connection registered its webhook");
-    Endpoint {
-        connection_id,
-        secret: WebhookSecret::parse(&hook.secret).unwrap(),
-    }
-}
-
-/// A new meeting of `owner` in the fake: its id and the body Fathom would deliver.
-fn new_meeting(w: &World, owner: &FakeAccount) -> (u64, Vec<u8>) {
-    let meeting = w
-        .fake
-        .add_meeting(owner, |m| m.recorded_by = owner.person.clone())
-        .unwrap();
-    let payload = w.fake.meeting_payload(meeting.recording_id).unwrap();
-    (meeting.recording_id, serde_json::to_vec(&payload).unwrap())
-}
-
-/// Sends `body` to `path` as delivery `id`, signed at `at` (every retry is signed anew).
-async fn deliver(
-    w: &World,
-    path: &str,
-    secret: &WebhookSecret,
-    id: &str,
-    at: DateTime<Utc>,
-    body: &[u8],
-) -> (StatusCode, Value) {
-    let timestamp = at.timestamp();
-    let request = w
-        .app
-        .client
-        .post(w.app.url(path))
-        .header("webhook-id", id)
-        .header("webhook-timestamp", timestamp.to_string())
-        .header("webhook-signature", sign(secret, id, timestamp, body))
-        .body(body.to_vec());
-    read(request.send().await.unwrap()).await
-}
 
 async fn copies(w: &World, user: &str, recording_id: u64) -> usize {
     let id = recording_id.to_string();
@@ -130,7 +64,7 @@ async fn a_crash_at_any_step_of_intake_loses_nothing_and_doubles_nothing() {
                     }
                 });
         let w = world_with(fake_options(), 2, settings, |s| s).await;
-        let alice = connect(&w, "alice", &w.account).await;
+        let alice = w.connect_endpoint("alice", &w.account).await;
         let path = format!("/webhooks/fathom/{}", alice.connection_id);
         let (recording_id, body) = new_meeting(&w, &w.account);
 
@@ -177,9 +111,9 @@ async fn a_crash_at_any_step_of_intake_loses_nothing_and_doubles_nothing() {
 #[tokio::test]
 async fn a_delivery_id_taken_in_at_one_endpoint_is_no_duplicate_at_another() {
     let w = world_with(fake_options(), 1, Settings::default(), |s| s).await;
-    let alice = connect(&w, "alice", &w.account).await;
+    let alice = w.connect_endpoint("alice", &w.account).await;
     let grace = w.fake.add_account("Grace Hopper", "grace@navy.test");
-    let bob = connect(&w, "bob", &grace).await;
+    let bob = w.connect_endpoint("bob", &grace).await;
     let (alices_meeting, alices_body) = new_meeting(&w, &w.account);
     let (bobs_meeting, bobs_body) = new_meeting(&w, &grace);
 
@@ -226,7 +160,7 @@ async fn unsigned_floods_write_nothing_for_unknown_connections_and_a_bounded_log
         |s| s,
     )
     .await;
-    let alice = connect(&w, "alice", &w.account).await;
+    let alice = w.connect_endpoint("alice", &w.account).await;
     let unsigned = |path: String| {
         let request = w
             .app

@@ -55,8 +55,10 @@ async fn list(services: &Services, user: &UserId, req: &Request) -> ApiResult {
             ))
         }
     }
+    let scope = format!("meetings:fathom:{user}");
+    let cursors = &services.secrets.cursors;
     let query = ListMeetingsQuery {
-        cursor: http::query(req, "cursor"),
+        cursor: http::page_cursor(req, cursors, &scope)?,
         created_after: http::query_as(req, "created_after", timestamp)?,
         created_before: http::query_as(req, "created_before", timestamp)?,
         ..ListMeetingsQuery::default()
@@ -84,7 +86,8 @@ async fn list(services: &Services, user: &UserId, req: &Request) -> ApiResult {
     for meeting in &page.items {
         items.push(item(services, user, meeting).await?);
     }
-    http::ok(&json!({ "items": items, "next_cursor": page.next_cursor }))
+    let next_cursor = page.next_cursor.map(|raw| cursors.sign(&scope, &raw));
+    http::ok(&json!({ "items": items, "next_cursor": next_cursor }))
 }
 
 async fn item<'a>(

@@ -6,7 +6,7 @@ use pipeline::domain::{
     ConnectionStatus, ExternalId, JobId, JobKind, Source, SyncJob, SyncScope, UserId,
 };
 use pipeline::http::{self, ApiError, ApiResult, Body, Request, Response, Route};
-use pipeline::pipeline::jobs::start_sync_job;
+use pipeline::pipeline::jobs::{start_job, start_sync_job};
 use pipeline::services::Services;
 use pipeline::views::JobView;
 use serde::Deserialize;
@@ -45,7 +45,7 @@ async fn route(services: &Services, req: &Request) -> ApiResult {
         ("POST", ["sync"]) => {
             start_sync(services, &http::user_id(req)?, http::json_body(req)?).await
         }
-        ("POST", ["jobs", id, "retry"]) => retry(services, &http::user_id(req)?, id).await,
+        ("POST", ["jobs", id, "retry"]) => retry(services, &http::user_id(req)?, id, req).await,
         _ => Err(ApiError::no_route(req)),
     }
 }
@@ -132,16 +132,53 @@ async fn start_sync(services: &Services, user: &UserId, request: SyncRequest) ->
     accepted(&job)
 }
 
-/// Queues a new job for just the failed items of a finished one.
-async fn retry(services: &Services, user: &UserId, raw_id: &str) -> ApiResult {
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RetryRequest {
+    /// Only these of the job's failed items (default: all of them).
+    #[serde(default)]
+    external_ids: Option<Vec<String>>,
+}
+
+/// Queues a new job for the failed items of a finished one, and for those it left for later
+/// because of the monthly limit; the new job names the one it retries (`retry_of`).
+async fn retry(services: &Services, user: &UserId, raw_id: &str, req: &Request) -> ApiResult {
     let job = find_job(services, user, raw_id).await?;
+    let request: RetryRequest = if http::body_bytes(req).is_empty() {
+        RetryRequest::default()
+    } else {
+        http::json_body(req)?
+    };
     if !job.status.is_finished() {
         return Err(ApiError::conflict(
             "job_running",
             "the job is still running; retry it once it has finished",
         ));
     }
-    if job.failed_items.is_empty() {
+    let retryable: Vec<ExternalId> = job
+        .failed_items
+        .iter()
+        .chain(&job.not_imported_items)
+        .map(|item| item.external_id.clone())
+        .collect();
+    let chosen = match request.external_ids {
+        None => retryable,
+        Some(ids) => {
+            let mut chosen = Vec::with_capacity(ids.len());
+            for raw in ids {
+                let id = ExternalId::parse(&raw)?;
+                if !retryable.contains(&id) {
+                    return Err(ApiError::bad_request(
+                        "not_failed",
+                        format!("`{raw}` is not a failed item of this job"),
+                    ));
+                }
+                chosen.push(id);
+            }
+            chosen
+        }
+    };
+    if chosen.is_empty() {
         return Err(ApiError::conflict(
             "nothing_to_retry",
             "the job has no failed items",
@@ -149,17 +186,15 @@ async fn retry(services: &Services, user: &UserId, raw_id: &str) -> ApiResult {
     }
     syncable(services, user, job.source).await?;
     let scope = SyncScope {
-        external_ids: job
-            .failed_items
-            .iter()
-            .map(|f| f.external_id.clone())
-            .collect(),
+        external_ids: chosen,
         created_after: job.scope.created_after,
         created_before: job.scope.created_before,
     };
-    let retry = start_sync_job(services, user, job.source, JobKind::Manual, scope)
-        .await
-        .map_err(|_| ApiError::unavailable("the retry could not be queued; try again"))?;
+    let retry = start_job(services, user, job.source, JobKind::Manual, scope, |new| {
+        new.retry_of = Some(job.id.clone())
+    })
+    .await
+    .map_err(|_| ApiError::unavailable("the retry could not be queued; try again"))?;
     accepted(&retry)
 }
 

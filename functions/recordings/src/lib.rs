@@ -38,15 +38,18 @@ async fn list(services: &Services, user: &UserId, req: &Request) -> ApiResult {
             format!("query parameter `q` is longer than {MAX_QUERY_CHARS} characters"),
         ));
     }
+    let scope = format!("recordings:{user}");
+    let cursors = &services.secrets.cursors;
     let query = RecordingQuery {
         source: http::query_as(req, "source", Source::parse)?,
         text,
         limit: http::limit(req, 20, 100)?,
-        cursor: http::query(req, "cursor"),
+        cursor: http::page_cursor(req, cursors, &scope)?,
     };
     let page = services.recordings.list(user, &query).await?;
     let items: Vec<RecordingListItem> = page.items.iter().map(RecordingListItem::from).collect();
-    http::ok(&json!({ "items": items, "next_cursor": page.next_cursor }))
+    let next_cursor = page.next_cursor.map(|raw| cursors.sign(&scope, &raw));
+    http::ok(&json!({ "items": items, "next_cursor": next_cursor }))
 }
 
 async fn detail(services: &Services, user: &UserId, raw_id: &str) -> ApiResult {

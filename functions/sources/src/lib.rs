@@ -229,10 +229,11 @@ async fn add_api_key(
         )));
     }
     let key = body.api_key.trim();
-    if key.is_empty() || key.len() > 512 {
+    // A header cannot carry control characters: refuse them here, not as a provider fault.
+    if key.is_empty() || key.len() > 512 || key.chars().any(char::is_control) {
         return Err(ApiError::bad_request(
             "invalid_api_key",
-            "api_key must be a non-empty Fathom API key",
+            "api_key must be a Fathom API key: 1 to 512 characters, without control characters",
         ));
     }
     let key = SecretString::new(key);

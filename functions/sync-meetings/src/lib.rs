@@ -1,14 +1,17 @@
 //! `sync-meetings`: the sync queue's consumer. Each message is handled on its own and
 //! reported with `batchItemFailures`: transient failures fail the item so the queue retries
-//! it (and dead-letters it after repeated failures); permanent ones are recorded on the job
-//! and connection and acknowledged.
+//! it; permanent ones are recorded on the job and connection and acknowledged. On the last
+//! delivery before the dead-letter queue, a failure ends the message's job as failed with
+//! the error, so no job stays `running` once its message is gone.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, TimeZone, Utc};
+use pipeline::pipeline::jobs::give_up_job;
 use pipeline::pipeline::messages::SyncMessage;
 use pipeline::pipeline::schedule::run_scheduled;
 use pipeline::pipeline::sync::run_sync_job;
-use pipeline::pipeline::webhook_import::import_webhook;
+use pipeline::pipeline::webhook_import::{give_up_webhook, import_webhook};
+use pipeline::queue_events::handle_batch;
 use pipeline::services::Services;
 
 /// The invocation's deadline from the Lambda context's milliseconds since the epoch.
@@ -25,31 +28,18 @@ pub async fn handle(
     event: SqsEvent,
     deadline: DateTime<Utc>,
 ) -> SqsBatchResponse {
-    let outcomes = futures::future::join_all(event.records.iter().map(|record| async move {
-        let outcome = handle_message(services, record, deadline).await;
-        (record, outcome)
-    }))
-    .await;
-    let mut response = SqsBatchResponse::default();
-    for (record, outcome) in outcomes {
-        if let Err(e) = outcome {
-            tracing::warn!(
-                message = record.message_id.as_deref().unwrap_or(""),
-                error = format!("{e:#}"),
-                "sync message will be retried"
-            );
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = record.message_id.clone().unwrap_or_default();
-            response.batch_item_failures.push(failure);
-        }
-    }
-    response
+    let max_receives = services.config.queue_max_receives;
+    handle_batch(&event, max_receives, "sync", |record, final_attempt| {
+        handle_message(services, record, deadline, final_attempt)
+    })
+    .await
 }
 
 async fn handle_message(
     services: &Services,
     record: &SqsMessage,
     deadline: DateTime<Utc>,
+    final_attempt: bool,
 ) -> anyhow::Result<()> {
     let body = record.body.as_deref().unwrap_or_default();
     let message = match SyncMessage::parse(body) {
@@ -60,37 +50,57 @@ async fn handle_message(
             return Ok(());
         }
     };
+    match run(services, &message, deadline).await {
+        Err(e) if final_attempt => {
+            let reason = format!(
+                "gave up after {} attempts: {e:#}",
+                services.config.queue_max_receives
+            );
+            tracing::error!(reason, "sync message failed on its last delivery");
+            give_up(services, &message, &reason).await
+        }
+        outcome => outcome,
+    }
+}
+
+async fn run(
+    services: &Services,
+    message: &SyncMessage,
+    deadline: DateTime<Utc>,
+) -> anyhow::Result<()> {
     match message {
         SyncMessage::Sync { job_id, user_id } => {
-            let outcome = run_sync_job(services, &user_id, &job_id, deadline).await?;
+            let outcome = run_sync_job(services, user_id, job_id, deadline).await?;
             tracing::info!(job = %job_id, ?outcome, "sync message handled");
-            Ok(())
         }
         SyncMessage::Scheduled {
             connection_id,
             tick,
         } => {
-            let outcome = run_scheduled(services, &connection_id, &tick, deadline).await?;
+            let outcome = run_scheduled(services, connection_id, tick, deadline).await?;
             tracing::info!(connection = %connection_id, tick, ?outcome, "scheduled sync handled");
-            Ok(())
         }
-        SyncMessage::Webhook {
-            connection_id,
-            source,
-            webhook_id,
-            blob_key,
-        } => {
-            let outcome = import_webhook(
-                services,
-                connection_id.as_ref(),
-                source,
-                &webhook_id,
-                &blob_key,
-            )
-            .await?;
-            tracing::info!(webhook = webhook_id, ?outcome, "webhook delivery handled");
-            Ok(())
+        SyncMessage::Webhook(delivery) => {
+            let outcome = import_webhook(services, delivery).await?;
+            tracing::info!(
+                webhook = delivery.webhook_id,
+                ?outcome,
+                "webhook delivery handled"
+            );
         }
+    }
+    Ok(())
+}
+
+/// Ends the message's job as failed with `reason`. A scheduled run has failed its own job
+/// already; its tick is served by the next one.
+async fn give_up(services: &Services, message: &SyncMessage, reason: &str) -> anyhow::Result<()> {
+    match message {
+        SyncMessage::Sync { job_id, user_id } => {
+            give_up_job(services, user_id, job_id, reason).await
+        }
+        SyncMessage::Scheduled { .. } => Ok(()),
+        SyncMessage::Webhook(delivery) => give_up_webhook(services, delivery, reason).await,
     }
 }
 

@@ -510,7 +510,7 @@ mod tests {
     use lambda_http::request::LambdaRequest;
     use pipeline::crypto::SecretString;
     use pipeline::domain::WebhookRegistration;
-    use pipeline::pipeline::messages::SyncMessage;
+    use pipeline::pipeline::messages::{SyncMessage, WebhookDelivery};
     use pipeline::testing::{epoch, local_backend, user, TestBackend};
     use serde_json::Value;
 
@@ -602,12 +602,13 @@ mod tests {
         assert_eq!(queued.len(), 1);
         assert_eq!(
             SyncMessage::parse(&queued[0].body).unwrap(),
-            SyncMessage::Webhook {
+            SyncMessage::Webhook(WebhookDelivery {
                 connection_id: Some(connection.clone()),
                 source: Source::Fathom,
                 webhook_id: "msg_base64".into(),
                 blob_key: format!("webhooks/fathom/{connection}/msg_base64.json"),
-            }
+                round: 0,
+            })
         );
 
         let again = handle(&backend.services, request()).await;

@@ -47,8 +47,13 @@ pub struct Progress {
 pub struct Counts {
     pub imported: u64,
     pub updated: u64,
+    /// Stored already and unchanged.
     pub skipped: u64,
     pub failed: u64,
+    /// Left for later because the monthly import limit was reached: retryable, and picked up
+    /// by the first sync after the limit resets.
+    #[serde(default)]
+    pub not_imported: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,9 +82,16 @@ pub struct SyncJob {
     pub progress: Progress,
     pub counts: Counts,
     pub failed_items: Vec<FailedItem>,
-    /// Meetings not imported for a reason other than being stored already (the quota).
+    /// Meetings left for later because the monthly import limit was reached.
+    #[serde(default, alias = "skipped_items")]
+    pub not_imported_items: Vec<FailedItem>,
+    /// Creation time of the oldest meeting left for later: the connection's watermark stays
+    /// before it, so the next sync lists it again.
     #[serde(default)]
-    pub skipped_items: Vec<FailedItem>,
+    pub oldest_not_imported_at: Option<DateTime<Utc>>,
+    /// The job whose failed items this one retries.
+    #[serde(default)]
+    pub retry_of: Option<JobId>,
     pub summary: Option<String>,
     #[serde(default)]
     pub scope: SyncScope,
@@ -109,7 +121,9 @@ impl SyncJob {
             progress: Progress::default(),
             counts: Counts::default(),
             failed_items: Vec::new(),
-            skipped_items: Vec::new(),
+            not_imported_items: Vec::new(),
+            oldest_not_imported_at: None,
+            retry_of: None,
             summary: None,
             scope: SyncScope::default(),
             cursor: None,
@@ -130,15 +144,7 @@ impl SyncJob {
         } else {
             JobStatus::Failed
         };
-        let mut summary = summarize(&self.counts);
-        if let Some(first) = self.skipped_items.first() {
-            summary.push_str(&format!(
-                " ({} not imported: {})",
-                self.skipped_items.len(),
-                first.reason
-            ));
-        }
-        self.summary = Some(summary);
+        self.summary = Some(summarize(&self.counts));
         self.finished_at = Some(now);
         self.updated_at = now;
     }
@@ -156,7 +162,11 @@ fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// "8 new calls imported, 1 updated, skipped 3 duplicates, 1 failed".
+/// Why a meeting was left for later.
+pub const MONTHLY_LIMIT_REACHED: &str = "monthly import limit reached";
+
+/// "8 new calls imported, 1 updated, skipped 3 duplicates, 1 failed, 2 not imported: monthly
+/// import limit reached".
 pub fn summarize(counts: &Counts) -> String {
     let mut parts = vec![format!(
         "{} imported",
@@ -174,6 +184,12 @@ pub fn summarize(counts: &Counts) -> String {
     if counts.failed > 0 {
         parts.push(format!("{} failed", counts.failed));
     }
+    if counts.not_imported > 0 {
+        parts.push(format!(
+            "{} not imported: {MONTHLY_LIMIT_REACHED}",
+            counts.not_imported
+        ));
+    }
     parts.join(", ")
 }
 
@@ -188,10 +204,20 @@ mod tests {
             updated: 0,
             skipped: 3,
             failed: 1,
+            not_imported: 0,
         };
         assert_eq!(
             summarize(&counts),
             "8 new calls imported, skipped 3 duplicates, 1 failed"
+        );
+        let limited = Counts {
+            imported: 2,
+            not_imported: 3,
+            ..Counts::default()
+        };
+        assert_eq!(
+            summarize(&limited),
+            "2 new calls imported, 3 not imported: monthly import limit reached"
         );
         let one = Counts {
             imported: 1,

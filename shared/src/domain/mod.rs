@@ -15,6 +15,7 @@ pub use ids::{
 };
 pub use job::{
     summarize, Counts, FailedItem, JobKind, JobStatus, Progress, SyncJob, SyncScope, JOB_RETENTION,
+    MONTHLY_LIMIT_REACHED,
 };
 pub use recording::{
     hex_digest, ActionItem, MeetingContent, Participant, Recording, TranscriptRef,

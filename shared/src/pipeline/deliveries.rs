@@ -10,7 +10,7 @@
 //! Every attempt, whatever became of it, goes to the delivery log.
 
 use super::claims::{self, Claimed};
-use super::messages::SyncMessage;
+use super::messages::{SyncMessage, WebhookDelivery};
 use crate::domain::{hex_digest, Connection, ConnectionId, ConnectionStatus, Source};
 use crate::ports::DeliveryRecord;
 use crate::services::Services;
@@ -169,11 +169,14 @@ async fn store_and_dispatch(
         .put(blob_key, body, "application/json")
         .await
         .context("storing the delivery's payload")?;
-    let message = |connection_id: Option<ConnectionId>| SyncMessage::Webhook {
-        connection_id,
-        source,
-        webhook_id: webhook_id.to_owned(),
-        blob_key: blob_key.to_owned(),
+    let message = |connection_id: Option<ConnectionId>| {
+        SyncMessage::Webhook(WebhookDelivery {
+            connection_id,
+            source,
+            webhook_id: webhook_id.to_owned(),
+            blob_key: blob_key.to_owned(),
+            round: 0,
+        })
     };
     match destination {
         Destination::Connections([only]) => services
@@ -222,13 +225,13 @@ pub async fn hold_unmatched(
 }
 
 async fn hold(services: &Services, holder: &str, message: &SyncMessage) -> Result<()> {
-    let SyncMessage::Webhook { webhook_id, .. } = message else {
+    let SyncMessage::Webhook(delivery) = message else {
         anyhow::bail!("only webhook deliveries are held");
     };
     let expires_at = services.clock.now() + HOLD_TTL;
     services
         .deliveries
-        .hold(holder, webhook_id, &message.to_body(), expires_at)
+        .hold(holder, &delivery.webhook_id, &message.to_body(), expires_at)
         .await
         .context("holding the delivery")
 }
@@ -255,7 +258,7 @@ pub async fn release_held_deliveries(
     services: &Services,
     connection: &Connection,
 ) -> Result<usize> {
-    release(services, &paused_holder(&connection.id), &connection.id).await
+    release(services, &paused_holder(&connection.id), &connection.id, 0).await
 }
 
 /// Queues, for `connection`, every delivery held because no connection's account email
@@ -272,13 +275,55 @@ pub async fn release_unmatched_deliveries(
         services,
         &unmatched_holder(connection.source, email),
         &connection.id,
+        0,
     )
     .await
 }
 
+/// The holder of deliveries that met the monthly import limit, kept for when it resets.
+pub fn limit_holder(connection: &ConnectionId) -> String {
+    format!("limit:{connection}")
+}
+
+/// How long a delivery left for later by the monthly limit is kept: past the next reset.
+pub const LIMIT_HOLD_TTL: Span = Span::days(62);
+
+/// Keeps a delivery (`message`) that met the monthly import limit, for `release_after_limit`.
+pub async fn hold_until_limit_resets(
+    services: &Services,
+    connection: &ConnectionId,
+    message: &SyncMessage,
+) -> Result<()> {
+    let SyncMessage::Webhook(delivery) = message else {
+        anyhow::bail!("only webhook deliveries are held");
+    };
+    services
+        .deliveries
+        .hold(
+            &limit_holder(connection),
+            &delivery.webhook_id,
+            &message.to_body(),
+            services.clock.now() + LIMIT_HOLD_TTL,
+        )
+        .await
+        .context("keeping the delivery for after the limit resets")
+}
+
+/// Queues again, each as a new round (its own job), the deliveries of `connection` that met
+/// the monthly limit; call it when imports are possible again.
+pub async fn release_after_limit(services: &Services, connection: &ConnectionId) -> Result<usize> {
+    release(services, &limit_holder(connection), connection, 1).await
+}
+
 /// Takes each item held under `holder` (each is taken once, however many release at once)
-/// and queues it for `target`; an item that cannot be queued is held again.
-async fn release(services: &Services, holder: &str, target: &ConnectionId) -> Result<usize> {
+/// and queues it for `target`, `next_round` rounds on; an item that cannot be queued is held
+/// again.
+async fn release(
+    services: &Services,
+    holder: &str,
+    target: &ConnectionId,
+    next_round: u32,
+) -> Result<usize> {
     let now = services.clock.now();
     let mut queued = 0;
     for item in services.deliveries.held(holder, now).await? {
@@ -290,17 +335,11 @@ async fn release(services: &Services, holder: &str, target: &ConnectionId) -> Re
             continue;
         };
         let message = match SyncMessage::parse(&value) {
-            Ok(SyncMessage::Webhook {
-                source,
-                webhook_id,
-                blob_key,
-                ..
-            }) => SyncMessage::Webhook {
+            Ok(SyncMessage::Webhook(delivery)) => SyncMessage::Webhook(WebhookDelivery {
                 connection_id: Some(target.clone()),
-                source,
-                webhook_id,
-                blob_key,
-            },
+                round: delivery.round + next_round,
+                ..delivery
+            }),
             _ => {
                 tracing::error!(
                     holder,

@@ -1,7 +1,7 @@
 //! Creating a job and handing it to the sync queue.
 
 use super::messages::SyncMessage;
-use crate::domain::{JobKind, Source, SyncJob, SyncScope, UserId};
+use crate::domain::{JobId, JobKind, Source, SyncJob, SyncScope, UserId};
 use crate::services::Services;
 use anyhow::{Context, Result};
 
@@ -14,9 +14,22 @@ pub async fn start_sync_job(
     kind: JobKind,
     scope: SyncScope,
 ) -> Result<SyncJob> {
+    start_job(services, user, source, kind, scope, |_| {}).await
+}
+
+/// `start_sync_job`, with `prepare` filling in more of the job before it is stored.
+pub async fn start_job(
+    services: &Services,
+    user: &UserId,
+    source: Source,
+    kind: JobKind,
+    scope: SyncScope,
+    prepare: impl FnOnce(&mut SyncJob),
+) -> Result<SyncJob> {
     let now = services.clock.now();
     let mut job = SyncJob::new(user.clone(), source, kind, now);
     job.scope = scope;
+    prepare(&mut job);
     services.jobs.put(&job).await?;
     let message = SyncMessage::Sync {
         job_id: job.id.clone(),
@@ -31,4 +44,22 @@ pub async fn start_sync_job(
         return Err(e).context("queueing a sync job");
     }
     Ok(job)
+}
+
+/// Ends a job that cannot go on (its message is about to be dead-lettered) as failed with
+/// `reason`; a finished or unknown job is left alone.
+pub async fn give_up_job(
+    services: &Services,
+    user: &UserId,
+    job_id: &JobId,
+    reason: &str,
+) -> Result<()> {
+    let Some(mut job) = services.jobs.get(user, job_id).await? else {
+        return Ok(());
+    };
+    if job.status.is_finished() {
+        return Ok(());
+    }
+    job.fail(reason, services.clock.now());
+    services.jobs.put(&job).await
 }

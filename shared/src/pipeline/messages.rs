@@ -15,13 +15,27 @@ pub enum SyncMessage {
         connection_id: ConnectionId,
         tick: String,
     },
-    /// A verified webhook delivery whose raw body is in the blob store at `blob_key`.
-    Webhook {
-        connection_id: Option<ConnectionId>,
-        source: crate::domain::Source,
-        webhook_id: String,
-        blob_key: String,
-    },
+    /// A verified webhook delivery whose raw body is in the blob store.
+    Webhook(WebhookDelivery),
+}
+
+/// A verified webhook delivery, as queued for import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookDelivery {
+    /// Whose import it is; `None` until the recorder is matched to a connection.
+    pub connection_id: Option<ConnectionId>,
+    pub source: crate::domain::Source,
+    pub webhook_id: String,
+    /// Where the raw body is stored.
+    pub blob_key: String,
+    /// How many times the delivery was left for later by the monthly limit and queued
+    /// again: each round is its own job.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub round: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl SyncMessage {
@@ -31,5 +45,27 @@ impl SyncMessage {
 
     pub fn parse(body: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_messages_keep_their_flat_shape() {
+        let message = SyncMessage::Webhook(WebhookDelivery {
+            connection_id: None,
+            source: crate::domain::Source::Fathom,
+            webhook_id: "msg_1".into(),
+            blob_key: "webhooks/fathom/app/msg_1.json".into(),
+            round: 0,
+        });
+        let body = message.to_body();
+        assert_eq!(
+            body,
+            r#"{"type":"webhook","connection_id":null,"source":"fathom","webhook_id":"msg_1","blob_key":"webhooks/fathom/app/msg_1.json"}"#
+        );
+        assert_eq!(SyncMessage::parse(&body).unwrap(), message);
     }
 }

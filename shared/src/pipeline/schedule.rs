@@ -1,6 +1,7 @@
 //! The hourly schedule: fan one message out per connection that is due, and run each as an
 //! incremental sync at most once per tick.
 
+use super::claims::{self, Claimed};
 use super::messages::SyncMessage;
 use super::sync::{run_sync_job, sync_lease, RunOutcome, TransientSyncError, SYNC_LEASE};
 use crate::domain::{ConnectionId, JobKind, JobStatus, Source, SyncJob, UserId};
@@ -78,6 +79,49 @@ async fn send(services: &Services, batch: &mut Vec<String>, result: &mut FanOut)
     Ok(())
 }
 
+/// How long a running job may go without saving before its worker is taken for dead: an
+/// invocation stops within 15 minutes and a retried message comes back within its
+/// visibility timeout, each saving the job, so an hour of silence means no one is on it.
+pub const STALE_RUNNING_JOB: Span = Span::hours(1);
+/// Jobs failed per page of the sweep.
+const SWEEP_PAGE: usize = 100;
+
+/// Fails every job left `running` by a worker that died, whatever its connection's state
+/// (paused, disconnected, backing off): no job shows as current for ever. Uploads are left
+/// to their own retries, which end them. The number failed.
+pub async fn sweep_stuck_jobs(services: &Services) -> Result<usize> {
+    let now = services.clock.now();
+    let mut failed = 0;
+    loop {
+        let stuck = services
+            .jobs
+            .list_running_before(now - STALE_RUNNING_JOB, SWEEP_PAGE)
+            .await?;
+        let page = stuck.len();
+        let before = failed;
+        for mut job in stuck {
+            if job.kind == JobKind::Upload {
+                continue;
+            }
+            job.fail(&interrupted(&job), now);
+            services.jobs.put(&job).await?;
+            failed += 1;
+        }
+        // A full page of uploads alone would come back unchanged: stop there.
+        if page < SWEEP_PAGE || failed == before {
+            return Ok(failed);
+        }
+    }
+}
+
+/// Why a job whose worker stopped ended.
+fn interrupted(job: &SyncJob) -> String {
+    format!(
+        "interrupted: the worker stopped (last progress {}); the next sync resumes where it stopped",
+        job.updated_at.format("%Y-%m-%d %H:%M UTC")
+    )
+}
+
 /// Jobs left `running` by a worker that died (their lease long expired) end as failed; the
 /// sync that follows resumes from the connection's checkpoint.
 async fn fail_interrupted_jobs(
@@ -88,10 +132,7 @@ async fn fail_interrupted_jobs(
 ) -> Result<()> {
     for mut job in services.jobs.list(user, Some(source), 20).await? {
         if job.status == JobStatus::Running && job.updated_at + SYNC_LEASE < now {
-            job.fail(
-                "interrupted; the next sync resumed from where it stopped",
-                now,
-            );
+            job.fail(&interrupted(&job), now);
             services.jobs.put(&job).await?;
         }
     }
@@ -99,7 +140,9 @@ async fn fail_interrupted_jobs(
 }
 
 /// Runs the scheduled sync of one connection for `tick`, once: a tick delivered twice finds
-/// its claim taken. A transient failure gives the claim back so the queue's retry runs it.
+/// its claim taken. The claim is provisional until the run ends (a worker that dies leaves
+/// one that expires with its invocation, so the redelivered message runs the tick), and a
+/// transient failure gives it back so the queue's retry runs it.
 pub async fn run_scheduled(
     services: &Services,
     connection_id: &ConnectionId,
@@ -107,12 +150,21 @@ pub async fn run_scheduled(
     deadline: DateTime<Utc>,
 ) -> Result<RunOutcome, TransientSyncError> {
     let now = services.clock.now();
-    let claim = format!("tick:{connection_id}:{tick}");
+    let claim_key = format!("tick:{connection_id}:{tick}");
     let Some(connection) = services.connections.get(connection_id).await? else {
         return Ok(RunOutcome::Ignored);
     };
     if !connection.is_due(now) {
         return Ok(RunOutcome::Ignored);
+    }
+    let once = services.once.as_ref();
+    let hold = (deadline - now).max(SYNC_LEASE) + Span::minutes(1);
+    match claims::claim(once, &claim_key, hold, now).await? {
+        Claimed::Ours => {}
+        Claimed::Done | Claimed::InProgress => {
+            tracing::info!(connection = %connection_id, tick, "tick already handled");
+            return Ok(RunOutcome::Ignored);
+        }
     }
     let mut job = SyncJob::new(
         connection.user_id.clone(),
@@ -120,14 +172,6 @@ pub async fn run_scheduled(
         JobKind::Scheduled,
         now,
     );
-    if !services
-        .once
-        .insert_if_absent(&claim, job.id.as_str(), now + TICK_CLAIM, now)
-        .await?
-    {
-        tracing::info!(connection = %connection_id, tick, "tick already handled");
-        return Ok(RunOutcome::Ignored);
-    }
     // A sync of this connection is under way: it brings the new meetings in; skip the tick.
     let lease = sync_lease(connection_id);
     if !services
@@ -136,6 +180,7 @@ pub async fn run_scheduled(
         .await?
     {
         tracing::info!(connection = %connection_id, tick, "a sync is already running");
+        claims::confirm(once, &claim_key, TICK_CLAIM, now).await?;
         return Ok(RunOutcome::Ignored);
     }
     fail_interrupted_jobs(services, &connection.user_id, connection.source, now).await?;
@@ -150,9 +195,12 @@ pub async fn run_scheduled(
                 .unwrap_or(job);
             job.fail(&format!("interrupted: {:#}", e.0), services.clock.now());
             services.jobs.put(&job).await?;
-            services.once.remove(&claim).await?;
+            claims::release(once, &claim_key).await?;
             Err(e)
         }
-        ok => ok,
+        Ok(outcome) => {
+            claims::confirm(once, &claim_key, TICK_CLAIM, services.clock.now()).await?;
+            Ok(outcome)
+        }
     }
 }

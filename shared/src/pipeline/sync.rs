@@ -4,15 +4,16 @@
 
 use super::connections::update_connection;
 use super::credentials::{fathom_credential, CredentialError};
-use super::deliveries::release_unmatched_deliveries;
+use super::deliveries::{release_after_limit, release_unmatched_deliveries};
 use super::messages::SyncMessage;
 use super::persist::{import_meeting, ImportOutcome};
+use super::upload_import::quota_exhausted;
 use crate::connectors::fathom::{
     FathomCredential, FathomError, ListMeetingsQuery, Meeting, MeetingsPage,
 };
 use crate::domain::{
     hex_digest, Connection, ConnectionId, ConnectionStatus, ExternalId, FailedItem, JobId, JobKind,
-    JobStatus, Source, SyncCheckpoint, SyncJob, UserId,
+    JobStatus, Source, SyncCheckpoint, SyncJob, UserId, MONTHLY_LIMIT_REACHED,
 };
 use crate::services::Services;
 use anyhow::{Context, Result};
@@ -87,6 +88,10 @@ pub async fn run_sync_job(
             .send_delayed(&message.to_body(), BUSY_RETRY)
             .await?;
         return Ok(RunOutcome::Requeued);
+    }
+    // Deliveries that met the monthly limit go again once imports are possible.
+    if quota_exhausted(services, user).await?.is_none() {
+        release_after_limit(services, &connection.id).await?;
     }
     let mut run = SyncRun {
         services,
@@ -315,10 +320,15 @@ impl SyncRun<'_> {
             if self.job.page_done.contains(&external_id) {
                 continue;
             }
+            let left_for_later = self.job.counts.not_imported;
             if let Some(stop) = self.import_one(credential, meeting, &external_id).await? {
                 return Ok(Some(stop));
             }
-            self.job.newest_created_at = self.job.newest_created_at.max(Some(meeting.created_at));
+            // A meeting left for later (the monthly limit) must not move the watermark past it.
+            if self.job.counts.not_imported == left_for_later {
+                self.job.newest_created_at =
+                    self.job.newest_created_at.max(Some(meeting.created_at));
+            }
             self.job.page_done.push(external_id);
             self.job.progress.current += 1;
             self.save_job().await?;
@@ -394,11 +404,16 @@ impl SyncRun<'_> {
             ImportOutcome::Updated => self.job.counts.updated += 1,
             ImportOutcome::Unchanged => self.job.counts.skipped += 1,
             ImportOutcome::QuotaReached => {
-                self.job.counts.skipped += 1;
-                self.job.skipped_items.push(FailedItem {
+                self.job.counts.not_imported += 1;
+                self.job.not_imported_items.push(FailedItem {
                     external_id: external_id.clone(),
-                    reason: "monthly import limit reached".into(),
+                    reason: MONTHLY_LIMIT_REACHED.into(),
                 });
+                self.job.oldest_not_imported_at = Some(
+                    self.job
+                        .oldest_not_imported_at
+                        .map_or(meeting.created_at, |oldest| oldest.min(meeting.created_at)),
+                );
             }
         }
         self.job
@@ -480,13 +495,21 @@ impl SyncRun<'_> {
         self.save_job().await?;
         let whole = self.is_whole();
         let newest = self.job.newest_created_at;
+        let left_for_later = self.job.oldest_not_imported_at;
         update_connection(
             self.services.connections.as_ref(),
             &self.connection.id,
             |c| {
                 if whole {
                     c.sync_checkpoint = None;
-                    c.sync_watermark = c.sync_watermark.max(newest);
+                    let reached = c.sync_watermark.max(newest);
+                    // Just before the oldest meeting left for later, even if that moves the
+                    // watermark back: the next sync lists it again and imports it once the
+                    // limit resets.
+                    c.sync_watermark = match left_for_later {
+                        Some(oldest) => reached.map(|w| w.min(oldest - Span::milliseconds(1))),
+                        None => reached,
+                    };
                 }
                 c.last_sync_at = Some(now);
                 c.consecutive_failures = 0;

@@ -420,7 +420,7 @@ async fn start_job(services: &Services, upload: &Upload) -> Result<SyncJob> {
     job.progress = Progress::default();
     job.counts = Counts::default();
     job.failed_items.clear();
-    job.skipped_items.clear();
+    job.not_imported_items.clear();
     job.summary = Some(format!("{}: transcribing", upload.filename));
     job.finished_at = None;
     job.updated_at = now;

@@ -4,13 +4,13 @@
 //! the delivery, so a redelivered message finds the job and does not import twice.
 
 use super::credentials::{fathom_credential, CredentialError};
-use super::deliveries::{hold_unmatched, hold_while_paused};
-use super::messages::SyncMessage;
+use super::deliveries::{hold_unmatched, hold_until_limit_resets, hold_while_paused};
+use super::messages::{SyncMessage, WebhookDelivery};
 use super::persist::{import_meeting, ImportOutcome};
 use crate::connectors::fathom::{normalize, parse_webhook_meeting, FathomError, Meeting};
 use crate::domain::{
-    hex_digest, Connection, ConnectionId, ConnectionStatus, ExternalId, FailedItem, JobId, JobKind,
-    JobStatus, MeetingContent, Source, SyncJob, UserId,
+    hex_digest, Connection, ConnectionStatus, ExternalId, FailedItem, JobId, JobKind, JobStatus,
+    MeetingContent, Source, SyncJob, UserId, MONTHLY_LIMIT_REACHED,
 };
 use crate::services::Services;
 use anyhow::Context;
@@ -35,29 +35,62 @@ pub enum WebhookImport {
 #[error(transparent)]
 pub struct TransientImportError(#[from] anyhow::Error);
 
-/// The job of one delivery for one user: the same id every time the message is received.
-pub fn webhook_job_id(user: &UserId, source: Source, webhook_id: &str) -> JobId {
-    let digest = hex_digest(format!("webhook:{user}:{source}:{webhook_id}").as_bytes());
+/// The job of one delivery (one round of it) for one user: the same id every time the
+/// message is received.
+pub fn webhook_job_id(user: &UserId, delivery: &WebhookDelivery) -> JobId {
+    let (source, id) = (delivery.source, &delivery.webhook_id);
+    let name = match delivery.round {
+        0 => format!("webhook:{user}:{source}:{id}"),
+        round => format!("webhook:{user}:{source}:{id}:{round}"),
+    };
+    let digest = hex_digest(name.as_bytes());
     JobId::parse(&format!("{}{}", JobId::PREFIX, &digest[..32])).unwrap_or_else(|_| JobId::new())
 }
 
-/// Imports the delivery stored at `blob_key` for `connection_id`. A delivery without a
-/// connection is matched by its recorder's email.
+/// Ends the job of a delivery whose message is about to be dead-lettered as failed with
+/// `reason` (creating it when no attempt got that far), so the failure shows.
+pub async fn give_up_webhook(
+    services: &Services,
+    delivery: &WebhookDelivery,
+    reason: &str,
+) -> anyhow::Result<()> {
+    let Some(connection_id) = &delivery.connection_id else {
+        return Ok(());
+    };
+    let Some(connection) = services.connections.get(connection_id).await? else {
+        return Ok(());
+    };
+    let job_id = webhook_job_id(&connection.user_id, delivery);
+    let now = services.clock.now();
+    let mut job = match services.jobs.get(&connection.user_id, &job_id).await? {
+        Some(job) if job.status.is_finished() => return Ok(()),
+        Some(job) => job,
+        None => {
+            let mut job = SyncJob::new(
+                connection.user_id.clone(),
+                delivery.source,
+                JobKind::Webhook,
+                now,
+            );
+            job.id = job_id;
+            job
+        }
+    };
+    job.fail(reason, now);
+    services.jobs.put(&job).await
+}
+
+/// Imports the delivery for its connection. A delivery without a connection is matched by
+/// its recorder's email. One that meets the monthly import limit is kept, and queued again
+/// (as a new round) once imports are possible.
 pub async fn import_webhook(
     services: &Services,
-    connection_id: Option<&ConnectionId>,
-    source: Source,
-    webhook_id: &str,
-    blob_key: &str,
+    delivery: &WebhookDelivery,
 ) -> Result<WebhookImport, TransientImportError> {
-    let message = SyncMessage::Webhook {
-        connection_id: connection_id.cloned(),
-        source,
-        webhook_id: webhook_id.to_owned(),
-        blob_key: blob_key.to_owned(),
-    };
-    let Some(connection_id) = connection_id else {
-        return match_recorder(services, source, blob_key, &message).await;
+    let message = SyncMessage::Webhook(delivery.clone());
+    let webhook_id = delivery.webhook_id.as_str();
+    let Some(connection_id) = &delivery.connection_id else {
+        return match_recorder(services, delivery.source, &delivery.blob_key, &message).await;
     };
     let connection = match services.connections.get(connection_id).await? {
         Some(c) if c.status != ConnectionStatus::Disconnected => c,
@@ -70,14 +103,14 @@ pub async fn import_webhook(
         hold_while_paused(services, connection_id, &message).await?;
         return Ok(WebhookImport::Held);
     }
-    let job_id = webhook_job_id(&connection.user_id, source, webhook_id);
+    let job_id = webhook_job_id(&connection.user_id, delivery);
     let mut job = match services.jobs.get(&connection.user_id, &job_id).await? {
         Some(job) if job.status.is_finished() => return Ok(WebhookImport::AlreadyFinished(job_id)),
         Some(job) => job,
         None => {
             let mut job = SyncJob::new(
                 connection.user_id.clone(),
-                source,
+                delivery.source,
                 JobKind::Webhook,
                 services.clock.now(),
             );
@@ -88,8 +121,11 @@ pub async fn import_webhook(
             job
         }
     };
-    match import_into(services, &connection, blob_key, &mut job).await {
+    match import_into(services, &connection, &delivery.blob_key, &mut job).await {
         Ok(()) => {
+            if job.counts.not_imported > 0 {
+                hold_until_limit_resets(services, connection_id, &message).await?;
+            }
             job.progress.current = 1;
             job.finish(services.clock.now());
         }
@@ -175,10 +211,10 @@ async fn import_into(
         ImportOutcome::Updated => job.counts.updated += 1,
         ImportOutcome::Unchanged => job.counts.skipped += 1,
         ImportOutcome::QuotaReached => {
-            job.counts.skipped += 1;
-            job.skipped_items.push(FailedItem {
+            job.counts.not_imported += 1;
+            job.not_imported_items.push(FailedItem {
                 external_id,
-                reason: "monthly import limit reached".into(),
+                reason: MONTHLY_LIMIT_REACHED.into(),
             });
         }
     }

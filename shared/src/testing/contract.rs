@@ -22,6 +22,7 @@ macro_rules! backend_contract {
             recordings_are_scoped_to_their_user,
             recordings_list_newest_first_in_pages_with_search,
             recording_update_replaces_content,
+            cursors_the_backend_did_not_hand_out_are_invalid,
             once_item_is_taken_once_and_never_after_expiry,
             once_insert_respects_live_items_and_release,
             once_items_read_and_overwrite_until_expiry,
@@ -32,6 +33,7 @@ macro_rules! backend_contract {
             connection_replace_detects_lost_updates,
             connections_page_through_all_but_disconnected,
             jobs_are_scoped_and_newest_first,
+            running_jobs_are_found_across_users_oldest_first,
             uploads_are_scoped,
             queue_redelivers_what_was_not_deleted,
             queue_dead_letters_after_max_receives,
@@ -203,6 +205,37 @@ pub async fn recordings_list_newest_first_in_pages_with_search(b: &TestBackend) 
     };
     assert_eq!(store.list(&alice, &query).await.unwrap().items.len(), 12);
     assert_eq!(store.count(&alice, Source::Fathom).await.unwrap(), 13);
+}
+
+pub async fn cursors_the_backend_did_not_hand_out_are_invalid(b: &TestBackend) {
+    use crate::ports::InvalidCursor;
+    for bad in ["zzz", "!!", "eyJmb28iOiJiYXIifQ", "MTIz", ""] {
+        let query = RecordingQuery {
+            limit: 10,
+            cursor: Some(bad.to_owned()),
+            ..RecordingQuery::default()
+        };
+        let err = b
+            .services
+            .recordings
+            .list(&user("alice"), &query)
+            .await
+            .expect_err(bad);
+        assert!(
+            err.downcast_ref::<InvalidCursor>().is_some(),
+            "{bad:?}: {err:#}"
+        );
+        let err = b
+            .services
+            .connections
+            .list_all(Some(bad), 10)
+            .await
+            .expect_err(bad);
+        assert!(
+            err.downcast_ref::<InvalidCursor>().is_some(),
+            "{bad:?}: {err:#}"
+        );
+    }
 }
 
 pub async fn recording_update_replaces_content(b: &TestBackend) {
@@ -659,6 +692,44 @@ pub async fn jobs_are_scoped_and_newest_first(b: &TestBackend) {
     assert_eq!(listed, ids.iter().rev().cloned().collect::<Vec<_>>());
     assert_eq!(store.list(&alice, None, 10).await.unwrap().len(), 4);
     assert!(store.list(&user("bob"), None, 10).await.unwrap().is_empty());
+}
+
+pub async fn running_jobs_are_found_across_users_oldest_first(b: &TestBackend) {
+    let jobs = &b.services.jobs;
+    let start = epoch();
+    let mut expected = Vec::new();
+    for (i, who) in ["alice", "bob", "carol", "dave"].into_iter().enumerate() {
+        let saved = start + Span::minutes(i as i64 * 10);
+        let mut job = SyncJob::new(user(who), Source::Fathom, JobKind::Scheduled, saved);
+        job.status = crate::domain::JobStatus::Running;
+        job.updated_at = saved;
+        jobs.put(&job).await.unwrap();
+        expected.push(job.id.clone());
+    }
+    // Finished and queued jobs are not running, however old.
+    let mut finished = SyncJob::new(user("alice"), Source::Fathom, JobKind::Manual, start);
+    finished.status = crate::domain::JobStatus::Running;
+    jobs.put(&finished).await.unwrap();
+    finished.finish(start);
+    jobs.put(&finished).await.unwrap();
+    let queued = SyncJob::new(user("bob"), Source::Fathom, JobKind::Manual, start);
+    jobs.put(&queued).await.unwrap();
+
+    let found = jobs
+        .list_running_before(start + Span::minutes(25), 10)
+        .await
+        .unwrap();
+    let ids: Vec<_> = found.iter().map(|j| j.id.clone()).collect();
+    assert_eq!(
+        ids,
+        expected[..3],
+        "running before the cutoff, oldest first"
+    );
+    let first = jobs
+        .list_running_before(start + Span::hours(1), 2)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 2, "at most the limit");
 }
 
 pub async fn uploads_are_scoped(b: &TestBackend) {

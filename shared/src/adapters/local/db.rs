@@ -88,6 +88,27 @@ CREATE TABLE IF NOT EXISTS held_deliveries (
 );
 "#;
 
+/// Changes to the schema since its first version, applied in order once each; the
+/// database's `user_version` says how many are applied.
+const MIGRATIONS: &[&str] = &[
+    // Running jobs are found across users without reading every job.
+    "ALTER TABLE jobs ADD COLUMN running_updated_at INTEGER;
+     CREATE INDEX IF NOT EXISTS jobs_running ON jobs (running_updated_at)
+         WHERE running_updated_at IS NOT NULL;",
+];
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let applied: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(migration)
+            .with_context(|| format!("migrating the local schema to version {}", index + 1))?;
+        tx.pragma_update(None, "user_version", index + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
 /// One SQLite connection shared by every local port; calls run on the blocking pool so
 /// the async runtime never waits on disk.
 #[derive(Clone)]
@@ -104,12 +125,13 @@ impl Db {
         Self::init(Connection::open_in_memory()?)
     }
 
-    fn init(conn: Connection) -> Result<Self> {
+    fn init(mut conn: Connection) -> Result<Self> {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)
             .context("creating the local schema")?;
+        migrate(&mut conn)?;
         Ok(Db(Arc::new(Mutex::new(conn))))
     }
 

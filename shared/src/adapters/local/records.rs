@@ -3,8 +3,8 @@
 
 use super::db::{from_json, millis, Db};
 use crate::domain::{
-    Connection, ConnectionId, ExternalId, JobId, Recording, RecordingId, Source, SyncJob, Upload,
-    UploadId, UserId, JOB_RETENTION,
+    Connection, ConnectionId, ExternalId, JobId, JobStatus, Recording, RecordingId, Source,
+    SyncJob, Upload, UploadId, UserId, JOB_RETENTION,
 };
 use crate::ports::{
     ConnectionStore, Inserted, InvalidCursor, JobStore, Page, RecordingQuery, RecordingReader,
@@ -14,6 +14,7 @@ use anyhow::Result;
 use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
+use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 
 fn is_unique_violation(err: &rusqlite::Error) -> bool {
@@ -341,15 +342,19 @@ impl JobStore for LocalJobs {
         let body = serde_json::to_string(&job)?;
         self.0
             .call(move |c| {
+                let running = (job.status == JobStatus::Running).then(|| millis(job.updated_at));
                 c.execute(
-                    "INSERT INTO jobs (id, user_id, source, created_at, expires_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (id) DO UPDATE SET body = excluded.body, expires_at = excluded.expires_at",
+                    "INSERT INTO jobs (id, user_id, source, created_at, expires_at, running_updated_at, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (id) DO UPDATE SET body = excluded.body, expires_at = excluded.expires_at,
+                         running_updated_at = excluded.running_updated_at",
                     params![
                         job.id.as_str(),
                         job.user_id.as_str(),
                         job.source.as_str(),
                         millis(job.created_at),
                         job.finished_at.map(|t| millis(t + JOB_RETENTION)),
+                        running,
                         body
                     ],
                 )?;
@@ -387,6 +392,28 @@ impl JobStore for LocalJobs {
                 )?;
                 let bodies = stmt
                     .query_map(params![user, source, limit as i64], |r| {
+                        r.get::<_, String>(0)
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                bodies.iter().map(|b| from_json(b)).collect()
+            })
+            .await
+    }
+
+    async fn list_running_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<SyncJob>> {
+        self.0
+            .call(move |c| {
+                let mut stmt = c.prepare(
+                    "SELECT body FROM jobs WHERE running_updated_at IS NOT NULL
+                         AND running_updated_at < ?1
+                     ORDER BY running_updated_at, id LIMIT ?2",
+                )?;
+                let bodies = stmt
+                    .query_map(params![millis(cutoff), limit as i64], |r| {
                         r.get::<_, String>(0)
                     })?
                     .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -120,6 +120,15 @@ impl TryFrom<&SyncJob> for Item {
         if let Some(finished) = job.finished_at {
             expiry(&mut item, finished + crate::domain::JOB_RETENTION);
         }
+        // Running jobs of every user in one sparse index partition, oldest save first, so a
+        // sweep finds those whose worker died.
+        if job.status == crate::domain::JobStatus::Running {
+            item.insert(GSI2PK.into(), text(RUNNING_JOBS));
+            item.insert(
+                GSI2SK.into(),
+                text(time_then_id(job.updated_at, job.id.as_str())),
+            );
+        }
         Ok(item)
     }
 }

@@ -39,6 +39,8 @@ pub(super) const TARGET_SK: &str = "target_sk";
 pub(super) const CONNECTIONS_PREFIX: &str = "CONN#";
 /// The GSI2 partition of every connection that is not disconnected.
 pub(super) const ALL_CONNECTIONS: &str = "CONNS";
+/// The GSI2 partition of every running job, by last save.
+pub(super) const RUNNING_JOBS: &str = "RUNNING_JOBS";
 /// The partition of delivery attempts no user could be told.
 pub(super) const UNOWNED_DELIVERIES: &str = "DELIVERIES#UNOWNED";
 /// The sort-key prefix of held items.

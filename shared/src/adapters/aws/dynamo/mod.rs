@@ -11,7 +11,7 @@
 //! | recording by id | `USER#{user}` | `RECID#{id}` | `target_pk`, `target_sk` (the recording's key) |
 //! | connection | `USER#{user}` | `CONN#{source}` | GSI2 `CONNS` / `{created_at}#{id}` unless disconnected; GSI3 `EMAIL#{source}#{email}` / `{id}` when the email is known; `id`, `version` |
 //! | connection by id | `CONNID#{id}` | `CONNID` | `target_pk`, `target_sk` |
-//! | job | `USER#{user}` | `JOB#{id}` | GSI1 `JOBS#{user}` / `{created_at}#{id}`; `source` |
+//! | job | `USER#{user}` | `JOB#{id}` | GSI1 `JOBS#{user}` / `{created_at}#{id}`; GSI2 `RUNNING_JOBS` / `{updated_at}#{id}` while running; `source` |
 //! | upload | `USER#{user}` | `UPLOAD#{id}` | |
 //! | once item (OAuth state, webhook receipt, claim) | `ONCE#{key}` | `ONCE` | `value`, `expires_at`, `expires_us` |
 //! | lease | `LEASE#{name}` | `LEASE` | `owner`, `expires_at`, `expires_us` |
@@ -41,6 +41,8 @@
 //!   filter on `expires_us`, since TTL deletes late. Attempts no user could be told (unknown
 //!   connection, unverified app-level delivery) share one partition; a log write refused
 //!   there (a throttled partition under a flood) never changes the sender's answer.
+//! - Running jobs sit in one GSI2 partition while running (the attributes are dropped when a
+//!   job finishes), read oldest save first by the sweep that fails jobs whose worker died.
 //! - Held deliveries wait in one partition per holder (a paused connection, a recorder's
 //!   email); taking one is a conditional delete, so two releasers never both get it.
 //! - Page cursors are base64 of the JSON key of the last item returned; a cursor is only
@@ -59,8 +61,8 @@ pub use table::{table_definition, TableDefinition};
 
 use super::retry::Backoff;
 use super::sdk_error;
-use crate::ports::{Inserted, Page};
-use anyhow::{anyhow, bail, Context, Result};
+use crate::ports::{Inserted, InvalidCursor, Page};
+use anyhow::{bail, Context, Result};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, Select, TransactWriteItem};
@@ -167,8 +169,9 @@ const BY_TIME: Index = Index {
     partition_key: GSI1PK,
     sort_key: GSI1SK,
 };
-/// Every live connection, oldest first.
-const ALL_CONNECTIONS: Index = Index {
+/// Collections across users: every live connection (oldest first), every running job (by
+/// last save). Both are sparse: an item is in the index only while it belongs there.
+const ACROSS_USERS: Index = Index {
     name: Some(GSI2),
     partition_key: GSI2PK,
     sort_key: GSI2SK,
@@ -474,7 +477,7 @@ impl DynamoStore {
     /// The start key a cursor stands for, refused unless it lies in the queried partition
     /// (a cursor from elsewhere must not open another user's items).
     fn decode_cursor(&self, query: &Query<'_>, cursor: &str) -> Result<Item> {
-        let invalid = || anyhow!("the page cursor is not valid");
+        let invalid = || anyhow::Error::new(InvalidCursor);
         let json = CURSOR_B64.decode(cursor).map_err(|_| invalid())?;
         let fields: BTreeMap<String, String> =
             serde_json::from_slice(&json).map_err(|_| invalid())?;

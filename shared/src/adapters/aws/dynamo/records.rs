@@ -1,7 +1,7 @@
 //! Recordings, connections, jobs and uploads.
 
 use super::keys::{self, Key, CONNECTIONS_PREFIX, ID, SEARCH_TEXT, SOURCE, VERSION};
-use super::{DynamoStore, Expr, Item, Query, ALL_CONNECTIONS, BY_EMAIL, BY_TIME, TABLE};
+use super::{DynamoStore, Expr, Item, Query, ACROSS_USERS, BY_EMAIL, BY_TIME, TABLE};
 use crate::domain::{
     Connection, ConnectionId, ExternalId, JobId, Recording, RecordingId, Source, SyncJob, Upload,
     UploadId, UserId,
@@ -12,6 +12,7 @@ use crate::ports::{
 };
 use anyhow::{bail, Result};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 fn convert<T: TryFrom<Item, Error = anyhow::Error>>(items: Vec<Item>) -> Result<Vec<T>> {
     items.into_iter().map(T::try_from).collect()
@@ -151,7 +152,7 @@ impl ConnectionStore for DynamoStore {
     }
 
     async fn list_all(&self, cursor: Option<&str>, limit: usize) -> Result<Page<Connection>> {
-        let live = Query::new(&ALL_CONNECTIONS, keys::ALL_CONNECTIONS.to_owned());
+        let live = Query::new(&ACROSS_USERS, keys::ALL_CONNECTIONS.to_owned());
         convert_page(self.query_page(&live, limit, cursor).await?)
     }
 
@@ -192,6 +193,20 @@ impl JobStore for DynamoStore {
         jobs.newest_first = true;
         jobs.filter = source.map(source_filter);
         convert(self.query_page(&jobs, limit, None).await?.items)
+    }
+
+    async fn list_running_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<SyncJob>> {
+        let running = Query::new(&ACROSS_USERS, keys::RUNNING_JOBS.to_owned());
+        let oldest: Vec<SyncJob> = convert(self.query_page(&running, limit, None).await?.items)?;
+        // Oldest first, so everything past the first recent one is recent too.
+        Ok(oldest
+            .into_iter()
+            .take_while(|job| job.updated_at < cutoff)
+            .collect())
     }
 }
 

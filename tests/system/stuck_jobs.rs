@@ -1,0 +1,118 @@
+//! Every job ends in a state a person can read: a job whose message keeps failing ends as
+//! failed with the last error on its final delivery, and one left running by a worker that
+//! stopped is swept by the hourly run, whatever its connection's state.
+
+use chrono::Duration as Span;
+use pipeline::domain::{Connection, ConnectionStatus, JobKind, JobStatus, Source, SyncJob};
+use pipeline::ports::{Clock, ManualClock};
+use pipeline::testing::user;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+use system_tests::fathom_world::{fake_options, world_with};
+use system_tests::{eventually, Settings, TestApp};
+
+#[tokio::test]
+async fn a_sync_whose_message_keeps_failing_ends_failed_with_the_reason() {
+    let w = world_with(
+        fake_options(),
+        3,
+        Settings::default().set("QUEUE_MAX_RECEIVES", "2"),
+        |server| server.visibility(Duration::from_millis(200)),
+    )
+    .await;
+    w.connect_and_sync("alice").await;
+    // Fathom answers 503 to everything from now on.
+    w.fake.fail_next(10_000, 503);
+    let (status, answer) = w
+        .app
+        .send_json(Method::POST, "/sync", "alice", &json!({"source": "fathom"}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let job = w
+        .finished("alice", answer["job_id"].as_str().unwrap())
+        .await;
+    assert_eq!(job["status"], "failed", "{job}");
+    let summary = job["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("gave up after 2 attempts")
+            && summary.contains("Fathom is unavailable"),
+        "{summary}"
+    );
+    let source = w.fathom_source("alice").await;
+    assert!(source["current_job"].is_null(), "{source}");
+}
+
+#[tokio::test]
+async fn the_hourly_run_fails_jobs_left_running_whatever_their_connections_state() {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let app = TestApp::start_with(Settings::default().clock(clock.clone()), |s| s).await;
+    let services = app.services();
+    let now = clock.now();
+    let mut paused = Connection::new(user("alice"), Source::Fathom, now);
+    paused.status = ConnectionStatus::Paused;
+    services
+        .connections
+        .insert_if_absent(&paused)
+        .await
+        .unwrap();
+
+    let running = |kind: JobKind, saved: chrono::DateTime<chrono::Utc>| {
+        let mut job = SyncJob::new(user("alice"), Source::Fathom, kind, saved);
+        job.status = JobStatus::Running;
+        job.updated_at = saved;
+        job
+    };
+    let abandoned = running(JobKind::Manual, now - Span::hours(2));
+    let webhook = running(JobKind::Webhook, now - Span::hours(3));
+    let recent = running(JobKind::Scheduled, now - Span::minutes(10));
+    let upload = running(JobKind::Upload, now - Span::hours(2));
+    for job in [&abandoned, &webhook, &recent, &upload] {
+        services.jobs.put(job).await.unwrap();
+    }
+    let event = dev_server::scheduled_event();
+    cron_sync::handle(services, event).await.unwrap();
+
+    let status = |job: &SyncJob| {
+        let id = job.id.clone();
+        async move {
+            services
+                .jobs
+                .get(&user("alice"), &id)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    for job in [&abandoned, &webhook] {
+        let after = status(job).await;
+        assert_eq!(after.status, JobStatus::Failed);
+        assert!(
+            after
+                .summary
+                .as_deref()
+                .unwrap()
+                .starts_with("interrupted: the worker stopped"),
+            "{:?}",
+            after.summary
+        );
+    }
+    assert_eq!(
+        status(&recent).await.status,
+        JobStatus::Running,
+        "a live job stays"
+    );
+    assert_eq!(
+        status(&upload).await.status,
+        JobStatus::Running,
+        "uploads end through their own retries"
+    );
+    let (_, sources) = app.get("/sources", Some("alice")).await;
+    eventually(5, "no current job is shown", || async {
+        let (_, sources) = app.get("/sources", Some("alice")).await;
+        sources["items"][0]["current_job"]["id"] != abandoned.id.as_str()
+    })
+    .await;
+    assert_eq!(sources["items"][0]["status"], "paused");
+}
