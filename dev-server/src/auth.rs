@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
 
+/// Clock difference tolerated on `iat`, for tokens minted by another process.
+const CLOCK_SKEW_SECS: i64 = 5;
+
 #[derive(Clone)]
 pub struct JwtSecret(String);
 
@@ -55,13 +58,23 @@ pub fn verify(
         .ok_or("sign in: send `Authorization: Bearer <token>` (mint one with `dev-server token --user NAME`)")?;
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_required_spec_claims(&["exp", "sub"]);
+    validation.validate_nbf = true;
     validation.leeway = 0;
     let data = decode::<serde_json::Map<String, serde_json::Value>>(
         token,
         &DecodingKey::from_secret(secret.0.as_bytes()),
         &validation,
     )
-    .map_err(|_| "the bearer token is invalid or expired")?;
+    .map_err(|_| "the bearer token is invalid, not yet valid or expired")?;
+    // A token issued in the future was not issued by this server's clock.
+    let issued_in_future = data
+        .claims
+        .get("iat")
+        .and_then(serde_json::Value::as_i64)
+        .is_some_and(|iat| iat > chrono::Utc::now().timestamp() + CLOCK_SKEW_SECS);
+    if issued_in_future {
+        return Err("the bearer token is issued in the future");
+    }
     Ok(data
         .claims
         .into_iter()

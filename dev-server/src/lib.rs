@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod auth;
+mod connection;
 mod gateway;
 mod uploads;
 
@@ -168,6 +169,7 @@ impl DevServer {
             async move { state.serve(req).await }
         });
         let mut tasks = vec![tokio::spawn(async move {
+            let listener = connection::JsonRefusals(listener);
             if let Err(e) = axum::serve(listener, router).await {
                 tracing::error!(error = %e, "dev server stopped");
             }
@@ -226,6 +228,16 @@ impl HttpState {
                 .await
                 .into_response();
         }
+        // Read whole before anything can refuse: an answer sent over an unread body ends a
+        // keep-alive connection, and the client's next request on it fails.
+        let body = match axum::body::to_bytes(body, MAX_REQUEST_BODY).await {
+            Ok(body) => body,
+            Err(_) => {
+                return error(ApiError::payload_too_large(
+                    "the request body is over 10 MiB",
+                ))
+            }
+        };
         let (method, path) = (parts.method.as_str(), parts.uri.path());
         let found = self.functions.iter().find_map(|f| {
             f.routes
@@ -248,14 +260,6 @@ impl HttpState {
             match auth::verify(&self.jwt, header) {
                 Ok(claims) => Some(claims),
                 Err(message) => return error(ApiError::unauthorized(message)),
-            }
-        };
-        let body = match axum::body::to_bytes(body, MAX_REQUEST_BODY).await {
-            Ok(body) => body,
-            Err(_) => {
-                return error(ApiError::payload_too_large(
-                    "the request body is over 10 MiB",
-                ))
             }
         };
         let route_key = format!("{} {}", route.method, route.path);

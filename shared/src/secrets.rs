@@ -1,7 +1,9 @@
 //! Secret settings, loaded once at start-up and kept for the life of the process.
 
+use crate::config::ConfigError;
 use crate::crypto::{SealingKey, SecretString};
 use crate::cursor::CursorSigner;
+use crate::webhook::WebhookSecret;
 use std::fmt;
 
 /// Names of the secret values, the same as environment variables locally and as keys of the
@@ -18,7 +20,7 @@ pub struct Secrets {
     pub cursors: CursorSigner,
     pub fathom_client_secret: Option<SecretString>,
     /// The OAuth app's webhook secret (`whsec_...`), for app-level deliveries.
-    pub fathom_webhook_secret: Option<SecretString>,
+    pub fathom_webhook_secret: Option<WebhookSecret>,
     pub transcribe_api_key: Option<SecretString>,
 }
 
@@ -30,19 +32,59 @@ impl fmt::Debug for Secrets {
 
 impl Secrets {
     /// Builds the secrets from a lookup by name (environment or a JSON secret's fields);
-    /// the sealing key comes in separately because its source differs per backend.
-    pub fn from_lookup(sealing_key: SealingKey, lookup: impl Fn(&str) -> Option<String>) -> Self {
+    /// the sealing key comes in separately because its source differs per backend. A value
+    /// that cannot be what it names stops start-up with a message naming it.
+    pub fn from_lookup(
+        sealing_key: SealingKey,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let get = |name: &str| {
             lookup(name)
                 .filter(|v| !v.trim().is_empty())
                 .map(SecretString::new)
         };
-        Secrets {
+        let fathom_webhook_secret = get(FATHOM_WEBHOOK_SECRET)
+            .map(|raw| {
+                WebhookSecret::parse(raw.expose()).map_err(|_| ConfigError {
+                    variable: FATHOM_WEBHOOK_SECRET,
+                    problem: "is not a webhook secret: expected `whsec_` followed by base64".into(),
+                })
+            })
+            .transpose()?;
+        Ok(Secrets {
             cursors: CursorSigner::new(&sealing_key),
             sealing_key,
             fathom_client_secret: get(FATHOM_CLIENT_SECRET),
-            fathom_webhook_secret: get(FATHOM_WEBHOOK_SECRET),
+            fathom_webhook_secret,
             transcribe_api_key: get(TRANSCRIBE_API_KEY),
-        }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> SealingKey {
+        SealingKey::from_base64(&SealingKey::generate_base64()).unwrap()
+    }
+
+    #[test]
+    fn a_bad_webhook_secret_is_refused_by_name() {
+        let err = Secrets::from_lookup(key(), |name| {
+            (name == FATHOM_WEBHOOK_SECRET).then(|| "not base64!".to_owned())
+        })
+        .unwrap_err();
+        assert_eq!(err.variable, FATHOM_WEBHOOK_SECRET);
+        assert!(
+            !err.to_string().contains("not base64!"),
+            "the value stays out"
+        );
+        let good = Secrets::from_lookup(key(), |name| {
+            (name == FATHOM_WEBHOOK_SECRET)
+                .then(|| "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned())
+        })
+        .unwrap();
+        assert!(good.fathom_webhook_secret.is_some());
     }
 }

@@ -144,7 +144,7 @@ async fn secrets_load_from_the_json_secret_and_never_leak() {
         secrets
             .fathom_webhook_secret
             .as_ref()
-            .map(SecretString::expose),
+            .map(|secret| secret.expose_str()),
         Some("whsec_dGVzdA==")
     );
     assert_eq!(

@@ -114,7 +114,8 @@ impl TestApp {
         let config =
             Config::from_lookup(|name| vars.get(name).cloned()).expect("test configuration");
         let key = pipeline::testing::test_secrets().sealing_key;
-        let secrets = pipeline::secrets::Secrets::from_lookup(key, |name| vars.get(name).cloned());
+        let secrets = pipeline::secrets::Secrets::from_lookup(key, |name| vars.get(name).cloned())
+            .expect("test secrets");
         let clock = settings
             .clock
             .unwrap_or_else(|| Arc::new(pipeline::ports::SystemClock));

@@ -204,3 +204,73 @@ async fn presigned_local_uploads_store_the_file_and_announce_it() {
         .unwrap()
         .is_none());
 }
+
+/// Sends raw HTTP/1.1 on `stream` and reads one response: status line and body.
+async fn raw_exchange(stream: &mut tokio::net::TcpStream, request: &[u8]) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(request).await.unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(
+            n > 0,
+            "the connection closed before a full answer: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            if body.len() >= length {
+                return (
+                    head.lines().next().unwrap().to_owned(),
+                    body[..length].to_owned(),
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refused_request_with_a_body_leaves_the_connection_usable() {
+    let app = TestApp::start().await;
+    let mut stream = tokio::net::TcpStream::connect(app.running.addr)
+        .await
+        .unwrap();
+    let (status, body) = raw_exchange(
+        &mut stream,
+        b"POST /no/such/route HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 17\r\n\r\n{\"some\": \"body\"}\n",
+    )
+    .await;
+    assert!(status.starts_with("HTTP/1.1 404"), "{status}");
+    assert!(body.contains("\"not_found\""), "{body}");
+    // The same connection serves the next request.
+    let (status, body) =
+        raw_exchange(&mut stream, b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    assert!(body.contains("ok"), "{body}");
+}
+
+#[tokio::test]
+async fn a_uri_over_64_kb_is_refused_with_a_json_error() {
+    let app = TestApp::start().await;
+    let mut stream = tokio::net::TcpStream::connect(app.running.addr)
+        .await
+        .unwrap();
+    let request = format!(
+        "GET /recordings?q={} HTTP/1.1\r\nhost: x\r\n\r\n",
+        "a".repeat(70 * 1024)
+    );
+    let (status, body) = raw_exchange(&mut stream, request.as_bytes()).await;
+    assert!(status.starts_with("HTTP/1.1 414"), "{status}");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"]["code"], "uri_too_long");
+}

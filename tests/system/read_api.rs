@@ -50,13 +50,32 @@ async fn user_routes_refuse_missing_and_bad_tokens() {
             json!({"sub": "alice", "exp": chrono::Utc::now().timestamp() + 3600}).to_string()
         )
     );
+    // Correctly signed, but not valid yet, or issued in the future.
+    let signed = |claims: Value| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(system_tests::JWT_SECRET.as_bytes()),
+        )
+        .unwrap()
+    };
+    let now = chrono::Utc::now().timestamp();
+    let not_yet = signed(json!({"sub": "alice", "exp": now + 7200, "nbf": now + 3600}));
+    let from_the_future = signed(json!({"sub": "alice", "exp": now + 7200, "iat": now + 3600}));
     for path in USER_ROUTES {
         assert_error(
             &app.get(path, None).await,
             StatusCode::UNAUTHORIZED,
             "unauthorized",
         );
-        for token in [&expired, &wrong_secret, &unsigned, &"not-a-jwt".to_owned()] {
+        for token in [
+            &expired,
+            &wrong_secret,
+            &unsigned,
+            &"not-a-jwt".to_owned(),
+            &not_yet,
+            &from_the_future,
+        ] {
             assert_error(
                 &get_with_bearer(&app, path, token).await,
                 StatusCode::UNAUTHORIZED,

@@ -235,7 +235,8 @@ mod tests {
         let key = pipeline::testing::test_secrets().sealing_key;
         let secrets = pipeline::secrets::Secrets::from_lookup(key, |name| {
             (name == "TRANSCRIBE_API_KEY").then(|| fake.api_key().to_owned())
-        });
+        })
+        .unwrap();
         let clock = Arc::new(ManualClock::new(pipeline::testing::epoch()));
         let backend = pipeline::adapters::local::LocalBackend::open_with(
             Arc::new(config),

@@ -339,14 +339,7 @@ async fn for_app(
             ),
         ));
     };
-    let secret = WebhookSecret::parse(secret.expose()).map_err(|_| {
-        tracing::error!("FATHOM_WEBHOOK_SECRET is not a valid webhook secret");
-        refuse(
-            DeliveryStatus::Failed,
-            ApiError::from(anyhow::anyhow!("the app's webhook secret is not valid")),
-        )
-    })?;
-    let webhook_id = verify(&secret, req, body, attempt)?;
+    let webhook_id = verify(secret, req, body, attempt)?;
     let envelope = Envelope::parse(body)?;
     let Some(email) = envelope.recorder_email() else {
         return Err(refuse(

@@ -33,7 +33,7 @@ pub fn epoch() -> DateTime<Utc> {
 pub fn test_secrets() -> Secrets {
     let key =
         SealingKey::from_base64(&SealingKey::generate_base64()).expect("a generated key is valid");
-    Secrets::from_lookup(key, |_| None)
+    Secrets::from_lookup(key, |_| None).expect("no secrets set is valid")
 }
 
 /// A fresh embedded backend in a temporary directory.

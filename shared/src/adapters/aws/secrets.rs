@@ -33,7 +33,7 @@ pub fn secrets_from_json(json: &str) -> Result<Secrets> {
     let sealing_key = lookup(TOKEN_SEALING_KEY)
         .ok_or_else(|| anyhow!("the secret has no {TOKEN_SEALING_KEY}"))?;
     let sealing_key = SealingKey::from_base64(&sealing_key).context(TOKEN_SEALING_KEY)?;
-    Ok(Secrets::from_lookup(sealing_key, lookup))
+    Ok(Secrets::from_lookup(sealing_key, lookup)?)
 }
 
 #[cfg(test)]
@@ -62,7 +62,7 @@ mod tests {
             secrets
                 .fathom_webhook_secret
                 .as_ref()
-                .map(SecretString::expose),
+                .map(|secret| secret.expose_str()),
             Some("whsec_abc")
         );
         assert!(

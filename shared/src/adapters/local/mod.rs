@@ -40,13 +40,40 @@ pub struct LocalBackend {
     pub transcribe_queue: LocalQueue,
 }
 
-/// Reads a key file from the data directory, creating it on first use.
+/// Files that hold keys or data are readable by their owner only.
+const PRIVATE_FILE: u32 = 0o600;
+const PRIVATE_DIR: u32 = 0o700;
+
+/// Creates `path` empty and owner-only when it does not exist yet, and narrows an existing
+/// one to owner-only.
+pub(crate) fn private_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(PRIVATE_FILE)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(PRIVATE_FILE))
+                .with_context(|| format!("making {} private", path.display()))
+        }
+        Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
+    }
+}
+
+/// Reads a key file from the data directory, creating it (owner-only) on first use.
 fn key_file(dir: &Path, name: &str, make: impl FnOnce() -> String) -> Result<String> {
     let path = dir.join(name);
     match std::fs::read_to_string(&path) {
-        Ok(existing) => Ok(existing.trim().to_owned()),
+        Ok(existing) => {
+            private_file(&path)?;
+            Ok(existing.trim().to_owned())
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let fresh = make();
+            private_file(&path)?;
             std::fs::write(&path, &fresh).with_context(|| format!("writing {}", path.display()))?;
             Ok(fresh)
         }
@@ -70,7 +97,7 @@ pub fn load_secrets(config: &Config) -> Result<Secrets> {
     };
     let key = SealingKey::from_base64(&encoded)
         .context("configuration: TOKEN_SEALING_KEY must be 32 bytes of base64")?;
-    Ok(Secrets::from_lookup(key, |name| std::env::var(name).ok()))
+    Ok(Secrets::from_lookup(key, |name| std::env::var(name).ok())?)
 }
 
 impl LocalBackend {
@@ -86,9 +113,18 @@ impl LocalBackend {
         secrets: Option<Secrets>,
     ) -> Result<Self> {
         let dir = &config.local_data_dir;
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating LOCAL_DATA_DIR {}", dir.display()))?;
-        let db = Db::open(&dir.join("callsync.db"))?;
+        if !dir.exists() {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(PRIVATE_DIR)
+                .create(dir)
+                .with_context(|| format!("creating LOCAL_DATA_DIR {}", dir.display()))?;
+        }
+        // SQLite gives its journal files the database file's permissions.
+        let db_path = dir.join("callsync.db");
+        private_file(&db_path)?;
+        let db = Db::open(&db_path)?;
         let secrets = match secrets {
             Some(s) => s,
             None => load_secrets(&config)?,
@@ -126,5 +162,47 @@ impl LocalBackend {
             sync_queue,
             transcribe_queue,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[tokio::test]
+    async fn keys_database_and_data_directory_are_owner_only() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("data");
+        let data_dir = dir.to_string_lossy().into_owned();
+        let config =
+            Config::from_lookup(|name| (name == "LOCAL_DATA_DIR").then(|| data_dir.clone()))
+                .unwrap();
+        let secrets = crate::testing::test_secrets();
+        let backend =
+            LocalBackend::open_with(Arc::new(config), Arc::new(SystemClock), Some(secrets))
+                .unwrap();
+        // A write, so SQLite creates its journal file.
+        let expires = chrono::Utc::now() + chrono::Duration::minutes(1);
+        backend.services.once.put("k", "v", expires).await.unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        for file in ["callsync.db", "callsync.db-wal", "upload-url.key"] {
+            assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+        }
+        // A key file that exists with looser permissions is narrowed; a new one starts private.
+        let loose = dir.join("sealing.key");
+        std::fs::write(&loose, "x").unwrap();
+        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(
+            key_file(&dir, "sealing.key", || unreachable!()).unwrap(),
+            "x"
+        );
+        assert_eq!(mode(&loose), 0o600);
+        key_file(&dir, "new.key", || "fresh".into()).unwrap();
+        assert_eq!(mode(&dir.join("new.key")), 0o600);
     }
 }
