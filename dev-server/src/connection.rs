@@ -104,7 +104,7 @@ impl AsyncWrite for JsonRefusalStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        if let Poll::Pending = self.drain(cx)? {
+        if self.drain(cx)?.is_pending() {
             return Poll::Pending;
         }
         match rewrite(buf) {
@@ -119,14 +119,14 @@ impl AsyncWrite for JsonRefusalStream {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if let Poll::Pending = self.drain(cx)? {
+        if self.drain(cx)?.is_pending() {
             return Poll::Pending;
         }
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if let Poll::Pending = self.drain(cx)? {
+        if self.drain(cx)?.is_pending() {
             return Poll::Pending;
         }
         Pin::new(&mut self.inner).poll_shutdown(cx)
