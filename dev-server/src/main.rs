@@ -45,6 +45,7 @@ async fn serve(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<()> {
     let jwt = jwt_secret(env)?;
     let port = env.number("PORT", DEFAULT_PORT.into())?;
     let cron = Duration::from_secs(env.number("CRON_INTERVAL_SECS", 3600)?.max(1));
+    let visibility = Duration::from_secs(env.number("QUEUE_VISIBILITY_SECS", 60)?.max(1));
     let config = Config::from_env()?;
     let backend = LocalBackend::open(Arc::new(config)).context("opening the local backend")?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port as u16))
@@ -52,6 +53,7 @@ async fn serve(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<()> {
         .with_context(|| format!("binding 127.0.0.1:{port} (set PORT to use another)"))?;
     let running = dev_server::app::callsync(backend, jwt)
         .cron_interval(cron)
+        .visibility(visibility)
         .start(listener)
         .await?;
     tracing::info!(

@@ -22,8 +22,10 @@ use chrono::Duration as Span;
 /// (about 27.5 h on Svix's default schedule), so a late retry is still recognised.
 pub const RECEIPT_TTL: Span = Span::days(5);
 /// How long a delivery id is held while its payload is stored and queued (milliseconds of
-/// work): past it, the worker is taken for dead and the sender's retry takes the delivery over.
-pub const RECEIPT_HOLD: Span = Span::seconds(60);
+/// work): past it, the worker is taken for dead and the sender's retry takes the delivery
+/// over. Short, so a crash delays a delivery little; a slow worker overtaken by a retry only
+/// queues the delivery twice, which the import absorbs.
+pub const RECEIPT_HOLD: Span = Span::seconds(15);
 /// How long attempts stay in the delivery log.
 pub const LOG_RETENTION: Span = Span::days(30);
 /// How long a held delivery waits for its connection to resume or its user to connect; the
