@@ -1,6 +1,6 @@
 //! Sealing secrets at rest (AES-256-GCM) and types that keep secrets out of logs.
 
-use aes_gcm::aead::{Aead, KeyInit, OsRng};
+use aes_gcm::aead::{Aead, KeyInit, OsRng, Payload};
 use aes_gcm::{AeadCore, Aes256Gcm, Key, Nonce};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -84,32 +84,52 @@ impl SealingKey {
         mac.finalize().into_bytes().into()
     }
 
-    pub fn seal(&self, plaintext: &SecretString) -> Sealed {
+    /// Seals `plaintext` for `context` (what it belongs to: a record and a field). The context
+    /// is authenticated, not stored: a sealed value moved to another record or field no
+    /// longer opens.
+    pub fn seal(&self, plaintext: &SecretString, context: &str) -> Sealed {
         let cipher = Aes256Gcm::new(&self.0);
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let payload = Payload {
+            msg: plaintext.expose().as_bytes(),
+            aad: context.as_bytes(),
+        };
         // Encryption with a valid key and a fresh nonce cannot fail for in-memory input.
-        let ciphertext = cipher
-            .encrypt(&nonce, plaintext.expose().as_bytes())
-            .unwrap_or_default();
+        let ciphertext = cipher.encrypt(&nonce, payload).unwrap_or_default();
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ciphertext);
-        Sealed(B64.encode(out))
+        Sealed(format!("{BOUND}{}", B64.encode(out)))
     }
 
-    pub fn open(&self, sealed: &Sealed) -> Result<SecretString, CryptoError> {
-        let bytes = B64.decode(&sealed.0).map_err(|_| CryptoError::Unseal)?;
+    /// Opens a value sealed for `context`. A value sealed before contexts were bound (no
+    /// version prefix) opens without one; it is sealed anew, bound, when next written.
+    pub fn open(&self, sealed: &Sealed, context: &str) -> Result<SecretString, CryptoError> {
+        let (encoded, aad) = match sealed.0.strip_prefix(BOUND) {
+            Some(rest) => (rest, context.as_bytes()),
+            None => (sealed.0.as_str(), &b""[..]),
+        };
+        let bytes = B64.decode(encoded).map_err(|_| CryptoError::Unseal)?;
         if bytes.len() <= NONCE_LEN {
             return Err(CryptoError::Unseal);
         }
         let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
         let plaintext = Aes256Gcm::new(&self.0)
-            .decrypt(Nonce::from_slice(nonce), ciphertext)
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad,
+                },
+            )
             .map_err(|_| CryptoError::Unseal)?;
         String::from_utf8(plaintext)
             .map(SecretString)
             .map_err(|_| CryptoError::Unseal)
     }
 }
+
+/// The prefix of values sealed with their context bound (base64 never contains `:`).
+const BOUND: &str = "v2:";
 
 #[cfg(test)]
 mod tests {
@@ -122,11 +142,14 @@ mod tests {
     #[test]
     fn seal_then_open_returns_the_secret_and_hides_it() {
         let key = key();
-        let sealed = key.seal(&SecretString::new("tok_live_123"));
+        let sealed = key.seal(&SecretString::new("tok_live_123"), "con_1:access");
         assert!(!serde_json::to_string(&sealed)
             .unwrap()
             .contains("tok_live_123"));
-        assert_eq!(key.open(&sealed).unwrap().expose(), "tok_live_123");
+        assert_eq!(
+            key.open(&sealed, "con_1:access").unwrap().expose(),
+            "tok_live_123"
+        );
         assert_eq!(format!("{sealed:?}"), "[sealed]");
         assert_eq!(
             format!("{:?}", SecretString::new("tok_live_123")),
@@ -138,12 +161,36 @@ mod tests {
     #[test]
     fn another_key_or_tampering_cannot_open() {
         let owner = key();
-        let sealed = owner.seal(&SecretString::new("secret"));
-        assert!(key().open(&sealed).is_err());
-        let mut raw = B64.decode(&sealed.0).unwrap();
+        let sealed = owner.seal(&SecretString::new("secret"), "ctx");
+        assert!(key().open(&sealed, "ctx").is_err());
+        let mut raw = B64.decode(sealed.0.strip_prefix(BOUND).unwrap()).unwrap();
         let last = raw.len() - 1;
         raw[last] ^= 1;
-        assert!(owner.open(&Sealed(B64.encode(raw))).is_err());
+        assert!(owner
+            .open(&Sealed(format!("{BOUND}{}", B64.encode(raw))), "ctx")
+            .is_err());
+    }
+
+    #[test]
+    fn a_sealed_value_moved_to_another_record_or_field_does_not_open() {
+        let key = key();
+        let sealed = key.seal(&SecretString::new("secret"), "con_a:refresh");
+        assert!(key.open(&sealed, "con_b:refresh").is_err());
+        assert!(key.open(&sealed, "con_a:access").is_err());
+        // Stripping the version to pass it off as an unbound value fails too.
+        let unbound = Sealed(sealed.0.trim_start_matches(BOUND).to_owned());
+        assert!(key.open(&unbound, "con_a:refresh").is_err());
+    }
+
+    #[test]
+    fn values_sealed_before_contexts_were_bound_still_open() {
+        let key = key();
+        let cipher = Aes256Gcm::new(&key.0);
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let mut legacy = nonce.to_vec();
+        legacy.extend(cipher.encrypt(&nonce, b"old-token".as_ref()).unwrap());
+        let legacy = Sealed(B64.encode(legacy));
+        assert_eq!(key.open(&legacy, "anything").unwrap().expose(), "old-token");
     }
 
     #[test]

@@ -84,19 +84,22 @@ impl From<InvalidValue> for ApiError {
     }
 }
 
-/// A Fathom failure as the client sees it: a dead credential is the user's to fix (409), a
-/// provider outage is temporary (503), anything else is the provider's answer (502).
-impl From<crate::connectors::fathom::FathomError> for ApiError {
-    fn from(error: crate::connectors::fathom::FathomError) -> Self {
-        if error.needs_reauth() {
-            Self::conflict(
-                "needs_reauth",
-                "Fathom refused the stored credential: connect Fathom again",
-            )
-        } else if error.is_transient() {
-            Self::unavailable("Fathom is not answering right now; try again in a minute")
-        } else {
-            Self::new(StatusCode::BAD_GATEWAY, "provider_error", error.to_string())
+/// A provider failure as the client sees it: a dead credential is the user's to fix (409), a
+/// provider outage is temporary (503), a request that cannot be made is the client's (400),
+/// anything else is the provider's answer (502).
+impl From<crate::connectors::ConnectorError> for ApiError {
+    fn from(error: crate::connectors::ConnectorError) -> Self {
+        use crate::connectors::ConnectorError;
+        match error {
+            ConnectorError::NeedsReauth(reason) => Self::conflict("needs_reauth", reason),
+            ConnectorError::RateLimited { provider, .. }
+            | ConnectorError::Unavailable { provider, .. } => Self::unavailable(format!(
+                "{provider} is not answering right now; try again in a minute"
+            )),
+            ConnectorError::InvalidInput(reason) => Self::bad_request("invalid_request", reason),
+            ConnectorError::Permanent(reason) => {
+                Self::new(StatusCode::BAD_GATEWAY, "provider_error", reason)
+            }
         }
     }
 }

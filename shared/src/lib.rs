@@ -11,6 +11,7 @@ pub mod pipeline;
 pub mod ports;
 pub mod providers;
 pub mod queue_events;
+pub mod retry;
 pub mod runtime;
 pub mod secrets;
 pub mod services;

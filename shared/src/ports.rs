@@ -76,8 +76,8 @@ pub trait ConnectionStore: Send + Sync {
     async fn get(&self, id: &ConnectionId) -> Result<Option<Connection>>;
     async fn find(&self, user: &UserId, source: Source) -> Result<Option<Connection>>;
     async fn list_for_user(&self, user: &UserId) -> Result<Vec<Connection>>;
-    /// Connections of `source` whose account email is `email` (case-insensitive).
-    async fn find_by_account_email(&self, source: Source, email: &str) -> Result<Vec<Connection>>;
+    /// Connections of `source` whose account the provider's app-level events name `key`.
+    async fn find_by_route_key(&self, source: Source, key: &str) -> Result<Vec<Connection>>;
     /// Pages through every connection that is not disconnected, oldest first.
     async fn list_all(&self, cursor: Option<&str>, limit: usize) -> Result<Page<Connection>>;
     /// Writes `connection` if the stored version is still `connection.version`, bumping it;
@@ -202,6 +202,8 @@ pub struct PresignedUpload {
 #[async_trait]
 pub trait BlobStore: Send + Sync {
     async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<()>;
+    /// Stores the file at `path` as `key`, streamed from disk (never whole in memory).
+    async fn put_file(&self, key: &str, path: &std::path::Path, content_type: &str) -> Result<()>;
     /// `None` when there is no such blob.
     async fn get(&self, key: &str) -> Result<Option<BlobReader>>;
     async fn delete(&self, key: &str) -> Result<()>;
@@ -297,6 +299,9 @@ pub enum DeliveryStatus {
     Duplicate,
     /// Another copy was being taken in at that moment: the sender was told to retry.
     InProgress,
+    /// Verified and answered at once, nothing queued: a validation challenge, a
+    /// deauthorization, or an event callsync does not act on.
+    Answered,
     /// Signature headers missing or malformed, or no signature matches.
     InvalidSignature,
     /// Signed too long ago or too far ahead (replay protection).

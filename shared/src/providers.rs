@@ -1,19 +1,17 @@
-//! Clients of the third-party APIs, built once per process from configuration and secrets.
+//! Clients of the third-party APIs, built once per process from configuration and secrets:
+//! one connector per source a user connects, sharing one HTTP client.
 
 use crate::config::Config;
-use crate::connectors::fathom::{
-    build_http_client, Budgets, FathomClient, FathomOAuth, HttpTimeouts, OAuthApp,
-    RateLimiterRegistry, RetryPolicy,
-};
+use crate::connectors::fathom::{build_http_client, FathomConnector, HttpTimeouts};
+use crate::connectors::{Connector, Registry};
+use crate::domain::Source;
 use crate::secrets::Secrets;
 use anyhow::Result;
 use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct Providers {
-    pub fathom: FathomClient,
-    /// Present when the Fathom OAuth app is configured (client id and secret).
-    pub fathom_oauth: Option<FathomOAuth>,
+    pub connectors: Registry,
     /// The HTTP client every provider call shares.
     pub http: reqwest::Client,
 }
@@ -21,44 +19,16 @@ pub struct Providers {
 impl Providers {
     pub fn new(config: &Config, secrets: &Secrets) -> Result<Self> {
         let http = build_http_client(HttpTimeouts::default())?;
-        // One registry per process, so every client of a credential shares its pacing.
-        let limits = match config.fathom_rate_window {
-            None => RateLimiterRegistry::global(),
-            Some(window) => Arc::new(RateLimiterRegistry::new(Budgets::per_window(
-                Budgets::DOCUMENTED.overall.requests,
-                Budgets::DOCUMENTED.heavy.requests,
-                window,
-            ))),
-        };
-        let retry = RetryPolicy {
-            base_delay: config.fathom_retry_base,
-            ..RetryPolicy::default()
-        };
-        let fathom = FathomClient::new(
-            config.fathom_api_base_url.clone(),
+        let connectors = Registry::new(vec![Arc::new(FathomConnector::from_config(
+            config,
+            secrets,
             http.clone(),
-            limits.clone(),
-        )
-        .with_retry_policy(retry);
-        let fathom_oauth = match (&config.fathom_client_id, &secrets.fathom_client_secret) {
-            (Some(client_id), Some(client_secret)) => Some(
-                FathomOAuth::new(
-                    OAuthApp {
-                        oauth_base: config.fathom_oauth_base_url.clone(),
-                        client_id: client_id.clone(),
-                        client_secret: client_secret.clone(),
-                    },
-                    http.clone(),
-                    limits,
-                )
-                .with_retry_policy(retry),
-            ),
-            _ => None,
-        };
-        Ok(Providers {
-            fathom,
-            fathom_oauth,
-            http,
-        })
+        ))]);
+        Ok(Providers { connectors, http })
+    }
+
+    /// The connector of `source`, when it is one a user connects.
+    pub fn connector(&self, source: Source) -> Option<&dyn Connector> {
+        self.connectors.get(source)
     }
 }

@@ -154,11 +154,13 @@ async fn secrets_load_from_the_json_secret_and_never_leak() {
             .map(SecretString::expose),
         Some("sk-test-1")
     );
-    let sealed = secrets.sealing_key.seal(&SecretString::new("token"));
+    let sealed = secrets
+        .sealing_key
+        .seal(&SecretString::new("token"), "test");
     assert_eq!(
         SealingKey::from_base64(&key)
             .unwrap()
-            .open(&sealed)
+            .open(&sealed, "test")
             .unwrap()
             .expose(),
         "token"

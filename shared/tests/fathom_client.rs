@@ -5,12 +5,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use fakes::fathom::{FakeAccount, FakeFathom, FakeFathomOptions, FakeMeeting};
 use pipeline::connectors::fathom::{
-    build_http_client, normalize, parse_webhook_meeting, Budgets, FathomClient, FathomCredential,
-    FathomError, FathomOAuth, HttpTimeouts, ListMeetingsQuery, Meeting, OAuthApp,
-    RateLimiterRegistry, RetryPolicy, TriggeredFor,
+    budgets_per_window, build_http_client, documented_budgets, normalize, parse_webhook_meeting,
+    Budgets, FathomClient, FathomCredential, FathomError, FathomOAuth, HttpTimeouts,
+    ListMeetingsQuery, Meeting, OAuthApp, RateLimiterRegistry, RetryPolicy, TriggeredFor,
 };
 use pipeline::crypto::SecretString;
 use pipeline::domain::MeetingContent;
+use pipeline::retry::Backoff;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -18,9 +19,11 @@ use std::time::Duration;
 use url::Url;
 
 const QUICK_RETRY: RetryPolicy = RetryPolicy {
-    max_attempts: 3,
-    base_delay: Duration::from_millis(10),
-    max_delay: Duration::from_millis(100),
+    backoff: Backoff {
+        max_attempts: 3,
+        first_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(100),
+    },
     max_retry_after: Duration::from_secs(30),
 };
 
@@ -61,7 +64,7 @@ impl Setup {
     }
 
     async fn documented() -> Setup {
-        Setup::new(FakeFathomOptions::default(), Budgets::DOCUMENTED).await
+        Setup::new(FakeFathomOptions::default(), documented_budgets()).await
     }
 
     /// A fake whose rate-limit window is `window` (with millisecond headers), and a client
@@ -74,7 +77,7 @@ impl Setup {
             fractional_seconds: true,
             ..FakeFathomOptions::default()
         };
-        Setup::new(options, Budgets::per_window(overall, heavy, window)).await
+        Setup::new(options, budgets_per_window(overall, heavy, window)).await
     }
 
     fn api_key(&self) -> FathomCredential {
@@ -95,7 +98,7 @@ impl Setup {
                 client_secret: SecretString::new(options.client_secret.clone()),
             },
             build_http_client(HttpTimeouts::default()).unwrap(),
-            Arc::new(RateLimiterRegistry::new(Budgets::DOCUMENTED)),
+            Arc::new(RateLimiterRegistry::new(documented_budgets())),
         )
         .with_retry_policy(QUICK_RETRY)
     }
@@ -425,7 +428,7 @@ async fn persistent_server_errors_end_as_unavailable() {
 async fn a_slow_answer_is_retried_and_a_persistently_slow_one_is_unavailable() {
     let setup = Setup::with_timeout(
         FakeFathomOptions::default(),
-        Budgets::DOCUMENTED,
+        documented_budgets(),
         Duration::from_millis(300),
     )
     .await;
@@ -463,7 +466,7 @@ async fn a_refused_credential_fails_at_once_without_leaking_it() {
         access_token_lifetime: Duration::ZERO,
         ..FakeFathomOptions::default()
     };
-    let setup = Setup::new(options, Budgets::DOCUMENTED).await;
+    let setup = Setup::new(options, documented_budgets()).await;
     let expired = setup.bearer();
     let err = setup
         .client

@@ -259,10 +259,12 @@ async fn main() {
     let mut connection = Connection::new(user("bench"), Source::Fathom, services.clock.now());
     connection.webhook = Some(WebhookRegistration {
         provider_webhook_id: "wh_bench".into(),
-        secret: services
-            .secrets
-            .sealing_key
-            .seal(&SecretString::new(secret.expose_str())),
+        secret: pipeline::pipeline::credentials::seal(
+            &services.secrets.sealing_key,
+            &connection.id,
+            pipeline::pipeline::credentials::SecretField::WebhookSecret,
+            &SecretString::new(secret.expose_str()),
+        ),
     });
     services
         .connections

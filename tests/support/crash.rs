@@ -41,6 +41,12 @@ impl BlobStore for CrashingBlobs {
         }
         self.inner.put(key, bytes, content_type).await
     }
+    async fn put_file(&self, key: &str, path: &std::path::Path, content_type: &str) -> Result<()> {
+        if key.starts_with(self.prefix) {
+            self.wire.trip("before storing a blob");
+        }
+        self.inner.put_file(key, path, content_type).await
+    }
     async fn get(&self, key: &str) -> Result<Option<BlobReader>> {
         self.inner.get(key).await
     }

@@ -282,7 +282,7 @@ async fn five_workers_needing_a_refresh_make_exactly_one_refresh_call() {
         let services = services.clone();
         let id = connection.id.clone();
         tokio::spawn(async move {
-            pipeline::pipeline::credentials::fathom_credential(&services, &id)
+            pipeline::pipeline::credentials::credential(&services, &id)
                 .await
                 .unwrap()
         })

@@ -328,7 +328,12 @@ async fn one_poison_message_does_not_hold_back_the_rest_of_its_batch() {
     // Alice's stored key was sealed under another key: every attempt fails.
     let foreign = pipeline::testing::test_secrets().sealing_key;
     update_connection(services.connections.as_ref(), &alice.id, |c| {
-        c.credentials.api_key = Some(foreign.seal(&pipeline::crypto::SecretString::new("key")));
+        c.credentials.api_key = Some(pipeline::pipeline::credentials::seal(
+            &foreign,
+            &c.id,
+            pipeline::pipeline::credentials::SecretField::ApiKey,
+            &pipeline::crypto::SecretString::new("key"),
+        ));
     })
     .await
     .unwrap();

@@ -1,10 +1,10 @@
 //! `fetch-meetings`: browse the provider's meetings, each marked synced or not.
 
 use chrono::{DateTime, Utc};
-use pipeline::connectors::fathom::{ListMeetingsQuery, Meeting};
-use pipeline::domain::{ExternalId, Source, UserId};
+use pipeline::connectors::{ListPurpose, ListRequest, ListedMeeting};
+use pipeline::domain::{Source, UserId};
 use pipeline::http::{self, ApiError, ApiResult, Body, Request, Response, Route};
-use pipeline::pipeline::credentials::{fathom_credential, CredentialError};
+use pipeline::pipeline::credentials::{credential, CredentialError};
 use pipeline::services::Services;
 use serde::Serialize;
 use serde_json::json;
@@ -30,7 +30,7 @@ fn timestamp(raw: &str) -> Result<DateTime<Utc>, String> {
 
 #[derive(Serialize)]
 struct MeetingItem<'a> {
-    external_id: String,
+    external_id: &'a str,
     title: &'a str,
     started_at: Option<DateTime<Utc>>,
     /// Seconds.
@@ -40,89 +40,73 @@ struct MeetingItem<'a> {
 }
 
 async fn list(services: &Services, user: &UserId, req: &Request) -> ApiResult {
-    match http::query_as(req, "source", Source::parse)? {
-        Some(Source::Fathom) => {}
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "unsupported_source",
-                format!("browsing {other} meetings is not supported"),
-            ))
-        }
-        None => {
-            return Err(ApiError::bad_request(
-                "invalid_parameter",
-                "query parameter `source` is required (fathom)",
-            ))
-        }
-    }
-    let scope = format!("meetings:fathom:{user}");
+    let source = http::query_as(req, "source", Source::parse)?.ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_parameter",
+            "query parameter `source` is required (a source you connect, such as fathom)",
+        )
+    })?;
+    let connector = services.providers.connector(source).ok_or_else(|| {
+        ApiError::bad_request(
+            "unsupported_source",
+            format!("{source} has no meetings to browse"),
+        )
+    })?;
+    let scope = format!("meetings:{source}:{user}");
     let cursors = &services.secrets.cursors;
-    let query = ListMeetingsQuery {
-        cursor: http::page_cursor(req, cursors, &scope)?,
+    let request = ListRequest {
+        position: http::page_cursor(req, cursors, &scope)?,
         created_after: http::query_as(req, "created_after", timestamp)?,
         created_before: http::query_as(req, "created_before", timestamp)?,
-        ..ListMeetingsQuery::default()
+        purpose: ListPurpose::Browse,
     };
     let connection = services
         .connections
-        .find(user, Source::Fathom)
+        .find(user, source)
         .await?
         .filter(|c| c.status != pipeline::domain::ConnectionStatus::Disconnected)
-        .ok_or_else(|| ApiError::conflict("not_connected", "connect Fathom first"))?;
-    let credential = match fathom_credential(services, &connection.id).await {
+        .ok_or_else(|| {
+            ApiError::conflict(
+                "not_connected",
+                format!("connect {} first", connector.name()),
+            )
+        })?;
+    let credential = match credential(services, &connection.id).await {
         Ok(c) => c,
         Err(CredentialError::NeedsReauth(reason)) => {
             return Err(ApiError::conflict("needs_reauth", reason))
         }
         Err(CredentialError::Transient(e)) => return Err(e.into()),
     };
-    let page = services
-        .providers
-        .fathom
-        .list_meetings(&credential, &query)
+    let page = connector
+        .list(&credential, &request)
         .await
         .map_err(ApiError::from)?;
     let mut items = Vec::with_capacity(page.items.len());
     for meeting in &page.items {
-        items.push(item(services, user, meeting).await?);
+        items.push(item(services, user, source, meeting).await?);
     }
-    let next_cursor = page.next_cursor.map(|raw| cursors.sign(&scope, &raw));
+    let next_cursor = page.next_position.map(|raw| cursors.sign(&scope, &raw));
     http::ok(&json!({ "items": items, "next_cursor": next_cursor }))
 }
 
 async fn item<'a>(
     services: &Services,
     user: &UserId,
-    meeting: &'a Meeting,
+    source: Source,
+    meeting: &'a ListedMeeting,
 ) -> Result<MeetingItem<'a>, ApiError> {
-    let external_id = meeting.recording_id.to_string();
-    let synced = match ExternalId::parse(&external_id) {
-        Ok(id) => services
-            .recordings
-            .find_by_key(user, Source::Fathom, &id)
-            .await?
-            .is_some(),
-        Err(_) => false,
-    };
-    let started = meeting
-        .recording_start_time
-        .or(meeting.scheduled_start_time);
-    let ended = meeting.recording_end_time.or(meeting.scheduled_end_time);
+    let synced = services
+        .recordings
+        .find_by_key(user, source, &meeting.external_id)
+        .await?
+        .is_some();
     Ok(MeetingItem {
-        external_id,
-        title: meeting
-            .title
-            .as_deref()
-            .or(meeting.meeting_title.as_deref())
-            .unwrap_or("Untitled meeting"),
-        started_at: started,
-        duration: started
-            .zip(ended)
-            .map(|(s, e)| (e - s).num_milliseconds() as f64 / 1000.0),
-        recorded_by: meeting
-            .recorded_by
-            .as_ref()
-            .and_then(|r| r.email.as_deref()),
+        external_id: meeting.external_id.as_str(),
+        title: &meeting.title,
+        started_at: meeting.started_at,
+        duration: meeting.duration_seconds,
+        recorded_by: meeting.recorded_by.as_deref(),
         synced,
     })
 }

@@ -168,7 +168,7 @@ fn child(args: &[String]) -> Result<()> {
         let key = SealingKey::from_base64(&SealingKey::generate_base64())?;
         let secrets = Secrets::from_lookup(key, |name| {
             (name == "TRANSCRIBE_API_KEY").then(|| api_key.clone())
-        });
+        })?;
         let backend =
             LocalBackend::open_with(Arc::new(config), Arc::new(SystemClock), Some(secrets))?;
         let upload = stage(&backend, Path::new(wav)).await?;

@@ -95,10 +95,10 @@ async fn syncable(services: &Services, user: &UserId, source: Source) -> Result<
 
 async fn start_sync(services: &Services, user: &UserId, request: SyncRequest) -> ApiResult {
     let source = Source::parse(&request.source)?;
-    if source != Source::Fathom {
+    if services.providers.connector(source).is_none() {
         return Err(ApiError::bad_request(
             "unsupported_source",
-            format!("syncing {source} is not supported"),
+            format!("{source} is not synced: it needs no connection"),
         ));
     }
     let external_ids = request.external_ids.unwrap_or_default();

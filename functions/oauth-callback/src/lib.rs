@@ -12,8 +12,7 @@
 use lambda_http::http::StatusCode;
 use pipeline::domain::Source;
 use pipeline::http::{self, ApiError, ApiResult, Body, Request, Response, Route};
-use pipeline::pipeline::connect::connect_fathom;
-use pipeline::pipeline::credentials::seal_tokens;
+use pipeline::pipeline::connect::{connect, NewCredential};
 use pipeline::pipeline::oauth_state::{
     app_return_url, binding_clear_cookie, binding_cookie_name, random_token, redirect_uri,
     OAuthState, PendingConfirmation, CONFIRM_TTL,
@@ -238,8 +237,8 @@ async fn confirm(services: &Services, raw_source: &str, req: &Request) -> ApiRes
 async fn finish(services: &Services, state: &OAuthState, code: &str) -> Result<(), Failure> {
     let oauth = services
         .providers
-        .fathom_oauth
-        .as_ref()
+        .connector(state.source)
+        .and_then(|connector| connector.oauth())
         .ok_or(Failure::ExchangeFailed)?;
     let redirect = redirect_uri(&services.config, state.source).map_err(|_| Failure::Internal)?;
     let tokens = oauth
@@ -249,21 +248,15 @@ async fn finish(services: &Services, state: &OAuthState, code: &str) -> Result<(
             tracing::warn!(error = %e, "OAuth code exchange failed");
             Failure::ExchangeFailed
         })?;
-    let sealed = seal_tokens(
-        &services.secrets.sealing_key,
-        &tokens,
-        None,
-        services.clock.now(),
-    );
-    connect_fathom(services, &state.user_id, |credentials| {
-        credentials.oauth = Some(sealed.clone())
-    })
+    connect(
+        services,
+        &state.user_id,
+        state.source,
+        NewCredential::OAuth(tokens),
+    )
     .await
     .map_err(|e| {
-        tracing::error!(
-            error = format!("{e:#}"),
-            "storing the Fathom connection failed"
-        );
+        tracing::error!(error = format!("{e:#}"), source = %state.source, "storing the connection failed");
         Failure::Internal
     })?;
     Ok(())

@@ -40,12 +40,9 @@ struct InitiateBody {
 
 async fn initiate(services: &Services, user: &UserId, source: &str, req: &Request) -> ApiResult {
     let source = Source::parse(source).map_err(|e| ApiError::not_found(e.to_string()))?;
-    if source != Source::Fathom {
-        return Err(ApiError::bad_request(
-            "unsupported_source",
-            format!("{source} cannot be connected with OAuth yet"),
-        ));
-    }
+    let connector = services.providers.connector(source).ok_or_else(|| {
+        ApiError::bad_request("not_connectable", format!("{source} needs no connection"))
+    })?;
     let body: InitiateBody = if http::body_bytes(req).is_empty() {
         InitiateBody::default()
     } else {
@@ -55,13 +52,15 @@ async fn initiate(services: &Services, user: &UserId, source: &str, req: &Reques
     // Only paths inside the app: never an open redirect.
     app_return_url(&services.config.app_base_url, &return_path)
         .map_err(|e| ApiError::bad_request("invalid_return_path", e.to_string()))?;
-    let Some(oauth) = &services.providers.fathom_oauth else {
-        return Err(ApiError::unavailable(
-            "Fathom OAuth is not configured: set FATHOM_CLIENT_ID and FATHOM_CLIENT_SECRET",
-        ));
+    let Some(oauth) = connector.oauth() else {
+        return Err(ApiError::unavailable(format!(
+            "{} OAuth is not configured: {}",
+            connector.name(),
+            connector.oauth_setup()
+        )));
     };
     let state = random_token(32);
-    let verifier = services.config.fathom_oauth_pkce.then(|| random_token(48));
+    let verifier = connector.uses_pkce().then(|| random_token(48));
     let challenge = verifier
         .as_ref()
         .map(|v| B64.encode(Sha256::digest(v.as_bytes())));

@@ -2,11 +2,10 @@
 //! switches that manage a connection (pause, resume, disconnect, API key), and the health
 //! check.
 
-use pipeline::connectors::fathom::{FathomCredential, FathomError, ListMeetingsQuery};
 use pipeline::crypto::SecretString;
 use pipeline::domain::{Connection, ConnectionStatus, Source, SyncJob, UserId};
 use pipeline::http::{self, ApiError, ApiResult, Body, Request, Response, Route};
-use pipeline::pipeline::connect::{connect_fathom, disconnect, seal_api_key};
+use pipeline::pipeline::connect::{connect, disconnect, NewCredential};
 use pipeline::pipeline::connections::update_connection;
 use pipeline::pipeline::deliveries::release_held_deliveries;
 use pipeline::ports::{DeliveryRecord, DeliveryStatus};
@@ -215,7 +214,7 @@ struct ApiKeyBody {
     api_key: String,
 }
 
-/// Connects (or adds a fallback to) Fathom with a personal API key, checked with one list
+/// Connects (or adds a fallback to) a source with a personal API key, checked with one cheap
 /// call first so a wrong key is refused before anything is stored.
 async fn add_api_key(
     services: &Services,
@@ -223,40 +222,39 @@ async fn add_api_key(
     source: &str,
     body: ApiKeyBody,
 ) -> ApiResult {
-    if Source::parse(source).ok() != Some(Source::Fathom) {
-        return Err(ApiError::not_found(format!(
-            "`{source}` does not take an API key"
-        )));
-    }
+    let connector = Source::parse(source)
+        .ok()
+        .and_then(|source| services.providers.connector(source))
+        .filter(|connector| connector.accepts_api_key())
+        .ok_or_else(|| ApiError::not_found(format!("`{source}` does not take an API key")))?;
+    let name = connector.name();
     let key = body.api_key.trim();
     // A header cannot carry control characters: refuse them here, not as a provider fault.
     if key.is_empty() || key.len() > 512 || key.chars().any(char::is_control) {
         return Err(ApiError::bad_request(
             "invalid_api_key",
-            "api_key must be a Fathom API key: 1 to 512 characters, without control characters",
+            format!(
+                "api_key must be a {name} API key: 1 to 512 characters, without control characters"
+            ),
         ));
     }
     let key = SecretString::new(key);
-    let probe = ListMeetingsQuery::default();
-    match services
-        .providers
-        .fathom
-        .list_meetings(&FathomCredential::ApiKey(key.clone()), &probe)
-        .await
-    {
-        Ok(_) => {}
-        Err(FathomError::Unauthorized) => {
+    match connector.check_api_key(&key).await {
+        Ok(()) => {}
+        Err(e) if e.needs_reauth() => {
             return Err(ApiError::bad_request(
                 "invalid_api_key",
-                "Fathom did not accept this API key; copy it again from Fathom's settings",
+                format!("{name} did not accept this API key; copy it again from {name}'s settings"),
             ))
         }
         Err(e) => return Err(e.into()),
     }
-    let sealed = seal_api_key(services, &key);
-    let connected = connect_fathom(services, user, |credentials| {
-        credentials.api_key = Some(sealed.clone())
-    })
+    let connected = connect(
+        services,
+        user,
+        connector.source(),
+        NewCredential::ApiKey(key),
+    )
     .await?;
     one_source(services, user, &connected.connection).await
 }

@@ -22,15 +22,18 @@
 
 use bytes::Bytes;
 use lambda_http::http::StatusCode;
+use pipeline::connectors::{Connector, WebhookEvent};
+use pipeline::crypto::SecretString;
 use pipeline::domain::{Connection, ConnectionId, ConnectionStatus, Source, UserId};
 use pipeline::http::{self, ApiError, Body, Request, Response, Route};
+use pipeline::pipeline::connect::disconnect;
+use pipeline::pipeline::credentials::{self, SecretField};
 use pipeline::pipeline::deliveries::{
     self, header_names, Destination, Endpoint, Intake, LOG_RETENTION, MAX_WEBHOOK_ID_LEN,
 };
 use pipeline::ports::{DeliveryRecord, DeliveryStatus};
 use pipeline::services::Services;
-use pipeline::webhook::{self as standard_webhooks, VerifyError, WebhookSecret};
-use serde::Deserialize;
+use pipeline::webhook as standard_webhooks;
 use serde_json::json;
 
 pub const ROUTES: &[Route] = &[
@@ -94,12 +97,18 @@ impl From<anyhow::Error> for Refusal {
 }
 
 /// What became of a delivery that was verified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Taken {
     Accepted,
     Duplicate,
     InProgress,
     Unmatched,
+    /// Answered at once with this body (an endpoint validation challenge).
+    Answered(serde_json::Value),
+    /// The account removed the app: this many connections were disconnected.
+    Deauthorized(usize),
+    /// Verified, but nothing callsync acts on.
+    Ignored,
 }
 
 impl Attempt {
@@ -153,15 +162,27 @@ impl Attempt {
                     http::with_header(http::error_response(&refusal.error), "retry-after", "5");
                 (refusal.status, response, Some(refusal.error.message))
             }
+            Ok(Taken::Answered(body)) => (
+                DeliveryStatus::Answered,
+                http::json(StatusCode::OK, &body),
+                None,
+            ),
+            Ok(Taken::Deauthorized(disconnected)) => (
+                DeliveryStatus::Answered,
+                http::json(
+                    StatusCode::OK,
+                    &json!({ "status": "disconnected", "connections": disconnected }),
+                ),
+                None,
+            ),
             Ok(taken) => {
                 let (status, code, label) = match taken {
                     Taken::Accepted => (DeliveryStatus::Accepted, StatusCode::ACCEPTED, "accepted"),
                     Taken::Unmatched => {
                         (DeliveryStatus::Unmatched, StatusCode::ACCEPTED, "unmatched")
                     }
-                    Taken::Duplicate | Taken::InProgress => {
-                        (DeliveryStatus::Duplicate, StatusCode::OK, "duplicate")
-                    }
+                    Taken::Ignored => (DeliveryStatus::Answered, StatusCode::OK, "ignored"),
+                    _ => (DeliveryStatus::Duplicate, StatusCode::OK, "duplicate"),
                 };
                 (status, http::json(code, &json!({ "status": label })), None)
             }
@@ -248,21 +269,28 @@ async fn receive(
             ApiError::payload_too_large(format!("the delivery is over {limit} MiB")),
         ));
     }
-    if attempt.source != Some(Source::Fathom) {
-        return Err(refuse(
-            DeliveryStatus::Rejected,
-            ApiError::not_found("deliveries are received from Fathom only"),
-        ));
-    }
+    let connector = attempt
+        .source
+        .and_then(|source| services.providers.connector(source))
+        .filter(|connector| connector.receives_webhooks())
+        .ok_or_else(|| {
+            refuse(
+                DeliveryStatus::Rejected,
+                ApiError::not_found("no deliveries are received from this source"),
+            )
+        })?;
     match http::segments(req).as_slice() {
-        [_, _, connection_id] => for_connection(services, req, body, connection_id, attempt).await,
-        _ => for_app(services, req, body, attempt).await,
+        [_, _, connection_id] => {
+            for_connection(services, connector, req, body, connection_id, attempt).await
+        }
+        _ => for_app(services, connector, req, body, attempt).await,
     }
 }
 
-/// `POST /webhooks/fathom/{connection_id}`: verified with the secret registered for it.
+/// `POST /webhooks/{source}/{connection_id}`: verified with the secret registered for it.
 async fn for_connection(
     services: &Services,
+    connector: &dyn Connector,
     req: &Request,
     body: &Bytes,
     raw_id: &str,
@@ -279,7 +307,12 @@ async fn for_connection(
         )
     };
     let id = ConnectionId::parse(raw_id).map_err(|_| unknown())?;
-    let connection = services.connections.get(&id).await?.ok_or_else(unknown)?;
+    let connection = services
+        .connections
+        .get(&id)
+        .await?
+        .filter(|c| c.source == connector.source())
+        .ok_or_else(unknown)?;
     attempt.found(&connection);
     if connection.status == ConnectionStatus::Disconnected {
         return Err(refuse(
@@ -301,69 +334,81 @@ async fn for_connection(
             ),
         ));
     };
-    let secret = services
-        .secrets
-        .sealing_key
-        .open(&registration.secret)
-        .map_err(anyhow::Error::from)
-        .and_then(|text| WebhookSecret::parse(text.expose()).map_err(anyhow::Error::from))
-        .map_err(|e| stored_secret_unreadable(e, &connection.id))?;
-    let webhook_id = verify(&secret, req, body, attempt)?;
-    Envelope::parse(body)?;
-    let targets = [connection.id.clone()];
-    take_in(
-        services,
-        Endpoint::Connection(&connection.id),
-        &webhook_id,
-        body,
-        Destination::Connections(&targets),
+    let secret = credentials::open(
+        &services.secrets.sealing_key,
+        &connection.id,
+        SecretField::WebhookSecret,
+        &registration.secret,
     )
-    .await
+    .map_err(|e| stored_secret_unreadable(e.into(), &connection.id))?;
+    let webhook_id = verify(connector, Some(&secret), req, body, attempt)?;
+    match parse(connector, body)? {
+        WebhookEvent::Meeting { .. } => {
+            let targets = [connection.id.clone()];
+            take_in(
+                services,
+                connector.source(),
+                Endpoint::Connection(&connection.id),
+                &webhook_id,
+                body,
+                Destination::Connections(&targets),
+            )
+            .await
+        }
+        WebhookEvent::Challenge(answer) => Ok(Taken::Answered(answer)),
+        WebhookEvent::Deauthorized { .. } => {
+            disconnect(services, &connection).await?;
+            Ok(Taken::Deauthorized(1))
+        }
+        WebhookEvent::Ignored { .. } => Ok(Taken::Ignored),
+    }
 }
 
-/// `POST /webhooks/fathom`: the OAuth app's deliveries, verified with the app's secret and
-/// matched to connections by the recorder's email.
+/// `POST /webhooks/{source}`: the app's own deliveries, verified with the app's secret and
+/// matched to connections by the account they name.
 async fn for_app(
     services: &Services,
+    connector: &dyn Connector,
     req: &Request,
     body: &Bytes,
     attempt: &mut Attempt,
 ) -> Result<Taken, Refusal> {
-    let Some(secret) = &services.secrets.fathom_webhook_secret else {
-        return Err(refuse(
-            DeliveryStatus::Rejected,
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "no_webhook",
-                "app-level deliveries are not configured here",
-            ),
-        ));
+    let webhook_id = verify(connector, None, req, body, attempt)?;
+    let source = connector.source();
+    let route = match parse(connector, body)? {
+        WebhookEvent::Challenge(answer) => return Ok(Taken::Answered(answer)),
+        WebhookEvent::Ignored { .. } => return Ok(Taken::Ignored),
+        WebhookEvent::Deauthorized { route } => {
+            let mut disconnected = 0;
+            for connection in live_connections(services, source, &route).await? {
+                attempt.found(&connection);
+                disconnect(services, &connection).await?;
+                disconnected += 1;
+            }
+            return Ok(Taken::Deauthorized(disconnected));
+        }
+        WebhookEvent::Meeting {
+            route: Some(route), ..
+        } => route,
+        WebhookEvent::Meeting { route: None, .. } => {
+            return Err(refuse(
+                DeliveryStatus::Rejected,
+                ApiError::bad_request(
+                    "no_recorder",
+                    "the delivery names no account, so it cannot be matched to a user",
+                ),
+            ))
+        }
     };
-    let webhook_id = verify(secret, req, body, attempt)?;
-    let envelope = Envelope::parse(body)?;
-    let Some(email) = envelope.recorder_email() else {
-        return Err(refuse(
-            DeliveryStatus::Rejected,
-            ApiError::bad_request(
-                "no_recorder",
-                "the meeting names no recorder email, so it cannot be matched to a user",
-            ),
-        ));
-    };
-    let connections: Vec<Connection> = services
-        .connections
-        .find_by_account_email(Source::Fathom, email)
-        .await?
-        .into_iter()
-        .filter(|c| c.status != ConnectionStatus::Disconnected)
-        .collect();
+    let connections = live_connections(services, source, &route).await?;
     let Some(first) = connections.first() else {
         let taken = take_in(
             services,
+            source,
             Endpoint::App,
             &webhook_id,
             body,
-            Destination::Unmatched { email },
+            Destination::Unmatched { route: &route },
         )
         .await?;
         return Ok(if taken == Taken::Accepted {
@@ -376,12 +421,28 @@ async fn for_app(
     let targets: Vec<ConnectionId> = connections.iter().map(|c| c.id.clone()).collect();
     take_in(
         services,
+        source,
         Endpoint::App,
         &webhook_id,
         body,
         Destination::Connections(&targets),
     )
     .await
+}
+
+/// The connections, not disconnected, of the account `route` names.
+async fn live_connections(
+    services: &Services,
+    source: Source,
+    route: &str,
+) -> Result<Vec<Connection>, Refusal> {
+    Ok(services
+        .connections
+        .find_by_route_key(source, route)
+        .await?
+        .into_iter()
+        .filter(|c| c.status != ConnectionStatus::Disconnected)
+        .collect())
 }
 
 fn stored_secret_unreadable(err: anyhow::Error, connection: &ConnectionId) -> Refusal {
@@ -393,46 +454,54 @@ fn stored_secret_unreadable(err: anyhow::Error, connection: &ConnectionId) -> Re
     )
 }
 
-/// Checks the signature headers against the raw body; the verified `webhook-id`.
+/// Checks the signature on the raw body; the verified delivery id.
 fn verify(
-    secret: &WebhookSecret,
+    connector: &dyn Connector,
+    secret: Option<&SecretString>,
     req: &Request,
     body: &[u8],
     attempt: &mut Attempt,
 ) -> Result<String, Refusal> {
-    let now = attempt.received_at;
-    let delivery = standard_webhooks::verify(secret, req.headers(), body, now).map_err(|e| {
-        let (status, code) = match e {
-            VerifyError::MissingHeader(_) => (DeliveryStatus::InvalidSignature, "missing_header"),
-            VerifyError::InvalidTimestamp => {
-                (DeliveryStatus::InvalidSignature, "invalid_timestamp")
-            }
-            VerifyError::Stale => (DeliveryStatus::Stale, "stale_timestamp"),
-            VerifyError::Future => (DeliveryStatus::Stale, "future_timestamp"),
-            VerifyError::InvalidSignature | VerifyError::BadSecret => {
-                (DeliveryStatus::InvalidSignature, "invalid_signature")
-            }
-        };
-        refuse(
-            status,
-            ApiError::new(StatusCode::UNAUTHORIZED, code, e.to_string()),
-        )
-    })?;
+    let webhook_id = connector
+        .verify_delivery(secret, req.headers(), body, attempt.received_at)
+        .map_err(|refusal| {
+            let (status, http_status) = match (refusal.code, refusal.stale) {
+                ("no_webhook", _) => (DeliveryStatus::Rejected, StatusCode::NOT_FOUND),
+                (_, true) => (DeliveryStatus::Stale, StatusCode::UNAUTHORIZED),
+                (_, false) => (DeliveryStatus::InvalidSignature, StatusCode::UNAUTHORIZED),
+            };
+            refuse(
+                status,
+                ApiError::new(http_status, refusal.code, refusal.message),
+            )
+        })?;
     attempt.signature_valid = true;
-    if delivery.webhook_id.len() > MAX_WEBHOOK_ID_LEN {
+    attempt.webhook_id = Some(webhook_id.chars().take(MAX_WEBHOOK_ID_LEN).collect());
+    if webhook_id.len() > MAX_WEBHOOK_ID_LEN {
         return Err(refuse(
             DeliveryStatus::Rejected,
             ApiError::bad_request(
                 "invalid_webhook_id",
-                format!("webhook-id is longer than {MAX_WEBHOOK_ID_LEN} characters"),
+                format!("the delivery id is longer than {MAX_WEBHOOK_ID_LEN} characters"),
             ),
         ));
     }
-    Ok(delivery.webhook_id)
+    Ok(webhook_id)
+}
+
+/// What a verified delivery asks for; 400 when it cannot be read.
+fn parse(connector: &dyn Connector, body: &[u8]) -> Result<WebhookEvent, Refusal> {
+    connector.parse_delivery(body).map_err(|unreadable| {
+        refuse(
+            DeliveryStatus::Rejected,
+            ApiError::bad_request(unreadable.code, unreadable.message),
+        )
+    })
 }
 
 async fn take_in(
     services: &Services,
+    source: Source,
     endpoint: Endpoint<'_>,
     webhook_id: &str,
     body: &Bytes,
@@ -440,7 +509,7 @@ async fn take_in(
 ) -> Result<Taken, Refusal> {
     let intake = deliveries::take_in(
         services,
-        Source::Fathom,
+        source,
         endpoint,
         webhook_id,
         body.clone(),
@@ -454,57 +523,16 @@ async fn take_in(
     })
 }
 
-/// What the intake reads of a delivered meeting: enough to know it is one and whose it is.
-/// The whole body is still parsed (so malformed JSON anywhere is refused), but the rest is
-/// skipped, not built: the consumer reads the meeting in full.
-#[derive(Deserialize)]
-struct Envelope {
-    #[serde(rename = "recording_id")]
-    _recording_id: serde::de::IgnoredAny,
-    #[serde(default)]
-    recorded_by: Option<Recorder>,
-}
-
-#[derive(Deserialize)]
-struct Recorder {
-    #[serde(default)]
-    email: Option<String>,
-}
-
-impl Envelope {
-    fn parse(body: &[u8]) -> Result<Self, Refusal> {
-        serde_json::from_slice(body).map_err(|e| {
-            let error = if e.is_data() {
-                ApiError::bad_request(
-                    "invalid_payload",
-                    format!("the body is not a Fathom meeting: {e}"),
-                )
-            } else {
-                ApiError::bad_request("invalid_json", "the body is not JSON")
-            };
-            refuse(DeliveryStatus::Rejected, error)
-        })
-    }
-
-    fn recorder_email(&self) -> Option<&str> {
-        self.recorded_by
-            .as_ref()
-            .and_then(|r| r.email.as_deref())
-            .map(str::trim)
-            .filter(|email| !email.is_empty())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use base64::engine::general_purpose::STANDARD as B64;
     use base64::Engine;
     use lambda_http::request::LambdaRequest;
-    use pipeline::crypto::SecretString;
     use pipeline::domain::WebhookRegistration;
     use pipeline::pipeline::messages::{SyncMessage, WebhookDelivery};
     use pipeline::testing::{epoch, local_backend, user, TestBackend};
+    use pipeline::webhook::WebhookSecret;
     use serde_json::Value;
 
     const SAMPLE: &str = include_str!("../../../events/webhook.json");
@@ -544,11 +572,12 @@ mod tests {
         let mut connection = Connection::new(user("alice"), Source::Fathom, epoch());
         connection.webhook = Some(WebhookRegistration {
             provider_webhook_id: "wh_1".into(),
-            secret: backend
-                .services
-                .secrets
-                .sealing_key
-                .seal(&SecretString::new(secret.expose_str())),
+            secret: credentials::seal(
+                &backend.services.secrets.sealing_key,
+                &connection.id,
+                SecretField::WebhookSecret,
+                &SecretString::new(secret.expose_str()),
+            ),
         });
         backend
             .services

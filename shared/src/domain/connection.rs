@@ -62,6 +62,10 @@ pub struct Connection {
     pub source: Source,
     pub status: ConnectionStatus,
     pub account_email: Option<String>,
+    /// What the provider's app-level events name this account by (Fathom: the email,
+    /// lower-cased; Zoom: account and user ids): how such an event finds its connection.
+    #[serde(default)]
+    pub route_key: Option<String>,
     pub credentials: StoredCredentials,
     pub webhook: Option<WebhookRegistration>,
     /// Newest source `created_at` committed by a sync.
@@ -88,6 +92,7 @@ impl Connection {
             source,
             status: ConnectionStatus::Active,
             account_email: None,
+            route_key: None,
             credentials: StoredCredentials::default(),
             webhook: None,
             sync_watermark: None,

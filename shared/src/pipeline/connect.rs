@@ -1,10 +1,13 @@
-//! Linking and unlinking a user's Fathom account: storing credentials, registering the
-//! provider webhook, queueing the first sync; and the reverse.
+//! Linking and unlinking a user's account at a source: storing credentials (sealed for the
+//! connection), learning who the account is, registering the provider webhook, queueing the
+//! first sync; and the reverse.
 
 use super::connections::update_connection;
-use super::credentials::fathom_credential;
+use super::credentials::{connector_of, credential, seal, seal_tokens, SecretField};
+use super::deliveries::release_unmatched_deliveries;
 use super::jobs::start_sync_job;
-use crate::connectors::fathom::TriggeredFor;
+use crate::connectors::oauth::TokenSet;
+use crate::connectors::{AccountIdentity, Connector, Credential};
 use crate::crypto::SecretString;
 use crate::domain::{
     Connection, ConnectionStatus, JobKind, Source, StoredCredentials, SyncJob, SyncScope, UserId,
@@ -14,34 +17,80 @@ use crate::ports::Inserted;
 use crate::services::Services;
 use anyhow::{Context, Result};
 
+/// What a user hands over to connect.
+#[derive(Debug, Clone)]
+pub enum NewCredential {
+    /// The tokens of a finished OAuth flow.
+    OAuth(TokenSet),
+    /// A personal API key (kept beside OAuth tokens as their fallback).
+    ApiKey(SecretString),
+}
+
+impl NewCredential {
+    fn as_credential(&self) -> Credential {
+        match self {
+            NewCredential::OAuth(tokens) => Credential::Bearer(tokens.access_token.clone()),
+            NewCredential::ApiKey(key) => Credential::ApiKey(key.clone()),
+        }
+    }
+}
+
 pub struct Connected {
     pub connection: Connection,
     /// The initial sync, when this call linked the account (not when it only added a key).
     pub initial_job: Option<SyncJob>,
 }
 
-/// Stores credentials on the user's Fathom connection — creating it, or reviving one that was
-/// disconnected or lost its authorization — then registers the webhook if none is, and queues
-/// the initial sync when the account was not linked before.
-pub async fn connect_fathom(
+/// Stores `new` on the user's connection to `source`, creating it or reviving one that was
+/// disconnected or lost its authorization; learns the account when the provider can say who
+/// it is, registers the webhook if none is, and queues the initial sync when the account was
+/// not linked before.
+pub async fn connect(
     services: &Services,
     user: &UserId,
-    apply: impl Fn(&mut StoredCredentials),
+    source: Source,
+    new: NewCredential,
 ) -> Result<Connected> {
+    let connector = services
+        .providers
+        .connector(source)
+        .with_context(|| format!("{source} cannot be connected here"))?;
+    let identity = match connector.identify(&new.as_credential()).await {
+        Ok(identity) => identity,
+        Err(e) => {
+            // Learned again by the next sync; connecting does not fail for it.
+            tracing::warn!(%source, error = %e, "the account could not be identified yet");
+            None
+        }
+    };
     let now = services.clock.now();
-    let mut fresh = Connection::new(user.clone(), Source::Fathom, now);
-    apply(&mut fresh.credentials);
+    let key = &services.secrets.sealing_key;
+    let apply = |c: &mut Connection| {
+        match &new {
+            NewCredential::OAuth(tokens) => {
+                c.credentials.oauth = Some(seal_tokens(key, &c.id, tokens, None, now))
+            }
+            NewCredential::ApiKey(api_key) => {
+                c.credentials.api_key = Some(seal(key, &c.id, SecretField::ApiKey, api_key))
+            }
+        }
+        if let Some(identity) = &identity {
+            learn_identity(c, identity);
+        }
+    };
+    let mut fresh = Connection::new(user.clone(), source, now);
+    apply(&mut fresh);
     let (connection, newly_linked) = match services.connections.insert_if_absent(&fresh).await? {
         Inserted::New => (fresh, true),
         Inserted::AlreadyExists => {
             let existing = services
                 .connections
-                .find(user, Source::Fathom)
+                .find(user, source)
                 .await?
                 .context("connection vanished")?;
             let was_linked = !matches!(existing.status, ConnectionStatus::Disconnected);
             let updated = update_connection(services.connections.as_ref(), &existing.id, |c| {
-                apply(&mut c.credentials);
+                apply(c);
                 if matches!(
                     c.status,
                     ConnectionStatus::Disconnected
@@ -59,13 +108,15 @@ pub async fn connect_fathom(
             (updated, !was_linked)
         }
     };
-    let connection = register_webhook(services, connection).await?;
+    let connection = register_webhook(services, connector, connection).await?;
+    // App-level deliveries that arrived before anyone had this account are this user's now.
+    release_unmatched_deliveries(services, &connection).await?;
     let initial_job = if newly_linked {
         Some(
             start_sync_job(
                 services,
                 user,
-                Source::Fathom,
+                source,
                 JobKind::Initial,
                 SyncScope::default(),
             )
@@ -80,40 +131,58 @@ pub async fn connect_fathom(
     })
 }
 
-/// Registers the provider webhook for the connection's own destination URL, storing its id
-/// and sealed secret. Failure is recorded on the connection, not fatal: the hourly sync still
-/// brings every meeting in.
-async fn register_webhook(services: &Services, connection: Connection) -> Result<Connection> {
+/// Records who the account is; the route an app-level event finds it by.
+pub fn learn_identity(connection: &mut Connection, identity: &AccountIdentity) {
+    if let Some(email) = &identity.email {
+        connection.account_email = Some(email.clone());
+    }
+    if let Some(route) = &identity.route_key {
+        connection.route_key = Some(route.clone());
+    }
+}
+
+/// Registers the provider webhook for the connection's own destination URL, where the
+/// provider has an API for it, storing its id and sealed secret. Failure is recorded on the
+/// connection, not fatal: the hourly sync still brings every meeting in.
+async fn register_webhook(
+    services: &Services,
+    connector: &dyn Connector,
+    connection: Connection,
+) -> Result<Connection> {
     if connection.webhook.is_some() {
         return Ok(connection);
     }
     let destination = services
         .config
         .public_base_url
-        .join(&format!("webhooks/fathom/{}", connection.id))
+        .join(&format!("webhooks/{}/{}", connection.source, connection.id))
         .context("building the webhook destination URL")?;
-    let created = match fathom_credential(services, &connection.id).await {
-        Ok(credential) => services
-            .providers
-            .fathom
-            .create_webhook(&credential, &destination, &[TriggeredFor::MyRecordings])
+    let created = match credential(services, &connection.id).await {
+        Ok(credential) => connector
+            .register_webhook(&credential, &destination)
             .await
             .map_err(anyhow::Error::from),
         Err(e) => Err(anyhow::Error::from(e)),
     };
+    let created = match created {
+        Ok(None) => return Ok(connection),
+        Ok(Some(webhook)) => Ok(webhook),
+        Err(e) => Err(e),
+    };
     let now = services.clock.now();
     let key = &services.secrets.sealing_key;
+    let name = connector.name();
     update_connection(services.connections.as_ref(), &connection.id, |c| {
         match &created {
             Ok(webhook) => {
                 c.webhook = Some(WebhookRegistration {
                     provider_webhook_id: webhook.id.clone(),
-                    secret: key.seal(&webhook.secret),
+                    secret: seal(key, &c.id, SecretField::WebhookSecret, &webhook.secret),
                 });
             }
             Err(e) => {
                 c.last_error = Some(format!(
-                    "the Fathom webhook could not be registered ({e}); hourly syncs still run"
+                    "the {name} webhook could not be registered ({e}); hourly syncs still run"
                 ))
             }
         }
@@ -126,17 +195,18 @@ async fn register_webhook(services: &Services, connection: Connection) -> Result
 /// credentials and marks the connection `disconnected`. Imported recordings stay.
 pub async fn disconnect(services: &Services, connection: &Connection) -> Result<Connection> {
     if let Some(webhook) = &connection.webhook {
-        let deleted = match fathom_credential(services, &connection.id).await {
-            Ok(credential) => services
-                .providers
-                .fathom
+        let deleted = match (
+            connector_of(services, connection),
+            credential(services, &connection.id).await,
+        ) {
+            (Ok(connector), Ok(credential)) => connector
                 .delete_webhook(&credential, &webhook.provider_webhook_id)
                 .await
                 .map_err(anyhow::Error::from),
-            Err(e) => Err(e.into()),
+            (Err(e), _) | (_, Err(e)) => Err(e.into()),
         };
         if let Err(e) = deleted {
-            tracing::warn!(connection = %connection.id, error = %e, "the Fathom webhook could not be deleted");
+            tracing::warn!(connection = %connection.id, error = %e, "the provider webhook could not be deleted");
         }
     }
     let now = services.clock.now();
@@ -149,9 +219,4 @@ pub async fn disconnect(services: &Services, connection: &Connection) -> Result<
         c.updated_at = now;
     })
     .await
-}
-
-/// Seals an API key for storage.
-pub fn seal_api_key(services: &Services, key: &SecretString) -> crate::crypto::Sealed {
-    services.secrets.sealing_key.seal(key)
 }

@@ -1,10 +1,12 @@
-//! A usable Fathom credential for a connection: the OAuth access token, refreshed about five
-//! minutes before it expires by exactly one worker at a time (refresh tokens are single-use),
-//! with the stored API key as the fallback.
+//! A usable credential for a connection, whatever its source: the OAuth access token,
+//! refreshed about five minutes before it expires by exactly one worker at a time (refresh
+//! tokens may be single-use and rotate), with the stored API key as the fallback. Secrets are
+//! sealed for the connection and field they belong to.
 
 use super::connections::update_connection;
-use crate::connectors::fathom::{FathomCredential, FathomError, TokenSet};
-use crate::crypto::{SealingKey, SecretString};
+use crate::connectors::oauth::{OAuthError, TokenSet};
+use crate::connectors::{Connector, ConnectorError, Credential};
+use crate::crypto::{Sealed, SealingKey, SecretString};
 use crate::domain::{Connection, ConnectionId, ConnectionStatus, OAuthTokens};
 use crate::services::Services;
 use chrono::{DateTime, Duration as Span, Utc};
@@ -28,8 +30,56 @@ pub enum CredentialError {
     Transient(#[from] anyhow::Error),
 }
 
-fn open(key: &SealingKey, sealed: &crate::crypto::Sealed) -> Result<SecretString, CredentialError> {
-    key.open(sealed)
+impl From<CredentialError> for ConnectorError {
+    fn from(error: CredentialError) -> Self {
+        match error {
+            CredentialError::NeedsReauth(reason) => ConnectorError::NeedsReauth(reason),
+            CredentialError::Transient(e) => ConnectorError::Unavailable {
+                provider: "the credential store",
+                attempts: 1,
+                reason: format!("{e:#}"),
+            },
+        }
+    }
+}
+
+/// Which of a connection's secrets a sealed value is: sealed for it, it opens for it only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretField {
+    AccessToken,
+    RefreshToken,
+    ApiKey,
+    WebhookSecret,
+}
+
+fn context(connection: &ConnectionId, field: SecretField) -> String {
+    let field = match field {
+        SecretField::AccessToken => "oauth_access_token",
+        SecretField::RefreshToken => "oauth_refresh_token",
+        SecretField::ApiKey => "api_key",
+        SecretField::WebhookSecret => "webhook_secret",
+    };
+    format!("connection:{connection}:{field}")
+}
+
+/// Seals one of a connection's secrets for storage.
+pub fn seal(
+    key: &SealingKey,
+    connection: &ConnectionId,
+    field: SecretField,
+    value: &SecretString,
+) -> Sealed {
+    key.seal(value, &context(connection, field))
+}
+
+/// Opens one of a connection's stored secrets.
+pub fn open(
+    key: &SealingKey,
+    connection: &ConnectionId,
+    field: SecretField,
+    sealed: &Sealed,
+) -> Result<SecretString, CredentialError> {
+    key.open(sealed, &context(connection, field))
         .map_err(|e| CredentialError::Transient(e.into()))
 }
 
@@ -39,37 +89,56 @@ fn is_fresh(tokens: &OAuthTokens, now: DateTime<Utc>) -> bool {
         .is_none_or(|expires| expires - REFRESH_AHEAD > now)
 }
 
-/// Seals a token response for storage; the old refresh token is kept when none came back.
+/// Seals a token response for `connection`; the old refresh token is kept when none came back.
 pub fn seal_tokens(
     key: &SealingKey,
+    connection: &ConnectionId,
     tokens: &TokenSet,
-    previous_refresh: Option<&crate::crypto::Sealed>,
+    previous_refresh: Option<&Sealed>,
     now: DateTime<Utc>,
 ) -> OAuthTokens {
     OAuthTokens {
-        access_token: key.seal(&tokens.access_token),
+        access_token: seal(
+            key,
+            connection,
+            SecretField::AccessToken,
+            &tokens.access_token,
+        ),
         refresh_token: tokens
             .refresh_token
             .as_ref()
-            .map(|t| key.seal(t))
+            .map(|t| seal(key, connection, SecretField::RefreshToken, t))
             .or_else(|| previous_refresh.cloned()),
         expires_at: tokens.expires_at(now),
     }
 }
 
-/// The credential to call Fathom with for `connection_id`, refreshing the OAuth token first
-/// when it is about to expire.
-pub async fn fathom_credential(
+/// The connector of a connection's source.
+pub fn connector_of<'a>(
+    services: &'a Services,
+    connection: &Connection,
+) -> Result<&'a dyn Connector, CredentialError> {
+    services
+        .providers
+        .connector(connection.source)
+        .ok_or_else(|| {
+            CredentialError::NeedsReauth(format!("{} cannot be connected here", connection.source))
+        })
+}
+
+/// The credential to call the provider with for `connection_id`, refreshing the OAuth token
+/// first when it is about to expire.
+pub async fn credential(
     services: &Services,
     connection_id: &ConnectionId,
-) -> Result<FathomCredential, CredentialError> {
+) -> Result<Credential, CredentialError> {
     let key = &services.secrets.sealing_key;
     let connection = load(services, connection_id).await?;
     let Some(tokens) = &connection.credentials.oauth else {
         return api_key(key, &connection);
     };
     if is_fresh(tokens, services.clock.now()) {
-        return Ok(FathomCredential::Bearer(open(key, &tokens.access_token)?));
+        return bearer(key, &connection, tokens);
     }
     let owner = uuid::Uuid::new_v4().to_string();
     let lease = format!("refresh:{connection_id}");
@@ -90,7 +159,7 @@ pub async fn fathom_credential(
         let latest = load(services, connection_id).await?;
         match &latest.credentials.oauth {
             Some(tokens) if is_fresh(tokens, services.clock.now()) => {
-                return Ok(FathomCredential::Bearer(open(key, &tokens.access_token)?))
+                return bearer(key, &latest, tokens)
             }
             Some(_) => {}
             None => return api_key(key, &latest),
@@ -112,19 +181,39 @@ async fn load(services: &Services, id: &ConnectionId) -> Result<Connection, Cred
         .ok_or_else(|| CredentialError::NeedsReauth(format!("connection {id} no longer exists")))
 }
 
-fn api_key(key: &SealingKey, connection: &Connection) -> Result<FathomCredential, CredentialError> {
+fn bearer(
+    key: &SealingKey,
+    connection: &Connection,
+    tokens: &OAuthTokens,
+) -> Result<Credential, CredentialError> {
+    let token = open(
+        key,
+        &connection.id,
+        SecretField::AccessToken,
+        &tokens.access_token,
+    )?;
+    Ok(Credential::Bearer(token))
+}
+
+fn api_key(key: &SealingKey, connection: &Connection) -> Result<Credential, CredentialError> {
     match &connection.credentials.api_key {
-        Some(sealed) => Ok(FathomCredential::ApiKey(open(key, sealed)?)),
-        None => Err(CredentialError::NeedsReauth(
-            "Fathom is not connected: connect it again".into(),
-        )),
+        Some(sealed) => Ok(Credential::ApiKey(open(
+            key,
+            &connection.id,
+            SecretField::ApiKey,
+            sealed,
+        )?)),
+        None => Err(CredentialError::NeedsReauth(format!(
+            "{} is not connected: connect it again",
+            connection.source
+        ))),
     }
 }
 
 async fn refresh_holding_lease(
     services: &Services,
     connection_id: &ConnectionId,
-) -> Result<FathomCredential, CredentialError> {
+) -> Result<Credential, CredentialError> {
     let key = &services.secrets.sealing_key;
     // Re-read under the lease: the previous holder may have rotated the tokens already.
     let connection = load(services, connection_id).await?;
@@ -132,41 +221,49 @@ async fn refresh_holding_lease(
         return api_key(key, &connection);
     };
     if is_fresh(&tokens, services.clock.now()) {
-        return Ok(FathomCredential::Bearer(open(key, &tokens.access_token)?));
+        return bearer(key, &connection, &tokens);
     }
-    let (Some(oauth), Some(refresh_token)) =
-        (&services.providers.fathom_oauth, &tokens.refresh_token)
-    else {
+    let connector = connector_of(services, &connection)?;
+    let name = connector.name();
+    let (Some(oauth), Some(refresh_token)) = (connector.oauth(), &tokens.refresh_token) else {
         return give_up_oauth(
             services,
             &connection,
-            "the Fathom access token expired and cannot be refreshed",
+            &format!("the {name} access token expired and cannot be refreshed"),
         )
         .await;
     };
-    let refresh_token = open(key, refresh_token)?;
+    let refresh_token = open(key, connection_id, SecretField::RefreshToken, refresh_token)?;
     match oauth.refresh(&refresh_token).await {
         Ok(fresh) => {
             let now = services.clock.now();
-            let sealed = seal_tokens(key, &fresh, tokens.refresh_token.as_ref(), now);
+            let sealed = seal_tokens(
+                key,
+                connection_id,
+                &fresh,
+                tokens.refresh_token.as_ref(),
+                now,
+            );
             // Persist the rotated pair before using it: the old refresh token is dead now.
             update_connection(services.connections.as_ref(), connection_id, |c| {
                 c.credentials.oauth = Some(sealed.clone());
                 c.updated_at = now;
             })
             .await?;
-            Ok(FathomCredential::Bearer(fresh.access_token))
+            Ok(Credential::Bearer(fresh.access_token))
         }
-        Err(FathomError::InvalidGrant) => {
+        Err(OAuthError::InvalidGrant) => {
             give_up_oauth(
                 services,
                 &connection,
-                "Fathom no longer accepts this connection's authorization; connect Fathom again",
+                &format!(
+                    "{name} no longer accepts this connection's authorization; connect {name} again"
+                ),
             )
             .await
         }
         Err(e) => Err(CredentialError::Transient(
-            anyhow::Error::new(e).context("refreshing the Fathom token"),
+            anyhow::Error::new(e).context(format!("refreshing the {name} token")),
         )),
     }
 }
@@ -177,7 +274,7 @@ async fn give_up_oauth(
     services: &Services,
     connection: &Connection,
     reason: &str,
-) -> Result<FathomCredential, CredentialError> {
+) -> Result<Credential, CredentialError> {
     let now = services.clock.now();
     let has_key = connection.credentials.api_key.is_some();
     let updated = update_connection(services.connections.as_ref(), &connection.id, |c| {
@@ -189,7 +286,7 @@ async fn give_up_oauth(
         c.updated_at = now;
     })
     .await?;
-    tracing::warn!(connection = %connection.id, fallback_to_api_key = has_key, "Fathom OAuth grant is no longer valid");
+    tracing::warn!(connection = %connection.id, fallback_to_api_key = has_key, "OAuth grant is no longer valid");
     api_key(&services.secrets.sealing_key, &updated)
         .map_err(|_| CredentialError::NeedsReauth(reason.to_owned()))
 }

@@ -80,9 +80,10 @@ pub fn paused_holder(connection: &ConnectionId) -> String {
     format!("paused:{connection}")
 }
 
-/// The holder of deliveries that wait for a connection whose account email is `email`.
-pub fn unmatched_holder(source: Source, email: &str) -> String {
-    format!("unmatched:{source}:{}", email.trim().to_lowercase())
+/// The holder of deliveries that wait for a connection whose account the provider names
+/// `route`.
+pub fn unmatched_holder(source: Source, route: &str) -> String {
+    format!("unmatched:{source}:{route}")
 }
 
 /// Where a verified delivery goes.
@@ -90,8 +91,8 @@ pub fn unmatched_holder(source: Source, email: &str) -> String {
 pub enum Destination<'a> {
     /// Imported for each of these connections.
     Connections(&'a [ConnectionId]),
-    /// No connection's account matches the recorder `email`: held until one does.
-    Unmatched { email: &'a str },
+    /// No connection's account is the one the delivery names (`route`): held until one is.
+    Unmatched { route: &'a str },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,25 +198,25 @@ async fn store_and_dispatch(
                 .await
                 .context("queueing the delivery")
         }
-        Destination::Unmatched { email } => {
-            hold_unmatched(services, source, email, &message(None)).await
+        Destination::Unmatched { route } => {
+            hold_unmatched(services, source, route, &message(None)).await
         }
     }
 }
 
-/// Holds a webhook delivery (`message`) whose recorder `email` matches no connection. When a
-/// connection with that email exists by the time it is held (it appeared meanwhile), it is
+/// Holds a webhook delivery (`message`) whose account (`route`) matches no connection. When a
+/// connection with that route exists by the time it is held (it appeared meanwhile), it is
 /// released to it at once: whichever of the two comes second sees the other.
 pub async fn hold_unmatched(
     services: &Services,
     source: Source,
-    email: &str,
+    route: &str,
     message: &SyncMessage,
 ) -> Result<()> {
-    hold(services, &unmatched_holder(source, email), message).await?;
+    hold(services, &unmatched_holder(source, route), message).await?;
     let matching = services
         .connections
-        .find_by_account_email(source, email)
+        .find_by_route_key(source, route)
         .await?;
     for connection in matching
         .iter()
@@ -263,19 +264,19 @@ pub async fn release_held_deliveries(
     release(services, &paused_holder(&connection.id), &connection.id, 0).await
 }
 
-/// Queues, for `connection`, every delivery held because no connection's account email
-/// matched its recorder; call it once the connection's account email is known (after
-/// connecting, or when a sync learns it). The number queued; none without an email.
+/// Queues, for `connection`, every delivery held because no connection's account was the one
+/// it names; call it once the connection's route key is known (after connecting, or when a
+/// sync learns it). The number queued; none without a route key.
 pub async fn release_unmatched_deliveries(
     services: &Services,
     connection: &Connection,
 ) -> Result<usize> {
-    let Some(email) = &connection.account_email else {
+    let Some(route) = &connection.route_key else {
         return Ok(0);
     };
     release(
         services,
-        &unmatched_holder(connection.source, email),
+        &unmatched_holder(connection.source, route),
         &connection.id,
         0,
     )
@@ -429,10 +430,10 @@ mod tests {
     }
 
     #[test]
-    fn unmatched_holders_ignore_email_case_and_spaces() {
-        assert_eq!(
-            unmatched_holder(Source::Fathom, " Ada@Acme.test "),
-            unmatched_holder(Source::Fathom, "ada@acme.test")
+    fn unmatched_holders_are_per_source_and_route() {
+        assert_ne!(
+            unmatched_holder(Source::Fathom, "ada@acme.test"),
+            unmatched_holder(Source::Zoom, "ada@acme.test")
         );
     }
 }

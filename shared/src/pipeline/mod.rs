@@ -7,6 +7,7 @@ pub mod connections;
 pub mod credentials;
 pub mod deliveries;
 pub mod jobs;
+pub mod media;
 pub mod messages;
 pub mod oauth_state;
 pub mod persist;

@@ -2,18 +2,21 @@
 //! provider from the job's cursor, import each meeting, commit the cursor after each page, and
 //! hand the rest to a continuation message when the invocation's deadline nears.
 
+use super::connect::learn_identity;
 use super::connections::update_connection;
-use super::credentials::{fathom_credential, CredentialError};
+use super::credentials::{connector_of, credential, CredentialError};
 use super::deliveries::{release_after_limit, release_unmatched_deliveries};
+use super::media::content_of;
 use super::messages::SyncMessage;
 use super::persist::{import_meeting, ImportOutcome};
 use super::upload_import::quota_exhausted;
-use crate::connectors::fathom::{
-    FathomCredential, FathomError, ListMeetingsQuery, Meeting, MeetingsPage,
+use crate::connectors::{
+    AccountIdentity, Connector, ConnectorError, Credential, ListPurpose, ListRequest,
+    ListedMeeting, MeetingPage,
 };
 use crate::domain::{
-    hex_digest, Connection, ConnectionId, ConnectionStatus, ExternalId, FailedItem, JobId, JobKind,
-    JobStatus, Source, SyncCheckpoint, SyncJob, UserId, MONTHLY_LIMIT_REACHED,
+    Connection, ConnectionId, ConnectionStatus, ExternalId, FailedItem, JobId, JobKind, JobStatus,
+    SyncCheckpoint, SyncJob, UserId, MONTHLY_LIMIT_REACHED,
 };
 use crate::services::Services;
 use anyhow::{Context, Result};
@@ -149,9 +152,19 @@ pub async fn record_failure(
     Ok(())
 }
 
-/// The fingerprint of a listing entry: equal entries need no second look.
-fn fingerprint(meeting: &Meeting) -> String {
-    hex_digest(&serde_json::to_vec(meeting).unwrap_or_default())
+/// How a provider failure stops the page loop: a dead credential asks for the user, a
+/// transient one fails the message so the queue retries it, anything else ends the job.
+fn stop_for(connector: &dyn Connector, error: ConnectorError) -> Result<Option<Stop>> {
+    if error.needs_reauth() {
+        let name = connector.name();
+        Ok(Some(Stop::NeedsReauth(format!(
+            "{name} refused the stored credential; connect {name} again"
+        ))))
+    } else if error.is_transient() {
+        Err(anyhow::Error::new(error).context(format!("listing {} meetings", connector.name())))
+    } else {
+        Ok(Some(Stop::Permanent(error.to_string())))
+    }
 }
 
 struct SyncRun<'a> {
@@ -187,17 +200,31 @@ impl SyncRun<'_> {
     }
 
     async fn run(&mut self) -> Result<RunOutcome, TransientSyncError> {
-        let credential = match fathom_credential(self.services, &self.connection.id).await {
+        let connector = match connector_of(self.services, &self.connection) {
+            Ok(connector) => connector,
+            Err(e) => return self.needs_reauth(&e.to_string()).await,
+        };
+        let credential = match credential(self.services, &self.connection.id).await {
             Ok(c) => c,
             Err(CredentialError::NeedsReauth(reason)) => return self.needs_reauth(&reason).await,
             Err(CredentialError::Transient(e)) => return Err(e.into()),
         };
+        if self.connection.route_key.is_none() {
+            match connector.identify(&credential).await {
+                Ok(Some(identity)) => self.learn(&identity).await?,
+                Ok(None) => {}
+                Err(e) if e.needs_reauth() => return self.needs_reauth(&e.to_string()).await,
+                Err(e) => {
+                    tracing::warn!(connection = %self.connection.id, error = %e, "the account could not be identified")
+                }
+            }
+        }
         if self.job.status == JobStatus::Queued {
             self.start_window();
             self.job.status = JobStatus::Running;
             self.save_job().await?;
         }
-        match self.pages(&credential).await? {
+        match self.pages(connector, &credential).await? {
             None => self.finish().await,
             Some(Stop::Deadline) => {
                 self.save_job().await?;
@@ -236,7 +263,11 @@ impl SyncRun<'_> {
     }
 
     /// Pages until the listing ends (`None`) or something stops it.
-    async fn pages(&mut self, credential: &FathomCredential) -> Result<Option<Stop>> {
+    async fn pages(
+        &mut self,
+        connector: &dyn Connector,
+        credential: &Credential,
+    ) -> Result<Option<Stop>> {
         let wanted: HashSet<ExternalId> = self.job.scope.external_ids.iter().cloned().collect();
         let mut found: HashSet<ExternalId> = HashSet::new();
         loop {
@@ -252,76 +283,57 @@ impl SyncRun<'_> {
             {
                 anyhow::bail!("lost the sync lease of connection {}", self.connection.id);
             }
-            let query = ListMeetingsQuery {
-                cursor: self.job.cursor.clone(),
+            let request = ListRequest {
+                position: self.job.cursor.clone(),
                 created_after: self.job.scope.created_after,
                 created_before: self.job.scope.created_before,
-                ..ListMeetingsQuery::with_content()
+                purpose: ListPurpose::Sync,
             };
-            let page = match self
-                .services
-                .providers
-                .fathom
-                .list_meetings(credential, &query)
-                .await
-            {
+            let page = match connector.list(credential, &request).await {
                 Ok(page) => page,
-                Err(e) => return self.stop_for(e),
+                Err(e) => return stop_for(connector, e),
             };
             if let Some(stop) = self
-                .import_page(credential, &page, &wanted, &mut found)
+                .import_page(connector, credential, &page, &wanted, &mut found)
                 .await?
             {
                 return Ok(Some(stop));
             }
-            self.commit_page(page.next_cursor.clone()).await?;
+            self.commit_page(page.next_position.clone()).await?;
             let all_found = !wanted.is_empty() && found.len() == wanted.len();
-            if page.next_cursor.is_none() || all_found {
+            if page.next_position.is_none() || all_found {
                 for missing in wanted.difference(&found) {
-                    self.job.counts.failed += 1;
-                    self.job.failed_items.push(FailedItem {
-                        external_id: missing.clone(),
-                        reason: "not found in Fathom".into(),
-                    });
+                    self.fail_item(missing, format!("not found in {}", connector.name()));
                 }
                 return Ok(None);
             }
         }
     }
 
-    fn stop_for(&self, error: FathomError) -> Result<Option<Stop>> {
-        if error.needs_reauth() {
-            Ok(Some(Stop::NeedsReauth(
-                "Fathom refused the stored credential; connect Fathom again".into(),
-            )))
-        } else if error.is_transient() {
-            Err(anyhow::Error::new(error).context("listing Fathom meetings"))
-        } else {
-            Ok(Some(Stop::Permanent(error.to_string())))
-        }
-    }
-
     async fn import_page(
         &mut self,
-        credential: &FathomCredential,
-        page: &MeetingsPage,
+        connector: &dyn Connector,
+        credential: &Credential,
+        page: &MeetingPage,
         wanted: &HashSet<ExternalId>,
         found: &mut HashSet<ExternalId>,
     ) -> Result<Option<Stop>> {
-        self.learn_account_email(page).await?;
+        if self.connection.route_key.is_none() {
+            if let Some(identity) = connector.identify_from_page(page) {
+                self.learn(&identity).await?;
+            }
+        }
         for meeting in &page.items {
-            let Ok(external_id) = ExternalId::parse(&meeting.recording_id.to_string()) else {
-                continue;
-            };
-            if !wanted.is_empty() && !wanted.contains(&external_id) {
+            let external_id = &meeting.external_id;
+            if !wanted.is_empty() && !wanted.contains(external_id) {
                 continue;
             }
             found.insert(external_id.clone());
-            if self.job.page_done.contains(&external_id) {
+            if self.job.page_done.contains(external_id) {
                 continue;
             }
             let left_for_later = self.job.counts.not_imported;
-            if let Some(stop) = self.import_one(credential, meeting, &external_id).await? {
+            if let Some(stop) = self.import_one(connector, credential, meeting).await? {
                 return Ok(Some(stop));
             }
             // A meeting left for later (the monthly limit) must not move the watermark past it.
@@ -329,22 +341,14 @@ impl SyncRun<'_> {
                 self.job.newest_created_at =
                     self.job.newest_created_at.max(Some(meeting.created_at));
             }
-            self.job.page_done.push(external_id);
+            self.job.page_done.push(external_id.clone());
             self.job.progress.current += 1;
             self.save_job().await?;
         }
-        for odd in &page.undecodable {
-            let id = odd
-                .recording_id
-                .map(|id| id.to_string())
-                .unwrap_or_else(|| "unknown".into());
-            if let Ok(external_id) = ExternalId::parse(&id) {
-                if wanted.is_empty() || wanted.contains(&external_id) {
-                    self.job.counts.failed += 1;
-                    self.job.failed_items.push(FailedItem {
-                        external_id,
-                        reason: odd.reason.clone(),
-                    });
+        for (id, reason) in &page.undecodable {
+            if let Some(external_id) = id {
+                if wanted.is_empty() || wanted.contains(external_id) {
+                    self.fail_item(external_id, reason.clone());
                 }
             }
         }
@@ -353,18 +357,18 @@ impl SyncRun<'_> {
 
     async fn import_one(
         &mut self,
-        credential: &FathomCredential,
-        meeting: &Meeting,
-        external_id: &ExternalId,
+        connector: &dyn Connector,
+        credential: &Credential,
+        meeting: &ListedMeeting,
     ) -> Result<Option<Stop>> {
         let services = self.services;
-        let listing = fingerprint(meeting);
+        let external_id = &meeting.external_id;
         let stored = services
             .recordings
-            .find_by_key(&self.job.user_id, Source::Fathom, external_id)
+            .find_by_key(&self.job.user_id, connector.source(), external_id)
             .await?;
         if let Some(stored) =
-            stored.filter(|r| r.source_fingerprint.as_deref() == Some(listing.as_str()))
+            stored.filter(|r| r.source_fingerprint.as_deref() == Some(meeting.fingerprint.as_str()))
         {
             // Stored by this very job before a crash or redelivery: its own import.
             if stored.imported_by_job(&self.job.id) {
@@ -374,20 +378,17 @@ impl SyncRun<'_> {
             }
             return Ok(None);
         }
-        let content = match services
-            .providers
-            .fathom
-            .fetch_meeting_content(credential, meeting)
-            .await
-        {
+        let content = match connector.fetch(credential, meeting).await {
+            Ok(fetched) => {
+                content_of(services, connector, credential, &self.job.user_id, fetched).await
+            }
+            Err(e) => Err(e),
+        };
+        let content = match content {
             Ok(content) => content,
-            Err(e) if e.needs_reauth() => return self.stop_for(e),
+            Err(e) if e.needs_reauth() => return stop_for(connector, e),
             Err(e) => {
-                self.job.counts.failed += 1;
-                self.job.failed_items.push(FailedItem {
-                    external_id: external_id.clone(),
-                    reason: e.to_string(),
-                });
+                self.fail_item(external_id, e.to_string());
                 return Ok(None);
             }
         };
@@ -395,7 +396,7 @@ impl SyncRun<'_> {
             services,
             &self.job.user_id,
             content,
-            Some(listing),
+            Some(meeting.fingerprint.clone()),
             &self.job.id,
         )
         .await?;
@@ -422,39 +423,26 @@ impl SyncRun<'_> {
         Ok(None)
     }
 
-    /// Fathom has no "who am I": the connection's account email is taken from the recorder
-    /// seen most on the first page, for matching app-level webhooks to users.
-    async fn learn_account_email(&mut self, page: &MeetingsPage) -> Result<()> {
-        if self.connection.account_email.is_some() {
-            return Ok(());
-        }
-        let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-        for email in page
-            .items
-            .iter()
-            .filter_map(|m| m.recorded_by.as_ref()?.email.as_ref())
-        {
-            *counts.entry(email.to_lowercase()).or_default() += 1;
-        }
-        let Some((email, _)) = counts
-            .into_iter()
-            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
-        else {
-            return Ok(());
-        };
+    fn fail_item(&mut self, external_id: &ExternalId, reason: String) {
+        self.job.counts.failed += 1;
+        self.job.failed_items.push(FailedItem {
+            external_id: external_id.clone(),
+            reason,
+        });
+    }
+
+    /// Records who the account is, and queues app-level deliveries that waited for it.
+    async fn learn(&mut self, identity: &AccountIdentity) -> Result<()> {
         let now = self.now();
         self.connection = update_connection(
             self.services.connections.as_ref(),
             &self.connection.id,
             |c| {
-                if c.account_email.is_none() {
-                    c.account_email = Some(email.clone());
-                    c.updated_at = now;
-                }
+                learn_identity(c, identity);
+                c.updated_at = now;
             },
         )
         .await?;
-        // App-level deliveries that arrived before anyone had this email are this user's now.
         let released = release_unmatched_deliveries(self.services, &self.connection).await?;
         if released > 0 {
             tracing::info!(connection = %self.connection.id, released, "unmatched webhook deliveries queued");

@@ -3,14 +3,15 @@
 //! sync is stored once. Each import shows as a job of kind `webhook`; its id is derived from
 //! the delivery, so a redelivered message finds the job and does not import twice.
 
-use super::credentials::{fathom_credential, CredentialError};
+use super::credentials::{connector_of, credential};
 use super::deliveries::{hold_unmatched, hold_until_limit_resets, hold_while_paused};
+use super::media::content_of;
 use super::messages::{SyncMessage, WebhookDelivery};
 use super::persist::{import_meeting, ImportOutcome};
-use crate::connectors::fathom::{normalize, parse_webhook_meeting, FathomError, Meeting};
+use crate::connectors::{ConnectorError, Credential, CredentialSource, Fetched, WebhookEvent};
 use crate::domain::{
-    hex_digest, Connection, ConnectionStatus, ExternalId, FailedItem, JobId, JobKind, JobStatus,
-    MeetingContent, Source, SyncJob, UserId, MONTHLY_LIMIT_REACHED,
+    hex_digest, Connection, ConnectionStatus, FailedItem, JobId, JobKind, JobStatus, Source,
+    SyncJob, UserId, MONTHLY_LIMIT_REACHED,
 };
 use crate::services::Services;
 use anyhow::Context;
@@ -29,7 +30,7 @@ pub enum WebhookImport {
     Dropped,
 }
 
-/// A failure worth retrying the message for (the store, the blob store, or Fathom is
+/// A failure worth retrying the message for (the store, the blob store, or the provider is
 /// unavailable); permanent failures are recorded on the job instead.
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
@@ -155,33 +156,39 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
-impl From<FathomError> for Failure {
-    fn from(e: FathomError) -> Self {
-        if e.needs_reauth() {
-            Failure::Permanent("Fathom refused the stored credential; connect Fathom again".into())
-        } else if e.is_transient() {
-            Failure::Transient(anyhow::Error::new(e).context("fetching the meeting from Fathom"))
+impl From<ConnectorError> for Failure {
+    fn from(e: ConnectorError) -> Self {
+        if e.is_transient() {
+            Failure::Transient(anyhow::Error::new(e).context("fetching the delivered meeting"))
         } else {
             Failure::Permanent(e.to_string())
         }
     }
 }
 
-async fn load_meeting(services: &Services, blob_key: &str) -> Result<Meeting, Failure> {
-    let payload = services
+async fn load_payload(services: &Services, blob_key: &str) -> Result<Vec<u8>, Failure> {
+    services
         .blobs
         .get_bytes(blob_key)
         .await
         .context("reading the delivered payload")?
-        .ok_or_else(|| Failure::Permanent("the delivered payload is no longer stored".into()))?;
-    parse_webhook_meeting(&payload).map_err(|e| {
-        Failure::Permanent(format!(
-            "the delivery is not a meeting callsync can read ({e})"
-        ))
-    })
+        .ok_or_else(|| Failure::Permanent("the delivered payload is no longer stored".into()))
 }
 
-/// Loads the meeting, completes what the payload lacks, and stores it, counting the outcome
+/// The connection's credential, asked for only when the delivery lacks something.
+struct ConnectionCredential<'a> {
+    services: &'a Services,
+    connection: &'a Connection,
+}
+
+#[async_trait::async_trait]
+impl CredentialSource for ConnectionCredential<'_> {
+    async fn credential(&self) -> Result<Credential, ConnectorError> {
+        Ok(credential(self.services, &self.connection.id).await?)
+    }
+}
+
+/// Loads the delivery, completes what it lacks, and stores the meeting, counting the outcome
 /// on `job`.
 async fn import_into(
     services: &Services,
@@ -189,22 +196,46 @@ async fn import_into(
     blob_key: &str,
     job: &mut SyncJob,
 ) -> Result<(), Failure> {
-    let meeting = load_meeting(services, blob_key).await?;
-    let external_id = ExternalId::parse(&meeting.recording_id.to_string())
-        .map_err(|e| Failure::Permanent(e.to_string()))?;
-    job.scope.external_ids = vec![external_id.clone()];
-    let content = match complete(services, connection, &meeting).await {
+    let connector =
+        connector_of(services, connection).map_err(|e| Failure::Permanent(e.to_string()))?;
+    let payload = load_payload(services, blob_key).await?;
+    let delivered_id = match connector.parse_delivery(&payload) {
+        Ok(WebhookEvent::Meeting { external_id, .. }) => external_id,
+        _ => None,
+    };
+    if let Some(id) = &delivered_id {
+        job.scope.external_ids = vec![id.clone()];
+    }
+    let source = ConnectionCredential {
+        services,
+        connection,
+    };
+    let content = match connector.delivered_content(&payload, &source).await {
+        Ok(Fetched::Content(content)) => Ok(content),
+        Ok(media) => match source.credential().await {
+            Ok(credential) => {
+                content_of(services, connector, &credential, &connection.user_id, media).await
+            }
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    let content = match content.map_err(Failure::from) {
         Ok(content) => content,
         Err(Failure::Permanent(reason)) => {
             job.counts.failed += 1;
-            job.failed_items.push(FailedItem {
-                external_id,
-                reason,
-            });
+            if let Some(external_id) = delivered_id {
+                job.failed_items.push(FailedItem {
+                    external_id,
+                    reason,
+                });
+            }
             return Ok(());
         }
         Err(transient) => return Err(transient),
     };
+    let external_id = content.external_id.clone();
+    job.scope.external_ids = vec![external_id.clone()];
     let result = import_meeting(services, &connection.user_id, content, None, &job.id).await?;
     match result.outcome {
         ImportOutcome::Imported => job.counts.imported += 1,
@@ -221,55 +252,37 @@ async fn import_into(
     Ok(())
 }
 
-/// The meeting's full content: as delivered when it carries the transcript and summary,
-/// otherwise with what is missing fetched with the connection's credential.
-async fn complete(
-    services: &Services,
-    connection: &Connection,
-    meeting: &Meeting,
-) -> Result<MeetingContent, Failure> {
-    if meeting.transcript.is_some() && meeting.default_summary.is_some() {
-        return Ok(normalize(meeting)?);
-    }
-    let credential = match fathom_credential(services, &connection.id).await {
-        Ok(credential) => credential,
-        Err(CredentialError::NeedsReauth(reason)) => return Err(Failure::Permanent(reason)),
-        Err(CredentialError::Transient(e)) => return Err(Failure::Transient(e)),
-    };
-    Ok(services
-        .providers
-        .fathom
-        .fetch_meeting_content(&credential, meeting)
-        .await?)
-}
-
-/// A delivery queued without a connection: held under its recorder's email, and released at
-/// once to the connections that email matches.
+/// A delivery queued without a connection: held under the account it names, and released at
+/// once to the connections that account matches.
 async fn match_recorder(
     services: &Services,
     source: Source,
     blob_key: &str,
     message: &SyncMessage,
 ) -> Result<WebhookImport, TransientImportError> {
-    let meeting = match load_meeting(services, blob_key).await {
-        Ok(meeting) => meeting,
+    let payload = match load_payload(services, blob_key).await {
+        Ok(payload) => payload,
         Err(Failure::Transient(e)) => return Err(e.into()),
         Err(Failure::Permanent(reason)) => {
             tracing::warn!(blob_key, reason, "unmatched delivery dropped");
             return Ok(WebhookImport::Dropped);
         }
     };
-    let Some(email) = meeting
-        .recorded_by
-        .as_ref()
-        .and_then(|r| r.email.as_deref())
-    else {
+    let route = services
+        .providers
+        .connector(source)
+        .and_then(|connector| connector.parse_delivery(&payload).ok())
+        .and_then(|event| match event {
+            WebhookEvent::Meeting { route, .. } => route,
+            _ => None,
+        });
+    let Some(route) = route else {
         tracing::warn!(
             blob_key,
-            "delivery without a connection or a recorder email dropped"
+            "delivery without a connection or an account it names dropped"
         );
         return Ok(WebhookImport::Dropped);
     };
-    hold_unmatched(services, source, email, message).await?;
+    hold_unmatched(services, source, &route, message).await?;
     Ok(WebhookImport::Unmatched)
 }

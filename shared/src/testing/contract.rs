@@ -601,6 +601,7 @@ pub async fn connection_replace_detects_lost_updates(b: &TestBackend) {
     let store = &b.services.connections;
     let mut conn = connection("alice", Source::Fathom, 0);
     conn.account_email = Some("Alice@Example.com".into());
+    conn.route_key = Some("alice@example.com".into());
     store.insert_if_absent(&conn).await.unwrap();
     let mut first = store.get(&conn.id).await.unwrap().unwrap();
     let mut second = first.clone();
@@ -615,11 +616,33 @@ pub async fn connection_replace_detects_lost_updates(b: &TestBackend) {
     assert_eq!(stored.status, ConnectionStatus::Paused);
     assert_eq!(stored.version, first.version + 1);
     assert_eq!(stored.last_error, None);
-    let by_email = store
-        .find_by_account_email(Source::Fathom, "alice@example.COM")
+    let by_route = store
+        .find_by_route_key(Source::Fathom, "alice@example.com")
         .await
         .unwrap();
-    assert_eq!(by_email.len(), 1, "account emails match case-insensitively");
+    assert_eq!(by_route.len(), 1);
+    assert!(store
+        .find_by_route_key(Source::Zoom, "alice@example.com")
+        .await
+        .unwrap()
+        .is_empty());
+    // A changed route key moves the connection in the index.
+    let mut moved = store.get(&conn.id).await.unwrap().unwrap();
+    moved.route_key = Some("acct_1:user_1".into());
+    assert!(store.replace(&moved).await.unwrap());
+    assert!(store
+        .find_by_route_key(Source::Fathom, "alice@example.com")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .find_by_route_key(Source::Fathom, "acct_1:user_1")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 pub async fn connections_page_through_all_but_disconnected(b: &TestBackend) {

@@ -2,40 +2,9 @@
 //! DynamoDB unprocessed items, transaction conflicts), with exponential back-off and jitter.
 
 use anyhow::{bail, Result};
-use rand::Rng;
 use std::future::Future;
-use std::time::Duration;
 
-/// How long to wait between rounds, and how many rounds to try in all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    pub first_delay: Duration,
-    pub max_delay: Duration,
-    pub max_attempts: u32,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            first_delay: Duration::from_millis(50),
-            max_delay: Duration::from_secs(2),
-            max_attempts: 6,
-        }
-    }
-}
-
-impl Backoff {
-    /// The wait after failed attempt `attempt` (0-based): doubling from `first_delay` up to
-    /// `max_delay`, of which a random half is dropped so that many callers spread out.
-    pub fn delay(&self, attempt: u32) -> Duration {
-        let full = self
-            .first_delay
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(self.max_delay);
-        let half = full / 2;
-        half + half.mul_f64(rand::thread_rng().gen_range(0.0..=1.0))
-    }
-}
+pub use crate::retry::Backoff;
 
 /// Passes `items` to `attempt`, which returns the items it could not process, and retries
 /// those after a back-off until none are left. Fails when items are still left after
@@ -73,6 +42,7 @@ where
 mod tests {
     use super::*;
     use std::sync::Mutex;
+    use std::time::Duration;
 
     fn quick() -> Backoff {
         Backoff {
@@ -125,22 +95,5 @@ mod tests {
         .await;
         assert!(result.is_err());
         assert_eq!(calls, 1);
-    }
-
-    #[test]
-    fn delays_double_and_stay_under_the_cap() {
-        let backoff = Backoff {
-            first_delay: Duration::from_millis(100),
-            max_delay: Duration::from_millis(500),
-            max_attempts: 9,
-        };
-        for attempt in 0..8 {
-            let full = Duration::from_millis(100 * (1 << attempt)).min(Duration::from_millis(500));
-            let delay = backoff.delay(attempt);
-            assert!(
-                delay >= full / 2 && delay <= full,
-                "attempt {attempt}: {delay:?} not within {full:?}"
-            );
-        }
     }
 }

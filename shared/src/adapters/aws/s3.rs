@@ -44,6 +44,22 @@ impl BlobStore for S3BlobStore {
         Ok(())
     }
 
+    async fn put_file(&self, key: &str, path: &std::path::Path, content_type: &str) -> Result<()> {
+        let body = ByteStream::from_path(path)
+            .await
+            .with_context(|| format!("reading {} for S3", path.display()))?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| sdk_error("S3 PutObject", e))?;
+        Ok(())
+    }
+
     async fn get(&self, key: &str) -> Result<Option<BlobReader>> {
         match self
             .client

@@ -47,7 +47,7 @@ mod tests {
         let json = serde_json::json!({
             "TOKEN_SEALING_KEY": key,
             "FATHOM_CLIENT_SECRET": "client-secret-1",
-            "FATHOM_WEBHOOK_SECRET": "whsec_abc",
+            "FATHOM_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
             "TRANSCRIBE_API_KEY": "",
         });
         let secrets = secrets_from_json(&json.to_string()).unwrap();
@@ -63,17 +63,17 @@ mod tests {
                 .fathom_webhook_secret
                 .as_ref()
                 .map(|secret| secret.expose_str()),
-            Some("whsec_abc")
+            Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
         );
         assert!(
             secrets.transcribe_api_key.is_none(),
             "an empty value counts as unset"
         );
-        let sealed = secrets.sealing_key.seal(&SecretString::new("t"));
+        let sealed = secrets.sealing_key.seal(&SecretString::new("t"), "test");
         assert_eq!(
             SealingKey::from_base64(&key)
                 .unwrap()
-                .open(&sealed)
+                .open(&sealed, "test")
                 .unwrap()
                 .expose(),
             "t"

@@ -123,6 +123,19 @@ impl BlobStore for LocalBlobs {
         Ok(())
     }
 
+    async fn put_file(&self, key: &str, path: &std::path::Path, _content_type: &str) -> Result<()> {
+        let target = self.path(key)?;
+        if let Some(dir) = target.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        let tmp = target.with_extension(format!("partial-{}", uuid::Uuid::new_v4().simple()));
+        tokio::fs::copy(path, &tmp)
+            .await
+            .with_context(|| format!("writing blob {key}"))?;
+        tokio::fs::rename(&tmp, &target).await?;
+        Ok(())
+    }
+
     async fn get(&self, key: &str) -> Result<Option<BlobReader>> {
         match tokio::fs::File::open(self.path(key)?).await {
             Ok(file) => Ok(Some(Box::new(file))),

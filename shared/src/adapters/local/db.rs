@@ -95,6 +95,13 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE jobs ADD COLUMN running_updated_at INTEGER;
      CREATE INDEX IF NOT EXISTS jobs_running ON jobs (running_updated_at)
          WHERE running_updated_at IS NOT NULL;",
+    // App-level deliveries find their connection by the provider's route key (Fathom: the
+    // account email, lower-cased), not by the email alone.
+    "ALTER TABLE connections ADD COLUMN route_key TEXT;
+     UPDATE connections SET route_key = lower(account_email) WHERE account_email IS NOT NULL;
+     UPDATE connections SET body = json_set(body, '$.route_key', route_key)
+         WHERE route_key IS NOT NULL;
+     CREATE INDEX IF NOT EXISTS connections_by_route ON connections (source, route_key);",
 ];
 
 fn migrate(conn: &mut Connection) -> Result<()> {

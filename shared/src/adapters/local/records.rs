@@ -231,14 +231,14 @@ impl ConnectionStore for LocalConnections {
         self.0
             .call(move |c| {
                 inserted(c.execute(
-                    "INSERT INTO connections (id, user_id, source, status, account_email, created_at, version, body)
+                    "INSERT INTO connections (id, user_id, source, status, route_key, created_at, version, body)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     params![
                         conn.id.as_str(),
                         conn.user_id.as_str(),
                         conn.source.as_str(),
                         conn.status.as_str(),
-                        conn.account_email.as_deref().map(str::to_lowercase),
+                        conn.route_key,
                         millis(conn.created_at),
                         conn.version as i64,
                         body
@@ -276,14 +276,14 @@ impl ConnectionStore for LocalConnections {
             .await
     }
 
-    async fn find_by_account_email(&self, source: Source, email: &str) -> Result<Vec<Connection>> {
-        let email = email.to_lowercase();
+    async fn find_by_route_key(&self, source: Source, key: &str) -> Result<Vec<Connection>> {
+        let key = key.to_owned();
         self.0
             .call(move |c| {
                 connections_where(
                     c,
-                    "source = ?1 AND account_email = ?2",
-                    params![source.as_str(), email],
+                    "source = ?1 AND route_key = ?2",
+                    params![source.as_str(), key],
                 )
             })
             .await
@@ -315,12 +315,12 @@ impl ConnectionStore for LocalConnections {
         self.0
             .call(move |c| {
                 let n = c.execute(
-                    "UPDATE connections SET status = ?2, account_email = ?3, version = ?4, body = ?5
+                    "UPDATE connections SET status = ?2, route_key = ?3, version = ?4, body = ?5
                      WHERE id = ?1 AND version = ?6",
                     params![
                         next.id.as_str(),
                         next.status.as_str(),
-                        next.account_email.as_deref().map(str::to_lowercase),
+                        next.route_key,
                         next.version as i64,
                         body,
                         (next.version - 1) as i64

@@ -1,10 +1,10 @@
 //! Calls to the Fathom External API: meetings, transcripts, summaries, webhooks.
 
-use super::credential::FathomCredential;
+use super::super::rate_limit::{RateLimiterRegistry, RequestClass};
+use super::super::transport::{provider_message, send, Answer, RetryPolicy};
+use super::credential::{header, limiter_key, FathomCredential};
 use super::error::FathomError;
 use super::normalize::normalize;
-use super::rate_limit::{RateLimiterRegistry, RequestClass};
-use super::transport::{provider_message, send, Answer, RetryPolicy};
 use super::wire::{
     decode, decode_secret, parse_meetings_page, Meeting, MeetingsPage, Summary, SummaryResponse,
     TranscriptItem, TranscriptResponse, WebhookResponse,
@@ -304,8 +304,8 @@ impl FathomClient {
         class: RequestClass,
         json_body: Option<Vec<u8>>,
     ) -> Result<Answer, FathomError> {
-        let (auth_name, auth_value) = credential.header()?;
-        let limiter = self.limits.limiter(credential.fingerprint());
+        let (auth_name, auth_value) = header(credential)?;
+        let limiter = self.limits.limiter(limiter_key(credential));
         let answer = send(&limiter, class, &self.retry, || {
             let request = self
                 .http

@@ -1,79 +1,54 @@
-//! How a request proves who it is for: a personal API key or an OAuth access token.
+//! How a Fathom request proves who it is for: a personal API key (`X-Api-Key`) or an OAuth
+//! access token (`Authorization: Bearer`).
 
+use super::super::rate_limit::{fingerprint, Fingerprint};
+use super::super::{sensitive, Credential};
 use super::error::FathomError;
-use super::rate_limit::{fingerprint, Fingerprint};
-use crate::crypto::SecretString;
-use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
+use http::header::{HeaderName, HeaderValue};
 
-/// `Debug` prints only the kind: the secret stays in `SecretString`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FathomCredential {
-    /// Sent as `X-Api-Key`.
-    ApiKey(SecretString),
-    /// An OAuth access token, sent as `Authorization: Bearer`.
-    Bearer(SecretString),
+/// A Fathom credential: the generic one, sent the way Fathom wants it.
+pub type FathomCredential = Credential;
+
+/// Key of a credential's rate limiter: Fathom paces per API key and per token.
+pub fn limiter_key(credential: &Credential) -> Fingerprint {
+    match credential {
+        Credential::ApiKey(key) => fingerprint("api_key", key.expose()),
+        Credential::Bearer(token) => fingerprint("bearer", token.expose()),
+    }
 }
 
-impl FathomCredential {
-    /// OAuth apps may not ask `/meetings` for transcripts or summaries.
-    pub fn is_oauth(&self) -> bool {
-        matches!(self, FathomCredential::Bearer(_))
-    }
-
-    /// Key of this credential's rate limiter.
-    pub fn fingerprint(&self) -> Fingerprint {
-        match self {
-            FathomCredential::ApiKey(key) => fingerprint("api_key", key.expose()),
-            FathomCredential::Bearer(token) => fingerprint("bearer", token.expose()),
-        }
-    }
-
-    /// The header that carries the credential, marked sensitive so HTTP logging skips it.
-    pub(crate) fn header(&self) -> Result<(HeaderName, HeaderValue), FathomError> {
-        let (name, value) = match self {
-            FathomCredential::ApiKey(key) => (
-                HeaderName::from_static("x-api-key"),
-                key.expose().to_owned(),
-            ),
-            FathomCredential::Bearer(token) => {
-                (AUTHORIZATION, format!("Bearer {}", token.expose()))
-            }
-        };
-        let mut value = HeaderValue::from_str(&value).map_err(|_| {
-            FathomError::InvalidRequest(
-                "the credential contains characters a header cannot carry".into(),
-            )
-        })?;
-        value.set_sensitive(true);
-        Ok((name, value))
-    }
+/// The header that carries the credential, marked sensitive so HTTP logging skips it.
+pub(crate) fn header(credential: &Credential) -> Result<(HeaderName, HeaderValue), FathomError> {
+    let header = match credential {
+        Credential::ApiKey(key) => sensitive(HeaderName::from_static("x-api-key"), key.expose()),
+        Credential::Bearer(token) => Credential::bearer_header(token),
+    };
+    header.map_err(|e| FathomError::InvalidRequest(e.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::SecretString;
+    use http::header::AUTHORIZATION;
 
     #[test]
     fn debug_and_headers_keep_the_secret_hidden() {
-        let key = FathomCredential::ApiKey(SecretString::new("key_live_abc"));
+        let key = Credential::ApiKey(SecretString::new("key_live_abc"));
         assert!(!format!("{key:?}").contains("key_live_abc"));
-        let (name, value) = key.header().unwrap();
+        let (name, value) = header(&key).unwrap();
         assert_eq!(name, "x-api-key");
         assert!(value.is_sensitive());
-        let (name, value) = FathomCredential::Bearer(SecretString::new("tok"))
-            .header()
-            .unwrap();
+        let (name, value) = header(&Credential::Bearer(SecretString::new("tok"))).unwrap();
         assert_eq!(name, AUTHORIZATION);
         assert_eq!(value, "Bearer tok");
     }
 
     #[test]
     fn a_key_and_a_token_with_equal_text_are_different_credentials() {
-        let key = FathomCredential::ApiKey(SecretString::new("same"));
-        let token = FathomCredential::Bearer(SecretString::new("same"));
-        assert_ne!(key.fingerprint(), token.fingerprint());
-        assert!(FathomCredential::ApiKey(SecretString::new("bad\nvalue"))
-            .header()
-            .is_err());
+        let key = Credential::ApiKey(SecretString::new("same"));
+        let token = Credential::Bearer(SecretString::new("same"));
+        assert_ne!(limiter_key(&key), limiter_key(&token));
+        assert!(header(&Credential::ApiKey(SecretString::new("bad\nvalue"))).is_err());
     }
 }

@@ -48,3 +48,66 @@ impl FathomError {
         )
     }
 }
+
+impl From<super::super::transport::TransportError> for FathomError {
+    fn from(error: super::super::transport::TransportError) -> Self {
+        use super::super::transport::TransportError;
+        match error {
+            TransportError::RateLimited {
+                attempts,
+                retry_after,
+            } => FathomError::RateLimited {
+                attempts,
+                retry_after,
+            },
+            TransportError::Unavailable { attempts, reason } => {
+                FathomError::Unavailable { attempts, reason }
+            }
+        }
+    }
+}
+
+impl From<super::super::oauth::OAuthError> for FathomError {
+    fn from(error: super::super::oauth::OAuthError) -> Self {
+        use super::super::oauth::OAuthError;
+        match error {
+            OAuthError::InvalidGrant => FathomError::InvalidGrant,
+            OAuthError::Refused { status, message } => FathomError::Provider { status, message },
+            OAuthError::Transport(transport) => transport.into(),
+            OAuthError::Decode(detail) => FathomError::Decode {
+                context: "token response",
+                detail,
+            },
+            OAuthError::InvalidRequest(reason) => FathomError::InvalidRequest(reason),
+        }
+    }
+}
+
+/// Fathom's failures in the pipeline's terms.
+impl From<FathomError> for super::super::ConnectorError {
+    fn from(error: FathomError) -> Self {
+        use super::super::ConnectorError;
+        match error {
+            FathomError::Unauthorized | FathomError::InvalidGrant => ConnectorError::NeedsReauth(
+                "Fathom refused the stored credential; connect Fathom again".into(),
+            ),
+            FathomError::RateLimited {
+                attempts,
+                retry_after,
+            } => ConnectorError::RateLimited {
+                provider: "Fathom",
+                attempts,
+                retry_after,
+            },
+            FathomError::Unavailable { attempts, reason } => ConnectorError::Unavailable {
+                provider: "Fathom",
+                attempts,
+                reason,
+            },
+            FathomError::InvalidRequest(reason) => ConnectorError::InvalidInput(reason),
+            other @ (FathomError::Provider { .. } | FathomError::Decode { .. }) => {
+                ConnectorError::Permanent(other.to_string())
+            }
+        }
+    }
+}

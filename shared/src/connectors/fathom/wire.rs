@@ -178,40 +178,6 @@ pub(crate) struct WebhookResponse {
     pub created_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Deserialize)]
-pub(crate) struct TokenResponse {
-    pub access_token: String,
-    #[serde(default)]
-    pub refresh_token: Option<String>,
-    #[serde(default, deserialize_with = "optional_number")]
-    pub expires_in: Option<u64>,
-    #[serde(default)]
-    pub scope: Option<String>,
-}
-
-/// The error object of a non-2xx answer: OAuth's `error`/`error_description`, or the API's
-/// `error`/`message`.
-#[derive(Deserialize, Default)]
-pub(crate) struct ErrorBody {
-    #[serde(default)]
-    pub error: Option<serde_json::Value>,
-    #[serde(default)]
-    pub error_description: Option<String>,
-    #[serde(default)]
-    pub message: Option<String>,
-}
-
-impl ErrorBody {
-    pub fn parse(body: &[u8]) -> Self {
-        serde_json::from_slice(body).unwrap_or_default()
-    }
-
-    /// The OAuth error code (`invalid_grant`, ...), when the body carries one.
-    pub fn code(&self) -> Option<&str> {
-        self.error.as_ref().and_then(|e| e.as_str())
-    }
-}
-
 /// Parses a webhook delivery's body: a bare Meeting object, with whatever the webhook's
 /// include flags added.
 pub fn parse_webhook_meeting(body: &[u8]) -> Result<Meeting, FathomError> {

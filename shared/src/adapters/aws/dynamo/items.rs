@@ -86,10 +86,10 @@ impl TryFrom<&Connection> for Item {
                 text(time_then_id(connection.created_at, connection.id.as_str())),
             );
         }
-        if let Some(email) = &connection.account_email {
+        if let Some(route) = &connection.route_key {
             item.insert(
                 GSI3PK.into(),
-                text(email_index_partition(connection.source, email)),
+                text(route_index_partition(connection.source, route)),
             );
             item.insert(GSI3SK.into(), text(connection.id.as_str()));
         }

@@ -179,8 +179,8 @@ pub(super) fn held_partition(holder: &str) -> String {
     format!("HELD#{holder}")
 }
 
-pub(super) fn email_index_partition(source: Source, email: &str) -> String {
-    format!("EMAIL#{source}#{}", email.trim().to_lowercase())
+pub(super) fn route_index_partition(source: Source, route_key: &str) -> String {
+    format!("ROUTE#{source}#{route_key}")
 }
 
 /// A time as text that sorts in time order: fixed width, UTC, microseconds.

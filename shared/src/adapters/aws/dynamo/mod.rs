@@ -9,7 +9,7 @@
 //! |---|---|---|---|
 //! | recording | `USER#{user}` | `REC#{source}#{external_id}` | GSI1 `RECS#{user}` / `{sort_time}#{id}`; `id`, `source`, `search_text` |
 //! | recording by id | `USER#{user}` | `RECID#{id}` | `target_pk`, `target_sk` (the recording's key) |
-//! | connection | `USER#{user}` | `CONN#{source}` | GSI2 `CONNS` / `{created_at}#{id}` unless disconnected; GSI3 `EMAIL#{source}#{email}` / `{id}` when the email is known; `id`, `version` |
+//! | connection | `USER#{user}` | `CONN#{source}` | GSI2 `CONNS` / `{created_at}#{id}` unless disconnected; GSI3 `ROUTE#{source}#{route_key}` / `{id}` when the account's route key is known; `id`, `version` |
 //! | connection by id | `CONNID#{id}` | `CONNID` | `target_pk`, `target_sk` |
 //! | job | `USER#{user}` | `JOB#{id}` | GSI1 `JOBS#{user}` / `{created_at}#{id}`; GSI2 `RUNNING_JOBS` / `{updated_at}#{id}` while running; `source` |
 //! | upload | `USER#{user}` | `UPLOAD#{id}` | |
@@ -176,8 +176,8 @@ const ACROSS_USERS: Index = Index {
     partition_key: GSI2PK,
     sort_key: GSI2SK,
 };
-/// Connections by source and account email.
-const BY_EMAIL: Index = Index {
+/// Connections by source and route key (what app-level events name an account by).
+const BY_ROUTE: Index = Index {
     name: Some(GSI3),
     partition_key: GSI3PK,
     sort_key: GSI3SK,

@@ -1,7 +1,7 @@
 //! Recordings, connections, jobs and uploads.
 
 use super::keys::{self, Key, CONNECTIONS_PREFIX, ID, SEARCH_TEXT, SOURCE, VERSION};
-use super::{DynamoStore, Expr, Item, Query, ACROSS_USERS, BY_EMAIL, BY_TIME, TABLE};
+use super::{DynamoStore, Expr, Item, Query, ACROSS_USERS, BY_ROUTE, BY_TIME, TABLE};
 use crate::domain::{
     Connection, ConnectionId, ExternalId, JobId, Recording, RecordingId, Source, SyncJob, Upload,
     UploadId, UserId,
@@ -146,8 +146,8 @@ impl ConnectionStore for DynamoStore {
         convert(self.query_all(&connections).await?)
     }
 
-    async fn find_by_account_email(&self, source: Source, email: &str) -> Result<Vec<Connection>> {
-        let matching = Query::new(&BY_EMAIL, keys::email_index_partition(source, email));
+    async fn find_by_route_key(&self, source: Source, key: &str) -> Result<Vec<Connection>> {
+        let matching = Query::new(&BY_ROUTE, keys::route_index_partition(source, key));
         convert(self.query_all(&matching).await?)
     }
 

@@ -1,16 +1,17 @@
-//! Client-side pacing of Fathom requests, per credential.
+//! Client-side pacing of provider requests, per credential or account.
 //!
-//! Each credential has two fixed-window buckets: every request spends from `overall`, heavy
-//! requests (transcripts, summaries, and `/meetings` with either included) also from `heavy`.
-//! A bucket starts from the documented budget, then follows what the server reports:
-//! `RateLimit-Remaining`/`RateLimit-Reset` of a response narrow the local count and move the
-//! window's end, `RateLimit-Limit` can lower (never raise past the configured budget) the limit,
-//! and a 429's `Retry-After` empties the bucket until then. A request is sent only when its
-//! buckets have room, so a single process never sends a request that is certain to get a 429.
+//! A limiter holds fixed-window buckets, each spent by some request classes: Fathom has an
+//! overall bucket every request spends from and a heavy one only heavy requests also spend
+//! from; Zoom has one bucket per category (light, medium, heavy). A bucket starts from its
+//! configured budget, then follows what the server reports: `RateLimit-Remaining`/
+//! `RateLimit-Reset` narrow the local count and move the window's end, `RateLimit-Limit` can
+//! lower (never raise past the configured budget) the limit, and a 429's `Retry-After` empties
+//! the class's bucket until then. A request is sent only when its buckets have room, so one
+//! process never sends a request that is certain to get a 429.
 
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -21,51 +22,33 @@ pub struct Budget {
     pub window: Duration,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Budgets {
-    pub overall: Budget,
-    pub heavy: Budget,
-}
-
-impl Budgets {
-    /// Fathom's published limits: 60 requests per 60 s, of which 30 heavy.
-    pub const DOCUMENTED: Budgets = Budgets {
-        overall: Budget {
-            requests: 60,
-            window: Duration::from_secs(60),
-        },
-        heavy: Budget {
-            requests: 30,
-            window: Duration::from_secs(60),
-        },
-    };
-
-    /// Budgets of `overall` and `heavy` requests per `window` (benchmarks shorten the window).
-    pub fn per_window(overall: u32, heavy: u32, window: Duration) -> Self {
-        Budgets {
-            overall: Budget {
-                requests: overall,
-                window,
-            },
-            heavy: Budget {
-                requests: heavy,
-                window,
-            },
+impl Budget {
+    pub const fn per_second(requests: u32) -> Self {
+        Budget {
+            requests,
+            window: Duration::from_secs(1),
         }
     }
 }
 
-impl Default for Budgets {
-    fn default() -> Self {
-        Budgets::DOCUMENTED
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RequestClass {
     Light,
+    Medium,
     Heavy,
 }
+
+/// One bucket: its budget and the classes of request that spend from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketBudget {
+    pub budget: Budget,
+    pub spent_by: &'static [RequestClass],
+}
+
+/// A provider's buckets. The first bucket (in order) a class spends from is the one the
+/// server's rate-limit headers on its answers describe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Budgets(pub Vec<BucketBudget>);
 
 /// What a response said about the bucket that governed it.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -91,16 +74,6 @@ impl ServerQuota {
     }
 }
 
-/// `Retry-After` in seconds (whole or fractional); `None` when absent or an HTTP date.
-pub fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
-    headers
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|raw| raw.trim().parse::<f64>().ok())
-        .filter(|secs| secs.is_finite() && *secs >= 0.0)
-        .map(Duration::from_secs_f64)
-}
-
 /// The number at the start of a header value (`"30"`, `"0.25"`, `"30;w=60"`).
 fn leading_number(raw: &str) -> Option<f64> {
     let raw = raw.trim();
@@ -124,8 +97,9 @@ pub fn fingerprint(kind: &str, secret: &str) -> Fingerprint {
     hasher.finalize().into()
 }
 
-/// The limiters of every credential a process uses. Clients share one registry (usually
-/// `global()`), so all work done with a credential in this process draws from one budget.
+/// The limiters of every credential (or account) a process uses. Clients of one provider
+/// share one registry, so all work done with a credential in this process draws from one
+/// budget.
 #[derive(Debug)]
 pub struct RateLimiterRegistry {
     budgets: Budgets,
@@ -143,16 +117,8 @@ impl RateLimiterRegistry {
         }
     }
 
-    /// The process-wide registry with the documented budgets.
-    pub fn global() -> Arc<RateLimiterRegistry> {
-        static GLOBAL: OnceLock<Arc<RateLimiterRegistry>> = OnceLock::new();
-        GLOBAL
-            .get_or_init(|| Arc::new(RateLimiterRegistry::new(Budgets::DOCUMENTED)))
-            .clone()
-    }
-
-    pub fn budgets(&self) -> Budgets {
-        self.budgets
+    pub fn budgets(&self) -> &Budgets {
+        &self.budgets
     }
 
     pub fn limiter(&self, key: Fingerprint) -> Arc<CredentialLimiter> {
@@ -164,7 +130,7 @@ impl RateLimiterRegistry {
             let now = Instant::now();
             limiters.retain(|_, l| Arc::strong_count(l) > 1 || !l.is_idle(now));
         }
-        let limiter = Arc::new(CredentialLimiter::new(self.budgets));
+        let limiter = Arc::new(CredentialLimiter::new(&self.budgets));
         limiters.insert(key, limiter.clone());
         limiter
     }
@@ -172,13 +138,7 @@ impl RateLimiterRegistry {
 
 #[derive(Debug)]
 pub struct CredentialLimiter {
-    buckets: Mutex<Buckets>,
-}
-
-#[derive(Debug)]
-struct Buckets {
-    overall: Bucket,
-    heavy: Bucket,
+    buckets: Mutex<Vec<(Bucket, &'static [RequestClass])>>,
 }
 
 #[derive(Debug)]
@@ -246,25 +206,27 @@ impl Bucket {
     }
 }
 
-/// Leave to send one request, with the windows it was counted in.
+/// Leave to send one request, with the window of the bucket its answer describes.
 #[derive(Debug, Clone, Copy)]
 pub struct Permit {
     class: RequestClass,
-    overall_epoch: u64,
-    heavy_epoch: u64,
+    epoch: u64,
 }
 
 impl CredentialLimiter {
-    pub fn new(budgets: Budgets) -> Self {
+    pub fn new(budgets: &Budgets) -> Self {
         CredentialLimiter {
-            buckets: Mutex::new(Buckets {
-                overall: Bucket::new(budgets.overall),
-                heavy: Bucket::new(budgets.heavy),
-            }),
+            buckets: Mutex::new(
+                budgets
+                    .0
+                    .iter()
+                    .map(|b| (Bucket::new(b.budget), b.spent_by))
+                    .collect(),
+            ),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Buckets> {
+    fn lock(&self) -> MutexGuard<'_, Vec<(Bucket, &'static [RequestClass])>> {
         self.buckets.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -274,23 +236,26 @@ impl CredentialLimiter {
             let wait_until = {
                 let mut buckets = self.lock();
                 let now = Instant::now();
-                buckets.overall.roll(now);
-                buckets.heavy.roll(now);
-                let heavy_block = match class {
-                    RequestClass::Heavy => buckets.heavy.blocked_until(),
-                    RequestClass::Light => None,
-                };
-                match buckets.overall.blocked_until().max(heavy_block) {
+                let mut blocked = None;
+                for (bucket, spent_by) in buckets.iter_mut() {
+                    bucket.roll(now);
+                    if spent_by.contains(&class) {
+                        blocked = blocked.max(bucket.blocked_until());
+                    }
+                }
+                match blocked {
                     Some(until) => until,
                     None => {
-                        buckets.overall.remaining -= 1;
-                        if class == RequestClass::Heavy {
-                            buckets.heavy.remaining -= 1;
+                        let mut epoch = None;
+                        for (bucket, spent_by) in buckets.iter_mut() {
+                            if spent_by.contains(&class) {
+                                bucket.remaining -= 1;
+                                epoch.get_or_insert(bucket.epoch);
+                            }
                         }
                         return Permit {
                             class,
-                            overall_epoch: buckets.overall.epoch,
-                            heavy_epoch: buckets.heavy.epoch,
+                            epoch: epoch.unwrap_or_default(),
                         };
                     }
                 }
@@ -299,14 +264,23 @@ impl CredentialLimiter {
         }
     }
 
-    /// Takes in what the answer to a permitted request said about the quota. The headers
-    /// describe the bucket of the request's class.
+    /// The bucket whose state the answers to `class` describe.
+    fn own<'a>(
+        buckets: &'a mut [(Bucket, &'static [RequestClass])],
+        class: RequestClass,
+    ) -> Option<&'a mut Bucket> {
+        buckets
+            .iter_mut()
+            .find(|(_, spent_by)| spent_by.contains(&class))
+            .map(|(bucket, _)| bucket)
+    }
+
+    /// Takes in what the answer to a permitted request said about its bucket.
     pub fn observe(&self, permit: Permit, quota: ServerQuota) {
         let now = Instant::now();
         let mut buckets = self.lock();
-        match permit.class {
-            RequestClass::Light => buckets.overall.observe(permit.overall_epoch, quota, now),
-            RequestClass::Heavy => buckets.heavy.observe(permit.heavy_epoch, quota, now),
+        if let Some(bucket) = Self::own(&mut buckets, permit.class) {
+            bucket.observe(permit.epoch, quota, now);
         }
     }
 
@@ -314,17 +288,15 @@ impl CredentialLimiter {
     pub fn exhaust_for(&self, class: RequestClass, wait: Duration) {
         let now = Instant::now();
         let mut buckets = self.lock();
-        match class {
-            RequestClass::Light => buckets.overall.exhaust_for(wait, now),
-            RequestClass::Heavy => buckets.heavy.exhaust_for(wait, now),
+        if let Some(bucket) = Self::own(&mut buckets, class) {
+            bucket.exhaust_for(wait, now);
         }
     }
 
     fn is_idle(&self, now: Instant) -> bool {
-        let buckets = self.lock();
-        [&buckets.overall, &buckets.heavy]
+        self.lock()
             .iter()
-            .all(|b| b.resets_at.is_none_or(|end| now >= end))
+            .all(|(b, _)| b.resets_at.is_none_or(|end| now >= end))
     }
 }
 
@@ -335,8 +307,25 @@ mod tests {
 
     const WINDOW: Duration = Duration::from_secs(60);
 
+    /// Fathom's shape: heavy requests spend from both buckets, light ones from overall.
     fn limiter(overall: u32, heavy: u32) -> CredentialLimiter {
-        CredentialLimiter::new(Budgets::per_window(overall, heavy, WINDOW))
+        use RequestClass::{Heavy, Light};
+        CredentialLimiter::new(&Budgets(vec![
+            BucketBudget {
+                budget: Budget {
+                    requests: heavy,
+                    window: WINDOW,
+                },
+                spent_by: &[Heavy],
+            },
+            BucketBudget {
+                budget: Budget {
+                    requests: overall,
+                    window: WINDOW,
+                },
+                spent_by: &[Light, Heavy],
+            },
+        ]))
     }
 
     /// Whether `fut` finishes within `within` of (paused, virtual) time.
@@ -427,7 +416,7 @@ mod tests {
         };
         let permit = limiter.acquire(RequestClass::Heavy).await;
         limiter.observe(permit, raised);
-        assert_eq!(limiter.lock().heavy.limit, 30);
+        assert_eq!(limiter.lock()[0].0.limit, 30);
     }
 
     #[tokio::test(start_paused = true)]
@@ -471,17 +460,34 @@ mod tests {
         assert_eq!(quota.limit, Some(30));
         assert_eq!(quota.remaining, Some(7));
         assert_eq!(quota.reset, Some(Duration::from_millis(250)));
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
-        headers.insert(
-            "Retry-After",
-            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
-        );
-        assert_eq!(retry_after(&headers), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_category_has_its_own_bucket_when_they_share_none() {
+        use RequestClass::{Heavy, Light, Medium};
+        let limiter = CredentialLimiter::new(&Budgets(vec![
+            BucketBudget {
+                budget: Budget::per_second(2),
+                spent_by: &[Light],
+            },
+            BucketBudget {
+                budget: Budget::per_second(1),
+                spent_by: &[Medium],
+            },
+            BucketBudget {
+                budget: Budget::per_second(1),
+                spent_by: &[Heavy],
+            },
+        ]));
+        limiter.acquire(Medium).await;
+        assert!(!finishes_within(Duration::from_millis(900), limiter.acquire(Medium)).await);
+        assert!(finishes_within(Duration::ZERO, limiter.acquire(Light)).await);
+        assert!(finishes_within(Duration::ZERO, limiter.acquire(Heavy)).await);
     }
 
     #[test]
     fn the_registry_hands_out_one_limiter_per_credential() {
-        let registry = RateLimiterRegistry::new(Budgets::DOCUMENTED);
+        let registry = RateLimiterRegistry::new(Budgets(Vec::new()));
         let a = registry.limiter(fingerprint("api_key", "a"));
         let again = registry.limiter(fingerprint("api_key", "a"));
         let b = registry.limiter(fingerprint("api_key", "b"));
