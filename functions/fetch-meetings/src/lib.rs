@@ -43,7 +43,7 @@ async fn list(services: &Services, user: &UserId, req: &Request) -> ApiResult {
     let source = http::query_as(req, "source", Source::parse)?.ok_or_else(|| {
         ApiError::bad_request(
             "invalid_parameter",
-            "query parameter `source` is required (a source you connect, such as fathom)",
+            "query parameter `source` is required: a source you connect",
         )
     })?;
     let connector = services.providers.connector(source).ok_or_else(|| {

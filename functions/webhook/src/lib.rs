@@ -1,8 +1,10 @@
-//! `webhook`: signed provider deliveries (no user token). Each one is size-checked, verified
-//! (with the secret registered for the connection in its path, or the OAuth app's secret and
-//! then matched to a user by its recorder's email), claimed once by its `webhook-id`, stored,
-//! queued for import and answered 202 in milliseconds; a retry of an accepted delivery
-//! answers 200 and changes nothing. Verified attempts go to the delivery log; refused ones
+//! `webhook`: signed provider deliveries (no user token), `/webhooks/{source}[/{connection}]`.
+//! Each one is size-checked, verified by the source's connector (with the secret registered
+//! for the connection in its path, or the app's own secret, then matched to a connection by
+//! the account the delivery names), claimed once by its delivery id, stored, queued for
+//! import and answered 202 in milliseconds; a retry of an accepted delivery answers 200 and
+//! changes nothing. Validation challenges are answered at once, and a deauthorization
+//! disconnects the account's connections (their recordings stay). Verified attempts go to the delivery log; refused ones
 //! are logged under the connection they name (or the app) up to `REFUSED_LOGGED_PER_MINUTE`
 //! a minute, and a request for an unknown connection is never written anywhere, so an
 //! unauthenticated flood costs no storage.
@@ -10,7 +12,9 @@
 //! | answer | when |
 //! |---|---|
 //! | 202 `accepted` | taken in (a paused connection's is imported on resume) |
-//! | 202 `unmatched` | app-level, verified, but no connection has the recorder's email yet: kept |
+//! | 200 (the challenge's answer) | an endpoint validation challenge |
+//! | 200 `disconnected` | the account removed the app |
+//! | 202 `unmatched` | app-level, verified, but no connection is the account it names yet: kept |
 //! | 200 `duplicate` | its `webhook-id` was taken in before at this endpoint |
 //! | 409 `in_progress` | another copy is being taken in right now: retry shortly |
 //! | 400 | verified, but not JSON (`invalid_json`) or not a meeting (`invalid_payload`) |
@@ -44,8 +48,8 @@ pub const ROUTES: &[Route] = &[
 /// Refused (unverified) attempts logged per connection, or for the app endpoint, per minute.
 pub const REFUSED_LOGGED_PER_MINUTE: u64 = 20;
 
-/// Largest delivery taken in: hours of transcript, where Fathom's deliveries of
-/// long meetings pass 200 KB. Anything larger still arrives with the scheduled sync.
+/// Largest delivery taken in: hours of transcript, where deliveries of long meetings pass
+/// 200 KB. Anything larger still arrives with the scheduled sync.
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 pub async fn handle(services: &Services, mut req: Request) -> Response<Body> {

@@ -396,17 +396,17 @@ mod tests {
     #[test]
     fn plain_ids_name_their_payload_and_others_are_hashed_into_one_segment() {
         assert_eq!(
-            payload_key(Source::Fathom, Endpoint::App, "msg_2Kq8-Zk"),
-            "webhooks/fathom/app/msg_2Kq8-Zk.json"
+            payload_key(Source::Upload, Endpoint::App, "msg_2Kq8-Zk"),
+            "webhooks/upload/app/msg_2Kq8-Zk.json"
         );
         let odd = ["../../etc/passwd", "a/b", "msg 1", "é", "msg.1"];
         let keys: std::collections::HashSet<String> = odd
             .iter()
-            .map(|id| payload_key(Source::Fathom, Endpoint::App, id))
+            .map(|id| payload_key(Source::Upload, Endpoint::App, id))
             .collect();
         assert_eq!(keys.len(), odd.len(), "distinct ids, distinct keys");
         for key in &keys {
-            let name = key.strip_prefix("webhooks/fathom/app/sha256-").unwrap();
+            let name = key.strip_prefix("webhooks/upload/app/sha256-").unwrap();
             assert!(!name.contains('/') && !name.contains(".."), "{key}");
         }
     }
@@ -420,20 +420,20 @@ mod tests {
             Endpoint::App,
         ]
         .into_iter()
-        .map(|endpoint| receipt_key(Source::Fathom, endpoint, "msg_1"))
+        .map(|endpoint| receipt_key(Source::Upload, endpoint, "msg_1"))
         .collect();
         assert_eq!(receipts.len(), 3);
         assert_ne!(
-            payload_key(Source::Fathom, Endpoint::Connection(&a), "msg_1"),
-            payload_key(Source::Fathom, Endpoint::Connection(&b), "msg_1")
+            payload_key(Source::Upload, Endpoint::Connection(&a), "msg_1"),
+            payload_key(Source::Upload, Endpoint::Connection(&b), "msg_1")
         );
     }
 
     #[test]
-    fn unmatched_holders_are_per_source_and_route() {
+    fn unmatched_holders_are_per_route() {
         assert_ne!(
-            unmatched_holder(Source::Fathom, "ada@acme.test"),
-            unmatched_holder(Source::Zoom, "ada@acme.test")
+            unmatched_holder(Source::Upload, "ada@acme.test"),
+            unmatched_holder(Source::Upload, "ada@acme.text")
         );
     }
 }

@@ -56,15 +56,15 @@ mod tests {
     fn webhook_messages_keep_their_flat_shape() {
         let message = SyncMessage::Webhook(WebhookDelivery {
             connection_id: None,
-            source: crate::domain::Source::Fathom,
+            source: crate::domain::Source::Upload,
             webhook_id: "msg_1".into(),
-            blob_key: "webhooks/fathom/app/msg_1.json".into(),
+            blob_key: "webhooks/upload/app/msg_1.json".into(),
             round: 0,
         });
         let body = message.to_body();
         assert_eq!(
             body,
-            r#"{"type":"webhook","connection_id":null,"source":"fathom","webhook_id":"msg_1","blob_key":"webhooks/fathom/app/msg_1.json"}"#
+            r#"{"type":"webhook","connection_id":null,"source":"upload","webhook_id":"msg_1","blob_key":"webhooks/upload/app/msg_1.json"}"#
         );
         assert_eq!(SyncMessage::parse(&body).unwrap(), message);
     }

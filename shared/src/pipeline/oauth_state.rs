@@ -276,7 +276,7 @@ mod tests {
         let token = random_token(32);
         let state = OAuthState {
             user_id: UserId::parse("alice").unwrap(),
-            source: Source::Fathom,
+            source: Source::Upload,
             code_verifier: None,
             return_path: "/".into(),
             browser_binding: Some(binding_hash(&token)),
