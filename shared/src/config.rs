@@ -46,6 +46,7 @@ pub struct Config {
     /// First back-off of a retried Fathom call (`FATHOM_RETRY_BASE_MS`, default 500 ms; tests
     /// against the fake shorten it).
     pub fathom_retry_base: std::time::Duration,
+    pub zoom: ZoomSettings,
     pub transcribe_api_base_url: Url,
     pub transcribe_model: String,
     /// Per-user monthly import quota across sources; 0 means unlimited.
@@ -56,6 +57,21 @@ pub struct Config {
     /// `maxReceiveCount`): the last one ends its work visibly instead of failing again.
     pub queue_max_receives: u32,
     pub aws: Option<AwsResources>,
+}
+
+/// Zoom's settings (its client secret and webhook secret token are secrets).
+#[derive(Debug, Clone)]
+pub struct ZoomSettings {
+    pub api_base_url: Url,
+    pub oauth_base_url: Url,
+    pub client_id: Option<String>,
+    /// How far back the first sync of a connection reaches.
+    pub backfill_days: u32,
+    /// Requests per second for Zoom's Light, Medium and Heavy categories: the account's plan's
+    /// limits (shared by every app the account uses), Free's by default.
+    pub rate_per_second: [u32; 3],
+    /// First back-off of a retried call (tests against the fake shorten it).
+    pub retry_base: std::time::Duration,
 }
 
 /// Reads variables through `lookup`, so tests need not touch the process environment.
@@ -119,6 +135,23 @@ fn parse_url(name: &'static str, raw: &str) -> Result<Url, ConfigError> {
 
 pub const DEFAULT_PORT: u16 = 8787;
 
+fn per_second(
+    env: &Env<impl Fn(&str) -> Option<String>>,
+    name: &'static str,
+    default: u64,
+) -> Result<u32, ConfigError> {
+    match env.number(name, default)? {
+        0 => Err(ConfigError {
+            variable: name,
+            problem: "must be at least 1".into(),
+        }),
+        n => u32::try_from(n).map_err(|_| ConfigError {
+            variable: name,
+            problem: "is too large".into(),
+        }),
+    }
+}
+
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -175,6 +208,25 @@ impl Config {
             fathom_rate_window: match env.number("FATHOM_RATE_WINDOW_MS", 0)? {
                 0 => None,
                 ms => Some(std::time::Duration::from_millis(ms)),
+            },
+            zoom: ZoomSettings {
+                api_base_url: env.url("ZOOM_API_BASE_URL", "https://api.zoom.us/v2")?,
+                oauth_base_url: env.url("ZOOM_OAUTH_BASE_URL", "https://zoom.us/oauth")?,
+                client_id: env.get("ZOOM_CLIENT_ID"),
+                backfill_days: u32::try_from(env.number("ZOOM_BACKFILL_DAYS", 180)?).map_err(
+                    |_| ConfigError {
+                        variable: "ZOOM_BACKFILL_DAYS",
+                        problem: "is too large".into(),
+                    },
+                )?,
+                rate_per_second: [
+                    per_second(&env, "ZOOM_RATE_LIGHT_PER_SECOND", 4)?,
+                    per_second(&env, "ZOOM_RATE_MEDIUM_PER_SECOND", 2)?,
+                    per_second(&env, "ZOOM_RATE_HEAVY_PER_SECOND", 1)?,
+                ],
+                retry_base: std::time::Duration::from_millis(
+                    env.number("ZOOM_RETRY_BASE_MS", 500)?,
+                ),
             },
             transcribe_api_base_url: env
                 .url("TRANSCRIBE_API_BASE_URL", "https://api.openai.com/v1")?,

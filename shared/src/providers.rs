@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::connectors::fathom::{build_http_client, FathomConnector, HttpTimeouts};
+use crate::connectors::zoom::ZoomConnector;
 use crate::connectors::{Connector, Registry};
 use crate::domain::Source;
 use crate::secrets::Secrets;
@@ -19,11 +20,10 @@ pub struct Providers {
 impl Providers {
     pub fn new(config: &Config, secrets: &Secrets) -> Result<Self> {
         let http = build_http_client(HttpTimeouts::default())?;
-        let connectors = Registry::new(vec![Arc::new(FathomConnector::from_config(
-            config,
-            secrets,
-            http.clone(),
-        ))]);
+        let connectors = Registry::new(vec![
+            Arc::new(FathomConnector::from_config(config, secrets, http.clone())),
+            Arc::new(ZoomConnector::from_config(config, secrets, http.clone())),
+        ]);
         Ok(Providers { connectors, http })
     }
 

@@ -1,6 +1,7 @@
 //! Secret settings, loaded once at start-up and kept for the life of the process.
 
 use crate::config::ConfigError;
+use crate::connectors::zoom::ZoomSecretToken;
 use crate::crypto::{SealingKey, SecretString};
 use crate::cursor::CursorSigner;
 use crate::webhook::WebhookSecret;
@@ -12,6 +13,8 @@ pub const TOKEN_SEALING_KEY: &str = "TOKEN_SEALING_KEY";
 pub const FATHOM_CLIENT_SECRET: &str = "FATHOM_CLIENT_SECRET";
 pub const FATHOM_WEBHOOK_SECRET: &str = "FATHOM_WEBHOOK_SECRET";
 pub const TRANSCRIBE_API_KEY: &str = "TRANSCRIBE_API_KEY";
+pub const ZOOM_CLIENT_SECRET: &str = "ZOOM_CLIENT_SECRET";
+pub const ZOOM_WEBHOOK_SECRET_TOKEN: &str = "ZOOM_WEBHOOK_SECRET_TOKEN";
 
 #[derive(Clone)]
 pub struct Secrets {
@@ -22,6 +25,9 @@ pub struct Secrets {
     /// The OAuth app's webhook secret (`whsec_...`), for app-level deliveries.
     pub fathom_webhook_secret: Option<WebhookSecret>,
     pub transcribe_api_key: Option<SecretString>,
+    pub zoom_client_secret: Option<SecretString>,
+    /// The Zoom app's secret token, which signs its event notifications.
+    pub zoom_webhook_secret_token: Option<ZoomSecretToken>,
 }
 
 impl fmt::Debug for Secrets {
@@ -51,12 +57,22 @@ impl Secrets {
                 })
             })
             .transpose()?;
+        let zoom_webhook_secret_token = get(ZOOM_WEBHOOK_SECRET_TOKEN)
+            .map(|raw| {
+                ZoomSecretToken::new(raw.expose()).map_err(|_| ConfigError {
+                    variable: ZOOM_WEBHOOK_SECRET_TOKEN,
+                    problem: "is not a Zoom secret token".into(),
+                })
+            })
+            .transpose()?;
         Ok(Secrets {
             cursors: CursorSigner::new(&sealing_key),
             sealing_key,
             fathom_client_secret: get(FATHOM_CLIENT_SECRET),
             fathom_webhook_secret,
             transcribe_api_key: get(TRANSCRIBE_API_KEY),
+            zoom_client_secret: get(ZOOM_CLIENT_SECRET),
+            zoom_webhook_secret_token,
         })
     }
 }

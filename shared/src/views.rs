@@ -2,7 +2,8 @@
 //! can change without changing the API.
 
 use crate::domain::{
-    ActionItem, Counts, FailedItem, Participant, Progress, Recording, SyncJob, TranscriptSegment,
+    ActionItem, Counts, FailedItem, Participant, Progress, Recording, RecordingFile, SyncJob,
+    TranscriptSegment,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -88,6 +89,8 @@ pub struct RecordingDetail<'a> {
     pub action_items: &'a [ActionItem],
     pub url: Option<&'a str>,
     pub share_url: Option<&'a str>,
+    /// The recording's files at its source (type and size), where it keeps several.
+    pub files: &'a [RecordingFile],
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -108,6 +111,7 @@ impl<'a> RecordingDetail<'a> {
             action_items: &r.action_items,
             url: r.url.as_deref(),
             share_url: r.share_url.as_deref(),
+            files: &r.files,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }

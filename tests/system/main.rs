@@ -13,3 +13,4 @@ mod stuck_jobs;
 mod uploads;
 mod webhook_intake;
 mod webhooks;
+mod zoom;

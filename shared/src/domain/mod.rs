@@ -18,7 +18,7 @@ pub use job::{
     MONTHLY_LIMIT_REACHED,
 };
 pub use recording::{
-    hex_digest, ActionItem, MeetingContent, Participant, Recording, TranscriptRef,
+    hex_digest, ActionItem, MeetingContent, Participant, Recording, RecordingFile, TranscriptRef,
     TranscriptSegment,
 };
 pub use upload::{Upload, UploadStatus};

@@ -32,6 +32,14 @@ pub struct ActionItem {
     pub timestamp_seconds: Option<f64>,
 }
 
+/// One file of a recording at its source (Zoom keeps video, audio, transcript... apart).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordingFile {
+    /// The source's name for the kind of file (`MP4`, `M4A`, `TRANSCRIPT`, ...).
+    pub kind: String,
+    pub size_bytes: Option<u64>,
+}
+
 /// Where the transcript lives: inline for ordinary meetings, in the blob store when large
 /// (DynamoDB items stop at 400 KB).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,6 +74,10 @@ pub struct MeetingContent {
     pub share_url: Option<String>,
     /// When the source says the meeting was created (drives incremental sync watermarks).
     pub source_created_at: Option<DateTime<Utc>>,
+    /// The recording's files at the source, where it keeps several. Left out of the JSON when
+    /// empty, so content hashes of sources without files stay as they were.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<RecordingFile>,
 }
 
 impl MeetingContent {
@@ -101,6 +113,8 @@ pub struct Recording {
     pub url: Option<String>,
     pub share_url: Option<String>,
     pub source_created_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<RecordingFile>,
     pub content_hash: String,
     /// Fingerprint of the source's listing entry when last imported: an unchanged entry is
     /// skipped without fetching its content again.
@@ -136,6 +150,7 @@ impl Recording {
             url: None,
             share_url: None,
             source_created_at: None,
+            files: Vec::new(),
             content_hash: String::new(),
             source_fingerprint: None,
             imported_by: None,
@@ -164,6 +179,7 @@ impl Recording {
         self.url = content.url;
         self.share_url = content.share_url;
         self.source_created_at = content.source_created_at;
+        self.files = content.files;
         self.updated_at = now;
     }
 

@@ -489,6 +489,7 @@ async fn import_upload(
         url: None,
         share_url: None,
         source_created_at: Some(upload.created_at),
+        files: Vec::new(),
     };
     let imported = import_meeting(services, &upload.user_id, content, None, &job.id).await?;
     let recording = || {

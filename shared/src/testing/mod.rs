@@ -82,6 +82,7 @@ pub fn meeting(source: Source, external_id: &str, title: &str, minutes: i64) -> 
         url: None,
         share_url: None,
         source_created_at: Some(started),
+        files: Vec::new(),
     }
 }
 

@@ -57,6 +57,7 @@ pub fn normalize(meeting: &Meeting) -> Result<MeetingContent, FathomError> {
         url: non_empty(&meeting.url),
         share_url: non_empty(&meeting.share_url),
         source_created_at: Some(meeting.created_at),
+        files: Vec::new(),
     })
 }
 

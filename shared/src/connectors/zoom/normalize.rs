@@ -3,7 +3,9 @@
 use super::error::ZoomWireError;
 use super::vtt::speakers;
 use super::wire::ZoomMeeting;
-use crate::domain::{ExternalId, MeetingContent, Participant, Source, TranscriptSegment};
+use crate::domain::{
+    ExternalId, MeetingContent, Participant, RecordingFile, Source, TranscriptSegment,
+};
 use chrono::Duration;
 
 const UNTITLED: &str = "Zoom meeting";
@@ -56,6 +58,14 @@ pub fn normalize(
         url: None,
         share_url: non_empty(meeting.share_url.as_deref()),
         source_created_at: Some(started_at),
+        files: meeting
+            .files()
+            .into_iter()
+            .map(|file| RecordingFile {
+                kind: file.file_type.as_str().to_owned(),
+                size_bytes: file.size_bytes,
+            })
+            .collect(),
     })
 }
 

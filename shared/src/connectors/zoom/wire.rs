@@ -253,23 +253,6 @@ struct RawPage {
     meetings: Vec<serde_json::Value>,
 }
 
-/// `POST https://zoom.us/oauth/token`. `Debug` hides both tokens.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct ZoomTokenResponse {
-    #[serde(deserialize_with = "secret")]
-    pub access_token: SecretString,
-    /// Every refresh returns a new one and invalidates the old.
-    #[serde(default, deserialize_with = "optional_secret")]
-    pub refresh_token: Option<SecretString>,
-    /// Seconds.
-    #[serde(default, deserialize_with = "optional_number")]
-    pub expires_in: Option<u64>,
-    #[serde(default)]
-    pub token_type: Option<String>,
-    #[serde(default)]
-    pub scope: Option<String>,
-}
-
 /// The body of a failed API call: `{"code": 124, "message": "Invalid access token."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ZoomApiError {
@@ -290,34 +273,6 @@ impl ZoomApiError {
 
     pub fn is_invalid_access_token(&self) -> bool {
         self.code == Self::INVALID_ACCESS_TOKEN
-    }
-}
-
-/// The body of a refused token call: `{"reason": "Invalid Token!", "error": "invalid_grant"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct ZoomOAuthError {
-    #[serde(default)]
-    pub error: Option<String>,
-    #[serde(default)]
-    pub reason: Option<String>,
-}
-
-impl ZoomOAuthError {
-    /// `None` when the body carries neither field.
-    pub fn parse(body: &[u8]) -> Option<Self> {
-        serde_json::from_slice::<Self>(body)
-            .ok()
-            .filter(|e| e.error.is_some() || e.reason.is_some())
-    }
-
-    /// The code or refresh token is dead: the user must connect again.
-    pub fn is_invalid_grant(&self) -> bool {
-        self.error.as_deref() == Some("invalid_grant")
-    }
-
-    /// The app's client id or secret is wrong: a configuration fault, not the user's.
-    pub fn is_invalid_client(&self) -> bool {
-        self.error.as_deref() == Some("invalid_client")
     }
 }
 
@@ -358,10 +313,6 @@ pub fn parse_recordings_page(body: &[u8]) -> Result<ZoomRecordingsPage, ZoomWire
     })
 }
 
-pub fn parse_token_response(body: &[u8]) -> Result<ZoomTokenResponse, ZoomWireError> {
-    decode_secret("token response", body)
-}
-
 /// Decodes JSON whose fields are not secret, keeping serde's message for the log.
 fn decode<'a, T: Deserialize<'a>>(
     context: &'static str,
@@ -371,15 +322,6 @@ fn decode<'a, T: Deserialize<'a>>(
         context,
         detail: e.to_string(),
     })
-}
-
-/// Decodes JSON that carries secrets: the error names only the position, since serde's
-/// message can quote the offending value.
-fn decode_secret<'a, T: Deserialize<'a>>(
-    context: &'static str,
-    body: &'a [u8],
-) -> Result<T, ZoomWireError> {
-    serde_json::from_slice(body).map_err(|e| secret_safe(context, &e))
 }
 
 pub(super) fn secret_safe(context: &'static str, e: &serde_json::Error) -> ZoomWireError {
@@ -473,13 +415,6 @@ where
         _ => None,
     };
     Ok(number.and_then(|n| T::try_from(n).ok()))
-}
-
-fn secret<'de, D>(deserializer: D) -> Result<SecretString, D::Error>
-where
-    D: Deserializer<'de>,
-{
-    String::deserialize(deserializer).map(SecretString::new)
 }
 
 /// An empty string reads as absent.
@@ -722,27 +657,7 @@ pub(super) mod tests {
     }
 
     #[test]
-    fn token_responses_keep_tokens_secret() {
-        let body = br#"{"access_token": "eyJhbGciOiJIUzUxMiJ9.access", "token_type": "bearer",
-            "refresh_token": "eyJhbGciOiJIUzUxMiJ9.refresh", "expires_in": 3599,
-            "scope": "cloud_recording:read:list_user_recordings user:read:user"}"#;
-        let token = parse_token_response(body).unwrap();
-        assert_eq!(token.access_token.expose(), "eyJhbGciOiJIUzUxMiJ9.access");
-        assert_eq!(
-            token.refresh_token.as_ref().map(|t| t.expose()),
-            Some("eyJhbGciOiJIUzUxMiJ9.refresh")
-        );
-        assert_eq!(token.expires_in, Some(3599));
-        assert_eq!(token.token_type.as_deref(), Some("bearer"));
-        assert!(!format!("{token:?}").contains("eyJhbGci"));
-
-        let wrong = br#"{"access_token": 1234567890123, "refresh_token": "r"}"#;
-        let err = parse_token_response(wrong).unwrap_err();
-        assert!(!err.to_string().contains("1234567890123"), "{err}");
-    }
-
-    #[test]
-    fn api_and_oauth_error_bodies_read() {
+    fn api_error_bodies_read() {
         let api =
             ZoomApiError::parse(br#"{"code": 124, "message": "Invalid access token."}"#).unwrap();
         assert!(api.is_invalid_access_token());
@@ -751,18 +666,5 @@ pub(super) mod tests {
         assert!(!other.is_invalid_access_token());
         assert_eq!(ZoomApiError::parse(b"<html>bad gateway</html>"), None);
         assert_eq!(ZoomApiError::parse(br#"{"message": "no code"}"#), None);
-
-        let oauth =
-            ZoomOAuthError::parse(br#"{"reason": "Invalid Token!", "error": "invalid_grant"}"#)
-                .unwrap();
-        assert!(oauth.is_invalid_grant());
-        assert!(!oauth.is_invalid_client());
-        assert_eq!(oauth.reason.as_deref(), Some("Invalid Token!"));
-        let client = ZoomOAuthError::parse(
-            br#"{"reason": "Invalid client_id or client_secret", "error": "invalid_client"}"#,
-        )
-        .unwrap();
-        assert!(client.is_invalid_client());
-        assert_eq!(ZoomOAuthError::parse(br#"{"code": 124}"#), None);
     }
 }

@@ -1,0 +1,453 @@
+//! Zoom end to end, against the fake Zoom on loopback: connecting with OAuth, syncing in
+//! month-long windows, transcripts from VTT or from the audio, token refresh, event
+//! notifications, deauthorization, rate limits and isolation.
+
+use chrono::{Duration as Span, NaiveDate, Utc};
+use fakes::zoom::url_validation_event;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+use system_tests::zoom_world::{zoom_options, zoom_world, zoom_world_with, ZoomWorld, APP};
+use system_tests::{assert_error, eventually, Settings};
+
+/// Connects `user` and waits for the initial sync.
+async fn connected(w: &ZoomWorld, user: &str) -> serde_json::Value {
+    assert_eq!(w.connect(user).await, format!("{APP}?connected=zoom"));
+    w.initial_job(user).await
+}
+
+#[tokio::test]
+async fn oauth_round_trip_connects_the_account_shown_on_the_card() {
+    let w = zoom_world().await;
+    let (authorization_url, _) = w.initiate("alice").await;
+    let url = url::Url::parse(&authorization_url).unwrap();
+    let param = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    assert_eq!(param("code_challenge_method").as_deref(), Some("S256"));
+    assert_eq!(param("response_type").as_deref(), Some("code"));
+
+    let job = connected(&w, "bob").await;
+    assert_eq!(job["status"], "completed", "{job}");
+    let source = w.zoom_source("bob").await;
+    assert_eq!(source["status"], "active");
+    assert_eq!(source["account_email"], "grace@navy.test");
+    let calls = w.zoom.calls();
+    assert_eq!(calls.token_authorization_code, 1);
+    assert_eq!(
+        calls.token_body_credentials, 0,
+        "the client authenticates with HTTP Basic"
+    );
+    assert_eq!(calls.users_me, 1);
+}
+
+#[tokio::test]
+async fn each_callback_failure_stores_nothing() {
+    let w = zoom_world().await;
+    let callback = w.app.url("/oauth/zoom/callback");
+    assert_eq!(
+        w.follow(&format!("{callback}?code=abc&state=forged"), None)
+            .await,
+        format!("{APP}?error=invalid_state")
+    );
+    let (link, cookie) = w.initiate("alice").await;
+    let state = url::Url::parse(&link)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    assert_eq!(
+        w.follow(
+            &format!("{callback}?code=not-issued&state={state}"),
+            Some(&cookie)
+        )
+        .await,
+        format!("{APP}?error=exchange_failed")
+    );
+    let denied = zoom_world_with(
+        fakes::zoom::FakeZoomOptions {
+            deny_consent: true,
+            ..zoom_options()
+        },
+        Settings::default(),
+        |s| s,
+    )
+    .await;
+    assert_eq!(
+        denied.connect("bob").await,
+        format!("{APP}?error=access_denied")
+    );
+    assert_eq!(w.zoom_source("alice").await["status"], "not_connected");
+    assert_eq!(denied.zoom_source("bob").await["status"], "not_connected");
+    assert!(w.jobs("alice").await.is_empty());
+}
+
+#[tokio::test]
+async fn fourteen_meetings_over_75_days_arrive_without_asking_for_more_than_a_month() {
+    let w = zoom_world().await;
+    w.add_meetings(14, 2, Span::hours(5 * 24 + 12));
+    let job = connected(&w, "alice").await;
+    assert_eq!(job["counts"]["imported"], 14, "{job}");
+    assert_eq!(w.recordings("alice").await.len(), 14);
+    let lists = w.zoom.calls().list_recordings;
+    assert!(!lists.is_empty());
+    for call in &lists {
+        let day = |d: &Option<String>| {
+            NaiveDate::parse_from_str(d.as_deref().unwrap(), "%Y-%m-%d").unwrap()
+        };
+        let (from, to) = (day(&call.from), day(&call.to));
+        assert!(
+            to <= from.checked_add_months(chrono::Months::new(1)).unwrap(),
+            "{from}..{to} is longer than a month"
+        );
+        assert_eq!(call.page_size.as_deref(), Some("300"));
+    }
+    // A second sync skips everything it has.
+    let (status, answer) = w
+        .app
+        .send_json(Method::POST, "/sync", "alice", &json!({"source": "zoom"}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let again = w
+        .finished("alice", answer["job_id"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        (
+            again["counts"]["imported"].clone(),
+            again["counts"]["skipped"].clone()
+        ),
+        (json!(0), json!(14)),
+        "{again}"
+    );
+}
+
+#[tokio::test]
+async fn the_vtt_becomes_segments_with_speakers_and_the_files_are_listed() {
+    let w = zoom_world().await;
+    let meeting = w
+        .zoom
+        .add_meeting(&w.account, |m| m.topic = "Roadmap review".into());
+    connected(&w, "alice").await;
+    let recordings = w.recordings("alice").await;
+    assert_eq!(recordings.len(), 1);
+    assert_eq!(recordings[0]["title"], "Roadmap review");
+    assert_eq!(recordings[0]["external_id"], meeting.uuid.as_str());
+    let (_, detail) = w
+        .app
+        .get(
+            &format!("/recordings/{}", recordings[0]["id"].as_str().unwrap()),
+            Some("alice"),
+        )
+        .await;
+    let transcript = detail["transcript"].as_array().unwrap();
+    assert_eq!(transcript.len(), meeting.cues.len(), "{detail}");
+    for (segment, cue) in transcript.iter().zip(&meeting.cues) {
+        assert_eq!(segment["text"], cue.text.as_str());
+        assert_eq!(segment["speaker"].as_str(), cue.speaker.as_deref());
+        assert_eq!(
+            segment["start_seconds"].as_f64().unwrap(),
+            cue.start_ms as f64 / 1000.0
+        );
+    }
+    let kinds: Vec<&str> = detail["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    for kind in ["MP4", "M4A", "TRANSCRIPT"] {
+        assert!(kinds.contains(&kind), "{kinds:?}");
+    }
+    let calls = w.zoom.calls();
+    assert!(calls.file_host > 0);
+    assert_eq!(
+        calls.file_host_with_authorization, 0,
+        "the token never goes to the file host"
+    );
+    assert_eq!(w.transcribe.stats().requests, 0, "nothing to transcribe");
+}
+
+#[tokio::test]
+async fn a_meeting_without_a_transcript_is_transcribed_from_its_audio() {
+    let w = zoom_world().await;
+    let meeting = w.zoom.add_meeting(&w.account, |m| {
+        m.has_transcript = false;
+        m.audio_seconds = 4;
+    });
+    let job = connected(&w, "alice").await;
+    assert_eq!(job["counts"]["imported"], 1, "{job}");
+    let recordings = w.recordings("alice").await;
+    assert_eq!(recordings[0]["external_id"], meeting.uuid.as_str());
+    let (_, detail) = w
+        .app
+        .get(
+            &format!("/recordings/{}", recordings[0]["id"].as_str().unwrap()),
+            Some("alice"),
+        )
+        .await;
+    assert!(
+        !detail["transcript"].as_array().unwrap().is_empty(),
+        "{detail}"
+    );
+    assert!(w.transcribe.stats().requests >= 1);
+    assert_eq!(w.zoom.calls().file_host_with_authorization, 0);
+}
+
+#[tokio::test]
+async fn five_workers_needing_a_refresh_make_exactly_one_refresh_call() {
+    let w = zoom_world().await;
+    connected(&w, "alice").await;
+    let services = w.app.services().clone();
+    let user = pipeline::testing::user("alice");
+    let connection = services
+        .connections
+        .find(&user, pipeline::domain::Source::Zoom)
+        .await
+        .unwrap()
+        .unwrap();
+    // The stored token is about to expire, and Zoom has expired it already.
+    pipeline::pipeline::connections::update_connection(
+        services.connections.as_ref(),
+        &connection.id,
+        |c| {
+            if let Some(tokens) = c.credentials.oauth.as_mut() {
+                tokens.expires_at = Some(Utc::now() + Span::minutes(1));
+            }
+        },
+    )
+    .await
+    .unwrap();
+    w.zoom.expire_access_tokens();
+    let refreshes_before = w.zoom.calls().token_refresh;
+    let services = Arc::new(services);
+    let workers = (0..5).map(|_| {
+        let services = services.clone();
+        let id = connection.id.clone();
+        tokio::spawn(async move {
+            pipeline::pipeline::credentials::credential(&services, &id)
+                .await
+                .map(|_| ())
+        })
+    });
+    for worker in futures::future::join_all(workers).await {
+        worker.unwrap().unwrap();
+    }
+    assert_eq!(w.zoom.calls().token_refresh - refreshes_before, 1);
+    // The rotated token works.
+    let (status, answer) = w
+        .app
+        .send_json(Method::POST, "/sync", "alice", &json!({"source": "zoom"}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let job = w
+        .finished("alice", answer["job_id"].as_str().unwrap())
+        .await;
+    assert_eq!(job["status"], "completed", "{job}");
+}
+
+#[tokio::test]
+async fn the_endpoint_validation_challenge_is_answered() {
+    let w = zoom_world().await;
+    let event = w.zoom.sign(&url_validation_event("qgg8vlvZRS6UYooatFL8Aw"));
+    let (status, body) = w.send_event(&event).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        fakes::zoom::expected_validation_response(
+            &w.zoom.options().webhook_secret_token,
+            "qgg8vlvZRS6UYooatFL8Aw"
+        )
+    );
+}
+
+/// Zoom jobs of kind `webhook` that finished.
+async fn finished_webhook_jobs(w: &ZoomWorld, user: &str) -> Vec<serde_json::Value> {
+    w.jobs(user)
+        .await
+        .into_iter()
+        .filter(|j| j["kind"] == "webhook" && j["status"] != "running")
+        .collect()
+}
+
+#[tokio::test]
+async fn a_recording_event_is_imported_once_even_sent_twice_or_at_once() {
+    let w = zoom_world().await;
+    connected(&w, "alice").await;
+    let meeting = w
+        .zoom
+        .add_meeting(&w.account, |m| m.topic = "Late call".into());
+    let event = w
+        .zoom
+        .sign(&w.zoom.recording_completed_event(&meeting.uuid).unwrap());
+    let answers = futures::future::join_all((0..4).map(|_| w.send_event(&event))).await;
+    assert_eq!(
+        answers
+            .iter()
+            .filter(|(s, _)| *s == StatusCode::ACCEPTED)
+            .count(),
+        1,
+        "{answers:?}"
+    );
+    let (status, _) = w.send_event(&event).await;
+    assert!(matches!(status, StatusCode::OK | StatusCode::CONFLICT));
+    eventually(30, "the event is imported", || async {
+        finished_webhook_jobs(&w, "alice").await.len() == 1
+    })
+    .await;
+    let recordings = w.recordings("alice").await;
+    assert_eq!(
+        recordings
+            .iter()
+            .filter(|r| r["external_id"] == meeting.uuid.as_str())
+            .count(),
+        1
+    );
+    assert!(
+        w.zoom.calls().downloads_with_download_token >= 1,
+        "the event's download token fetched the transcript"
+    );
+}
+
+#[tokio::test]
+async fn tampered_stale_and_unsigned_events_are_refused_and_store_nothing() {
+    let w = zoom_world().await;
+    connected(&w, "alice").await;
+    let meeting = w.zoom.add_meeting(&w.account, |_| {});
+    let event = w.zoom.recording_completed_event(&meeting.uuid).unwrap();
+    let good = w.zoom.sign(&event);
+    let mut tampered = good.clone();
+    let last = tampered.body.len() - 2;
+    tampered.body[last] ^= 1;
+    let stale = event.sign(
+        &w.zoom.options().webhook_secret_token,
+        Utc::now().timestamp() - 400,
+    );
+    let mut unsigned = good.clone();
+    unsigned
+        .headers
+        .retain(|(name, _)| !name.eq_ignore_ascii_case("x-zm-signature"));
+    for (event, code) in [
+        (&tampered, "invalid_signature"),
+        (&stale, "stale_timestamp"),
+        (&unsigned, "missing_header"),
+    ] {
+        assert_error(&w.send_event(event).await, StatusCode::UNAUTHORIZED, code);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(finished_webhook_jobs(&w, "alice").await.is_empty());
+    assert_eq!(w.recordings("alice").await.len(), 0);
+}
+
+#[tokio::test]
+async fn a_lost_event_is_made_up_by_the_next_scheduled_sync() {
+    let w = zoom_world().await;
+    // An older meeting, so the scheduled sync lists from the watermark, not from the start.
+    w.add_meetings(1, 3, Span::days(1));
+    connected(&w, "alice").await;
+    let lists_before = w.zoom.calls().list_recordings.len();
+    // Recorded after the initial sync; its event never arrives.
+    let meeting = w.zoom.add_meeting(&w.account, |m| {
+        m.start_time = Utc::now() - Span::minutes(30);
+    });
+    cron_sync::handle(w.app.services(), dev_server::scheduled_event())
+        .await
+        .unwrap();
+    eventually(30, "the scheduled sync imports the meeting", || async {
+        w.recordings("alice")
+            .await
+            .iter()
+            .any(|r| r["external_id"] == meeting.uuid.as_str())
+    })
+    .await;
+    let scheduled = &w.zoom.calls().list_recordings[lists_before..];
+    let watermark_day = (Utc::now() - Span::days(3) - Span::hours(2)).date_naive();
+    assert!(
+        scheduled.iter().all(|call| {
+            NaiveDate::parse_from_str(call.from.as_deref().unwrap(), "%Y-%m-%d").unwrap()
+                >= watermark_day
+        }),
+        "incremental from the watermark: {scheduled:?}"
+    );
+}
+
+#[tokio::test]
+async fn deauthorization_disconnects_and_keeps_the_recordings() {
+    let w = zoom_world().await;
+    w.add_meetings(2, 1, Span::days(1));
+    connected(&w, "alice").await;
+    let event = w.zoom.sign(&w.zoom.deauthorize(&w.account));
+    let (status, body) = w.send_event(&event).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["connections"], 1);
+    let source = w.zoom_source("alice").await;
+    assert_eq!(source["status"], "disconnected");
+    assert_eq!(w.recordings("alice").await.len(), 2, "recordings stay");
+    let connection = w
+        .app
+        .services()
+        .connections
+        .find(
+            &pipeline::testing::user("alice"),
+            pipeline::domain::Source::Zoom,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        connection.credentials,
+        pipeline::domain::StoredCredentials::default(),
+        "credentials wiped"
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_are_ridden_out() {
+    let w = zoom_world().await;
+    w.add_meetings(3, 1, Span::days(1));
+    w.zoom.throttle_next(2, Duration::from_millis(300));
+    let job = connected(&w, "alice").await;
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["counts"]["imported"], 3);
+    assert!(w.zoom.calls().rate_limited >= 2);
+}
+
+#[tokio::test]
+async fn another_users_zoom_data_is_not_found() {
+    let w = zoom_world().await;
+    w.add_meetings(1, 1, Span::days(1));
+    connected(&w, "alice").await;
+    let recording = w.recordings("alice").await.remove(0);
+    let id = recording["id"].as_str().unwrap();
+    assert_error(
+        &w.app
+            .get(&format!("/recordings/{id}"), Some("mallory"))
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    let job = w.jobs("alice").await.remove(0);
+    assert_error(
+        &w.app
+            .get(
+                &format!("/jobs/{}", job["id"].as_str().unwrap()),
+                Some("mallory"),
+            )
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_eq!(w.zoom_source("mallory").await["status"], "not_connected");
+    assert_error(
+        &w.app.get("/meetings?source=zoom", Some("mallory")).await,
+        StatusCode::CONFLICT,
+        "not_connected",
+    );
+    let (status, page) = w.app.get("/meetings?source=zoom", Some("alice")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["items"][0]["synced"], true);
+}
