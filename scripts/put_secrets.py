@@ -2,8 +2,9 @@
 """Fills the deployed stack's secret (its SecretsArn output) after `sam deploy`.
 
 TOKEN_SEALING_KEY is generated once (32 random bytes, base64) and never replaced: it decrypts
-the OAuth tokens already stored. FATHOM_CLIENT_SECRET, FATHOM_WEBHOOK_SECRET and
-TRANSCRIBE_API_KEY are taken from environment variables of those names when set, so the values
+the OAuth tokens already stored. FATHOM_CLIENT_SECRET, FATHOM_WEBHOOK_SECRET, ZOOM_CLIENT_SECRET,
+ZOOM_WEBHOOK_SECRET_TOKEN and TRANSCRIBE_API_KEY are taken from environment variables of those
+names when set, so the values
 stay out of arguments and shell history; keys not given keep their value. Values are never
 printed. Functions read the secret when they start, so running instances keep the old values
 until they are replaced (the next deploy, or a few idle minutes).
@@ -21,7 +22,13 @@ import sys
 import boto3
 
 SEALING_KEY = "TOKEN_SEALING_KEY"
-FROM_ENVIRONMENT = ("FATHOM_CLIENT_SECRET", "FATHOM_WEBHOOK_SECRET", "TRANSCRIBE_API_KEY")
+FROM_ENVIRONMENT = (
+    "FATHOM_CLIENT_SECRET",
+    "FATHOM_WEBHOOK_SECRET",
+    "ZOOM_CLIENT_SECRET",
+    "ZOOM_WEBHOOK_SECRET_TOKEN",
+    "TRANSCRIBE_API_KEY",
+)
 
 
 def stack_output(stack: str, name: str) -> str:
