@@ -5,8 +5,11 @@
 
 pub mod app;
 pub mod auth;
+pub mod demo;
+mod dev_routes;
 mod gateway;
 mod uploads;
+mod web;
 
 use auth::JwtSecret;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
@@ -22,6 +25,7 @@ use pipeline::services::Services;
 use serde_json::json;
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -65,6 +69,8 @@ pub struct DevServer {
     cron_interval: Duration,
     visibility: Duration,
     concurrency: usize,
+    web_root: Option<PathBuf>,
+    demo: Option<Arc<demo::Demo>>,
 }
 
 /// Concurrent invocations per queue consumer, as Lambda scales an SQS event source out.
@@ -102,7 +108,21 @@ impl DevServer {
             cron_interval: Duration::from_secs(3600),
             visibility: Duration::from_secs(60),
             concurrency: DEFAULT_CONSUMER_CONCURRENCY,
+            web_root: None,
+            demo: None,
         }
+    }
+
+    /// Serves the built Import Hub (web/dist) at `/` for requests no API route takes.
+    pub fn web_root(mut self, dist: impl Into<PathBuf>) -> Self {
+        self.web_root = Some(dist.into());
+        self
+    }
+
+    /// The demo providers this server's configuration points at, described at `/dev/demo`.
+    pub fn demo(mut self, demo: Arc<demo::Demo>) -> Self {
+        self.demo = Some(demo);
+        self
     }
 
     pub fn http(mut self, function: HttpFunction) -> Self {
@@ -162,6 +182,8 @@ impl DevServer {
             backend: self.backend.clone(),
             jwt: self.jwt,
             functions: self.http,
+            web_root: self.web_root,
+            demo: self.demo,
         });
         let router = axum::Router::new().fallback(move |req: AxumRequest| {
             let state = state.clone();
@@ -200,6 +222,8 @@ struct HttpState {
     backend: LocalBackend,
     jwt: JwtSecret,
     functions: Vec<HttpFunction>,
+    web_root: Option<PathBuf>,
+    demo: Option<Arc<demo::Demo>>,
 }
 
 fn error(err: ApiError) -> AxumResponse {
@@ -234,9 +258,7 @@ impl HttpState {
                 .map(|r| (f, r))
         });
         let Some((function, route)) = found else {
-            return error(ApiError::not_found(format!(
-                "there is no route {method} {path}"
-            )));
+            return self.unrouted(parts, body).await;
         };
         let claims = if route.public {
             None
@@ -278,6 +300,29 @@ impl HttpState {
                 function.name
             ))),
         }
+    }
+}
+
+impl HttpState {
+    /// What no API route takes: the dev-only routes, then the built app, else 404.
+    async fn unrouted(&self, parts: http::request::Parts, body: axum::body::Body) -> AxumResponse {
+        if parts.uri.path().starts_with("/dev/") {
+            if let Some(response) =
+                dev_routes::handle(&self.jwt, self.demo.as_deref(), &parts, body).await
+            {
+                return response;
+            }
+        }
+        if let Some(root) = &self.web_root {
+            if let Some(response) = web::serve(root, &parts).await {
+                return response;
+            }
+        }
+        error(ApiError::not_found(format!(
+            "there is no route {} {}",
+            parts.method,
+            parts.uri.path()
+        )))
     }
 }
 
