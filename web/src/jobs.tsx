@@ -11,10 +11,15 @@ export const JOB_POLL_MS = 1000;
 interface Tracker {
   /** Follow a job until it ends, then announce how it went. */
   track: (jobId: string) => void;
+  /** Follow the source's newest job, even if it already ended (a sync started elsewhere). */
+  trackLatest: (source: string) => void;
   tracked: string[];
 }
 
-const TrackerContext = createContext<Tracker>({ track: () => undefined, tracked: [] });
+const TrackerContext = createContext<Tracker>({ track: () => undefined, trackLatest: () => undefined, tracked: [] });
+
+/** A job older than this is history, not news. */
+const RECENT_MS = 5 * 60 * 1000;
 
 export function useJobTracker(): Tracker {
   return useContext(TrackerContext);
@@ -50,6 +55,7 @@ function Watcher({ jobId, onDone }: { jobId: string; onDone: (job: Job) => void 
 }
 
 export function JobTrackerProvider({ children }: { children: ReactNode }) {
+  const { api } = useHub();
   const [tracked, setTracked] = useState<string[]>([]);
   const announced = useRef(new Set<string>());
   const queryClient = useQueryClient();
@@ -58,6 +64,19 @@ export function JobTrackerProvider({ children }: { children: ReactNode }) {
     if (announced.current.has(jobId)) return;
     setTracked((ids) => (ids.includes(jobId) ? ids : [...ids, jobId]));
   }, []);
+
+  const trackLatest = useCallback(
+    (source: string) => {
+      api
+        .jobs(1, source)
+        .then(({ items }) => {
+          const job = items[0];
+          if (job && Date.now() - new Date(job.created_at).getTime() < RECENT_MS) track(job.id);
+        })
+        .catch(() => undefined);
+    },
+    [api, track],
+  );
 
   const onDone = useCallback(
     (job: Job) => {
@@ -72,7 +91,7 @@ export function JobTrackerProvider({ children }: { children: ReactNode }) {
     [queryClient],
   );
 
-  const value = useMemo(() => ({ track, tracked }), [track, tracked]);
+  const value = useMemo(() => ({ track, trackLatest, tracked }), [track, trackLatest, tracked]);
   return (
     <TrackerContext.Provider value={value}>
       {children}

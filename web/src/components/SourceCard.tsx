@@ -31,7 +31,7 @@ interface Props {
 export function SourceCard({ item, demo, pendingJobId, onJobStarted }: Props) {
   const { api } = useHub();
   const queryClient = useQueryClient();
-  const { track } = useJobTracker();
+  const { track, trackLatest } = useJobTracker();
   const name = sourceName(item.source);
   const [confirming, setConfirming] = useState(false);
   const [showKeyForm, setShowKeyForm] = useState(false);
@@ -91,6 +91,7 @@ export function SourceCard({ item, demo, pendingJobId, onJobStarted }: Props) {
         description: 'The first sync has started.',
       });
       if (source.current_job) started(source.current_job.id);
+      else trackLatest(item.source);
       return refresh();
     },
     onError: (error) => toast.error(`${name}: ${errorMessage(error)}`),
@@ -182,8 +183,7 @@ export function SourceCard({ item, demo, pendingJobId, onJobStarted }: Props) {
               <Switch
                 checked={item.active}
                 label={`Sync ${name} automatically`}
-                onChange={(active) => toggle.mutate(active)}
-                disabled={toggle.isPending}
+                onChange={(active) => !toggle.isPending && toggle.mutate(active)}
               />
             )}
             <button

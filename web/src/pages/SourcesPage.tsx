@@ -28,7 +28,7 @@ function useOAuthReturn() {
   const { api } = useHub();
   const [params, setParams] = useSearchParams();
   const queryClient = useQueryClient();
-  const { track } = useJobTracker();
+  const { track, trackLatest } = useJobTracker();
   const handled = useRef(false);
 
   useEffect(() => {
@@ -46,6 +46,7 @@ function useOAuthReturn() {
     };
     if (connected) {
       toast.success(`${sourceName(connected)} connected`, { description: 'The first sync is running.' });
+      trackLatest(connected);
       void queryClient.invalidateQueries({ queryKey: ['sources'] });
       clean();
     } else if (error) {
@@ -59,6 +60,7 @@ function useOAuthReturn() {
           toast.success(`${sourceName(confirm)} connected`, { description: 'The first sync is running.' });
           const job = (result as { current_job?: { id: string } | null }).current_job;
           if (job) track(job.id);
+          else trackLatest(confirm);
         })
         .catch((e: unknown) =>
           toast.error(`${sourceName(confirm)} could not be connected`, {
@@ -68,7 +70,7 @@ function useOAuthReturn() {
         )
         .finally(() => void queryClient.invalidateQueries({ queryKey: ['sources'] }));
     }
-  }, [api, params, setParams, queryClient, track]);
+  }, [api, params, setParams, queryClient, track, trackLatest]);
 }
 
 export function SourcesPage() {
