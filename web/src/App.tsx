@@ -1,4 +1,4 @@
-import { lazy, Suspense, useState } from 'react';
+import { lazy, Suspense, useState, type ReactNode } from 'react';
 import { NavLink, Route, Routes } from 'react-router';
 import { MutationCache, QueryCache, QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { Toaster } from 'sonner';
@@ -113,20 +113,37 @@ export function Shell() {
   );
 }
 
-/** The whole hub, inside a router the caller provides. */
-export function ImportHub({ api, auth = {}, queryClient }: { api: ApiClient; auth?: AuthControls; queryClient?: QueryClient }) {
+/** Everything the hub's screens need around them: data, jobs, uploads, toasts. */
+export function HubProviders({
+  api,
+  auth = {},
+  queryClient,
+  children,
+}: {
+  api: ApiClient;
+  auth?: AuthControls;
+  queryClient?: QueryClient;
+  children: ReactNode;
+}) {
   const [client] = useState(() => queryClient ?? createQueryClient(auth.onUnauthorized));
   const [hub] = useState(() => ({ api, auth }));
   return (
     <QueryClientProvider client={client}>
       <HubContext.Provider value={hub}>
         <JobTrackerProvider>
-          <UploadsProvider>
-            <Shell />
-          </UploadsProvider>
+          <UploadsProvider>{children}</UploadsProvider>
         </JobTrackerProvider>
       </HubContext.Provider>
       <Toaster position="bottom-right" richColors closeButton />
     </QueryClientProvider>
+  );
+}
+
+/** The whole hub, inside a router the caller provides. */
+export function ImportHub(props: { api: ApiClient; auth?: AuthControls; queryClient?: QueryClient }) {
+  return (
+    <HubProviders {...props}>
+      <Shell />
+    </HubProviders>
   );
 }

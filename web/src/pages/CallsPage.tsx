@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import { Link, useSearchParams } from 'react-router';
-import { useInfiniteQuery } from '@tanstack/react-query';
+import { keepPreviousData, useInfiniteQuery } from '@tanstack/react-query';
 import { useHub } from '../context';
 import { duration, formatDateTime, plural, sourceName } from '../lib/format';
 
@@ -35,6 +35,8 @@ export function CallsPage() {
     queryFn: ({ pageParam }) => api.recordings({ q, source, cursor: pageParam }),
     initialPageParam: null as string | null,
     getNextPageParam: (last) => last.next_cursor ?? null,
+    // The last results stay on screen while a new search loads.
+    placeholderData: keepPreviousData,
   });
   const items = recordings.data?.pages.flatMap((p) => p.items) ?? [];
 
