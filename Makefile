@@ -51,12 +51,14 @@ build: venv
 	@scripts/build-functions.sh
 
 ## Build with SAM and deploy with a guided first run (needs the sam CLI and AWS credentials),
-## then fill the stack's secret. See README, "Deploy".
+## fill the stack's secret, then upload the Import Hub with its config.json. See README, "Deploy".
 STACK ?= callsync
 deploy: venv
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" sam build --beta-features --template-file infra/template.yaml
 	sam deploy --guided --stack-name $(STACK) --capabilities CAPABILITY_IAM
 	$(VENV)/bin/python scripts/put_secrets.py --stack $(STACK)
+	@scripts/web.sh build
+	$(VENV)/bin/python scripts/deploy_web.py --stack $(STACK)
 
 ## Run one function with its sample event on the embedded backend: make invoke-sources
 invoke-%: venv
