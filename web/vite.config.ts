@@ -6,15 +6,25 @@ import react from '@vitejs/plugin-react';
 const api = process.env.CALLSYNC_API ?? 'http://127.0.0.1:8787';
 const apiPaths = ['/sources', '/recordings', '/jobs', '/sync', '/oauth', '/uploads', '/meetings', '/dev', '/_local', '/usage', '/failed-imports', '/me', '/activity', '/health'];
 
-export default defineConfig({
+// `vite build --mode lib` (npm run build:lib): the hub as one ES module for embedding,
+// `mountImportHub` its export, React included; dist-lib/import-hub.css holds its styles.
+export default defineConfig(({ mode }) => ({
   plugins: [react()],
   base: '/',
-  build: {
-    outDir: 'dist',
-    target: 'es2022',
-    sourcemap: false,
-    reportCompressedSize: true,
-  },
+  define: mode === 'lib' ? { 'process.env.NODE_ENV': JSON.stringify('production') } : {},
+  build:
+    mode === 'lib'
+      ? {
+          outDir: 'dist-lib',
+          target: 'es2022',
+          lib: { entry: 'src/embed.tsx', formats: ['es'], fileName: 'import-hub', cssFileName: 'import-hub' },
+        }
+      : {
+          outDir: 'dist',
+          target: 'es2022',
+          sourcemap: false,
+          reportCompressedSize: true,
+        },
   server: {
     proxy: Object.fromEntries(apiPaths.map((p) => [p, { target: api, bypass: (req) => (req.headers.accept?.includes('text/html') ? '/index.html' : undefined) }])),
   },
@@ -24,4 +34,4 @@ export default defineConfig({
     include: ['src/**/*.test.{ts,tsx}'],
     css: false,
   },
-});
+}));

@@ -27,7 +27,7 @@ export function DevSignIn({ api, onSignedIn }: { api: ApiClient; onSignedIn: (se
   };
 
   return (
-    <main className="signin">
+    <main className="hub signin">
       <form onSubmit={submit} className="panel signin-form" aria-labelledby="signin-h">
         <h1 id="signin-h">Import Hub</h1>
         <p className="muted">Local development sign-in: pick any name; it becomes your user id.</p>
