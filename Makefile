@@ -13,7 +13,7 @@ export DEV_JWT_SECRET
 ## with the Import Hub at / (built first when web/dist is missing or stale) and, unless real
 ## provider settings are given (or DEMO=0), demo providers.
 dev:
-	@scripts/web.sh build
+	@scripts/web.sh build || echo "web: the Import Hub could not be built (see above); the API runs without it"
 	$(CARGO) run -p dev-server
 
 ## Build the Import Hub into web/dist (npm ci first when needed).

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import type { Job } from '../api/types';
 import { job } from '../test/harness';
-import { jobSummary, progressText, timestamp } from './format';
+import { jobSummary, progressText, relativeTime, timestamp } from './format';
 
 const finished = (overrides: Record<string, unknown>) =>
   job({ status: 'completed', finished_at: new Date().toISOString(), ...overrides }) as Job;
@@ -49,4 +49,12 @@ test('progress and timestamps read as people write them', () => {
   expect(progressText({ current: 1, total: null })).toBe('1 call');
   expect(timestamp(65)).toBe('1:05');
   expect(timestamp(3725)).toBe('1:02:05');
+});
+
+test('relative times read both ways', () => {
+  const now = Date.parse('2026-12-01T12:00:00Z');
+  expect(relativeTime('2026-12-01T11:58:00Z', now)).toBe('2 minutes ago');
+  expect(relativeTime('2026-12-01T12:05:00Z', now)).toBe('in 5 minutes');
+  expect(relativeTime('2026-12-01T11:59:50Z', now)).toBe('just now');
+  expect(relativeTime(null, now)).toBe('never');
 });

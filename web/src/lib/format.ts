@@ -38,11 +38,14 @@ export function relativeTime(iso: string | null | undefined, now = Date.now()): 
   const then = new Date(iso).getTime();
   if (Number.isNaN(then)) return 'never';
   const seconds = Math.round((now - then) / 1000);
-  if (seconds < 45) return 'just now';
-  const minutes = Math.round(seconds / 60);
-  if (minutes < 60) return `${plural(minutes, 'minute')} ago`;
+  const future = seconds < 0;
+  const abs = Math.abs(seconds);
+  if (abs < 45) return future ? 'in a moment' : 'just now';
+  const say = (text: string) => (future ? `in ${text}` : `${text} ago`);
+  const minutes = Math.round(abs / 60);
+  if (minutes < 60) return say(plural(minutes, 'minute'));
   const hours = Math.round(minutes / 60);
-  if (hours < 24) return `${plural(hours, 'hour')} ago`;
+  if (hours < 24) return say(plural(hours, 'hour'));
   return formatDateTime(iso);
 }
 

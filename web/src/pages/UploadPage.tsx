@@ -5,7 +5,7 @@ import { toast } from 'sonner';
 import type { UploadView } from '../api/types';
 import { useHub } from '../context';
 import { ProgressBar } from '../components/ProgressBar';
-import { formatDateTime } from '../lib/format';
+import { formatDateTime, relativeTime } from '../lib/format';
 import { ACCEPT_ATTRIBUTE, useUploads, type UploadRow } from '../uploads';
 
 const TERMINAL = new Set(['completed', 'failed', 'duplicate']);
@@ -109,7 +109,12 @@ function Row({ row }: { row: UploadRow }) {
             </button>
           </>
         ) : (
-          <p className="small">{state.label}</p>
+          <p className="small">
+            {state.label}
+            {view?.next_attempt_at && !state.done && (
+              <span className="muted"> · next attempt {relativeTime(view.next_attempt_at)}</span>
+            )}
+          </p>
         )}
         {!state.done && (
           <ProgressBar
