@@ -33,5 +33,7 @@ export default defineConfig(({ mode }) => ({
     setupFiles: ['./src/test/setup.ts'],
     include: ['src/**/*.test.{ts,tsx}'],
     css: false,
+    // Each test stubs its own fetch (and XMLHttpRequest), restored after it.
+    unstubGlobals: true,
   },
 }));

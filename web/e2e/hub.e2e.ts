@@ -28,6 +28,9 @@ describe('a Fathom connection, from connecting to disconnecting', () => {
 
   beforeAll(async () => {
     ({ context, page } = await newPage(browser));
+    await page.goto('/');
+    await page.getByLabel('Name').fill('ana');
+    await screenshot(page, '00-sign-in');
     await signIn(page, 'ana');
   });
 
@@ -191,9 +194,12 @@ describe('uploads', () => {
         await row.getByText('Done', { exact: true }).waitFor({ timeout: 45_000 });
         await row.getByRole('link', { name: 'Open recording' }).waitFor();
       }
-      await page.goto('/calls?source=upload');
+      await screenshot(page, '07a-three-uploads-done');
+      const nav = page.getByRole('navigation', { name: 'Main' });
+      await nav.getByRole('link', { name: 'Calls' }).click();
+      await page.getByRole('combobox', { name: 'Source' }).selectOption('upload');
       await expect.poll(() => callRows(page).count()).toBe(3);
-      await page.goto('/upload');
+      await nav.getByRole('link', { name: 'Upload' }).click();
     });
   });
 
