@@ -301,9 +301,7 @@ impl HttpState {
             ))),
         }
     }
-}
 
-impl HttpState {
     /// What no API route takes: the dev-only routes, then the built app, else 404.
     async fn unrouted(&self, parts: http::request::Parts, body: axum::body::Body) -> AxumResponse {
         if parts.uri.path().starts_with("/dev/") {
