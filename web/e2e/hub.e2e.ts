@@ -266,3 +266,28 @@ test('the built page renders in well under a second', async () => {
     await context.close();
   }
 });
+
+test('the source cards take one to three columns by width', async () => {
+  const { context, page } = await newPage(browser);
+  try {
+    const session = { token: await token('wes'), name: 'wes' };
+    await context.addInitScript((s) => sessionStorage.setItem('callsync.devToken', JSON.stringify(s)), session);
+    await page.goto('/');
+    await page.getByRole('region', { name: 'Uploads' }).waitFor();
+    for (const [width, columns] of [
+      [1280, 3],
+      [800, 2],
+      [420, 1],
+    ] as const) {
+      await page.setViewportSize({ width, height: 900 });
+      const boxes = await Promise.all(
+        ['Fathom', 'Zoom', 'Uploads'].map((name) => page.getByRole('region', { name }).boundingBox()),
+      );
+      const lefts = new Set(boxes.map((box) => Math.round(box?.x ?? -1)));
+      expect(lefts.size, `${width}px wide`).toBe(columns);
+    }
+    await screenshot(page, '11-narrow-screen');
+  } finally {
+    await context.close();
+  }
+});
