@@ -106,7 +106,8 @@ export function SourceCard({ item, demo, pendingJobId, onJobStarted }: Props) {
   const connected = !isUpload && !['not_connected', 'disconnected'].includes(item.status);
   const needsReconnect = item.status === 'needs_reauth' || item.status === 'error';
   const methods = item.connect_methods ?? DEFAULT_METHODS[item.source] ?? ['oauth'];
-  const isDemo = Boolean(demo?.demo && demo.providers[item.source]);
+  // Uploads are transcribed by the demo transcription service when it runs.
+  const isDemo = Boolean(demo?.demo && demo.providers[item.source === 'upload' ? 'transcribe' : item.source]);
 
   const submitKey = (event: FormEvent) => {
     event.preventDefault();
@@ -129,7 +130,11 @@ export function SourceCard({ item, demo, pendingJobId, onJobStarted }: Props) {
         </div>
         <span className={`badge status-${item.status}`}>{STATUS_LABELS[item.status] ?? item.status}</span>
       </header>
-      {isDemo && <span className="badge demo" title="A local stand-in for the real service">Demo provider</span>}
+      {isDemo && (
+        <span className="badge demo" title="A local stand-in for the real service">
+          {isUpload ? 'Demo transcription' : 'Demo provider'}
+        </span>
+      )}
 
       {needsReconnect && item.last_error && (
         <p className="error-text" role="note">
