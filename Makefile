@@ -7,11 +7,22 @@ VENV := .venv
 DEV_JWT_SECRET ?= callsync-dev-secret
 export DEV_JWT_SECRET
 
-.PHONY: dev token test venv fmt lint build deploy bench
+.PHONY: dev token test venv fmt lint build deploy bench web web-test
 
-## Run every function on the embedded backend (SQLite + files + local queue) on PORT (8787).
+## Run every function on the embedded backend (SQLite + files + local queue) on PORT (8787),
+## with the Import Hub at / (built first when web/dist is missing or stale) and, unless real
+## provider settings are given (or DEMO=0), demo providers.
 dev:
+	@scripts/web.sh build || echo "web: the Import Hub could not be built (see above); the API runs without it"
 	$(CARGO) run -p dev-server
+
+## Build the Import Hub into web/dist (npm ci first when needed).
+web:
+	@scripts/web.sh build
+
+## The Import Hub's checks: lint, typecheck, unit tests, browser end-to-end tests.
+web-test:
+	@scripts/web.sh test
 
 ## Print a bearer token for the dev server: make token USER_ID=alice
 USER_ID ?= alice
@@ -32,6 +43,7 @@ lint:
 test: venv lint
 	$(CARGO) test --workspace
 	$(VENV)/bin/cfn-lint infra/template.yaml
+	@$(MAKE) --no-print-directory web-test
 
 ## Release builds of every function for Lambda with cargo-lambda (target/lambda/<fn>/bootstrap):
 ## arm64 when rustup has the aarch64-unknown-linux-gnu target, this host's architecture otherwise.
@@ -39,12 +51,14 @@ build: venv
 	@scripts/build-functions.sh
 
 ## Build with SAM and deploy with a guided first run (needs the sam CLI and AWS credentials),
-## then fill the stack's secret. See README, "Deploy".
+## fill the stack's secret, then upload the Import Hub with its config.json. See README, "Deploy".
 STACK ?= callsync
 deploy: venv
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" sam build --beta-features --template-file infra/template.yaml
 	sam deploy --guided --stack-name $(STACK) --capabilities CAPABILITY_IAM
 	$(VENV)/bin/python scripts/put_secrets.py --stack $(STACK)
+	@scripts/web.sh build
+	$(VENV)/bin/python scripts/deploy_web.py --stack $(STACK)
 
 ## Run one function with its sample event on the embedded backend: make invoke-sources
 invoke-%: venv

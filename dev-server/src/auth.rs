@@ -29,15 +29,33 @@ struct Claims {
     sub: String,
     exp: i64,
     iat: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    org_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    org_role: Option<String>,
 }
 
 /// A signed token for `user`, valid for `ttl_secs`.
 pub fn mint(secret: &JwtSecret, user: &str, ttl_secs: i64) -> anyhow::Result<String> {
+    mint_with(secret, user, ttl_secs, None, None)
+}
+
+/// A signed token for `user` in a workspace (`org_id`) with a role there (`org_role`), as an
+/// identity provider's organisation claims carry them.
+pub fn mint_with(
+    secret: &JwtSecret,
+    user: &str,
+    ttl_secs: i64,
+    org_id: Option<&str>,
+    org_role: Option<&str>,
+) -> anyhow::Result<String> {
     let now = chrono::Utc::now().timestamp();
     let claims = Claims {
         sub: user.to_owned(),
         iat: now,
         exp: now + ttl_secs,
+        org_id: org_id.map(str::to_owned),
+        org_role: org_role.map(str::to_owned),
     };
     Ok(encode(
         &Header::new(Algorithm::HS256),

@@ -6,8 +6,10 @@
 pub mod app;
 pub mod auth;
 mod connection;
+mod dev_routes;
 mod gateway;
 mod uploads;
+mod web;
 
 use auth::JwtSecret;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
@@ -23,6 +25,7 @@ use pipeline::services::Services;
 use serde_json::json;
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -66,6 +69,8 @@ pub struct DevServer {
     cron_interval: Duration,
     visibility: Duration,
     concurrency: usize,
+    web_root: Option<PathBuf>,
+    demo: Option<Arc<fakes::demo::Demo>>,
 }
 
 /// Concurrent invocations per queue consumer, as Lambda scales an SQS event source out.
@@ -103,7 +108,21 @@ impl DevServer {
             cron_interval: Duration::from_secs(3600),
             visibility: Duration::from_secs(60),
             concurrency: DEFAULT_CONSUMER_CONCURRENCY,
+            web_root: None,
+            demo: None,
         }
+    }
+
+    /// Serves the built Import Hub (web/dist) at `/` for requests no API route takes.
+    pub fn web_root(mut self, dist: impl Into<PathBuf>) -> Self {
+        self.web_root = Some(dist.into());
+        self
+    }
+
+    /// The demo providers this server's configuration points at, described at `/dev/demo`.
+    pub fn demo(mut self, demo: Arc<fakes::demo::Demo>) -> Self {
+        self.demo = Some(demo);
+        self
     }
 
     pub fn http(mut self, function: HttpFunction) -> Self {
@@ -163,6 +182,8 @@ impl DevServer {
             backend: self.backend.clone(),
             jwt: self.jwt,
             functions: self.http,
+            web_root: self.web_root,
+            demo: self.demo,
         });
         let router = axum::Router::new().fallback(move |req: AxumRequest| {
             let state = state.clone();
@@ -202,6 +223,8 @@ struct HttpState {
     backend: LocalBackend,
     jwt: JwtSecret,
     functions: Vec<HttpFunction>,
+    web_root: Option<PathBuf>,
+    demo: Option<Arc<fakes::demo::Demo>>,
 }
 
 fn error(err: ApiError) -> AxumResponse {
@@ -246,9 +269,7 @@ impl HttpState {
                 .map(|r| (f, r))
         });
         let Some((function, route)) = found else {
-            return error(ApiError::not_found(format!(
-                "there is no route {method} {path}"
-            )));
+            return self.unrouted(parts, body).await;
         };
         let claims = if route.public {
             None
@@ -282,6 +303,27 @@ impl HttpState {
                 function.name
             ))),
         }
+    }
+
+    /// What no API route takes: the dev-only routes, then the built app, else 404.
+    async fn unrouted(&self, parts: http::request::Parts, body: bytes::Bytes) -> AxumResponse {
+        if parts.uri.path().starts_with("/dev/") {
+            if let Some(response) =
+                dev_routes::handle(&self.jwt, self.demo.as_deref(), &parts, &body).await
+            {
+                return response;
+            }
+        }
+        if let Some(root) = &self.web_root {
+            if let Some(response) = web::serve(root, &parts).await {
+                return response;
+            }
+        }
+        error(ApiError::not_found(format!(
+            "there is no route {} {}",
+            parts.method,
+            parts.uri.path()
+        )))
     }
 }
 

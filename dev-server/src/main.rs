@@ -2,8 +2,11 @@
 
 use anyhow::{bail, Context, Result};
 use dev_server::auth::{self, JwtSecret};
-use pipeline::adapters::local::LocalBackend;
+use fakes::demo::{self, Demo};
+use pipeline::adapters::local::{create_data_dir, load_secrets_from, LocalBackend};
 use pipeline::config::{Config, Env, DEFAULT_PORT};
+use pipeline::ports::SystemClock;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,26 +44,80 @@ async fn main() -> Result<()> {
     }
 }
 
+/// Where the built Import Hub is: `WEB_DIST_DIR`, else web/dist of this checkout.
+fn web_root(env: &Env<impl Fn(&str) -> Option<String>>) -> PathBuf {
+    if let Some(dir) = env.get("WEB_DIST_DIR") {
+        return PathBuf::from(dir);
+    }
+    let here = PathBuf::from("web/dist");
+    if here.is_dir() {
+        return here;
+    }
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../web/dist"))
+}
+
 async fn serve(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<()> {
     let jwt = jwt_secret(env)?;
     let port = env.number("PORT", DEFAULT_PORT.into())?;
     let cron = Duration::from_secs(env.number("CRON_INTERVAL_SECS", 3600)?.max(1));
     let visibility = Duration::from_secs(env.number("QUEUE_VISIBILITY_SECS", 60)?.max(1));
-    let config = Config::from_env()?;
-    let backend = LocalBackend::open(Arc::new(config)).context("opening the local backend")?;
+    let names: Vec<String> = std::env::vars().map(|(name, _)| name).collect();
+    let demo = if demo::wanted(|name| env.get(name), &names) {
+        Some(Arc::new(Demo::start().await?))
+    } else {
+        None
+    };
+    // Demo settings fill in only what the environment leaves unset.
+    let config = Config::from_lookup(|name| {
+        env.get(name)
+            .or_else(|| demo.as_ref().and_then(|d| d.var(name)))
+    })?;
+    create_data_dir(&config.local_data_dir)?;
+    // Demo secrets, too, fill in only what the environment leaves unset.
+    let secrets = load_secrets_from(&config, |name| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .or_else(|| demo.as_ref().and_then(|d| d.var(name)))
+    })?;
+    let backend = LocalBackend::open_with(Arc::new(config), Arc::new(SystemClock), Some(secrets))
+        .context("opening the local backend")?;
+    let web_root = web_root(env);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port as u16))
         .await
         .with_context(|| format!("binding 127.0.0.1:{port} (set PORT to use another)"))?;
-    let running = dev_server::app::callsync(backend, jwt)
+    let mut server = dev_server::app::callsync(backend, jwt)
         .cron_interval(cron)
         .visibility(visibility)
-        .start(listener)
-        .await?;
+        .web_root(&web_root);
+    if let Some(demo) = &demo {
+        server = server.demo(demo.clone());
+    }
+    let running = server.start(listener).await?;
     tracing::info!(
         "callsync dev server on http://{} (data in {})",
         running.addr,
         running.services.config.local_data_dir.display()
     );
+    match &demo {
+        Some(demo) => tracing::info!(
+            "DEMO PROVIDERS in use: every provider is a local fake ({demo:?}); \
+             set real provider variables, or DEMO=0, to turn them off"
+        ),
+        None => tracing::info!("real providers in use (demo providers off)"),
+    }
+    if web_root.join("index.html").is_file() {
+        tracing::info!(
+            "Import Hub on http://{}/ (from {})",
+            running.addr,
+            web_root.display()
+        );
+    } else {
+        tracing::warn!(
+            "the Import Hub is not built ({} is missing): run `make web`",
+            web_root.join("index.html").display()
+        );
+    }
     tokio::signal::ctrl_c().await?;
     Ok(())
 }

@@ -484,3 +484,78 @@ fn every_function_has_a_sample_event_of_the_kind_it_receives() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// `!GetAtt Name.Attribute` as (resource, attribute).
+fn get_att(value: &Value) -> Option<(&str, &str)> {
+    match value {
+        Value::Tagged(tagged) if tagged.tag == "!GetAtt" => tagged.value.as_str()?.split_once('.'),
+        _ => None,
+    }
+}
+
+#[test]
+fn the_web_app_is_a_private_bucket_read_only_by_its_cloudfront_distribution() {
+    let template = template();
+    let all = resources(&template);
+    let bucket = &all["WebBucket"];
+    assert_eq!(bucket["Type"], "AWS::S3::Bucket");
+    let block = &bucket["Properties"]["PublicAccessBlockConfiguration"];
+    for setting in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(block[setting], Value::Bool(true), "{setting}");
+    }
+    assert!(
+        bucket["Properties"].get("WebsiteConfiguration").is_none(),
+        "served by CloudFront, not as an S3 website"
+    );
+
+    let config = &all["WebDistribution"]["Properties"]["DistributionConfig"];
+    let origin = &config["Origins"][0];
+    assert_eq!(
+        get_att(&origin["DomainName"]).map(|(r, _)| r),
+        Some("WebBucket")
+    );
+    assert_eq!(
+        get_att(&origin["OriginAccessControlId"]),
+        Some(("WebOriginAccessControl", "Id"))
+    );
+    assert_eq!(
+        all["WebOriginAccessControl"]["Properties"]["OriginAccessControlConfig"]["SigningBehavior"],
+        "always"
+    );
+    assert_eq!(
+        config["DefaultCacheBehavior"]["ViewerProtocolPolicy"],
+        "redirect-to-https"
+    );
+    // The app's routes load the app.
+    let fallbacks: Vec<&Value> = config["CustomErrorResponses"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|r| &r["ResponsePagePath"])
+        .collect();
+    assert!(fallbacks.iter().all(|p| p.as_str() == Some("/index.html")));
+
+    let policy = &all["WebBucketPolicy"]["Properties"];
+    assert_eq!(reference(&policy["Bucket"]), Some("WebBucket"));
+    let statements = policy["PolicyDocument"]["Statement"].as_sequence().unwrap();
+    let allows: Vec<&Value> = statements
+        .iter()
+        .filter(|s| s["Effect"] == "Allow")
+        .collect();
+    assert_eq!(allows.len(), 1, "only CloudFront may read");
+    assert_eq!(
+        allows[0]["Principal"]["Service"],
+        "cloudfront.amazonaws.com"
+    );
+    assert_eq!(allows[0]["Action"], "s3:GetObject");
+
+    let outputs = template["Outputs"].as_mapping().unwrap();
+    for name in ["WebUrl", "WebBucketName", "WebDistributionId"] {
+        assert!(outputs.contains_key(name), "output {name}");
+    }
+}

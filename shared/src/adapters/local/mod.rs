@@ -63,6 +63,19 @@ pub(crate) fn private_file(path: &Path) -> Result<()> {
     }
 }
 
+/// Creates the data directory, owner-only, when it does not exist yet.
+pub fn create_data_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.exists() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(PRIVATE_DIR)
+        .create(dir)
+        .with_context(|| format!("creating LOCAL_DATA_DIR {}", dir.display()))
+}
+
 /// Reads a key file from the data directory, creating it (owner-only) on first use.
 fn key_file(dir: &Path, name: &str, make: impl FnOnce() -> String) -> Result<String> {
     let path = dir.join(name);
@@ -84,10 +97,15 @@ fn key_file(dir: &Path, name: &str, make: impl FnOnce() -> String) -> Result<Str
 /// Secrets for the local backend: environment variables, with the sealing key generated into
 /// the data directory when `TOKEN_SEALING_KEY` is not set.
 pub fn load_secrets(config: &Config) -> Result<Secrets> {
-    let encoded = match std::env::var(TOKEN_SEALING_KEY)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-    {
+    load_secrets_from(config, |name| std::env::var(name).ok())
+}
+
+/// `load_secrets` reading variables through `lookup`.
+pub fn load_secrets_from(
+    config: &Config,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Secrets> {
+    let encoded = match lookup(TOKEN_SEALING_KEY).filter(|v| !v.trim().is_empty()) {
         Some(key) => key,
         None => key_file(
             &config.local_data_dir,
@@ -97,7 +115,7 @@ pub fn load_secrets(config: &Config) -> Result<Secrets> {
     };
     let key = SealingKey::from_base64(&encoded)
         .context("configuration: TOKEN_SEALING_KEY must be 32 bytes of base64")?;
-    Ok(Secrets::from_lookup(key, |name| std::env::var(name).ok())?)
+    Ok(Secrets::from_lookup(key, lookup)?)
 }
 
 impl LocalBackend {
@@ -113,14 +131,7 @@ impl LocalBackend {
         secrets: Option<Secrets>,
     ) -> Result<Self> {
         let dir = &config.local_data_dir;
-        if !dir.exists() {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(PRIVATE_DIR)
-                .create(dir)
-                .with_context(|| format!("creating LOCAL_DATA_DIR {}", dir.display()))?;
-        }
+        create_data_dir(dir)?;
         // SQLite gives its journal files the database file's permissions.
         let db_path = dir.join("callsync.db");
         private_file(&db_path)?;
