@@ -111,6 +111,22 @@ impl World {
         started["upload_id"].as_str().unwrap().to_owned()
     }
 
+    /// PUTs `body` to `url` with `content_type`; the answer.
+    async fn put_body(
+        &self,
+        url: &str,
+        content_type: &str,
+        body: reqwest::Body,
+    ) -> (StatusCode, Value) {
+        let request = self
+            .app
+            .client
+            .put(url)
+            .header("content-type", content_type)
+            .body(body);
+        read(request.send().await.unwrap()).await
+    }
+
     async fn status(&self, user: &str, id: &str) -> (StatusCode, Value) {
         self.app.get(&format!("/uploads/{id}"), Some(user)).await
     }
@@ -541,4 +557,104 @@ async fn starts_with_a_bad_type_size_or_body_are_refused() {
         .start("alice", start("recording", "audio/mpeg", 1_000_000))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// `bytes` as a body sent in pieces, without a `Content-Length`.
+fn streamed(bytes: &[u8]) -> reqwest::Body {
+    let pieces: Vec<Result<Vec<u8>, std::io::Error>> =
+        bytes.chunks(16 * 1024).map(|c| Ok(c.to_vec())).collect();
+    reqwest::Body::wrap_stream(futures::stream::iter(pieces))
+}
+
+#[tokio::test]
+async fn an_upload_url_takes_only_the_declared_file_and_only_once() {
+    let w = world().await;
+    let (played, path) = w.tone_file("exact.wav", 8.0, 12);
+    let file = std::fs::read(&path).unwrap();
+    let start =
+        json!({"filename": "exact.wav", "content_type": "audio/wav", "size_bytes": file.len()});
+    let (status, started) = w.start("alice", start).await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let headers = started["headers"].as_object().unwrap();
+    assert_eq!(headers["content-type"], "audio/wav");
+    assert!(
+        !headers.contains_key("content-length") && !headers.contains_key("host"),
+        "no header a browser may not set: {headers:?}"
+    );
+    let url = started["upload_url"].as_str().unwrap();
+    let mut longer = file.clone();
+    longer.extend(vec![0u8; 200_000]);
+
+    assert_error(
+        &w.put_body(url, "audio/mpeg", file.clone().into()).await,
+        StatusCode::FORBIDDEN,
+        "content_type_mismatch",
+    );
+    assert_error(
+        &w.put_body(url, "audio/wav", longer.clone().into()).await,
+        StatusCode::FORBIDDEN,
+        "content_length_mismatch",
+    );
+    assert_error(
+        &w.put_body(url, "audio/wav", streamed(&longer)).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "upload_too_large",
+    );
+    assert_error(
+        &w.put_body(url, "audio/wav", streamed(&file[..file.len() / 2]))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "incomplete_upload",
+    );
+    assert_eq!(w.staged_files(), 0, "nothing of a refused body is kept");
+    let id = started["upload_id"].as_str().unwrap();
+    assert_eq!(w.status("alice", id).await.1["status"], "pending");
+
+    let (status, body) = w.put_body(url, "audio/wav", streamed(&file)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_error(
+        &w.put_body(url, "audio/wav", file.clone().into()).await,
+        StatusCode::PRECONDITION_FAILED,
+        "already_uploaded",
+    );
+    let done = w.finished("alice", id, 60).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert!(!played.texts().is_empty());
+    assert_eq!(texts(&w.recording("alice", &done).await), played.texts());
+    assert_error(
+        &w.put_body(url, "audio/wav", file.clone().into()).await,
+        StatusCode::PRECONDITION_FAILED,
+        "already_uploaded",
+    );
+    assert_eq!(
+        w.staged_files(),
+        0,
+        "a refused PUT stores nothing, even after the import"
+    );
+    assert_eq!(w.fake.stats().transcribed, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_puts_to_one_upload_url_at_once_store_one_file() {
+    let w = world().await;
+    let (_, path) = w.tone_file("twice.wav", 8.0, 13);
+    let file = std::fs::read(&path).unwrap();
+    let start =
+        json!({"filename": "twice.wav", "content_type": "audio/wav", "size_bytes": file.len()});
+    let (_, started) = w.start("alice", start).await;
+    let url = started["upload_url"].as_str().unwrap();
+    let (a, b) = tokio::join!(
+        w.put_body(url, "audio/wav", streamed(&file)),
+        w.put_body(url, "audio/wav", streamed(&file))
+    );
+    let mut statuses = [a.0.as_u16(), b.0.as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [200, 412], "{a:?} {b:?}");
+    let id = started["upload_id"].as_str().unwrap();
+    assert_eq!(w.finished("alice", id, 60).await["status"], "completed");
+    assert_eq!(
+        w.fake.stats().transcribed,
+        1,
+        "announced and transcribed once"
+    );
 }

@@ -95,7 +95,12 @@ async fn start(services: &Services, user: &UserId, request: StartRequest) -> Api
     };
     let presigned = services
         .blobs
-        .presign_put(&object_key, content_type, UPLOAD_URL_LIFETIME)
+        .presign_put(
+            &object_key,
+            content_type,
+            request.size_bytes,
+            UPLOAD_URL_LIFETIME,
+        )
         .await?;
     let now = services.clock.now();
     let upload = Upload::pending(
