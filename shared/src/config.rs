@@ -52,6 +52,10 @@ pub struct Config {
     pub imports_per_month: u64,
     /// Largest upload accepted, in bytes.
     pub max_upload_bytes: u64,
+    /// Deliveries of one transcribe-queue message before the queue dead-letters it
+    /// (`TRANSCRIBE_QUEUE_MAX_RECEIVES`; the template's `maxReceiveCount`): the consumer fails
+    /// the upload on the last one rather than leave it waiting for ever.
+    pub transcribe_queue_max_receives: u32,
     pub aws: Option<AwsResources>,
 }
 
@@ -84,6 +88,17 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 variable: name,
                 problem: format!("must be a whole number, got `{raw}`"),
             }),
+        }
+    }
+
+    /// A whole number above zero.
+    pub fn positive(&self, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+        match self.number(name, default)? {
+            0 => Err(ConfigError {
+                variable: name,
+                problem: "must be above zero".into(),
+            }),
+            n => Ok(n),
         }
     }
 
@@ -180,6 +195,13 @@ impl Config {
                 .unwrap_or_else(|| "whisper-1".into()),
             imports_per_month: env.number("IMPORTS_PER_MONTH", 0)?,
             max_upload_bytes: env.number("MAX_UPLOAD_BYTES", 500 * 1024 * 1024)?,
+            transcribe_queue_max_receives: u32::try_from(
+                env.positive("TRANSCRIBE_QUEUE_MAX_RECEIVES", 5)?,
+            )
+            .map_err(|_| ConfigError {
+                variable: "TRANSCRIBE_QUEUE_MAX_RECEIVES",
+                problem: "is too large".into(),
+            })?,
             aws,
         })
     }
@@ -206,6 +228,7 @@ mod tests {
         assert_eq!(cfg.app_base_url, cfg.public_base_url);
         assert_eq!(cfg.imports_per_month, 0);
         assert_eq!(cfg.transcribe_model, "whisper-1");
+        assert_eq!(cfg.transcribe_queue_max_receives, 5);
     }
 
     #[test]
@@ -216,6 +239,10 @@ mod tests {
         assert_eq!(err.variable, "IMPORTS_PER_MONTH");
         let err = config(&[("FATHOM_API_BASE_URL", "ftp://x")]).unwrap_err();
         assert_eq!(err.variable, "FATHOM_API_BASE_URL");
+        let err = config(&[("TRANSCRIBE_QUEUE_MAX_RECEIVES", "0")]).unwrap_err();
+        assert_eq!(err.variable, "TRANSCRIBE_QUEUE_MAX_RECEIVES");
+        let err = config(&[("TRANSCRIBE_QUEUE_MAX_RECEIVES", "99999999999")]).unwrap_err();
+        assert_eq!(err.variable, "TRANSCRIBE_QUEUE_MAX_RECEIVES");
         let err = config(&[("BACKEND", "aws")]).unwrap_err();
         assert_eq!(err.variable, "TABLE_NAME");
     }

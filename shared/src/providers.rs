@@ -5,6 +5,7 @@ use crate::connectors::fathom::{
     build_http_client, Budgets, FathomClient, FathomOAuth, HttpTimeouts, OAuthApp,
     RateLimiterRegistry, RetryPolicy,
 };
+use crate::connectors::upload::TranscribeClient;
 use crate::secrets::Secrets;
 use anyhow::Result;
 use std::sync::Arc;
@@ -16,6 +17,8 @@ pub struct Providers {
     pub fathom_oauth: Option<FathomOAuth>,
     /// The HTTP client every provider call shares.
     pub http: reqwest::Client,
+    /// The transcription API's client; `None` when no `TRANSCRIBE_API_KEY` is configured.
+    pub transcribe: Option<TranscribeClient>,
 }
 
 impl Providers {
@@ -59,6 +62,7 @@ impl Providers {
             fathom,
             fathom_oauth,
             http,
+            transcribe: TranscribeClient::from_config(config, secrets)?,
         })
     }
 }

@@ -312,6 +312,15 @@ fn queues_dead_letter_as_the_local_queue_does_and_outlast_their_consumers() {
                 Some(u64::from(pipeline::adapters::local::MAX_RECEIVES)),
                 "{queue_name}"
             );
+            if binary(function) == "file-transcribe" {
+                // The consumer fails an upload on its message's last delivery.
+                let config = pipeline::config::Config::from_lookup(|_| None).unwrap();
+                assert_eq!(
+                    redrive["maxReceiveCount"].as_u64(),
+                    Some(u64::from(config.transcribe_queue_max_receives)),
+                    "TRANSCRIBE_QUEUE_MAX_RECEIVES's default is the queue's maxReceiveCount"
+                );
+            }
             let dead_letters = arn_of(&redrive["deadLetterTargetArn"])
                 .unwrap_or_else(|| panic!("{queue_name} has no dead-letter queue"));
             assert_eq!(

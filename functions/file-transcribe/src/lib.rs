@@ -14,9 +14,6 @@ use pipeline::services::Services;
 #[cfg(any(test, feature = "testing"))]
 pub mod tone_audio;
 
-/// Deliveries before the queue dead-letters a message (the template's `maxReceiveCount`).
-const MAX_RECEIVES: u32 = pipeline::adapters::local::MAX_RECEIVES;
-
 pub async fn handle(services: &Services, event: SqsEvent) -> SqsBatchResponse {
     handle_with(services, &UploadTranscription::default(), event).await
 }
@@ -65,7 +62,7 @@ async fn handle_message(
             return Ok(());
         }
     };
-    let final_attempt = receive_count(record) >= MAX_RECEIVES;
+    let final_attempt = receive_count(record) >= services.config.transcribe_queue_max_receives;
     let mut first_error = None;
     for upload in &uploads {
         if let Err(e) = transcribe_upload(services, settings, upload, final_attempt).await {
@@ -224,17 +221,26 @@ mod tests {
 
     /// A local backend whose transcription API is `fake`.
     fn backend_with_api(fake: &FakeTranscribe) -> TestBackend {
+        backend_with(&fake.base_url(), fake.api_key(), &[])
+    }
+
+    /// A local backend whose transcription API is at `base_url`, with more settings.
+    fn backend_with(base_url: &str, api_key: &str, vars: &[(&str, &str)]) -> TestBackend {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().to_string_lossy().into_owned();
         let config = pipeline::config::Config::from_lookup(|name| match name {
             "LOCAL_DATA_DIR" => Some(data_dir.clone()),
-            "TRANSCRIBE_API_BASE_URL" => Some(fake.base_url()),
-            _ => None,
+            "TRANSCRIBE_API_BASE_URL" => Some(base_url.to_owned()),
+            _ => vars
+                .iter()
+                .find(|(var, _)| *var == name)
+                .map(|(_, value)| value.to_string()),
         })
         .unwrap();
+        let max_receives = config.transcribe_queue_max_receives;
         let key = pipeline::testing::test_secrets().sealing_key;
         let secrets = pipeline::secrets::Secrets::from_lookup(key, |name| {
-            (name == "TRANSCRIBE_API_KEY").then(|| fake.api_key().to_owned())
+            (name == "TRANSCRIBE_API_KEY").then(|| api_key.to_owned())
         });
         let clock = Arc::new(ManualClock::new(pipeline::testing::epoch()));
         let backend = pipeline::adapters::local::LocalBackend::open_with(
@@ -246,7 +252,7 @@ mod tests {
         TestBackend {
             services: backend.services,
             clock,
-            max_receives: MAX_RECEIVES,
+            max_receives,
             guard: Box::new(dir),
         }
     }
@@ -344,9 +350,10 @@ mod tests {
 
         fake.fail_next(5, 429);
         let mut last = sample_event();
-        last.records[0]
-            .attributes
-            .insert("ApproximateReceiveCount".into(), MAX_RECEIVES.to_string());
+        last.records[0].attributes.insert(
+            "ApproximateReceiveCount".into(),
+            backend.max_receives.to_string(),
+        );
         assert!(handle(&backend.services, last)
             .await
             .batch_item_failures
@@ -359,5 +366,34 @@ mod tests {
             "{error}"
         );
         assert_eq!(fake.stats().requests, 10);
+    }
+
+    #[tokio::test]
+    async fn the_last_delivery_before_the_dead_letter_queue_is_as_configured() {
+        let fake = FakeTranscribe::start_with(FakeTranscribeOptions {
+            retry_after_seconds: 0,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let backend = backend_with(
+            &fake.base_url(),
+            fake.api_key(),
+            &[("TRANSCRIBE_QUEUE_MAX_RECEIVES", "2")],
+        );
+        let (_, wav) = tone_wav(6.0, 4);
+        let upload = staged(&backend, &wav).await;
+        fake.fail_next(5, 429);
+        let mut second_delivery = sample_event();
+        second_delivery.records[0]
+            .attributes
+            .insert("ApproximateReceiveCount".into(), "2".into());
+        assert!(handle(&backend.services, second_delivery)
+            .await
+            .batch_item_failures
+            .is_empty());
+        let failed = reread(&backend, &upload).await;
+        assert_eq!(failed.status, UploadStatus::Failed);
+        assert!(failed.error.unwrap().contains("retry the upload"));
     }
 }

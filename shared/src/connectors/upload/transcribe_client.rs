@@ -105,6 +105,7 @@ pub struct ApiTranscript {
     pub duration_seconds: Option<f64>,
 }
 
+#[derive(Clone)]
 pub struct TranscribeClient {
     http: reqwest::Client,
     endpoint: Url,
@@ -152,6 +153,19 @@ impl TranscribeClient {
             key,
             settings,
         })
+    }
+
+    /// The client of the configured API, built once per process; `None` when no key is
+    /// configured (an upload then fails saying which settings to set).
+    pub fn from_config(
+        config: &Config,
+        secrets: &Secrets,
+    ) -> Result<Option<Self>, TranscribeError> {
+        match Self::new(TranscribeSettings::from_config(config, secrets)) {
+            Ok(client) => Ok(Some(client)),
+            Err(TranscribeError::NotConfigured) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     pub fn model(&self) -> &str {
