@@ -52,6 +52,9 @@ pub struct Config {
     pub imports_per_month: u64,
     /// Largest upload accepted, in bytes.
     pub max_upload_bytes: u64,
+    /// Longest recording transcribed, in seconds (`MAX_AUDIO_SECONDS`): a longer one fails
+    /// before the transcription API is asked (the API bills by the second).
+    pub max_audio_seconds: u64,
     /// Deliveries of one transcribe-queue message before the queue dead-letters it
     /// (`TRANSCRIBE_QUEUE_MAX_RECEIVES`; the template's `maxReceiveCount`): the consumer fails
     /// the upload on the last one rather than leave it waiting for ever.
@@ -195,6 +198,7 @@ impl Config {
                 .unwrap_or_else(|| "whisper-1".into()),
             imports_per_month: env.number("IMPORTS_PER_MONTH", 0)?,
             max_upload_bytes: env.number("MAX_UPLOAD_BYTES", 500 * 1024 * 1024)?,
+            max_audio_seconds: env.positive("MAX_AUDIO_SECONDS", 6 * 3600)?,
             transcribe_queue_max_receives: u32::try_from(
                 env.positive("TRANSCRIBE_QUEUE_MAX_RECEIVES", 5)?,
             )
@@ -228,6 +232,7 @@ mod tests {
         assert_eq!(cfg.app_base_url, cfg.public_base_url);
         assert_eq!(cfg.imports_per_month, 0);
         assert_eq!(cfg.transcribe_model, "whisper-1");
+        assert_eq!(cfg.max_audio_seconds, 21_600);
         assert_eq!(cfg.transcribe_queue_max_receives, 5);
     }
 
@@ -239,6 +244,8 @@ mod tests {
         assert_eq!(err.variable, "IMPORTS_PER_MONTH");
         let err = config(&[("FATHOM_API_BASE_URL", "ftp://x")]).unwrap_err();
         assert_eq!(err.variable, "FATHOM_API_BASE_URL");
+        let err = config(&[("MAX_AUDIO_SECONDS", "0")]).unwrap_err();
+        assert_eq!(err.variable, "MAX_AUDIO_SECONDS");
         let err = config(&[("TRANSCRIBE_QUEUE_MAX_RECEIVES", "0")]).unwrap_err();
         assert_eq!(err.variable, "TRANSCRIBE_QUEUE_MAX_RECEIVES");
         let err = config(&[("TRANSCRIBE_QUEUE_MAX_RECEIVES", "99999999999")]).unwrap_err();

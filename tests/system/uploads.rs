@@ -658,3 +658,51 @@ async fn two_puts_to_one_upload_url_at_once_store_one_file() {
         "announced and transcribed once"
     );
 }
+
+/// A 16-bit mono PCM WAV declaring `rate`, with `data_bytes` of a square wave.
+fn wav_declaring(rate: u32, data_bytes: u32) -> Vec<u8> {
+    let mut wav = b"RIFF".to_vec();
+    wav.extend((36 + data_bytes).to_le_bytes());
+    wav.extend(b"WAVEfmt ");
+    wav.extend(16u32.to_le_bytes());
+    wav.extend(1u16.to_le_bytes());
+    wav.extend(1u16.to_le_bytes());
+    wav.extend(rate.to_le_bytes());
+    wav.extend(rate.saturating_mul(2).to_le_bytes());
+    wav.extend(2u16.to_le_bytes());
+    wav.extend(16u16.to_le_bytes());
+    wav.extend(b"data");
+    wav.extend(data_bytes.to_le_bytes());
+    for i in 0..data_bytes / 2 {
+        let sample: i16 = if i % 2 == 0 { 12_000 } else { -12_000 };
+        wav.extend(sample.to_le_bytes());
+    }
+    wav
+}
+
+#[tokio::test]
+async fn recordings_that_would_bill_hours_or_break_the_decoder_fail_before_transcription() {
+    let w = world_with(Settings::default().set("MAX_AUDIO_SECONDS", "10"), true).await;
+    // 3 KB declaring 1 Hz: 25 minutes of audio once resampled. 0 Hz: the decoder gives up.
+    let one_hertz = w.file_of("one-hertz.wav", &wav_declaring(1, 3_000));
+    let zero_hertz = w.file_of("zero-hertz.wav", &wav_declaring(0, 3_000));
+    let (_, long) = w.tone_file("long.wav", 30.0, 14);
+    let cases = [
+        ("one-hertz.wav", one_hertz, "sampled at 1 Hz"),
+        ("zero-hertz.wav", zero_hertz, "sampled at 0 Hz"),
+        (
+            "long.wav",
+            long,
+            "runs 30 seconds; recordings over 10 seconds",
+        ),
+    ];
+    for (name, path, reason) in cases {
+        let id = w.upload("alice", name, "audio/wav", &path).await;
+        let upload = w.finished("alice", &id, 30).await;
+        assert_eq!(upload["status"], "failed", "{name}: {upload}");
+        let error = upload["error"].as_str().unwrap();
+        assert!(error.contains(reason), "{name}: {error}");
+        assert!(!error.to_lowercase().contains("panic"), "{name}: {error}");
+    }
+    assert_eq!(w.fake.stats().requests, 0, "nothing was sent to be billed");
+}

@@ -15,7 +15,8 @@ use pipeline::services::Services;
 pub mod tone_audio;
 
 pub async fn handle(services: &Services, event: SqsEvent) -> SqsBatchResponse {
-    handle_with(services, &UploadTranscription::default(), event).await
+    let settings = UploadTranscription::from_config(&services.config);
+    handle_with(services, &settings, event).await
 }
 
 /// `handle` with chosen transcription settings (parallelism, temporary directory).

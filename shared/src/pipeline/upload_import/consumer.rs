@@ -10,6 +10,7 @@
 
 use super::keys::{recording_title, StagedUpload};
 use super::quota::quota_message;
+use crate::config::Config;
 use crate::connectors::upload::sniff::SNIFF_LEN;
 use crate::connectors::upload::{
     sniff, spool_to_temp_file, transcribe_media, MediaError, MediaFormat, SpoolError,
@@ -40,6 +41,15 @@ impl Default for UploadTranscription {
             options: TranscriptionOptions::default(),
             temp_dir: std::env::temp_dir(),
         }
+    }
+}
+
+impl UploadTranscription {
+    /// The defaults, with the configured limits.
+    pub fn from_config(config: &Config) -> Self {
+        let mut settings = Self::default();
+        settings.options.max_audio_seconds = config.max_audio_seconds as f64;
+        settings
     }
 }
 
