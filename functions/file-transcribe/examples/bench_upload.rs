@@ -191,7 +191,8 @@ fn child(args: &[String]) -> Result<()> {
             temp_dir: data.path().to_path_buf(),
         };
         let started = Instant::now();
-        file_transcribe::handle_with(&backend.services, &settings, event).await;
+        let deadline = chrono::Utc::now() + chrono::Duration::minutes(15);
+        file_transcribe::handle_with(&backend.services, &settings, event, deadline).await;
         let wall = started.elapsed();
         let done = backend
             .services

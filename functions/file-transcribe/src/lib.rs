@@ -6,17 +6,30 @@
 //! the upload failed with the reason and acknowledges the message.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::{DateTime, TimeZone, Utc};
 use pipeline::pipeline::upload_import::{
-    transcribe_upload, uploads_in_message, UploadTranscription,
+    transcribe_upload, uploads_in_message, Delivery, UploadTranscription,
 };
 use pipeline::services::Services;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod tone_audio;
 
-pub async fn handle(services: &Services, event: SqsEvent) -> SqsBatchResponse {
+/// The invocation's deadline from the Lambda context's milliseconds since the epoch.
+pub fn deadline(epoch_millis: u64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(epoch_millis as i64)
+        .single()
+        .unwrap_or_else(Utc::now)
+}
+
+/// Handles a batch; `deadline` is when the invocation is stopped.
+pub async fn handle(
+    services: &Services,
+    event: SqsEvent,
+    deadline: DateTime<Utc>,
+) -> SqsBatchResponse {
     let settings = UploadTranscription::from_config(&services.config);
-    handle_with(services, &settings, event).await
+    handle_with(services, &settings, event, deadline).await
 }
 
 /// `handle` with chosen transcription settings (parallelism, temporary directory).
@@ -24,12 +37,13 @@ pub async fn handle_with(
     services: &Services,
     settings: &UploadTranscription,
     event: SqsEvent,
+    deadline: DateTime<Utc>,
 ) -> SqsBatchResponse {
     let outcomes = futures::future::join_all(
         event
             .records
             .iter()
-            .map(|record| handle_message(services, settings, record)),
+            .map(|record| handle_message(services, settings, record, deadline)),
     )
     .await;
     let mut response = SqsBatchResponse::default();
@@ -53,6 +67,7 @@ async fn handle_message(
     services: &Services,
     settings: &UploadTranscription,
     record: &SqsMessage,
+    deadline: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     let body = record.body.as_deref().unwrap_or_default();
     let uploads = match uploads_in_message(body) {
@@ -63,10 +78,13 @@ async fn handle_message(
             return Ok(());
         }
     };
-    let final_attempt = receive_count(record) >= services.config.transcribe_queue_max_receives;
+    let delivery = Delivery {
+        last: receive_count(record) >= services.config.transcribe_queue_max_receives,
+        deadline,
+    };
     let mut first_error = None;
     for upload in &uploads {
-        if let Err(e) = transcribe_upload(services, settings, upload, final_attempt).await {
+        if let Err(e) = transcribe_upload(services, settings, upload, delivery).await {
             first_error.get_or_insert(e);
         }
     }
@@ -91,6 +109,7 @@ mod tests {
     use pipeline::ports::{Clock, ManualClock};
     use pipeline::testing::{local_backend, user, TestBackend};
     use std::sync::Arc;
+    use std::time::Duration;
 
     const SAMPLE_UPLOAD: &str = "upl_0123456789abcdef0123456789abcdef";
 
@@ -123,6 +142,12 @@ mod tests {
         upload
     }
 
+    /// Handles `event` as an invocation that may run 15 minutes.
+    async fn run(backend: &TestBackend, event: SqsEvent) -> SqsBatchResponse {
+        let deadline = backend.clock.now() + chrono::Duration::minutes(15);
+        handle(&backend.services, event, deadline).await
+    }
+
     async fn reread(backend: &TestBackend, upload: &Upload) -> Upload {
         backend
             .services
@@ -137,7 +162,7 @@ mod tests {
     async fn a_document_renamed_to_mp3_fails_with_what_it_is_and_the_message_is_acknowledged() {
         let backend = local_backend().await;
         let upload = staged(&backend, b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n").await;
-        let response = handle(&backend.services, sample_event()).await;
+        let response = run(&backend, sample_event()).await;
         assert!(response.batch_item_failures.is_empty());
         let failed = reread(&backend, &upload).await;
         assert_eq!(failed.status, UploadStatus::Failed);
@@ -176,7 +201,7 @@ mod tests {
         let backend = local_backend().await;
         // A real MP3 frame header, so the file gets as far as transcription.
         let upload = staged(&backend, &[0xFF, 0xFB, 0x90, 0x64, 0, 0, 0, 0]).await;
-        let response = handle(&backend.services, sample_event()).await;
+        let response = run(&backend, sample_event()).await;
         assert!(response.batch_item_failures.is_empty());
         let failed = reread(&backend, &upload).await;
         assert_eq!(failed.status, UploadStatus::Failed);
@@ -186,16 +211,13 @@ mod tests {
     #[tokio::test]
     async fn unknown_uploads_and_unreadable_messages_are_acknowledged() {
         let backend = local_backend().await;
-        assert!(handle(&backend.services, sample_event())
+        assert!(run(&backend, sample_event())
             .await
             .batch_item_failures
             .is_empty());
         let mut garbage = sample_event();
         garbage.records[0].body = Some("{\"type\":\"nonsense\"}".into());
-        assert!(handle(&backend.services, garbage)
-            .await
-            .batch_item_failures
-            .is_empty());
+        assert!(run(&backend, garbage).await.batch_item_failures.is_empty());
     }
 
     #[tokio::test]
@@ -208,7 +230,7 @@ mod tests {
             .delete(&upload.object_key)
             .await
             .unwrap();
-        handle(&backend.services, sample_event()).await;
+        run(&backend, sample_event()).await;
         let failed = reread(&backend, &upload).await;
         assert_eq!(failed.status, UploadStatus::Failed);
         assert!(failed
@@ -216,7 +238,7 @@ mod tests {
             .as_deref()
             .unwrap()
             .contains("no longer stored"));
-        handle(&backend.services, sample_event()).await;
+        run(&backend, sample_event()).await;
         assert_eq!(reread(&backend, &upload).await, failed);
     }
 
@@ -272,7 +294,7 @@ mod tests {
         let backend = backend_with_api(&fake);
         let (recording, wav) = tone_wav(20.0, 1);
         let upload = staged(&backend, &wav).await;
-        assert!(handle(&backend.services, sample_event())
+        assert!(run(&backend, sample_event())
             .await
             .batch_item_failures
             .is_empty());
@@ -338,7 +360,7 @@ mod tests {
         let upload = staged(&backend, &wav).await;
 
         fake.fail_next(5, 429);
-        let response = handle(&backend.services, sample_event()).await;
+        let response = run(&backend, sample_event()).await;
         assert_eq!(
             response.batch_item_failures.len(),
             1,
@@ -355,10 +377,7 @@ mod tests {
             "ApproximateReceiveCount".into(),
             backend.max_receives.to_string(),
         );
-        assert!(handle(&backend.services, last)
-            .await
-            .batch_item_failures
-            .is_empty());
+        assert!(run(&backend, last).await.batch_item_failures.is_empty());
         let failed = reread(&backend, &upload).await;
         assert_eq!(failed.status, UploadStatus::Failed);
         let error = failed.error.unwrap();
@@ -389,12 +408,93 @@ mod tests {
         second_delivery.records[0]
             .attributes
             .insert("ApproximateReceiveCount".into(), "2".into());
-        assert!(handle(&backend.services, second_delivery)
+        assert!(run(&backend, second_delivery)
             .await
             .batch_item_failures
             .is_empty());
         let failed = reread(&backend, &upload).await;
         assert_eq!(failed.status, UploadStatus::Failed);
         assert!(failed.error.unwrap().contains("retry the upload"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_notifications_of_one_upload_at_once_transcribe_it_once() {
+        let fake = FakeTranscribe::start().await.unwrap();
+        fake.set_latency_per_audio_second(Duration::from_millis(25));
+        let backend = backend_with_api(&fake);
+        let (recording, wav) = tone_wav(20.0, 5);
+        let upload = staged(&backend, &wav).await;
+        let mut twice = sample_event();
+        let mut again = twice.records[0].clone();
+        again.message_id = Some("a-second-delivery".into());
+        twice.records.push(again);
+
+        let response = run(&backend, twice).await;
+        assert!(response.batch_item_failures.is_empty());
+        let done = reread(&backend, &upload).await;
+        assert_eq!(done.status, UploadStatus::Completed, "{done:?}");
+        assert_eq!(fake.stats().transcribed, 1, "each chunk is sent once");
+        assert_eq!(fake.stats().audio_seconds, 20.0);
+        let stored = backend
+            .services
+            .recordings
+            .get(&upload.user_id, &done.recording_id.unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let pipeline::domain::TranscriptRef::Inline { segments } = &stored.transcript else {
+            panic!("a short transcript is kept inline")
+        };
+        assert_eq!(segments.len(), recording.texts().len());
+        let claim = format!("upload:{}", upload.id);
+        assert!(
+            backend
+                .services
+                .leases
+                .acquire(
+                    &claim,
+                    "next",
+                    backend.clock.now() + chrono::Duration::minutes(1),
+                    backend.clock.now()
+                )
+                .await
+                .unwrap(),
+            "the claim is released when the upload is done"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_claim_left_by_a_dead_worker_expires_and_the_redelivery_takes_over() {
+        let fake = FakeTranscribe::start().await.unwrap();
+        let backend = backend_with_api(&fake);
+        let (_, wav) = tone_wav(6.0, 6);
+        let upload = staged(&backend, &wav).await;
+        let now = backend.clock.now();
+        let claim = format!("upload:{}", upload.id);
+        let dead_deadline = now + chrono::Duration::minutes(15);
+        assert!(backend
+            .services
+            .leases
+            .acquire(&claim, "a-worker-that-died", dead_deadline, now)
+            .await
+            .unwrap());
+        run(&backend, sample_event()).await;
+        assert_eq!(
+            reread(&backend, &upload).await.status,
+            UploadStatus::Pending,
+            "the claimant is still within its time"
+        );
+        assert_eq!(fake.stats().requests, 0);
+
+        backend.clock.advance(chrono::Duration::minutes(16));
+        let mut redelivered = sample_event();
+        redelivered.records[0]
+            .attributes
+            .insert("ApproximateReceiveCount".into(), "2".into());
+        run(&backend, redelivered).await;
+        assert_eq!(
+            reread(&backend, &upload).await.status,
+            UploadStatus::Completed
+        );
     }
 }

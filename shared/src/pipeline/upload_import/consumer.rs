@@ -23,6 +23,7 @@ use crate::domain::{
 use crate::pipeline::persist::{import_meeting, quota_resets_at, ImportOutcome};
 use crate::services::Services;
 use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
@@ -96,18 +97,59 @@ fn media_stop(err: MediaError) -> Stop {
     }
 }
 
+/// What the queue tells the consumer about the delivery of a message.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery {
+    /// The queue dead-letters the message if this delivery fails too.
+    pub last: bool,
+    /// When the invocation is stopped: an upload's claim lasts until then.
+    pub deadline: DateTime<Utc>,
+}
+
 /// Transcribes one staged upload into a recording and records the outcome on the upload and
-/// its job; the new status, or `None` for an upload that does not exist. `Err` is a transient
-/// failure for the queue to retry, except on the `final_attempt`, where it fails the upload
-/// instead so that no upload stays `transcribing` once its message is dead-lettered. An upload
-/// already completed, duplicate or failed is left alone (a notification delivered twice).
+/// its job; the new status, or `None` for an upload that does not exist.
+///
+/// The upload is claimed first (a lease until the invocation's deadline), so a notification
+/// delivered twice does nothing while the first is handled: the claimant finishes the upload,
+/// and if it dies its claim expires and the queue's redelivery takes over. An upload already
+/// completed, duplicate or failed is left alone.
+///
+/// `Err` is a transient failure for the queue to retry, except on the message's last delivery,
+/// where it fails the upload instead so that no upload stays `transcribing` once its message
+/// is dead-lettered.
 pub async fn transcribe_upload(
     services: &Services,
     settings: &UploadTranscription,
     staged: &StagedUpload,
-    final_attempt: bool,
+    delivery: Delivery,
 ) -> Result<Option<UploadStatus>> {
-    let Some(mut upload) = services
+    let Some((upload, due)) = current(services, staged).await? else {
+        return Ok(None);
+    };
+    if !due {
+        return Ok(Some(upload.status));
+    }
+    let claim = format!("upload:{}", staged.upload_id);
+    let owner = uuid::Uuid::new_v4().to_string();
+    let claimed = services
+        .leases
+        .acquire(&claim, &owner, delivery.deadline, services.clock.now())
+        .await?;
+    if !claimed {
+        tracing::info!(upload = %staged.upload_id, "upload is being transcribed by another worker");
+        return Ok(Some(upload.status));
+    }
+    let outcome = attempt_claimed(services, settings, staged, delivery).await;
+    if let Err(e) = services.leases.release(&claim, &owner).await {
+        // The claim expires at the deadline in any case.
+        tracing::warn!(upload = %staged.upload_id, error = format!("{e:#}"), "upload claim not released");
+    }
+    outcome
+}
+
+/// The upload, and whether it is still to be transcribed; `None` when there is no such upload.
+async fn current(services: &Services, staged: &StagedUpload) -> Result<Option<(Upload, bool)>> {
+    let Some(upload) = services
         .uploads
         .get(&staged.user_id, &staged.upload_id)
         .await?
@@ -115,11 +157,27 @@ pub async fn transcribe_upload(
         tracing::warn!(upload = %staged.upload_id, "no such upload; message dropped");
         return Ok(None);
     };
-    if matches!(
+    let finished = matches!(
         upload.status,
         UploadStatus::Completed | UploadStatus::Duplicate | UploadStatus::Failed
-    ) {
+    );
+    if finished {
         tracing::info!(upload = %upload.id, status = ?upload.status, "upload already handled");
+    }
+    Ok(Some((upload, !finished)))
+}
+
+async fn attempt_claimed(
+    services: &Services,
+    settings: &UploadTranscription,
+    staged: &StagedUpload,
+    delivery: Delivery,
+) -> Result<Option<UploadStatus>> {
+    // Read again under the claim: the previous claimant may have just finished it.
+    let Some((mut upload, due)) = current(services, staged).await? else {
+        return Ok(None);
+    };
+    if !due {
         return Ok(Some(upload.status));
     }
     let mut job = start_job(services, &upload).await?;
@@ -127,7 +185,7 @@ pub async fn transcribe_upload(
     let done = match import_upload(services, settings, &mut upload, &mut job).await {
         Ok(done) => done,
         Err(Stop::Fail(reason)) => Done::Failed(reason),
-        Err(Stop::Retry { reason, cause }) if final_attempt => {
+        Err(Stop::Retry { reason, cause }) if delivery.last => {
             tracing::error!(upload = %upload.id, error = format!("{cause:#}"), "upload failed on its last attempt");
             Done::Failed(format!("{reason}; retry the upload later"))
         }

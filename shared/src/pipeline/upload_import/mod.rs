@@ -16,7 +16,7 @@ mod retry;
 
 use std::time::Duration;
 
-pub use consumer::{transcribe_upload, UploadTranscription};
+pub use consumer::{transcribe_upload, Delivery, UploadTranscription};
 pub use keys::{
     decode_s3_key, recording_title, staged_key, staged_upload, StagedUpload, STAGED_PREFIX,
 };
