@@ -3,13 +3,14 @@
 //! tone bursts (the fake hears each burst as `tone <Hz>`) or the audio engine's small
 //! compressed fixtures.
 
-use fakes::transcribe::FakeTranscribe;
+use fakes::transcribe::{FakeTranscribe, FakeTranscribeOptions};
 use file_transcribe::tone_audio::ToneRecording;
-use pipeline::ports::ManualClock;
+use pipeline::ports::{Clock, ManualClock, Queue, QueueMessage};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use system_tests::{assert_error, eventually, read, Settings, TestApp};
 
 /// The transcription API's request limit.
@@ -23,7 +24,15 @@ struct World {
 
 /// The app with the fake as its transcription API; `with_key: false` leaves the key unset.
 async fn world_with(settings: Settings, with_key: bool) -> World {
-    let fake = FakeTranscribe::start()
+    world_with_fake(settings, with_key, FakeTranscribeOptions::default()).await
+}
+
+async fn world_with_fake(
+    settings: Settings,
+    with_key: bool,
+    options: FakeTranscribeOptions,
+) -> World {
+    let fake = FakeTranscribe::start_with(options)
         .await
         .expect("fake transcription API");
     let mut settings = settings
@@ -446,7 +455,7 @@ async fn a_failed_upload_can_be_retried_and_only_a_failed_one() {
         .app
         .send_json(Method::POST, &retry, "alice", &json!({}))
         .await;
-    assert_error(&again, StatusCode::CONFLICT, "not_failed");
+    assert_error(&again, StatusCode::CONFLICT, "not_retryable");
     let (_, jobs) = w.app.get("/jobs?source=upload", Some("alice")).await;
     let jobs = jobs["items"].as_array().unwrap();
     assert_eq!(jobs.len(), 1, "a retry runs the upload's one job again");
@@ -705,4 +714,123 @@ async fn recordings_that_would_bill_hours_or_break_the_decoder_fail_before_trans
         assert!(!error.to_lowercase().contains("panic"), "{name}: {error}");
     }
     assert_eq!(w.fake.stats().requests, 0, "nothing was sent to be billed");
+}
+
+/// The transcribe queue, with the messages sent delayed (the consumer's next attempts) held
+/// back for the test to deliver.
+struct HeldQueue {
+    inner: Arc<dyn Queue>,
+    delayed: Arc<Mutex<Vec<(String, Duration)>>>,
+}
+
+#[async_trait::async_trait]
+impl Queue for HeldQueue {
+    async fn send(&self, body: &str) -> anyhow::Result<()> {
+        self.inner.send(body).await
+    }
+    async fn send_delayed(&self, body: &str, delay: Duration) -> anyhow::Result<()> {
+        self.delayed.lock().unwrap().push((body.to_owned(), delay));
+        Ok(())
+    }
+    async fn send_batch(&self, bodies: &[String]) -> anyhow::Result<()> {
+        self.inner.send_batch(bodies).await
+    }
+    async fn receive(&self, max: usize, visibility: Duration) -> anyhow::Result<Vec<QueueMessage>> {
+        self.inner.receive(max, visibility).await
+    }
+    async fn delete(&self, receipt: &str) -> anyhow::Result<()> {
+        self.inner.delete(receipt).await
+    }
+    async fn receive_dead_letters(&self, max: usize) -> anyhow::Result<Vec<QueueMessage>> {
+        self.inner.receive_dead_letters(max).await
+    }
+}
+
+#[tokio::test]
+async fn while_the_api_is_down_an_upload_says_why_and_when_and_a_stuck_one_can_be_retried() {
+    let clock = Arc::new(ManualClock::new(pipeline::testing::epoch()));
+    let delayed = Arc::new(Mutex::new(Vec::new()));
+    let held = delayed.clone();
+    let settings = Settings::default()
+        .clock(clock.clone())
+        .override_services(move |services| {
+            services.transcribe_queue = Arc::new(HeldQueue {
+                inner: services.transcribe_queue.clone(),
+                delayed: held.clone(),
+            })
+        });
+    let no_wait = FakeTranscribeOptions {
+        retry_after_seconds: 0,
+        ..Default::default()
+    };
+    let w = world_with_fake(settings, true, no_wait).await;
+    let (played, path) = w.tone_file("outage.wav", 6.0, 15);
+    // Every request of the first attempt is refused.
+    w.fake.fail_next(5, 429);
+    let id = w.upload("alice", "outage.wav", "audio/wav", &path).await;
+    eventually(30, "the upload shows its next attempt", || async {
+        !w.status("alice", &id).await.1["next_attempt_at"].is_null()
+    })
+    .await;
+    let (_, waiting) = w.status("alice", &id).await;
+    assert_eq!(waiting["status"], "transcribing", "{waiting}");
+    assert_eq!(waiting["attempt"], 2, "{waiting}");
+    let error = waiting["error"].as_str().unwrap();
+    assert!(error.contains("HTTP 429"), "{error}");
+    assert!(!error.contains("http://"), "{error}");
+    let next: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(waiting["next_attempt_at"].clone()).unwrap();
+    assert_eq!(
+        next,
+        pipeline::testing::epoch() + chrono::Duration::minutes(1)
+    );
+    let scheduled: Vec<u64> = delayed
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, d)| d.as_secs())
+        .collect();
+    assert_eq!(scheduled, [60], "the next attempt is queued for then");
+
+    // On its way: not to be retried yet.
+    let retry = format!("/uploads/{id}/retry");
+    let refused = w
+        .app
+        .send_json(Method::POST, &retry, "alice", &json!({}))
+        .await;
+    assert_error(&refused, StatusCode::CONFLICT, "not_retryable");
+
+    // The scheduled attempt never comes (its message lost): 15 minutes past it, it is stuck.
+    clock.advance(chrono::Duration::minutes(17));
+    let (status, queued) = w
+        .app
+        .send_json(Method::POST, &retry, "alice", &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    assert_eq!(
+        (
+            &queued["status"],
+            &queued["error"],
+            &queued["next_attempt_at"]
+        ),
+        (&json!("uploaded"), &Value::Null, &Value::Null)
+    );
+    let done = w.finished("alice", &id, 30).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(texts(&w.recording("alice", &done).await), played.texts());
+
+    // The lost message turns up after all: the retry overtook it, so it does nothing.
+    let (late, _) = delayed.lock().unwrap().pop().unwrap();
+    let message = QueueMessage {
+        message_id: "late".into(),
+        receipt: "late".into(),
+        body: late,
+        receive_count: 1,
+    };
+    let event = dev_server::sqs_event("transcribe", &[message]);
+    let deadline = clock.now() + chrono::Duration::minutes(15);
+    let response = file_transcribe::handle(w.app.services(), event, deadline).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(w.fake.stats().transcribed, 1);
+    assert_eq!(w.status("alice", &id).await.1["status"], "completed");
 }

@@ -177,6 +177,7 @@ fn child(args: &[String]) -> Result<()> {
         let message = UploadMessage::Transcribe {
             user_id: upload.user_id.clone(),
             upload_id: upload.id.clone(),
+            attempt: pipeline::domain::Attempt::FIRST,
         };
         let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [{
             "messageId": "bench",

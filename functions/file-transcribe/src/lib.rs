@@ -1,9 +1,11 @@
 //! `file-transcribe`: the transcribe queue's consumer. A message announces staged uploads (S3's
-//! notification of a new object, or a retry); each becomes a recording. Messages are reported
-//! with `batchItemFailures`: a transient failure (the transcription API still failing after its
-//! retries, storage unavailable) fails the item so the queue delivers it again; a failure no
-//! retry can fix, or a transient one on the last delivery before the dead-letter queue, marks
-//! the upload failed with the reason and acknowledges the message.
+//! notification of a new object, or our own message for a retry); each becomes a recording.
+//! Messages are reported with `batchItemFailures`. A transient failure (the transcription API
+//! still failing after its retries, storage unavailable) schedules the upload's next attempt
+//! with a message of our own and acknowledges this one, so the upload can say when it will be
+//! tried again; its last attempt, or a message's last delivery before the dead-letter queue,
+//! marks the upload failed with the reason instead. Only a failure to record any of that fails
+//! the item, for the queue to deliver again.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, TimeZone, Utc};
@@ -105,10 +107,10 @@ mod tests {
     use crate::tone_audio::ToneRecording;
     use fakes::transcribe::{FakeTranscribe, FakeTranscribeOptions};
     use pipeline::domain::{Upload, UploadId, UploadStatus};
-    use pipeline::pipeline::upload_import::staged_key;
-    use pipeline::ports::{Clock, ManualClock};
+    use pipeline::pipeline::upload_import::{staged_key, MAX_ATTEMPTS};
+    use pipeline::ports::{Clock, ManualClock, Queue, QueueMessage};
     use pipeline::testing::{local_backend, user, TestBackend};
-    use std::sync::Arc;
+    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     const SAMPLE_UPLOAD: &str = "upl_0123456789abcdef0123456789abcdef";
@@ -347,60 +349,178 @@ mod tests {
         );
     }
 
+    /// The transcribe queue, holding back what is sent delayed so the test delivers it.
+    struct HeldQueue {
+        inner: Arc<dyn Queue>,
+        delayed: Mutex<Vec<(String, Duration)>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Queue for HeldQueue {
+        async fn send(&self, body: &str) -> anyhow::Result<()> {
+            self.inner.send(body).await
+        }
+        async fn send_delayed(&self, body: &str, delay: Duration) -> anyhow::Result<()> {
+            self.delayed.lock().unwrap().push((body.to_owned(), delay));
+            Ok(())
+        }
+        async fn send_batch(&self, bodies: &[String]) -> anyhow::Result<()> {
+            self.inner.send_batch(bodies).await
+        }
+        async fn receive(
+            &self,
+            max: usize,
+            visibility: Duration,
+        ) -> anyhow::Result<Vec<QueueMessage>> {
+            self.inner.receive(max, visibility).await
+        }
+        async fn delete(&self, receipt: &str) -> anyhow::Result<()> {
+            self.inner.delete(receipt).await
+        }
+        async fn receive_dead_letters(&self, max: usize) -> anyhow::Result<Vec<QueueMessage>> {
+            self.inner.receive_dead_letters(max).await
+        }
+    }
+
+    /// Replaces the backend's transcribe queue with one that holds delayed messages back.
+    fn hold_delayed(backend: &mut TestBackend) -> Arc<HeldQueue> {
+        let held = Arc::new(HeldQueue {
+            inner: backend.services.transcribe_queue.clone(),
+            delayed: Mutex::new(Vec::new()),
+        });
+        backend.services.transcribe_queue = held.clone();
+        held
+    }
+
+    /// The sample event with `body` as its message, received `receive_count` times.
+    fn event_with(body: &str, receive_count: u32) -> SqsEvent {
+        let mut event = sample_event();
+        event.records[0].body = Some(body.to_owned());
+        event.records[0]
+            .attributes
+            .insert("ApproximateReceiveCount".into(), receive_count.to_string());
+        event
+    }
+
     #[tokio::test]
-    async fn a_service_that_keeps_failing_is_retried_by_the_queue_until_the_last_delivery() {
+    async fn while_the_service_keeps_failing_each_attempt_schedules_the_next_until_the_last() {
         let fake = FakeTranscribe::start_with(FakeTranscribeOptions {
             retry_after_seconds: 0,
             ..Default::default()
         })
         .await
         .unwrap();
-        let backend = backend_with_api(&fake);
+        let mut backend = backend_with_api(&fake);
+        let held = hold_delayed(&mut backend);
         let (_, wav) = tone_wav(6.0, 2);
         let upload = staged(&backend, &wav).await;
 
-        fake.fail_next(5, 429);
-        let response = run(&backend, sample_event()).await;
-        assert_eq!(
-            response.batch_item_failures.len(),
-            1,
-            "the queue delivers it again"
-        );
-        assert_eq!(
-            reread(&backend, &upload).await.status,
-            UploadStatus::Transcribing
-        );
+        fake.fail_next(5 * MAX_ATTEMPTS as usize, 429);
+        let mut event = sample_event();
+        let mut waits = Vec::new();
+        for attempt in 1..MAX_ATTEMPTS {
+            let response = run(&backend, event).await;
+            assert!(
+                response.batch_item_failures.is_empty(),
+                "the message is acknowledged: the next attempt has its own"
+            );
+            let waiting = reread(&backend, &upload).await;
+            let error = waiting.error.clone().unwrap_or_default();
+            assert!(error.contains("HTTP 429"), "{error}");
+            assert!(!error.contains("retry the upload"), "{error}");
+            assert_eq!(waiting.status, UploadStatus::Transcribing);
+            assert_eq!(waiting.attempt.number, attempt + 1);
+            let (body, wait) = held
+                .delayed
+                .lock()
+                .unwrap()
+                .pop()
+                .expect("a delayed message");
+            assert_eq!(
+                waiting.next_attempt_at,
+                Some(backend.clock.now() + chrono::Duration::from_std(wait).unwrap()),
+                "the upload says when the queued attempt runs"
+            );
+            waits.push(wait.as_secs());
+            event = event_with(&body, 1);
+        }
+        assert_eq!(waits, [60, 300, 900, 900]);
 
-        fake.fail_next(5, 429);
-        let mut last = sample_event();
-        last.records[0].attributes.insert(
-            "ApproximateReceiveCount".into(),
-            backend.max_receives.to_string(),
-        );
-        assert!(run(&backend, last).await.batch_item_failures.is_empty());
+        let response = run(&backend, event).await;
+        assert!(response.batch_item_failures.is_empty());
         let failed = reread(&backend, &upload).await;
         assert_eq!(failed.status, UploadStatus::Failed);
+        assert_eq!(failed.next_attempt_at, None);
         let error = failed.error.unwrap();
         assert!(
             error.contains("429") && error.contains("retry the upload"),
             "{error}"
         );
-        assert_eq!(fake.stats().requests, 10);
+        assert!(
+            held.delayed.lock().unwrap().is_empty(),
+            "no attempt after the last"
+        );
+        assert_eq!(fake.stats().requests, 5 * u64::from(MAX_ATTEMPTS));
     }
 
     #[tokio::test]
-    async fn the_last_delivery_before_the_dead_letter_queue_is_as_configured() {
+    async fn an_overtaken_attempt_does_nothing_and_a_later_one_completes_the_upload() {
         let fake = FakeTranscribe::start_with(FakeTranscribeOptions {
             retry_after_seconds: 0,
             ..Default::default()
         })
         .await
         .unwrap();
-        let backend = backend_with(
+        let mut backend = backend_with_api(&fake);
+        let held = hold_delayed(&mut backend);
+        let (recording, wav) = tone_wav(6.0, 3);
+        let upload = staged(&backend, &wav).await;
+        fake.fail_next(5, 503);
+        assert!(run(&backend, sample_event())
+            .await
+            .batch_item_failures
+            .is_empty());
+        let (second, _) = held.delayed.lock().unwrap().pop().unwrap();
+
+        // S3 delivers its notification again: the first attempt is over, so it does nothing.
+        run(&backend, sample_event()).await;
+        assert_eq!(fake.stats().requests, 5);
+        assert_eq!(reread(&backend, &upload).await.attempt.number, 2);
+
+        run(&backend, event_with(&second, 1)).await;
+        let done = reread(&backend, &upload).await;
+        assert_eq!(
+            (done.status, done.error.as_deref(), done.next_attempt_at),
+            (UploadStatus::Completed, None, None)
+        );
+        let stored = backend
+            .services
+            .recordings
+            .get(&upload.user_id, &done.recording_id.unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let pipeline::domain::TranscriptRef::Inline { segments } = &stored.transcript else {
+            panic!("a short transcript is kept inline")
+        };
+        let texts: Vec<String> = segments.iter().map(|s| s.text.clone()).collect();
+        assert_eq!(texts, recording.texts());
+    }
+
+    #[tokio::test]
+    async fn the_last_delivery_before_the_dead_letter_queue_fails_the_upload_as_configured() {
+        let fake = FakeTranscribe::start_with(FakeTranscribeOptions {
+            retry_after_seconds: 0,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let mut backend = backend_with(
             &fake.base_url(),
             fake.api_key(),
             &[("TRANSCRIBE_QUEUE_MAX_RECEIVES", "2")],
         );
+        let held = hold_delayed(&mut backend);
         let (_, wav) = tone_wav(6.0, 4);
         let upload = staged(&backend, &wav).await;
         fake.fail_next(5, 429);
@@ -415,6 +535,7 @@ mod tests {
         let failed = reread(&backend, &upload).await;
         assert_eq!(failed.status, UploadStatus::Failed);
         assert!(failed.error.unwrap().contains("retry the upload"));
+        assert!(held.delayed.lock().unwrap().is_empty());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -20,4 +20,4 @@ pub use recording::{
     hex_digest, ActionItem, MeetingContent, Participant, Recording, TranscriptRef,
     TranscriptSegment,
 };
-pub use upload::{Upload, UploadStatus};
+pub use upload::{Attempt, Upload, UploadStatus};

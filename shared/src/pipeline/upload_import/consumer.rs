@@ -9,7 +9,9 @@
 //! nothing against the monthly quota.
 
 use super::keys::{recording_title, StagedUpload};
+use super::messages::Announced;
 use super::quota::quota_message;
+use super::retry::{attempt_message, wait_after};
 use crate::config::Config;
 use crate::connectors::upload::sniff::SNIFF_LEN;
 use crate::connectors::upload::{
@@ -17,7 +19,7 @@ use crate::connectors::upload::{
     TranscribeClient, TranscribeError, Transcription, TranscriptionOptions,
 };
 use crate::domain::{
-    Counts, ExternalId, FailedItem, JobId, JobKind, JobStatus, MeetingContent, Progress,
+    Attempt, Counts, ExternalId, FailedItem, JobId, JobKind, JobStatus, MeetingContent, Progress,
     RecordingId, Source, SyncJob, Upload, UploadId, UploadStatus,
 };
 use crate::pipeline::persist::{import_meeting, quota_resets_at, ImportOutcome};
@@ -106,24 +108,26 @@ pub struct Delivery {
     pub deadline: DateTime<Utc>,
 }
 
-/// Transcribes one staged upload into a recording and records the outcome on the upload and
-/// its job; the new status, or `None` for an upload that does not exist.
+/// Makes one attempt at a staged upload and records the outcome on the upload and its job; the
+/// upload's status afterwards, or `None` for an upload that does not exist.
 ///
 /// The upload is claimed first (a lease until the invocation's deadline), so a notification
-/// delivered twice does nothing while the first is handled: the claimant finishes the upload,
-/// and if it dies its claim expires and the queue's redelivery takes over. An upload already
-/// completed, duplicate or failed is left alone.
+/// delivered twice, or a retry while an attempt runs, does nothing: the claimant finishes the
+/// upload, and if it dies its claim expires and the queue's redelivery takes over. An upload
+/// already completed, duplicate or failed is left alone, and so is a message for an attempt
+/// that a later one has overtaken.
 ///
-/// `Err` is a transient failure for the queue to retry, except on the message's last delivery,
-/// where it fails the upload instead so that no upload stays `transcribing` once its message
-/// is dead-lettered.
+/// A transient failure schedules the next attempt (see `retry`), unless this is the round's
+/// last attempt or the message's last delivery, which fail the upload with the reason. `Err`
+/// is left for failures to record any of that (storage, the queue), for the queue to retry.
 pub async fn transcribe_upload(
     services: &Services,
     settings: &UploadTranscription,
-    staged: &StagedUpload,
+    announced: &Announced,
     delivery: Delivery,
 ) -> Result<Option<UploadStatus>> {
-    let Some((upload, due)) = current(services, staged).await? else {
+    let staged = &announced.upload;
+    let Some((upload, due)) = current(services, staged, announced.attempt).await? else {
         return Ok(None);
     };
     if !due {
@@ -139,7 +143,7 @@ pub async fn transcribe_upload(
         tracing::info!(upload = %staged.upload_id, "upload is being transcribed by another worker");
         return Ok(Some(upload.status));
     }
-    let outcome = attempt_claimed(services, settings, staged, delivery).await;
+    let outcome = attempt_claimed(services, settings, announced, delivery).await;
     if let Err(e) = services.leases.release(&claim, &owner).await {
         // The claim expires at the deadline in any case.
         tracing::warn!(upload = %staged.upload_id, error = format!("{e:#}"), "upload claim not released");
@@ -147,8 +151,13 @@ pub async fn transcribe_upload(
     outcome
 }
 
-/// The upload, and whether it is still to be transcribed; `None` when there is no such upload.
-async fn current(services: &Services, staged: &StagedUpload) -> Result<Option<(Upload, bool)>> {
+/// The upload, and whether `attempt` at it is still to be made; `None` when there is no such
+/// upload.
+async fn current(
+    services: &Services,
+    staged: &StagedUpload,
+    attempt: Attempt,
+) -> Result<Option<(Upload, bool)>> {
     let Some(upload) = services
         .uploads
         .get(&staged.user_id, &staged.upload_id)
@@ -163,40 +172,89 @@ async fn current(services: &Services, staged: &StagedUpload) -> Result<Option<(U
     );
     if finished {
         tracing::info!(upload = %upload.id, status = ?upload.status, "upload already handled");
+    } else if attempt < upload.attempt {
+        tracing::info!(upload = %upload.id, ?attempt, latest = ?upload.attempt, "attempt overtaken; message dropped");
     }
-    Ok(Some((upload, !finished)))
+    let due = !finished && attempt >= upload.attempt;
+    Ok(Some((upload, due)))
 }
 
 async fn attempt_claimed(
     services: &Services,
     settings: &UploadTranscription,
-    staged: &StagedUpload,
+    announced: &Announced,
     delivery: Delivery,
 ) -> Result<Option<UploadStatus>> {
     // Read again under the claim: the previous claimant may have just finished it.
-    let Some((mut upload, due)) = current(services, staged).await? else {
+    let Some((mut upload, due)) = current(services, &announced.upload, announced.attempt).await?
+    else {
         return Ok(None);
     };
     if !due {
         return Ok(Some(upload.status));
     }
+    upload.attempt = announced.attempt;
+    upload.next_attempt_at = None;
     let mut job = start_job(services, &upload).await?;
     set_status(services, &mut upload, UploadStatus::Uploaded).await?;
     let done = match import_upload(services, settings, &mut upload, &mut job).await {
         Ok(done) => done,
         Err(Stop::Fail(reason)) => Done::Failed(reason),
-        Err(Stop::Retry { reason, cause }) if delivery.last => {
-            tracing::error!(upload = %upload.id, error = format!("{cause:#}"), "upload failed on its last attempt");
-            Done::Failed(format!("{reason}; retry the upload later"))
+        Err(Stop::Retry { reason, cause }) => {
+            let next = announced.attempt.next();
+            match wait_after(announced.attempt) {
+                Some(wait) if !delivery.last => {
+                    return schedule(services, upload, job, next, wait, reason, cause)
+                        .await
+                        .map(Some);
+                }
+                _ => {
+                    tracing::error!(upload = %upload.id, error = format!("{cause:#}"), "upload failed on its last attempt");
+                    Done::Failed(format!("{reason}; retry the upload later"))
+                }
+            }
         }
-        Err(Stop::Retry { reason, cause }) => return Err(cause.context(reason)),
     };
     finish(services, upload, job, done).await.map(Some)
 }
 
+/// Queues the next attempt after a transient failure and records the reason and the time on
+/// the upload and its job. When the message cannot be queued, `Err` leaves the retry to the
+/// queue's redelivery of the current message.
+async fn schedule(
+    services: &Services,
+    mut upload: Upload,
+    mut job: SyncJob,
+    next: Attempt,
+    wait: std::time::Duration,
+    reason: String,
+    cause: anyhow::Error,
+) -> Result<UploadStatus> {
+    tracing::warn!(upload = %upload.id, attempt = ?upload.attempt, ?wait, error = format!("{cause:#}"), "upload attempt failed; another is scheduled");
+    services
+        .transcribe_queue
+        .send_delayed(&attempt_message(&upload, next).to_body(), wait)
+        .await
+        .with_context(|| format!("scheduling the next attempt after: {reason}"))?;
+    let now = services.clock.now();
+    let at = now + chrono::Duration::from_std(wait).unwrap_or_default();
+    upload.attempt = next;
+    upload.next_attempt_at = Some(at);
+    upload.error = Some(reason.clone());
+    upload.updated_at = now;
+    job.summary = Some(format!(
+        "{}: {reason}; trying again at {}",
+        upload.filename,
+        at.format("%H:%M UTC")
+    ));
+    job.updated_at = now;
+    services.uploads.put(&upload).await?;
+    services.jobs.put(&job).await?;
+    Ok(upload.status)
+}
+
 async fn set_status(services: &Services, upload: &mut Upload, status: UploadStatus) -> Result<()> {
     upload.status = status;
-    upload.error = None;
     upload.updated_at = services.clock.now();
     services.uploads.put(upload).await
 }
@@ -382,6 +440,8 @@ async fn finish(
     done: Done,
 ) -> Result<UploadStatus> {
     let now = services.clock.now();
+    upload.next_attempt_at = None;
+    upload.error = None;
     let summary = match done {
         Done::Imported(recording) => {
             upload.status = UploadStatus::Completed;

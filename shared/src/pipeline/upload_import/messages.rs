@@ -2,7 +2,7 @@
 //! our own message (a retry).
 
 use super::keys::{decode_s3_key, staged_upload, StagedUpload};
-use crate::domain::{UploadId, UserId};
+use crate::domain::{Attempt, UploadId, UserId};
 use aws_lambda_events::event::s3::S3Event;
 use serde::{Deserialize, Serialize};
 
@@ -10,11 +10,27 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum UploadMessage {
-    /// Transcribe an upload whose file is already staged (a retry).
+    /// Transcribe an upload whose file is already staged: a retry the consumer scheduled after
+    /// a transient failure, or one the user asked for. A message without an attempt (queued
+    /// before attempts were numbered) asks for the first.
     Transcribe {
         user_id: UserId,
         upload_id: UploadId,
+        #[serde(default = "first_attempt")]
+        attempt: Attempt,
     },
+}
+
+fn first_attempt() -> Attempt {
+    Attempt::FIRST
+}
+
+/// An upload a message announces, and the attempt at it the message is for (S3's
+/// notification of the file's arrival is for the first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announced {
+    pub upload: StagedUpload,
+    pub attempt: Attempt,
 }
 
 impl UploadMessage {
@@ -29,7 +45,7 @@ pub struct UnreadableMessage(String);
 
 /// The uploads a transcribe-queue message announces. Events other than object creation, keys
 /// outside the staged uploads, and S3's test event announce none.
-pub fn uploads_in_message(body: &str) -> Result<Vec<StagedUpload>, UnreadableMessage> {
+pub fn uploads_in_message(body: &str) -> Result<Vec<Announced>, UnreadableMessage> {
     let unreadable = |e: serde_json::Error| UnreadableMessage(e.to_string());
     let value: serde_json::Value = serde_json::from_str(body).map_err(unreadable)?;
     if value.get("Records").is_some() {
@@ -43,7 +59,10 @@ pub fn uploads_in_message(body: &str) -> Result<Vec<StagedUpload>, UnreadableMes
         for record in created {
             let key = record.s3.object.key.unwrap_or_default();
             match decode_s3_key(&key).and_then(|key| staged_upload(&key)) {
-                Some(upload) => uploads.push(upload),
+                Some(upload) => uploads.push(Announced {
+                    upload,
+                    attempt: Attempt::FIRST,
+                }),
                 None => tracing::warn!(key, "not a staged upload; ignored"),
             }
         }
@@ -53,9 +72,14 @@ pub fn uploads_in_message(body: &str) -> Result<Vec<StagedUpload>, UnreadableMes
         return Ok(Vec::new());
     }
     match serde_json::from_value(value).map_err(unreadable)? {
-        UploadMessage::Transcribe { user_id, upload_id } => {
-            Ok(vec![StagedUpload { user_id, upload_id }])
-        }
+        UploadMessage::Transcribe {
+            user_id,
+            upload_id,
+            attempt,
+        } => Ok(vec![Announced {
+            upload: StagedUpload { user_id, upload_id },
+            attempt,
+        }]),
     }
 }
 
@@ -96,21 +120,45 @@ mod tests {
             record("ObjectRemoved:Delete", &key),
             record("ObjectCreated:Put", "transcripts/x.json"),
         ]});
-        let expected = StagedUpload {
+        let staged = StagedUpload {
             user_id: user("auth0|x"),
             upload_id: id.clone(),
         };
         assert_eq!(
             uploads_in_message(&notification.to_string()).unwrap(),
-            vec![expected.clone()]
+            vec![Announced {
+                upload: staged.clone(),
+                attempt: Attempt::FIRST
+            }]
         );
 
+        let third = Attempt {
+            round: 1,
+            number: 3,
+        };
         let retry = UploadMessage::Transcribe {
             user_id: user("auth0|x"),
-            upload_id: id,
+            upload_id: id.clone(),
+            attempt: third,
         }
         .to_body();
-        assert_eq!(uploads_in_message(&retry).unwrap(), vec![expected]);
+        assert_eq!(
+            uploads_in_message(&retry).unwrap(),
+            vec![Announced {
+                upload: staged.clone(),
+                attempt: third
+            }]
+        );
+        let unnumbered = serde_json::json!({
+            "type": "transcribe", "user_id": "auth0|x", "upload_id": id.as_str()
+        });
+        assert_eq!(
+            uploads_in_message(&unnumbered.to_string()).unwrap(),
+            vec![Announced {
+                upload: staged,
+                attempt: Attempt::FIRST
+            }]
+        );
 
         let test_event = r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Bucket":"b"}"#;
         assert_eq!(uploads_in_message(test_event).unwrap(), vec![]);
@@ -125,9 +173,9 @@ mod tests {
         let body = event["Records"][0]["body"].as_str().unwrap();
         let uploads = uploads_in_message(body).unwrap();
         assert_eq!(uploads.len(), 1);
-        assert_eq!(uploads[0].user_id.as_str(), "alice");
+        assert_eq!(uploads[0].upload.user_id.as_str(), "alice");
         assert_eq!(
-            uploads[0].upload_id.as_str(),
+            uploads[0].upload.upload_id.as_str(),
             "upl_0123456789abcdef0123456789abcdef"
         );
     }

@@ -6,7 +6,7 @@
 //! - `quota`: the monthly quota as an upload start meets it;
 //! - `consumer`: the work for one upload: dedup by content, transcription, storing the
 //!   recording, and keeping the upload and its job current;
-//! - `retry`: another attempt, when the user asks for one.
+//! - `retry`: another attempt, after a transient failure or when the user asks for one.
 
 mod consumer;
 mod keys;
@@ -20,9 +20,9 @@ pub use consumer::{transcribe_upload, Delivery, UploadTranscription};
 pub use keys::{
     decode_s3_key, recording_title, staged_key, staged_upload, StagedUpload, STAGED_PREFIX,
 };
-pub use messages::{uploads_in_message, UnreadableMessage, UploadMessage};
+pub use messages::{uploads_in_message, Announced, UnreadableMessage, UploadMessage};
 pub use quota::{quota_exhausted, quota_message};
-pub use retry::retry_failed_upload;
+pub use retry::{retry_refusal, retry_upload, wait_after, MAX_ATTEMPTS, STALLED_AFTER};
 
 /// How long a presigned upload URL stays valid.
 pub const UPLOAD_URL_LIFETIME: Duration = Duration::from_secs(15 * 60);
