@@ -542,6 +542,18 @@ async fn starts_with_a_bad_type_size_or_body_are_refused() {
         StatusCode::BAD_REQUEST,
         "invalid_filename",
     );
+    let long_type = format!("audio/{}", "x".repeat(10_000));
+    for content_type in [
+        long_type.as_str(),
+        "audio/mpeg\r\nx-injected: 1",
+        "audio/mpég",
+    ] {
+        assert_error(
+            &w.start("alice", start("call.mp3", content_type, 10)).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_content_type",
+        );
+    }
     let no_size = w
         .start(
             "alice",

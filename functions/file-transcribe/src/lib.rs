@@ -106,8 +106,8 @@ mod tests {
     use super::*;
     use crate::tone_audio::ToneRecording;
     use fakes::transcribe::{FakeTranscribe, FakeTranscribeOptions};
-    use pipeline::domain::{Upload, UploadId, UploadStatus};
-    use pipeline::pipeline::upload_import::{staged_key, MAX_ATTEMPTS};
+    use pipeline::domain::{Attempt, Upload, UploadId, UploadStatus};
+    use pipeline::pipeline::upload_import::{staged_key, UploadMessage, MAX_ATTEMPTS};
     use pipeline::ports::{Clock, ManualClock, Queue, QueueMessage};
     use pipeline::testing::{local_backend, user, TestBackend};
     use std::sync::{Arc, Mutex};
@@ -617,5 +617,54 @@ mod tests {
             reread(&backend, &upload).await.status,
             UploadStatus::Completed
         );
+    }
+
+    /// A server that takes connections and closes them without an answer.
+    async fn hang_up_server() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                drop(socket);
+            }
+        });
+        format!("http://{addr}/v1")
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_service_fails_the_last_attempt_without_showing_its_address() {
+        let base_url = hang_up_server().await;
+        let mut backend = backend_with(&base_url, "sk-test", &[]);
+        // Quick retries within an attempt: the API's client is built once, with its back-off.
+        let mut providers = (*backend.services.providers).clone();
+        let mut settings = pipeline::connectors::upload::TranscribeSettings::new(
+            base_url.parse().unwrap(),
+            Some(pipeline::crypto::SecretString::new("sk-test")),
+            "whisper-1",
+        );
+        settings.initial_backoff = Duration::from_millis(5);
+        settings.max_backoff = Duration::from_millis(10);
+        providers.transcribe =
+            Some(pipeline::connectors::upload::TranscribeClient::new(settings).unwrap());
+        backend.services.providers = Arc::new(providers);
+        let (_, wav) = tone_wav(6.0, 7);
+        let upload = staged(&backend, &wav).await;
+        let last = UploadMessage::Transcribe {
+            user_id: upload.user_id.clone(),
+            upload_id: upload.id.clone(),
+            attempt: Attempt {
+                round: 0,
+                number: MAX_ATTEMPTS,
+            },
+        };
+        run(&backend, event_with(&last.to_body(), 1)).await;
+        let failed = reread(&backend, &upload).await;
+        assert_eq!(failed.status, UploadStatus::Failed);
+        let error = failed.error.unwrap();
+        assert!(
+            !error.contains("http://") && !error.contains("127.0.0.1"),
+            "{error}"
+        );
+        assert!(error.contains("transcription API"), "{error}");
     }
 }

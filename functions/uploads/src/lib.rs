@@ -21,6 +21,9 @@ pub const ROUTES: &[Route] = &[
 
 /// Longest file name accepted.
 const MAX_FILENAME_CHARS: usize = 255;
+/// Longest declared content type accepted (RFC 6838 caps a type and a subtype at 127
+/// characters each; real ones are far shorter).
+const MAX_CONTENT_TYPE_CHARS: usize = 127;
 
 pub async fn handle(services: &Services, req: Request) -> Response<Body> {
     http::respond(route(services, &req)).await
@@ -61,7 +64,24 @@ async fn start(services: &Services, user: &UserId, request: StartRequest) -> Api
             ),
         ));
     }
-    accepted_upload_type(filename, &request.content_type).map_err(|e| {
+    // The type is signed into the upload URL and sent back as a header: printable ASCII only.
+    // A browser that does not know a file's type sends none, which stands for bytes.
+    let content_type = match request.content_type.trim() {
+        "" => "application/octet-stream",
+        declared => declared,
+    };
+    if content_type.len() > MAX_CONTENT_TYPE_CHARS
+        || !content_type.bytes().all(|b| (b' '..=b'~').contains(&b))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_content_type",
+            format!(
+                "content_type must be at most {MAX_CONTENT_TYPE_CHARS} printable ASCII \
+                 characters, such as `audio/mpeg`"
+            ),
+        ));
+    }
+    accepted_upload_type(filename, content_type).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "unsupported_media_type",
@@ -89,10 +109,6 @@ async fn start(services: &Services, user: &UserId, request: StartRequest) -> Api
 
     let id = UploadId::new();
     let object_key = staged_key(user, &id, filename);
-    let content_type = match request.content_type.trim() {
-        "" => "application/octet-stream",
-        declared => declared,
-    };
     let presigned = services
         .blobs
         .presign_put(

@@ -306,14 +306,31 @@ impl TranscribeClient {
     }
 }
 
+/// What went wrong with a request, in words a user can read: reqwest's own message names the
+/// URL, which is no business of theirs, so only the causes below it are kept.
 fn transport_reason(err: &reqwest::Error) -> String {
-    if err.is_timeout() {
-        "the request timed out".into()
+    let what = if err.is_timeout() {
+        "the request timed out"
     } else if err.is_connect() {
-        "could not connect".into()
+        "could not connect"
+    } else if err.is_body() || err.is_decode() {
+        "the connection broke while the answer was read"
     } else {
-        // The URL in the message is configuration and never holds the key.
-        err.to_string()
+        "the request could not be completed"
+    };
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !text.is_empty() && !text.contains("://") && !causes.contains(&text) {
+            causes.push(text);
+        }
+        source = cause.source();
+    }
+    if causes.is_empty() {
+        what.to_owned()
+    } else {
+        format!("{what} ({})", causes.join(": "))
     }
 }
 
