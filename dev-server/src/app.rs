@@ -57,7 +57,10 @@ pub fn callsync(backend: LocalBackend, jwt: crate::auth::JwtSecret) -> DevServer
             })
         }))
         .consume_transcribe(Arc::new(|services, event| {
-            Box::pin(async move { file_transcribe::handle(&services, event).await })
+            Box::pin(async move {
+                let deadline = services.clock.now() + QUEUE_FUNCTION_TIMEOUT;
+                file_transcribe::handle(&services, event, deadline).await
+            })
         }))
         .schedule(
             "cron-sync",

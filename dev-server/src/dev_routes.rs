@@ -97,10 +97,7 @@ pub async fn handle(
         ("POST", "/dev/token") => token(jwt, body).await,
         ("GET", "/dev/demo") => Ok(match demo {
             Some(demo) => json(http::StatusCode::OK, demo.describe()),
-            None => json(
-                http::StatusCode::OK,
-                json!({ "demo": false, "providers": {}, "fathom_api_key": null }),
-            ),
+            None => json(http::StatusCode::OK, Demo::describe_none()),
         }),
         ("POST", "/dev/demo/faults") => match demo {
             None => Err(ApiError::conflict(

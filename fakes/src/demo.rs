@@ -123,6 +123,11 @@ impl Demo {
         self.vars.get(name).cloned()
     }
 
+    /// What `GET /dev/demo` answers when no demo providers run.
+    pub fn describe_none() -> Value {
+        json!({ "demo": false, "providers": {}, "fathom_api_key": null })
+    }
+
     /// What `GET /dev/demo` answers: which providers are fakes, and the demo API key.
     pub fn describe(&self) -> Value {
         json!({

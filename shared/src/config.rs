@@ -53,8 +53,12 @@ pub struct Config {
     pub imports_per_month: u64,
     /// Largest upload accepted, in bytes.
     pub max_upload_bytes: u64,
-    /// Deliveries of a queue message before it is dead-lettered (the template's
-    /// `maxReceiveCount`): the last one ends its work visibly instead of failing again.
+    /// Longest recording transcribed, in seconds (`MAX_AUDIO_SECONDS`): a longer one fails
+    /// before the transcription API is asked (the API bills by the second).
+    pub max_audio_seconds: u64,
+    /// Deliveries of a queue message before the queue dead-letters it (`QUEUE_MAX_RECEIVES`;
+    /// the template's `maxReceiveCount`): the last one ends its work visibly (a failed job, a
+    /// failed upload) rather than leave it waiting for ever.
     pub queue_max_receives: u32,
     pub aws: Option<AwsResources>,
 }
@@ -103,6 +107,17 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 variable: name,
                 problem: format!("must be a whole number, got `{raw}`"),
             }),
+        }
+    }
+
+    /// A whole number above zero.
+    pub fn positive(&self, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+        match self.number(name, default)? {
+            0 => Err(ConfigError {
+                variable: name,
+                problem: "must be above zero".into(),
+            }),
+            n => Ok(n),
         }
     }
 
@@ -235,8 +250,13 @@ impl Config {
                 .unwrap_or_else(|| "whisper-1".into()),
             imports_per_month: env.number("IMPORTS_PER_MONTH", 0)?,
             max_upload_bytes: env.number("MAX_UPLOAD_BYTES", 500 * 1024 * 1024)?,
-            queue_max_receives: u32::try_from(env.number("QUEUE_MAX_RECEIVES", 5)?.max(1))
-                .unwrap_or(u32::MAX),
+            max_audio_seconds: env.positive("MAX_AUDIO_SECONDS", 6 * 3600)?,
+            queue_max_receives: u32::try_from(env.positive("QUEUE_MAX_RECEIVES", 5)?).map_err(
+                |_| ConfigError {
+                    variable: "QUEUE_MAX_RECEIVES",
+                    problem: "is too large".into(),
+                },
+            )?,
             aws,
         })
     }
@@ -263,6 +283,8 @@ mod tests {
         assert_eq!(cfg.app_base_url, cfg.public_base_url);
         assert_eq!(cfg.imports_per_month, 0);
         assert_eq!(cfg.transcribe_model, "whisper-1");
+        assert_eq!(cfg.max_audio_seconds, 21_600);
+        assert_eq!(cfg.queue_max_receives, 5);
     }
 
     #[test]
@@ -273,6 +295,12 @@ mod tests {
         assert_eq!(err.variable, "IMPORTS_PER_MONTH");
         let err = config(&[("FATHOM_API_BASE_URL", "ftp://x")]).unwrap_err();
         assert_eq!(err.variable, "FATHOM_API_BASE_URL");
+        let err = config(&[("MAX_AUDIO_SECONDS", "0")]).unwrap_err();
+        assert_eq!(err.variable, "MAX_AUDIO_SECONDS");
+        let err = config(&[("QUEUE_MAX_RECEIVES", "0")]).unwrap_err();
+        assert_eq!(err.variable, "QUEUE_MAX_RECEIVES");
+        let err = config(&[("QUEUE_MAX_RECEIVES", "99999999999")]).unwrap_err();
+        assert_eq!(err.variable, "QUEUE_MAX_RECEIVES");
         let err = config(&[("BACKEND", "aws")]).unwrap_err();
         assert_eq!(err.variable, "TABLE_NAME");
     }

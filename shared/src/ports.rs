@@ -207,10 +207,15 @@ pub trait BlobStore: Send + Sync {
     /// `None` when there is no such blob.
     async fn get(&self, key: &str) -> Result<Option<BlobReader>>;
     async fn delete(&self, key: &str) -> Result<()>;
+    /// Where an uploader PUTs the blob `key` itself: a URL signed for `content_type` and for
+    /// exactly `content_length` bytes (another type or length is refused), valid for
+    /// `expires_in` and once (a PUT to a key already stored is refused). The headers are the
+    /// ones the uploader must send; the uploader's HTTP client adds `Content-Length`.
     async fn presign_put(
         &self,
         key: &str,
         content_type: &str,
+        content_length: u64,
         expires_in: Duration,
     ) -> Result<PresignedUpload>;
 

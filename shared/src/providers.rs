@@ -1,8 +1,10 @@
 //! Clients of the third-party APIs, built once per process from configuration and secrets:
-//! one connector per source a user connects, sharing one HTTP client.
+//! one connector per source a user connects, and the transcription API, sharing one HTTP
+//! client.
 
 use crate::config::Config;
 use crate::connectors::fathom::{build_http_client, FathomConnector, HttpTimeouts};
+use crate::connectors::upload::TranscribeClient;
 use crate::connectors::zoom::ZoomConnector;
 use crate::connectors::{Connector, Registry};
 use crate::domain::Source;
@@ -15,6 +17,8 @@ pub struct Providers {
     pub connectors: Registry,
     /// The HTTP client every provider call shares.
     pub http: reqwest::Client,
+    /// The transcription API's client; `None` when no `TRANSCRIBE_API_KEY` is configured.
+    pub transcribe: Option<TranscribeClient>,
 }
 
 impl Providers {
@@ -24,7 +28,11 @@ impl Providers {
             Arc::new(FathomConnector::from_config(config, secrets, http.clone())),
             Arc::new(ZoomConnector::from_config(config, secrets, http.clone())),
         ]);
-        Ok(Providers { connectors, http })
+        Ok(Providers {
+            connectors,
+            http,
+            transcribe: TranscribeClient::from_config(config, secrets)?,
+        })
     }
 
     /// The connector of `source`, when it is one a user connects.

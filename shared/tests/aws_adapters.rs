@@ -36,6 +36,7 @@ async fn a_presigned_put_uploads_from_outside_the_sdk() {
         .presign_put(
             "uploads/alice/u1/call.mp3",
             "audio/mpeg",
+            70_000,
             Duration::from_secs(600),
         )
         .await
@@ -59,19 +60,45 @@ async fn a_presigned_put_uploads_from_outside_the_sdk() {
         !signed.contains("checksum"),
         "no checksum a browser cannot compute: {signed}"
     );
+    // The length and the condition are signed, so S3 refuses another length and a second PUT.
+    let url = url::Url::parse(&presigned.url).unwrap();
+    let signed_headers = url
+        .query_pairs()
+        .find(|(name, _)| name == "X-Amz-SignedHeaders")
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default();
+    let signed_headers: Vec<&str> = signed_headers.split(';').collect();
+    for header in ["content-length", "content-type", "if-none-match"] {
+        assert!(signed_headers.contains(&header), "{signed_headers:?}");
+    }
+    for forbidden in ["host", "content-length"] {
+        assert!(
+            !presigned.headers.contains_key(forbidden),
+            "a browser may not set {forbidden}: {:?}",
+            presigned.headers
+        );
+    }
 
     let audio = vec![0x49u8; 70_000];
-    let mut request = reqwest::Client::new()
-        .put(&presigned.url)
-        .body(audio.clone());
-    for (name, value) in &presigned.headers {
-        request = request.header(name, value);
-    }
-    let response = request.send().await.unwrap();
+    let put = || {
+        let mut request = reqwest::Client::new()
+            .put(&presigned.url)
+            .body(audio.clone());
+        for (name, value) in &presigned.headers {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+    let response = put().await.unwrap();
     assert!(
         response.status().is_success(),
         "upload refused: {}",
         response.status()
+    );
+    assert_eq!(
+        put().await.unwrap().status(),
+        reqwest::StatusCode::PRECONDITION_FAILED,
+        "the URL works once"
     );
 
     assert_eq!(

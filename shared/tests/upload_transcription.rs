@@ -575,3 +575,81 @@ fn the_sniffer_recognises_every_fixture_whatever_its_name() {
         Ok(MediaFormat::Wav)
     );
 }
+
+/// A 16-bit mono PCM WAV declaring `rate`, with `data_bytes` of a square wave.
+fn wav_declaring(rate: u32, data_bytes: u32) -> Vec<u8> {
+    let mut wav = b"RIFF".to_vec();
+    wav.extend((36 + data_bytes).to_le_bytes());
+    wav.extend(b"WAVEfmt ");
+    wav.extend(16u32.to_le_bytes());
+    wav.extend(1u16.to_le_bytes());
+    wav.extend(1u16.to_le_bytes());
+    wav.extend(rate.to_le_bytes());
+    wav.extend(rate.saturating_mul(2).to_le_bytes());
+    wav.extend(2u16.to_le_bytes());
+    wav.extend(16u16.to_le_bytes());
+    wav.extend(b"data");
+    wav.extend(data_bytes.to_le_bytes());
+    for i in 0..data_bytes / 2 {
+        let sample: i16 = if i % 2 == 0 { 12_000 } else { -12_000 };
+        wav.extend(sample.to_le_bytes());
+    }
+    wav
+}
+
+#[tokio::test]
+async fn audio_sampled_below_8_khz_is_refused_before_anything_is_sent() {
+    let fake = FakeTranscribe::start().await.unwrap();
+    let client = client_for(&fake, "whisper-1");
+    let dir = tempfile::tempdir().unwrap();
+    // 3 KB at 1 Hz would stretch to 25 minutes of audio; at 0 Hz the demuxer gives up.
+    for rate in [0u32, 1, 4_000] {
+        let path = dir.path().join(format!("{rate}-hz.wav"));
+        std::fs::write(&path, wav_declaring(rate, 3_000)).unwrap();
+        let err = transcribe_media(&path, &client, &TranscriptionOptions::default(), |_, _| {})
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, MediaError::SampleRateTooLow { rate: r, .. } if r == rate),
+            "{rate} Hz: {err:?}"
+        );
+        assert!(err.to_string().contains(&format!("{rate} Hz")), "{err}");
+    }
+    assert_eq!(fake.stats().requests, 0);
+}
+
+#[tokio::test]
+async fn a_recording_longer_than_the_limit_fails_before_anything_is_sent() {
+    let fake = FakeTranscribe::start().await.unwrap();
+    let client = client_for(&fake, "whisper-1");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long.wav");
+    write_bursts_wav(&path, 16_000, 1, 25.0, &burst_plan(25.0));
+    let options = TranscriptionOptions {
+        max_audio_seconds: 10.0,
+        ..TranscriptionOptions::default()
+    };
+    let err = transcribe_media(&path, &client, &options, |_, _| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, MediaError::TooLong { seconds: Some(s), .. } if (s - 25.0).abs() < 0.01),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "this recording runs 25 seconds; recordings over 10 seconds are not transcribed"
+    );
+    // Compressed files, whether or not their container declares a length.
+    let short = TranscriptionOptions {
+        max_audio_seconds: 1.0,
+        ..TranscriptionOptions::default()
+    };
+    for name in ["tones.mp3", "tones.m4a"] {
+        let err = transcribe_media(&fixture(name), &client, &short, |_, _| {})
+            .await
+            .unwrap_err();
+        assert!(matches!(err, MediaError::TooLong { .. }), "{name}: {err:?}");
+    }
+    assert_eq!(fake.stats().requests, 0);
+}

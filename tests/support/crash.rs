@@ -57,9 +57,12 @@ impl BlobStore for CrashingBlobs {
         &self,
         key: &str,
         content_type: &str,
+        content_length: u64,
         expires_in: Duration,
     ) -> Result<PresignedUpload> {
-        self.inner.presign_put(key, content_type, expires_in).await
+        self.inner
+            .presign_put(key, content_type, content_length, expires_in)
+            .await
     }
 }
 

@@ -154,6 +154,7 @@ async fn presigned_local_uploads_store_the_file_and_announce_it() {
         .presign_put(
             "uploads/alice/upl_1/call.wav",
             "audio/wav",
+            1_000_000,
             Duration::from_secs(600),
         )
         .await

@@ -312,6 +312,15 @@ fn queues_dead_letter_as_the_local_queue_does_and_outlast_their_consumers() {
                 Some(u64::from(pipeline::adapters::local::MAX_RECEIVES)),
                 "{queue_name}"
             );
+            if binary(function) == "file-transcribe" {
+                // The consumer fails an upload on its message's last delivery.
+                let config = pipeline::config::Config::from_lookup(|_| None).unwrap();
+                assert_eq!(
+                    redrive["maxReceiveCount"].as_u64(),
+                    Some(u64::from(config.queue_max_receives)),
+                    "QUEUE_MAX_RECEIVES's default is the queue's maxReceiveCount"
+                );
+            }
             let dead_letters = arn_of(&redrive["deadLetterTargetArn"])
                 .unwrap_or_else(|| panic!("{queue_name} has no dead-letter queue"));
             assert_eq!(
@@ -355,7 +364,8 @@ fn the_functions_get_every_variable_the_aws_backend_requires_and_no_unknown_one(
         asked.borrow_mut().insert(name.to_owned());
         variables.contains(name).then(|| match name {
             "BACKEND" => "aws".to_owned(),
-            "IMPORTS_PER_MONTH" | "MAX_UPLOAD_BYTES" => "1".to_owned(),
+            "IMPORTS_PER_MONTH" | "MAX_UPLOAD_BYTES" | "MAX_AUDIO_SECONDS" => "1".to_owned(),
+            _ if name.starts_with("ZOOM_RATE_") || name == "ZOOM_BACKFILL_DAYS" => "1".to_owned(),
             "FATHOM_OAUTH_PKCE" => "false".to_owned(),
             _ if name.ends_with("_URL") => "https://example.com".to_owned(),
             _ => "x".to_owned(),

@@ -9,8 +9,8 @@ fn workspace_root() -> PathBuf {
 
 const PROVIDERS: [&str; 2] = ["fathom", "zoom"];
 
-/// Rust files below `dir`, each with its code before any `#[cfg(test)]` module.
-fn code_files(dir: &Path) -> Vec<(PathBuf, String)> {
+/// Every Rust file below `dir`.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(dir) = pending.pop() {
@@ -19,13 +19,23 @@ fn code_files(dir: &Path) -> Vec<(PathBuf, String)> {
             if path.is_dir() {
                 pending.push(path);
             } else if path.extension().is_some_and(|e| e == "rs") {
-                let text = std::fs::read_to_string(&path).unwrap();
-                let code = text.split("#[cfg(test)]").next().unwrap_or("").to_owned();
-                files.push((path, code));
+                files.push(path);
             }
         }
     }
     files
+}
+
+/// Rust files below `dir`, each with its code before any `#[cfg(test)]` module.
+fn code_files(dir: &Path) -> Vec<(PathBuf, String)> {
+    rust_files(dir)
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or("").to_owned();
+            (path, code)
+        })
+        .collect()
 }
 
 fn naming_a_provider(files: &[(PathBuf, String)]) -> Vec<String> {
@@ -48,12 +58,13 @@ fn naming_a_provider(files: &[(PathBuf, String)]) -> Vec<String> {
 
 #[test]
 fn no_file_under_the_pipeline_names_a_provider_even_in_its_tests() {
-    let dir = workspace_root().join("shared/src/pipeline");
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        files.push((path.clone(), std::fs::read_to_string(&path).unwrap()));
-    }
+    let files: Vec<(PathBuf, String)> = rust_files(&workspace_root().join("shared/src/pipeline"))
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).unwrap();
+            (path, text)
+        })
+        .collect();
     let found = naming_a_provider(&files);
     assert!(found.is_empty(), "{}", found.join("\n"));
 }

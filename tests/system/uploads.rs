@@ -3,13 +3,14 @@
 //! tone bursts (the fake hears each burst as `tone <Hz>`) or the audio engine's small
 //! compressed fixtures.
 
-use fakes::transcribe::FakeTranscribe;
+use fakes::transcribe::{FakeTranscribe, FakeTranscribeOptions};
 use file_transcribe::tone_audio::ToneRecording;
-use pipeline::ports::ManualClock;
+use pipeline::ports::{Clock, ManualClock, Queue, QueueMessage};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use system_tests::{assert_error, eventually, read, Settings, TestApp};
 
 /// The transcription API's request limit.
@@ -23,7 +24,15 @@ struct World {
 
 /// The app with the fake as its transcription API; `with_key: false` leaves the key unset.
 async fn world_with(settings: Settings, with_key: bool) -> World {
-    let fake = FakeTranscribe::start()
+    world_with_fake(settings, with_key, FakeTranscribeOptions::default()).await
+}
+
+async fn world_with_fake(
+    settings: Settings,
+    with_key: bool,
+    options: FakeTranscribeOptions,
+) -> World {
+    let fake = FakeTranscribe::start_with(options)
         .await
         .expect("fake transcription API");
     let mut settings = settings
@@ -109,6 +118,22 @@ impl World {
         assert_eq!(started["method"], "PUT");
         self.put(&started, path).await;
         started["upload_id"].as_str().unwrap().to_owned()
+    }
+
+    /// PUTs `body` to `url` with `content_type`; the answer.
+    async fn put_body(
+        &self,
+        url: &str,
+        content_type: &str,
+        body: reqwest::Body,
+    ) -> (StatusCode, Value) {
+        let request = self
+            .app
+            .client
+            .put(url)
+            .header("content-type", content_type)
+            .body(body);
+        read(request.send().await.unwrap()).await
     }
 
     async fn status(&self, user: &str, id: &str) -> (StatusCode, Value) {
@@ -430,7 +455,7 @@ async fn a_failed_upload_can_be_retried_and_only_a_failed_one() {
         .app
         .send_json(Method::POST, &retry, "alice", &json!({}))
         .await;
-    assert_error(&again, StatusCode::CONFLICT, "not_failed");
+    assert_error(&again, StatusCode::CONFLICT, "not_retryable");
     let (_, jobs) = w.app.get("/jobs?source=upload", Some("alice")).await;
     let jobs = jobs["items"].as_array().unwrap();
     assert_eq!(jobs.len(), 1, "a retry runs the upload's one job again");
@@ -517,6 +542,18 @@ async fn starts_with_a_bad_type_size_or_body_are_refused() {
         StatusCode::BAD_REQUEST,
         "invalid_filename",
     );
+    let long_type = format!("audio/{}", "x".repeat(10_000));
+    for content_type in [
+        long_type.as_str(),
+        "audio/mpeg\r\nx-injected: 1",
+        "audio/mpég",
+    ] {
+        assert_error(
+            &w.start("alice", start("call.mp3", content_type, 10)).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_content_type",
+        );
+    }
     let no_size = w
         .start(
             "alice",
@@ -541,4 +578,271 @@ async fn starts_with_a_bad_type_size_or_body_are_refused() {
         .start("alice", start("recording", "audio/mpeg", 1_000_000))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// `bytes` as a body sent in pieces, without a `Content-Length`.
+fn streamed(bytes: &[u8]) -> reqwest::Body {
+    let pieces: Vec<Result<Vec<u8>, std::io::Error>> =
+        bytes.chunks(16 * 1024).map(|c| Ok(c.to_vec())).collect();
+    reqwest::Body::wrap_stream(futures::stream::iter(pieces))
+}
+
+#[tokio::test]
+async fn an_upload_url_takes_only_the_declared_file_and_only_once() {
+    let w = world().await;
+    let (played, path) = w.tone_file("exact.wav", 8.0, 12);
+    let file = std::fs::read(&path).unwrap();
+    let start =
+        json!({"filename": "exact.wav", "content_type": "audio/wav", "size_bytes": file.len()});
+    let (status, started) = w.start("alice", start).await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let headers = started["headers"].as_object().unwrap();
+    assert_eq!(headers["content-type"], "audio/wav");
+    assert!(
+        !headers.contains_key("content-length") && !headers.contains_key("host"),
+        "no header a browser may not set: {headers:?}"
+    );
+    let url = started["upload_url"].as_str().unwrap();
+    let mut longer = file.clone();
+    longer.extend(vec![0u8; 200_000]);
+
+    assert_error(
+        &w.put_body(url, "audio/mpeg", file.clone().into()).await,
+        StatusCode::FORBIDDEN,
+        "content_type_mismatch",
+    );
+    assert_error(
+        &w.put_body(url, "audio/wav", longer.clone().into()).await,
+        StatusCode::FORBIDDEN,
+        "content_length_mismatch",
+    );
+    assert_error(
+        &w.put_body(url, "audio/wav", streamed(&longer)).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "upload_too_large",
+    );
+    assert_error(
+        &w.put_body(url, "audio/wav", streamed(&file[..file.len() / 2]))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "incomplete_upload",
+    );
+    assert_eq!(w.staged_files(), 0, "nothing of a refused body is kept");
+    let id = started["upload_id"].as_str().unwrap();
+    assert_eq!(w.status("alice", id).await.1["status"], "pending");
+
+    let (status, body) = w.put_body(url, "audio/wav", streamed(&file)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_error(
+        &w.put_body(url, "audio/wav", file.clone().into()).await,
+        StatusCode::PRECONDITION_FAILED,
+        "already_uploaded",
+    );
+    let done = w.finished("alice", id, 60).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert!(!played.texts().is_empty());
+    assert_eq!(texts(&w.recording("alice", &done).await), played.texts());
+    assert_error(
+        &w.put_body(url, "audio/wav", file.clone().into()).await,
+        StatusCode::PRECONDITION_FAILED,
+        "already_uploaded",
+    );
+    assert_eq!(
+        w.staged_files(),
+        0,
+        "a refused PUT stores nothing, even after the import"
+    );
+    assert_eq!(w.fake.stats().transcribed, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_puts_to_one_upload_url_at_once_store_one_file() {
+    let w = world().await;
+    let (_, path) = w.tone_file("twice.wav", 8.0, 13);
+    let file = std::fs::read(&path).unwrap();
+    let start =
+        json!({"filename": "twice.wav", "content_type": "audio/wav", "size_bytes": file.len()});
+    let (_, started) = w.start("alice", start).await;
+    let url = started["upload_url"].as_str().unwrap();
+    let (a, b) = tokio::join!(
+        w.put_body(url, "audio/wav", streamed(&file)),
+        w.put_body(url, "audio/wav", streamed(&file))
+    );
+    let mut statuses = [a.0.as_u16(), b.0.as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [200, 412], "{a:?} {b:?}");
+    let id = started["upload_id"].as_str().unwrap();
+    assert_eq!(w.finished("alice", id, 60).await["status"], "completed");
+    assert_eq!(
+        w.fake.stats().transcribed,
+        1,
+        "announced and transcribed once"
+    );
+}
+
+/// A 16-bit mono PCM WAV declaring `rate`, with `data_bytes` of a square wave.
+fn wav_declaring(rate: u32, data_bytes: u32) -> Vec<u8> {
+    let mut wav = b"RIFF".to_vec();
+    wav.extend((36 + data_bytes).to_le_bytes());
+    wav.extend(b"WAVEfmt ");
+    wav.extend(16u32.to_le_bytes());
+    wav.extend(1u16.to_le_bytes());
+    wav.extend(1u16.to_le_bytes());
+    wav.extend(rate.to_le_bytes());
+    wav.extend(rate.saturating_mul(2).to_le_bytes());
+    wav.extend(2u16.to_le_bytes());
+    wav.extend(16u16.to_le_bytes());
+    wav.extend(b"data");
+    wav.extend(data_bytes.to_le_bytes());
+    for i in 0..data_bytes / 2 {
+        let sample: i16 = if i % 2 == 0 { 12_000 } else { -12_000 };
+        wav.extend(sample.to_le_bytes());
+    }
+    wav
+}
+
+#[tokio::test]
+async fn recordings_that_would_bill_hours_or_break_the_decoder_fail_before_transcription() {
+    let w = world_with(Settings::default().set("MAX_AUDIO_SECONDS", "10"), true).await;
+    // 3 KB declaring 1 Hz: 25 minutes of audio once resampled. 0 Hz: the decoder gives up.
+    let one_hertz = w.file_of("one-hertz.wav", &wav_declaring(1, 3_000));
+    let zero_hertz = w.file_of("zero-hertz.wav", &wav_declaring(0, 3_000));
+    let (_, long) = w.tone_file("long.wav", 30.0, 14);
+    let cases = [
+        ("one-hertz.wav", one_hertz, "sampled at 1 Hz"),
+        ("zero-hertz.wav", zero_hertz, "sampled at 0 Hz"),
+        (
+            "long.wav",
+            long,
+            "runs 30 seconds; recordings over 10 seconds",
+        ),
+    ];
+    for (name, path, reason) in cases {
+        let id = w.upload("alice", name, "audio/wav", &path).await;
+        let upload = w.finished("alice", &id, 30).await;
+        assert_eq!(upload["status"], "failed", "{name}: {upload}");
+        let error = upload["error"].as_str().unwrap();
+        assert!(error.contains(reason), "{name}: {error}");
+        assert!(!error.to_lowercase().contains("panic"), "{name}: {error}");
+    }
+    assert_eq!(w.fake.stats().requests, 0, "nothing was sent to be billed");
+}
+
+/// The transcribe queue, with the messages sent delayed (the consumer's next attempts) held
+/// back for the test to deliver.
+struct HeldQueue {
+    inner: Arc<dyn Queue>,
+    delayed: Arc<Mutex<Vec<(String, Duration)>>>,
+}
+
+#[async_trait::async_trait]
+impl Queue for HeldQueue {
+    async fn send(&self, body: &str) -> anyhow::Result<()> {
+        self.inner.send(body).await
+    }
+    async fn send_delayed(&self, body: &str, delay: Duration) -> anyhow::Result<()> {
+        self.delayed.lock().unwrap().push((body.to_owned(), delay));
+        Ok(())
+    }
+    async fn send_batch(&self, bodies: &[String]) -> anyhow::Result<()> {
+        self.inner.send_batch(bodies).await
+    }
+    async fn receive(&self, max: usize, visibility: Duration) -> anyhow::Result<Vec<QueueMessage>> {
+        self.inner.receive(max, visibility).await
+    }
+    async fn delete(&self, receipt: &str) -> anyhow::Result<()> {
+        self.inner.delete(receipt).await
+    }
+    async fn receive_dead_letters(&self, max: usize) -> anyhow::Result<Vec<QueueMessage>> {
+        self.inner.receive_dead_letters(max).await
+    }
+}
+
+#[tokio::test]
+async fn while_the_api_is_down_an_upload_says_why_and_when_and_a_stuck_one_can_be_retried() {
+    let clock = Arc::new(ManualClock::new(pipeline::testing::epoch()));
+    let delayed = Arc::new(Mutex::new(Vec::new()));
+    let held = delayed.clone();
+    let settings = Settings::default()
+        .clock(clock.clone())
+        .override_services(move |services| {
+            services.transcribe_queue = Arc::new(HeldQueue {
+                inner: services.transcribe_queue.clone(),
+                delayed: held.clone(),
+            })
+        });
+    let no_wait = FakeTranscribeOptions {
+        retry_after_seconds: 0,
+        ..Default::default()
+    };
+    let w = world_with_fake(settings, true, no_wait).await;
+    let (played, path) = w.tone_file("outage.wav", 6.0, 15);
+    // Every request of the first attempt is refused.
+    w.fake.fail_next(5, 429);
+    let id = w.upload("alice", "outage.wav", "audio/wav", &path).await;
+    eventually(30, "the upload shows its next attempt", || async {
+        !w.status("alice", &id).await.1["next_attempt_at"].is_null()
+    })
+    .await;
+    let (_, waiting) = w.status("alice", &id).await;
+    assert_eq!(waiting["status"], "transcribing", "{waiting}");
+    assert_eq!(waiting["attempt"], 2, "{waiting}");
+    let error = waiting["error"].as_str().unwrap();
+    assert!(error.contains("HTTP 429"), "{error}");
+    assert!(!error.contains("http://"), "{error}");
+    let next: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(waiting["next_attempt_at"].clone()).unwrap();
+    assert_eq!(
+        next,
+        pipeline::testing::epoch() + chrono::Duration::minutes(1)
+    );
+    let scheduled: Vec<u64> = delayed
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, d)| d.as_secs())
+        .collect();
+    assert_eq!(scheduled, [60], "the next attempt is queued for then");
+
+    // On its way: not to be retried yet.
+    let retry = format!("/uploads/{id}/retry");
+    let refused = w
+        .app
+        .send_json(Method::POST, &retry, "alice", &json!({}))
+        .await;
+    assert_error(&refused, StatusCode::CONFLICT, "not_retryable");
+
+    // The scheduled attempt never comes (its message lost): 15 minutes past it, it is stuck.
+    clock.advance(chrono::Duration::minutes(17));
+    let (status, queued) = w
+        .app
+        .send_json(Method::POST, &retry, "alice", &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    assert_eq!(
+        (
+            &queued["status"],
+            &queued["error"],
+            &queued["next_attempt_at"]
+        ),
+        (&json!("uploaded"), &Value::Null, &Value::Null)
+    );
+    let done = w.finished("alice", &id, 30).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(texts(&w.recording("alice", &done).await), played.texts());
+
+    // The lost message turns up after all: the retry overtook it, so it does nothing.
+    let (late, _) = delayed.lock().unwrap().pop().unwrap();
+    let message = QueueMessage {
+        message_id: "late".into(),
+        receipt: "late".into(),
+        body: late,
+        receive_count: 1,
+    };
+    let event = dev_server::sqs_event("transcribe", &[message]);
+    let deadline = clock.now() + chrono::Duration::minutes(15);
+    let response = file_transcribe::handle(w.app.services(), event, deadline).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(w.fake.stats().transcribed, 1);
+    assert_eq!(w.status("alice", &id).await.1["status"], "completed");
 }

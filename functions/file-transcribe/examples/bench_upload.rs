@@ -177,6 +177,7 @@ fn child(args: &[String]) -> Result<()> {
         let message = UploadMessage::Transcribe {
             user_id: upload.user_id.clone(),
             upload_id: upload.id.clone(),
+            attempt: pipeline::domain::Attempt::FIRST,
         };
         let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [{
             "messageId": "bench",
@@ -191,7 +192,8 @@ fn child(args: &[String]) -> Result<()> {
             temp_dir: data.path().to_path_buf(),
         };
         let started = Instant::now();
-        file_transcribe::handle_with(&backend.services, &settings, event).await;
+        let deadline = chrono::Utc::now() + chrono::Duration::minutes(15);
+        file_transcribe::handle_with(&backend.services, &settings, event, deadline).await;
         let wall = started.elapsed();
         let done = backend
             .services

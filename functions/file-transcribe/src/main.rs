@@ -6,7 +6,8 @@ async fn main() -> Result<(), Error> {
     let services = pipeline::runtime::start().await?;
     let services = &services;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, Error>(file_transcribe::handle(services, event.payload).await)
+        let deadline = file_transcribe::deadline(event.context.deadline);
+        Ok::<_, Error>(file_transcribe::handle(services, event.payload, deadline).await)
     }))
     .await
 }

@@ -7,7 +7,7 @@ use pipeline::connectors::upload::accepted_upload_type;
 use pipeline::domain::{Upload, UploadId, UploadStatus, UserId};
 use pipeline::http::{self, ApiError, ApiResult, Body, Request, Response, Route};
 use pipeline::pipeline::upload_import::{
-    quota_exhausted, quota_message, retry_failed_upload, staged_key, UPLOAD_URL_LIFETIME,
+    quota_exhausted, quota_message, retry_refusal, retry_upload, staged_key, UPLOAD_URL_LIFETIME,
 };
 use pipeline::services::Services;
 use serde::{Deserialize, Serialize};
@@ -21,6 +21,9 @@ pub const ROUTES: &[Route] = &[
 
 /// Longest file name accepted.
 const MAX_FILENAME_CHARS: usize = 255;
+/// Longest declared content type accepted (RFC 6838 caps a type and a subtype at 127
+/// characters each; real ones are far shorter).
+const MAX_CONTENT_TYPE_CHARS: usize = 127;
 
 pub async fn handle(services: &Services, req: Request) -> Response<Body> {
     http::respond(route(services, &req)).await
@@ -61,7 +64,24 @@ async fn start(services: &Services, user: &UserId, request: StartRequest) -> Api
             ),
         ));
     }
-    accepted_upload_type(filename, &request.content_type).map_err(|e| {
+    // The type is signed into the upload URL and sent back as a header: printable ASCII only.
+    // A browser that does not know a file's type sends none, which stands for bytes.
+    let content_type = match request.content_type.trim() {
+        "" => "application/octet-stream",
+        declared => declared,
+    };
+    if content_type.len() > MAX_CONTENT_TYPE_CHARS
+        || !content_type.bytes().all(|b| (b' '..=b'~').contains(&b))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_content_type",
+            format!(
+                "content_type must be at most {MAX_CONTENT_TYPE_CHARS} printable ASCII \
+                 characters, such as `audio/mpeg`"
+            ),
+        ));
+    }
+    accepted_upload_type(filename, content_type).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "unsupported_media_type",
@@ -89,13 +109,14 @@ async fn start(services: &Services, user: &UserId, request: StartRequest) -> Api
 
     let id = UploadId::new();
     let object_key = staged_key(user, &id, filename);
-    let content_type = match request.content_type.trim() {
-        "" => "application/octet-stream",
-        declared => declared,
-    };
     let presigned = services
         .blobs
-        .presign_put(&object_key, content_type, UPLOAD_URL_LIFETIME)
+        .presign_put(
+            &object_key,
+            content_type,
+            request.size_bytes,
+            UPLOAD_URL_LIFETIME,
+        )
         .await?;
     let now = services.clock.now();
     let upload = Upload::pending(
@@ -138,18 +159,20 @@ async fn find(services: &Services, user: &UserId, raw_id: &str) -> Result<Upload
     services.uploads.get(user, &id).await?.ok_or_else(not_found)
 }
 
+/// Another round of attempts at an upload that failed, or that is stuck (no progress long past
+/// when it was due).
 async fn retry(services: &Services, user: &UserId, raw_id: &str) -> ApiResult {
     let upload = find(services, user, raw_id).await?;
-    if upload.status != UploadStatus::Failed {
+    if let Some(reason) = retry_refusal(&upload, services.clock.now()) {
         return Err(ApiError::conflict(
-            "not_failed",
+            "not_retryable",
             format!(
-                "only a failed upload can be retried; this one is {}",
+                "only a failed or stuck upload can be retried; this one is {}: {reason}",
                 status_name(upload.status)
             ),
         ));
     }
-    let queued = retry_failed_upload(services, upload).await.map_err(|e| {
+    let queued = retry_upload(services, upload).await.map_err(|e| {
         tracing::error!(error = format!("{e:#}"), "upload retry not queued");
         ApiError::unavailable("the retry could not be queued; try again")
     })?;
@@ -181,8 +204,14 @@ struct UploadView<'a> {
     status: UploadStatus,
     progress: ChunkProgress,
     recording_id: Option<&'a str>,
+    /// Why it failed, or why the last attempt did not finish while another is due.
     error: Option<&'a str>,
+    /// The attempt running or due, from 1 (0 before the file arrives); a retry starts again.
+    attempt: u32,
+    /// When the next attempt runs, while one is scheduled.
+    next_attempt_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
 }
 
 impl<'a> From<&'a Upload> for UploadView<'a> {
@@ -197,7 +226,10 @@ impl<'a> From<&'a Upload> for UploadView<'a> {
             },
             recording_id: upload.recording_id.as_ref().map(|r| r.as_str()),
             error: upload.error.as_deref(),
+            attempt: upload.attempt.number,
+            next_attempt_at: upload.next_attempt_at,
             created_at: upload.created_at,
+            updated_at: upload.updated_at,
         }
     }
 }
@@ -268,7 +300,7 @@ mod tests {
         let (status, body) = call(&backend, event(retry.clone())).await;
         assert_eq!(
             (status, body["error"]["code"].as_str()),
-            (409, Some("not_failed")),
+            (409, Some("not_retryable")),
             "{body}"
         );
 

@@ -21,4 +21,4 @@ pub use recording::{
     hex_digest, ActionItem, MeetingContent, Participant, Recording, RecordingFile, TranscriptRef,
     TranscriptSegment,
 };
-pub use upload::{Upload, UploadStatus};
+pub use upload::{Attempt, Upload, UploadStatus};

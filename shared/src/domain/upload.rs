@@ -15,6 +15,42 @@ pub enum UploadStatus {
     Duplicate,
 }
 
+/// Which try at transcribing an upload: `number` counts from 1 in each `round`, and a round
+/// begins when the file arrives (round 0) and each time its user asks for a retry. Later
+/// attempts order after earlier ones, so a message for an attempt already overtaken does
+/// nothing.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct Attempt {
+    pub round: u32,
+    pub number: u32,
+}
+
+impl Attempt {
+    /// The attempt the file's arrival starts.
+    pub const FIRST: Attempt = Attempt {
+        round: 0,
+        number: 1,
+    };
+
+    /// The next try in the same round.
+    pub fn next(self) -> Attempt {
+        Attempt {
+            round: self.round,
+            number: self.number.saturating_add(1),
+        }
+    }
+
+    /// The first try of a new round (the user asked for it).
+    pub fn next_round(self) -> Attempt {
+        Attempt {
+            round: self.round.saturating_add(1),
+            number: 1,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Upload {
     pub id: UploadId,
@@ -28,7 +64,15 @@ pub struct Upload {
     pub chunks_done: u32,
     pub chunks_total: u32,
     pub recording_id: Option<RecordingId>,
+    /// Why the upload failed, or, while another attempt is due, why the last one did not
+    /// finish.
     pub error: Option<String>,
+    /// The latest attempt started or scheduled; the default before the first.
+    #[serde(default)]
+    pub attempt: Attempt,
+    /// When the next attempt runs, while one is scheduled after a transient failure.
+    #[serde(default)]
+    pub next_attempt_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -56,6 +100,8 @@ impl Upload {
             chunks_total: 0,
             recording_id: None,
             error: None,
+            attempt: Attempt::default(),
+            next_attempt_at: None,
             created_at: now,
             updated_at: now,
         }

@@ -3,8 +3,8 @@
 //! meeting is imported, then transcribed by the engine uploads use, chunked, as one import.
 
 use crate::connectors::upload::{
-    spool_to_temp_file, transcribe_media, MediaError, SpoolError, TranscribeClient,
-    TranscribeError, TranscribeSettings, TranscriptionOptions,
+    spool_to_temp_file, transcribe_media, MediaError, SpoolError, TranscribeError,
+    TranscriptionOptions,
 };
 use crate::connectors::{Connector, ConnectorError, Credential, Fetched, MediaRef};
 use crate::domain::{hex_digest, MeetingContent, UserId};
@@ -78,14 +78,14 @@ async fn transcribe_recording(
         .put_file(&key, spooled.path(), "application/octet-stream")
         .await
         .map_err(|e| unavailable(format!("{e:#}")))?;
-    let client = TranscribeClient::new(TranscribeSettings::from_config(
-        &services.config,
-        &services.secrets,
-    ))
-    .map_err(|e| ConnectorError::Permanent(e.to_string()))?;
+    let client = services
+        .providers
+        .transcribe
+        .as_ref()
+        .ok_or_else(|| ConnectorError::Permanent(TranscribeError::NotConfigured.to_string()))?;
     let transcription = transcribe_media(
         spooled.path(),
-        &client,
+        client,
         &TranscriptionOptions::default(),
         |_, _| {},
     )

@@ -910,6 +910,7 @@ pub async fn blobs_round_trip_and_delete(b: &TestBackend) {
         .presign_put(
             "uploads/alice/u1/call.mp3",
             "audio/mpeg",
+            70_000,
             Duration::from_secs(900),
         )
         .await
@@ -917,6 +918,15 @@ pub async fn blobs_round_trip_and_delete(b: &TestBackend) {
     assert_eq!(presigned.method, "PUT");
     assert!(presigned.url.starts_with("http"));
     assert!(presigned.expires_at > chrono::Utc::now());
+    // What the uploader must send, and nothing a browser refuses to be given.
+    let header = |name: &str| presigned.headers.get(name).map(String::as_str);
+    assert_eq!(
+        (header("content-type"), header("if-none-match")),
+        (Some("audio/mpeg"), Some("*"))
+    );
+    for forbidden in ["host", "content-length"] {
+        assert_eq!(header(forbidden), None, "{:?}", presigned.headers);
+    }
 }
 
 fn delivery(owner: Option<&str>, source: Source, minutes: i64) -> DeliveryRecord {

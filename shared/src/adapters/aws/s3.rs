@@ -86,31 +86,42 @@ impl BlobStore for S3BlobStore {
         Ok(())
     }
 
-    /// A PUT URL signed for `content_type`: the uploader must send the returned headers.
+    /// A PUT URL signed for `content_type`, exactly `content_length` bytes (S3 answers 403
+    /// `SignatureDoesNotMatch` to another length) and `If-None-Match: *` (a conditional write:
+    /// a second PUT to the key answers 412, so the URL works once).
     async fn presign_put(
         &self,
         key: &str,
         content_type: &str,
+        content_length: u64,
         expires_in: Duration,
     ) -> Result<PresignedUpload> {
         let expires_at = Utc::now()
             + chrono::Duration::from_std(expires_in).context("upload expiry is too far away")?;
         let presigning = PresigningConfig::expires_in(expires_in)
             .context("upload expiry is out of S3's range")?;
+        let content_length =
+            i64::try_from(content_length).context("the upload's length is out of range")?;
         let request = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
+            .content_length(content_length)
+            .if_none_match("*")
             .presigned(presigning)
             .await
             .map_err(|e| sdk_error("S3 PutObject presigning", e))?;
+        // The signed headers the uploader must send, but those a browser sets itself and may
+        // not be given: `Host`, and `Content-Length`, which it takes from the body.
         let mut headers: BTreeMap<String, String> = request
             .headers()
             .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
+            .filter(|(name, _)| !matches!(name.as_str(), "host" | "content-length"))
             .collect();
         headers.insert("content-type".into(), content_type.to_owned());
+        headers.insert("if-none-match".into(), "*".to_owned());
         Ok(PresignedUpload {
             url: request.uri().to_owned(),
             method: "PUT",

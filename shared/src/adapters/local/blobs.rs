@@ -1,5 +1,7 @@
 //! Blobs as files under the data directory. A presigned upload is a dev-server URL carrying
-//! an expiry and an HMAC over (key, content type, expiry), checked by `verify_upload_url`.
+//! an expiry and an HMAC over (key, content type, content length, expiry), checked by
+//! `verify_upload_url`; `receive_upload` takes its body, refusing more or fewer bytes than were
+//! signed.
 
 use crate::ports::{BlobReader, BlobStore, PresignedUpload};
 use anyhow::{bail, Context, Result};
@@ -70,10 +72,69 @@ impl LocalBlobs {
         Ok(size)
     }
 
-    fn signature(&self, key: &str, content_type: &str, expires: i64) -> String {
+    /// Whether the blob `key` is stored.
+    pub async fn exists(&self, key: &str) -> Result<bool> {
+        Ok(tokio::fs::try_exists(self.path(key)?).await?)
+    }
+
+    /// Streams a presigned upload's body to a temporary file beside the blob `key`, reading no
+    /// further than `length` bytes: a longer body stops at the first byte too many, a shorter
+    /// one is refused when it ends. Nothing is stored until the returned blob is committed.
+    pub async fn receive_upload<S>(
+        &self,
+        key: &str,
+        mut stream: S,
+        length: u64,
+    ) -> Result<ReceivedBlob, ReceiveError>
+    where
+        S: futures::Stream<Item = std::io::Result<Bytes>> + Unpin + Send,
+    {
+        use futures::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let path = self.path(key)?;
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .with_context(|| format!("creating the folder of blob {key}"))?;
+        }
+        let mut received = ReceivedBlob {
+            tmp: path.with_extension(format!("partial-{}", uuid::Uuid::new_v4().simple())),
+            path,
+            size: 0,
+        };
+        let mut file = tokio::fs::File::create(&received.tmp)
+            .await
+            .with_context(|| format!("creating a file for blob {key}"))?;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(ReceiveError::Interrupted)?;
+            received.size += chunk.len() as u64;
+            if received.size > length {
+                return Err(ReceiveError::TooLong { length });
+            }
+            file.write_all(&chunk)
+                .await
+                .with_context(|| format!("writing blob {key}"))?;
+        }
+        file.flush().await.context("flushing an upload")?;
+        if received.size < length {
+            return Err(ReceiveError::TooShort {
+                received: received.size,
+                length,
+            });
+        }
+        Ok(received)
+    }
+
+    fn signature(
+        &self,
+        key: &str,
+        content_type: &str,
+        content_length: u64,
+        expires: i64,
+    ) -> String {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(&self.url_key).expect("HMAC takes keys of any length");
-        mac.update(format!("{key}\n{content_type}\n{expires}").as_bytes());
+        mac.update(format!("{key}\n{content_type}\n{content_length}\n{expires}").as_bytes());
         B64.encode(mac.finalize().into_bytes())
     }
 
@@ -82,11 +143,12 @@ impl LocalBlobs {
         &self,
         key: &str,
         content_type: &str,
+        content_length: u64,
         expires: i64,
         signature: &str,
         now: DateTime<Utc>,
     ) -> Result<(), UploadUrlError> {
-        let expected = self.signature(key, content_type, expires);
+        let expected = self.signature(key, content_type, content_length, expires);
         let genuine: bool =
             subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), signature.as_bytes()).into();
         if !genuine {
@@ -97,6 +159,47 @@ impl LocalBlobs {
         }
         Ok(())
     }
+}
+
+/// A presigned upload's body, received whole and not yet stored; dropped uncommitted, it is
+/// removed.
+#[derive(Debug)]
+pub struct ReceivedBlob {
+    tmp: PathBuf,
+    path: PathBuf,
+    pub size: u64,
+}
+
+impl ReceivedBlob {
+    /// Stores the blob; `false`, storing nothing, when a blob is already stored under its key.
+    pub async fn commit_new(self) -> Result<bool> {
+        // A hard link, unlike a rename, never replaces what is there.
+        match tokio::fs::hard_link(&self.tmp, &self.path).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(e).context("storing an upload"),
+        }
+    }
+}
+
+impl Drop for ReceivedBlob {
+    fn drop(&mut self) {
+        // Nothing useful can be done if the temporary file cannot be removed.
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+}
+
+/// Why a presigned upload's body was not received.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    #[error("the body is longer than the {length} bytes the upload URL was signed for")]
+    TooLong { length: u64 },
+    #[error("the body ended after {received} of the {length} bytes the upload URL was signed for")]
+    TooShort { received: u64, length: u64 },
+    #[error("the body could not be read: {0}")]
+    Interrupted(std::io::Error),
+    #[error(transparent)]
+    Store(#[from] anyhow::Error),
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -152,10 +255,13 @@ impl BlobStore for LocalBlobs {
         }
     }
 
+    /// A dev-server URL signed for the key, the content type and length, and the expiry; the
+    /// dev server takes one body for it (see `receive_upload`).
     async fn presign_put(
         &self,
         key: &str,
         content_type: &str,
+        content_length: u64,
         expires_in: Duration,
     ) -> Result<PresignedUpload> {
         self.path(key)?;
@@ -168,9 +274,18 @@ impl BlobStore for LocalBlobs {
         ))?;
         url.query_pairs_mut()
             .append_pair("content_type", content_type)
+            .append_pair("content_length", &content_length.to_string())
             .append_pair("expires", &expires.to_string())
-            .append_pair("signature", &self.signature(key, content_type, expires));
-        let headers = BTreeMap::from([("content-type".to_owned(), content_type.to_owned())]);
+            .append_pair(
+                "signature",
+                &self.signature(key, content_type, content_length, expires),
+            );
+        // As S3's: the uploader sends the signed type, and may send the condition the dev
+        // server applies anyway.
+        let headers = BTreeMap::from([
+            ("content-type".to_owned(), content_type.to_owned()),
+            ("if-none-match".to_owned(), "*".to_owned()),
+        ]);
         Ok(PresignedUpload {
             url: url.to_string(),
             method: "PUT",

@@ -7,7 +7,7 @@ mod kv;
 mod queue;
 mod records;
 
-pub use blobs::{LocalBlobs, UploadUrlError, UPLOAD_ROUTE};
+pub use blobs::{LocalBlobs, ReceiveError, ReceivedBlob, UploadUrlError, UPLOAD_ROUTE};
 pub use db::Db;
 pub use deliveries::LocalDeliveries;
 pub use kv::{purge_expired, LocalCounters, LocalLeases, LocalOnce};

@@ -17,6 +17,11 @@ use symphonia::core::probe::Hint;
 pub const TARGET_RATE: u32 = 16_000;
 /// Damaged packets in a row tolerated before the stream is given up as broken.
 const MAX_CONSECUTIVE_BAD_PACKETS: u32 = 32;
+/// The lowest sample rate accepted: telephone audio. Below it a few bytes stretch into hours
+/// of audio once resampled, and there is no speech to hear.
+pub const MIN_SAMPLE_RATE: u32 = 8_000;
+/// How far into a WAV file its `fmt ` chunk is looked for.
+const WAV_HEADER_SEARCH_BYTES: u64 = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
@@ -28,6 +33,8 @@ pub enum DecodeError {
     UnsupportedCodec(String),
     #[error("the audio data is damaged ({0})")]
     Damaged(String),
+    #[error("its audio is sampled at {0} Hz, below the {MIN_SAMPLE_RATE} Hz speech needs")]
+    SampleRateTooLow(u32),
 }
 
 impl From<SymphoniaError> for DecodeError {
@@ -55,6 +62,12 @@ impl MonoDecoder {
     /// Opens the container and the decoder of its audio track. MP4 and MOV keep their index at
     /// either end, which is why this reads from a seekable file.
     pub fn open(path: &Path, format: MediaFormat) -> Result<Self, DecodeError> {
+        if format == MediaFormat::Wav {
+            // Read before the demuxer sees the file: it does not survive a rate of 0.
+            if let Some(rate) = wav_sample_rate(path)?.filter(|r| *r < MIN_SAMPLE_RATE) {
+                return Err(DecodeError::SampleRateTooLow(rate));
+            }
+        }
         let file = File::open(path)?;
         let stream = MediaSourceStream::new(Box::new(file), Default::default());
         let mut hint = Hint::new();
@@ -74,6 +87,9 @@ impl MonoDecoder {
             })?;
         let reader = probed.format;
         let track = open_audio_track(reader.tracks())?;
+        if let Some(rate) = track.sample_rate.filter(|r| *r < MIN_SAMPLE_RATE) {
+            return Err(DecodeError::SampleRateTooLow(rate));
+        }
         Ok(Self {
             reader,
             decoder: track.decoder,
@@ -125,6 +141,9 @@ impl MonoDecoder {
             if frames == 0 {
                 continue;
             }
+            if spec.rate < MIN_SAMPLE_RATE {
+                return Err(DecodeError::SampleRateTooLow(spec.rate));
+            }
             let buffer = match &mut self.interleaved {
                 Some(buffer) if buffer.capacity() >= frames * spec.channels.count() => buffer,
                 slot => slot.insert(SampleBuffer::new(decoded.capacity() as u64, spec)),
@@ -170,6 +189,7 @@ struct AudioTrack {
     id: u32,
     decoder: Box<dyn Decoder>,
     duration_seconds: Option<f64>,
+    sample_rate: Option<u32>,
 }
 
 fn open_audio_track(tracks: &[Track]) -> Result<AudioTrack, DecodeError> {
@@ -187,6 +207,7 @@ fn open_audio_track(tracks: &[Track]) -> Result<AudioTrack, DecodeError> {
                     id: track.id,
                     decoder,
                     duration_seconds,
+                    sample_rate: params.sample_rate,
                 });
             }
             Err(_) => unsupported = Some(codec_name(params.codec)),
@@ -218,6 +239,32 @@ fn codec_name(codec: symphonia::core::codecs::CodecType) -> String {
             || "this codec's".into(),
             |descriptor| descriptor.short_name.to_uppercase(),
         )
+}
+
+/// The sample rate a WAV file's `fmt ` chunk declares; `None` when the chunk is not found
+/// near the start (the demuxer then decides).
+fn wav_sample_rate(path: &Path) -> Result<Option<u32>, DecodeError> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    File::open(path)?
+        .take(WAV_HEADER_SEARCH_BYTES)
+        .read_to_end(&mut head)?;
+    let mut at = 12; // "RIFF", the size, "WAVE"
+    while let Some(header) = head.get(at..at + 8) {
+        let size = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        if &header[..4] == b"fmt " {
+            // The format tag and the channel count come before the rate.
+            return Ok(head
+                .get(at + 12..at + 16)
+                .map(|rate| u32::from_le_bytes([rate[0], rate[1], rate[2], rate[3]])));
+        }
+        // Chunks are padded to an even size.
+        at = at
+            .saturating_add(8)
+            .saturating_add(size)
+            .saturating_add(size % 2);
+    }
+    Ok(None)
 }
 
 /// Averages the channels of interleaved frames.
@@ -316,6 +363,44 @@ mod tests {
         for (decoded, original) in samples.iter().zip(original) {
             assert!((decoded * 32768.0 - f32::from(original)).abs() < 1.0);
         }
+    }
+
+    /// A 16-bit mono PCM WAV header declaring `rate`, then `data_bytes` of silence.
+    fn wav_declaring(rate: u32, data_bytes: u32) -> Vec<u8> {
+        let mut wav = b"RIFF".to_vec();
+        wav.extend((36 + data_bytes).to_le_bytes());
+        wav.extend(b"WAVEfmt ");
+        wav.extend(16u32.to_le_bytes());
+        wav.extend(1u16.to_le_bytes());
+        wav.extend(1u16.to_le_bytes());
+        wav.extend(rate.to_le_bytes());
+        wav.extend((rate.saturating_mul(2)).to_le_bytes());
+        wav.extend(2u16.to_le_bytes());
+        wav.extend(16u16.to_le_bytes());
+        wav.extend(b"data");
+        wav.extend(data_bytes.to_le_bytes());
+        wav.resize(wav.len() + data_bytes as usize, 0);
+        wav
+    }
+
+    #[test]
+    fn audio_sampled_below_8_khz_is_refused_before_it_is_decoded() {
+        let dir = tempfile::tempdir().unwrap();
+        for rate in [0, 1, 7_999] {
+            let path = dir.path().join(format!("{rate}.wav"));
+            std::fs::write(&path, wav_declaring(rate, 3_000)).unwrap();
+            assert!(
+                matches!(
+                    MonoDecoder::open(&path, MediaFormat::Wav),
+                    Err(DecodeError::SampleRateTooLow(r)) if r == rate
+                ),
+                "{rate} Hz"
+            );
+        }
+        let path = dir.path().join("8000.wav");
+        std::fs::write(&path, wav_declaring(8_000, 3_000)).unwrap();
+        let (samples, _, _) = decode_all(&path, MediaFormat::Wav);
+        assert_eq!(samples.len(), 3_000);
     }
 
     #[test]

@@ -105,6 +105,7 @@ pub struct ApiTranscript {
     pub duration_seconds: Option<f64>,
 }
 
+#[derive(Clone)]
 pub struct TranscribeClient {
     http: reqwest::Client,
     endpoint: Url,
@@ -152,6 +153,19 @@ impl TranscribeClient {
             key,
             settings,
         })
+    }
+
+    /// The client of the configured API, built once per process; `None` when no key is
+    /// configured (an upload then fails saying which settings to set).
+    pub fn from_config(
+        config: &Config,
+        secrets: &Secrets,
+    ) -> Result<Option<Self>, TranscribeError> {
+        match Self::new(TranscribeSettings::from_config(config, secrets)) {
+            Ok(client) => Ok(Some(client)),
+            Err(TranscribeError::NotConfigured) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     pub fn model(&self) -> &str {
@@ -292,14 +306,31 @@ impl TranscribeClient {
     }
 }
 
+/// What went wrong with a request, in words a user can read: reqwest's own message names the
+/// URL, which is no business of theirs, so only the causes below it are kept.
 fn transport_reason(err: &reqwest::Error) -> String {
-    if err.is_timeout() {
-        "the request timed out".into()
+    let what = if err.is_timeout() {
+        "the request timed out"
     } else if err.is_connect() {
-        "could not connect".into()
+        "could not connect"
+    } else if err.is_body() || err.is_decode() {
+        "the connection broke while the answer was read"
     } else {
-        // The URL in the message is configuration and never holds the key.
-        err.to_string()
+        "the request could not be completed"
+    };
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !text.is_empty() && !text.contains("://") && !causes.contains(&text) {
+            causes.push(text);
+        }
+        source = cause.source();
+    }
+    if causes.is_empty() {
+        what.to_owned()
+    } else {
+        format!("{what} ({})", causes.join(": "))
     }
 }
 

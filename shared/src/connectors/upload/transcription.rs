@@ -3,7 +3,7 @@
 //! that cannot be decoded here but is small enough goes to the API as it is.
 
 use super::chunker::{ChunkPlan, Chunker, WavChunk};
-use super::decode::{DecodeError, MonoDecoder, TARGET_RATE};
+use super::decode::{DecodeError, MonoDecoder, MIN_SAMPLE_RATE, TARGET_RATE};
 use super::merge::{merge_chunks, ChunkTranscript};
 use super::sniff::{sniff, MediaFormat, SniffError, SNIFF_LEN};
 use super::transcribe_client::{AudioFile, TimedSegment, TranscribeClient, TranscribeError};
@@ -30,6 +30,9 @@ pub struct TranscriptionOptions {
     /// Chunks being transcribed at once; also the most encoded chunks held in memory.
     pub parallelism: usize,
     pub max_request_bytes: u64,
+    /// Longest audio transcribed: a file declaring more fails before any request, and one
+    /// found to be longer while it is decoded stops there.
+    pub max_audio_seconds: f64,
 }
 
 impl Default for TranscriptionOptions {
@@ -40,6 +43,7 @@ impl Default for TranscriptionOptions {
             silence_search_seconds: 30.0,
             parallelism: 3,
             max_request_bytes: API_MAX_REQUEST_BYTES,
+            max_audio_seconds: 6.0 * 3600.0,
         }
     }
 }
@@ -99,10 +103,68 @@ pub enum MediaError {
     },
     #[error("this {format} file contains no audio")]
     NoAudio { format: MediaFormat },
+    #[error(
+        "this {format} file's audio is sampled at {rate} Hz; recordings sampled below {min} Hz \
+         are not transcribed",
+        min = MIN_SAMPLE_RATE
+    )]
+    SampleRateTooLow { format: MediaFormat, rate: u32 },
+    #[error("{}", too_long_message(*.seconds, *.max_seconds))]
+    TooLong {
+        /// The length the file declares, when it was refused for it.
+        seconds: Option<f64>,
+        max_seconds: f64,
+    },
+    /// The decoder failed on the file in a way it does not report (it panicked); what it said
+    /// goes to the log, not to the user.
+    #[error("this {format} file could not be decoded")]
+    DecoderFailed { format: MediaFormat },
     #[error(transparent)]
     Transcribe(#[from] TranscribeError),
     #[error("transcription stopped unexpectedly: {0}")]
     Internal(String),
+}
+
+/// "this recording runs 7.5 hours; recordings over 6 hours are not transcribed".
+fn too_long_message(seconds: Option<f64>, max_seconds: f64) -> String {
+    let span = |seconds: f64| {
+        if seconds >= 5_400.0 {
+            format!("{} hours", (seconds / 360.0).round() / 10.0)
+        } else if seconds >= 90.0 {
+            format!("{} minutes", (seconds / 60.0).round())
+        } else {
+            format!("{} seconds", seconds.round())
+        }
+    };
+    match seconds {
+        Some(seconds) => format!(
+            "this recording runs {}; recordings over {} are not transcribed",
+            span(seconds),
+            span(max_seconds)
+        ),
+        None => format!(
+            "this recording runs over {}, the longest transcribed",
+            span(max_seconds)
+        ),
+    }
+}
+
+/// A blocking decoder task that did not return: a panic is the file's (the decoder could not
+/// cope with it, and will not on another try), logged with what it said; anything else is
+/// ours, and worth another try.
+fn decoder_stopped(err: tokio::task::JoinError, format: MediaFormat) -> MediaError {
+    if err.is_panic() {
+        let panic = err.into_panic();
+        let said = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        tracing::error!(%format, panic = said, "the decoder panicked on an upload");
+        MediaError::DecoderFailed { format }
+    } else {
+        MediaError::Internal("the decoder was stopped".into())
+    }
 }
 
 /// Transcribes the media file at `path`. `progress(done, total)` is called as chunks finish;
@@ -119,11 +181,21 @@ pub async fn transcribe_media(
     let owned_path = path.to_path_buf();
     let opened = tokio::task::spawn_blocking(move || open_and_decode_first(&owned_path, format))
         .await
-        .map_err(|e| MediaError::Internal(e.to_string()))?;
+        .map_err(|e| decoder_stopped(e, format))?;
     match opened {
         Ok((_, None)) => Err(MediaError::NoAudio { format }),
+        Ok((decoder, _)) if decoder.duration_seconds() > Some(options.max_audio_seconds) => {
+            Err(MediaError::TooLong {
+                seconds: decoder.duration_seconds(),
+                max_seconds: options.max_audio_seconds,
+            })
+        }
         Ok((decoder, Some(first))) => {
             transcribe_decoded(decoder, first, format, client, options, &progress).await
+        }
+        // Not a file to send as it is either: the API would bill the hours it stretches to.
+        Err(DecodeError::SampleRateTooLow(rate)) => {
+            Err(MediaError::SampleRateTooLow { format, rate })
         }
         Err(reason) if options.fits_in_one_request(size_bytes) => {
             tracing::info!(%format, %reason, "not decodable here; sending the file as it is");
@@ -195,6 +267,7 @@ async fn transcribe_decoded(
 ) -> Result<Transcription, MediaError> {
     let plan = options.chunk_plan();
     let parallelism = options.parallelism.max(1);
+    let max_samples = (options.max_audio_seconds * f64::from(TARGET_RATE)) as u64;
     let estimate = decoder
         .duration_seconds()
         .map_or(1, |seconds| plan.estimated_chunks(seconds));
@@ -204,7 +277,15 @@ async fn transcribe_decoded(
         let permits = permits.clone();
         let runtime = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
-            produce_chunks(decoder, first, plan, &permits, &sender, &runtime)
+            produce_chunks(
+                decoder,
+                first,
+                plan,
+                max_samples,
+                &permits,
+                &sender,
+                &runtime,
+            )
         })
     };
 
@@ -236,11 +317,21 @@ async fn transcribe_decoded(
     // Stops the decoder if the transcription failed; a no-op once everything is done.
     permits.close();
     drop(receiver);
-    let produced = producer
-        .await
-        .map_err(|e| MediaError::Internal(e.to_string()))?;
+    let produced = producer.await.map_err(|e| decoder_stopped(e, format))?;
     outcome?;
-    let total_samples = produced.map_err(|reason| MediaError::BrokenPartWay { format, reason })?;
+    let total_samples = match produced {
+        Ok(Produced::Whole(samples)) => samples,
+        Ok(Produced::TooLong) => {
+            return Err(MediaError::TooLong {
+                seconds: None,
+                max_seconds: options.max_audio_seconds,
+            })
+        }
+        Err(DecodeError::SampleRateTooLow(rate)) => {
+            return Err(MediaError::SampleRateTooLow { format, rate })
+        }
+        Err(reason) => return Err(MediaError::BrokenPartWay { format, reason }),
+    };
     if created == 0 {
         return Err(MediaError::NoAudio { format });
     }
@@ -255,36 +346,48 @@ async fn transcribe_decoded(
     })
 }
 
-/// Decodes, cuts and encodes chunks until the end of the stream, or until the consumer stops
-/// (the permits are closed or the channel dropped). Returns the number of samples decoded.
+/// How the decoder's side of a transcription ended.
+enum Produced {
+    /// The stream was read to its end (or the consumer stopped): the samples decoded.
+    Whole(u64),
+    /// The audio ran past the longest transcribed; nothing past it was sent.
+    TooLong,
+}
+
+/// Decodes, cuts and encodes chunks until the end of the stream, until the consumer stops
+/// (the permits are closed or the channel dropped), or until the audio passes `max_samples`.
 fn produce_chunks(
     mut decoder: MonoDecoder,
     first: Vec<f32>,
     plan: ChunkPlan,
+    max_samples: u64,
     permits: &Arc<Semaphore>,
     sender: &mpsc::Sender<(WavChunk, OwnedSemaphorePermit)>,
     runtime: &tokio::runtime::Handle,
-) -> Result<u64, DecodeError> {
+) -> Result<Produced, DecodeError> {
     let acquire = || runtime.block_on(permits.clone().acquire_owned()).ok();
     let mut chunker = Chunker::new(plan);
     let mut total_samples = 0u64;
     let mut piece = Some(first);
     while let Some(samples) = piece {
         total_samples += samples.len() as u64;
+        if total_samples > max_samples {
+            return Ok(Produced::TooLong);
+        }
         chunker.push(&samples);
         while chunker.ready() {
             let Some(permit) = acquire() else {
-                return Ok(total_samples);
+                return Ok(Produced::Whole(total_samples));
             };
             let Some(chunk) = chunker.take_chunk() else {
                 break;
             };
             if sender.blocking_send((chunk, permit)).is_err() {
-                return Ok(total_samples);
+                return Ok(Produced::Whole(total_samples));
             }
         }
         if permits.is_closed() {
-            return Ok(total_samples);
+            return Ok(Produced::Whole(total_samples));
         }
         piece = decoder.next_piece()?;
     }
@@ -294,7 +397,7 @@ fn produce_chunks(
             let _ = sender.blocking_send((chunk, permit));
         }
     }
-    Ok(total_samples)
+    Ok(Produced::Whole(total_samples))
 }
 
 /// Transcribes one chunk; digital silence is answered without a request. The permit is
@@ -342,4 +445,37 @@ fn into_domain(segments: Vec<TimedSegment>) -> Vec<TranscriptSegment> {
             text: s.text,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_decoder_panic_is_the_files_failure_and_says_nothing_of_the_panic() {
+        let panicked = tokio::task::spawn_blocking(|| -> () {
+            panic!("attempt to divide by zero in symphonia-format-wav")
+        })
+        .await
+        .unwrap_err();
+        let err = decoder_stopped(panicked, MediaFormat::Wav);
+        assert!(matches!(err, MediaError::DecoderFailed { .. }), "{err:?}");
+        assert_eq!(err.to_string(), "this WAV file could not be decoded");
+    }
+
+    #[test]
+    fn lengths_read_in_hours_or_minutes() {
+        assert_eq!(
+            too_long_message(Some(27_000.0), 21_600.0),
+            "this recording runs 7.5 hours; recordings over 6 hours are not transcribed"
+        );
+        assert_eq!(
+            too_long_message(None, 600.0),
+            "this recording runs over 10 minutes, the longest transcribed"
+        );
+        assert_eq!(
+            too_long_message(Some(30.4), 10.0),
+            "this recording runs 30 seconds; recordings over 10 seconds are not transcribed"
+        );
+    }
 }

@@ -1,0 +1,44 @@
+//! The monthly import quota as uploads meet it: checked when an upload starts, enforced again,
+//! atomically, when its recording is stored.
+
+use crate::domain::UserId;
+use crate::pipeline::persist::{quota_counter, quota_resets_at};
+use crate::services::Services;
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+
+/// "the monthly import quota (10) is used up; it resets on 2026-02-01 (UTC)".
+pub fn quota_message(limit: u64, resets_at: DateTime<Utc>) -> String {
+    format!(
+        "the monthly import quota ({limit}) is used up; it resets on {} (UTC)",
+        resets_at.format("%Y-%m-%d")
+    )
+}
+
+/// When the user's monthly import quota is used up, the instant it resets; `None` while
+/// imports remain or when there is no quota. A check before work starts: the quota is
+/// enforced again, atomically, when a recording is stored.
+pub async fn quota_exhausted(services: &Services, user: &UserId) -> Result<Option<DateTime<Utc>>> {
+    let limit = services.config.imports_per_month;
+    if limit == 0 {
+        return Ok(None);
+    }
+    let now = services.clock.now();
+    let (counter, _) = quota_counter(user, now);
+    let used = services.counters.get(&counter).await?;
+    Ok((used >= limit).then(|| quota_resets_at(now)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_quota_message_says_when_it_resets() {
+        let resets = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 2, 1, 0, 0, 0).unwrap();
+        assert_eq!(
+            quota_message(10, resets),
+            "the monthly import quota (10) is used up; it resets on 2026-02-01 (UTC)"
+        );
+    }
+}
