@@ -24,10 +24,12 @@ web:
 web-test:
 	@scripts/web.sh test
 
-## Print a bearer token for the dev server: make token USER_ID=alice
+## Print a bearer token for the dev server: make token USER_ID=alice, or for a member of a
+## team workspace: make token USER_ID=ann WORKSPACE=acme ROLE=admin
 USER_ID ?= alice
 token:
-	@$(CARGO) run -q -p dev-server -- token --user $(USER_ID)
+	@$(CARGO) run -q -p dev-server -- token --user $(USER_ID) \
+		$(if $(WORKSPACE),--workspace $(WORKSPACE)) $(if $(ROLE),--role $(ROLE))
 
 ## The project's Python tools (moto server, cfn-lint, ...) in .venv, installed idempotently.
 venv:

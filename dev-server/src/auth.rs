@@ -2,7 +2,6 @@
 //! with `DEV_JWT_SECRET`, claim `sub` = user id.
 
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
 
@@ -24,44 +23,71 @@ impl fmt::Debug for JwtSecret {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Claims {
-    sub: String,
-    exp: i64,
-    iat: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    org_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    org_role: Option<String>,
-}
-
 /// A signed token for `user`, valid for `ttl_secs`.
 pub fn mint(secret: &JwtSecret, user: &str, ttl_secs: i64) -> anyhow::Result<String> {
-    mint_with(secret, user, ttl_secs, None, None)
+    mint_with(secret, user, ttl_secs, &[])
 }
 
-/// A signed token for `user` in a workspace (`org_id`) with a role there (`org_role`), as an
-/// identity provider's organisation claims carry them.
+/// A signed token for `user` with `extra` claims, such as the workspace and role claims an
+/// identity provider's organisations carry (`IdentityClaims` names them).
 pub fn mint_with(
     secret: &JwtSecret,
     user: &str,
     ttl_secs: i64,
-    org_id: Option<&str>,
-    org_role: Option<&str>,
+    extra: &[(&str, &str)],
 ) -> anyhow::Result<String> {
     let now = chrono::Utc::now().timestamp();
-    let claims = Claims {
-        sub: user.to_owned(),
-        iat: now,
-        exp: now + ttl_secs,
-        org_id: org_id.map(str::to_owned),
-        org_role: org_role.map(str::to_owned),
-    };
+    let mut claims = serde_json::Map::new();
+    for (name, value) in extra {
+        claims.insert((*name).to_owned(), (*value).into());
+    }
+    claims.insert("sub".into(), user.into());
+    claims.insert("iat".into(), now.into());
+    claims.insert("exp".into(), (now + ttl_secs).into());
     Ok(encode(
         &Header::new(Algorithm::HS256),
         &claims,
         &EncodingKey::from_secret(secret.0.as_bytes()),
     )?)
+}
+
+/// Refuses a workspace the API would refuse (`personal:` ones are reached without the claim)
+/// and a role other than `admin` or `member`: `(code, message)`.
+pub fn check_membership(
+    workspace: Option<&str>,
+    role: Option<&str>,
+) -> Result<(), (&'static str, &'static str)> {
+    use pipeline::domain::{WorkspaceId, PERSONAL_PREFIX};
+    if let Some(workspace) = workspace {
+        if WorkspaceId::parse(workspace).is_err() || workspace.starts_with(PERSONAL_PREFIX) {
+            return Err((
+                "invalid_workspace",
+                "workspace must be 1 to 265 characters without spaces, not starting `personal:` \
+                 (leave it out for your personal workspace)",
+            ));
+        }
+    }
+    if role.is_some_and(|r| !matches!(r, "admin" | "member")) {
+        return Err(("invalid_role", "role must be `admin` or `member`"));
+    }
+    Ok(())
+}
+
+/// The claims a token for a member of `workspace` with `role` carries, as `identity` names
+/// them; none for the personal workspace.
+pub fn membership_claims<'a>(
+    identity: &'a pipeline::config::IdentityClaims,
+    workspace: Option<&'a str>,
+    role: Option<&'a str>,
+) -> Vec<(&'a str, &'a str)> {
+    let mut claims = Vec::new();
+    if let Some(workspace) = workspace {
+        claims.push((identity.workspace.as_str(), workspace));
+        if let Some(role) = role {
+            claims.push((identity.role.as_str(), role));
+        }
+    }
+    claims
 }
 
 /// Verifies an `Authorization` header value and returns the claims as API Gateway passes

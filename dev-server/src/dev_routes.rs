@@ -5,6 +5,7 @@
 use crate::auth::{self, JwtSecret};
 use axum::response::{IntoResponse, Response};
 use fakes::demo::{Demo, Fault};
+use pipeline::config::IdentityClaims;
 use pipeline::domain::UserId;
 use pipeline::http::{error_response, ApiError};
 use serde::de::DeserializeOwned;
@@ -44,9 +45,13 @@ fn optional(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
-/// `POST /dev/token {"name", "workspace"?, "role"?}` -> `{"token"}`: `sub` = name, and
-/// `org_id` / `org_role` when given.
-async fn token(jwt: &JwtSecret, body: &[u8]) -> Result<Response, ApiError> {
+/// `POST /dev/token {"name", "workspace"?, "role"?}` -> `{"token"}`: `sub` = name, and the
+/// workspace and role claims (`WORKSPACE_CLAIM`, `WORKSPACE_ROLE_CLAIM`) when given.
+async fn token(
+    jwt: &JwtSecret,
+    identity: &IdentityClaims,
+    body: &[u8],
+) -> Result<Response, ApiError> {
     let request: TokenRequest = body_as(body)?;
     let name = request.name.trim();
     UserId::parse(name).map_err(|_| {
@@ -57,28 +62,10 @@ async fn token(jwt: &JwtSecret, body: &[u8]) -> Result<Response, ApiError> {
     })?;
     let workspace = optional(request.workspace);
     let role = optional(request.role);
-    if let Some(role) = &role {
-        if !matches!(role.as_str(), "admin" | "member") {
-            return Err(ApiError::bad_request(
-                "invalid_role",
-                "role must be `admin` or `member`",
-            ));
-        }
-    }
-    if workspace.as_deref().is_some_and(|w| w.len() > 256) {
-        return Err(ApiError::bad_request(
-            "invalid_workspace",
-            "workspace must be at most 256 characters",
-        ));
-    }
-    let token = auth::mint_with(
-        jwt,
-        name,
-        DEV_TOKEN_TTL_SECS,
-        workspace.as_deref(),
-        role.as_deref(),
-    )
-    .map_err(ApiError::from)?;
+    auth::check_membership(workspace.as_deref(), role.as_deref())
+        .map_err(|(code, message)| ApiError::bad_request(code, message))?;
+    let claims = auth::membership_claims(identity, workspace.as_deref(), role.as_deref());
+    let token = auth::mint_with(jwt, name, DEV_TOKEN_TTL_SECS, &claims).map_err(ApiError::from)?;
     Ok(json(
         http::StatusCode::OK,
         json!({ "token": token, "expires_in": DEV_TOKEN_TTL_SECS }),
@@ -88,13 +75,14 @@ async fn token(jwt: &JwtSecret, body: &[u8]) -> Result<Response, ApiError> {
 /// Answers a dev-only route, or `None` when the request is not one.
 pub async fn handle(
     jwt: &JwtSecret,
+    identity: &IdentityClaims,
     demo: Option<&Demo>,
     parts: &http::request::Parts,
     body: &[u8],
 ) -> Option<Response> {
     let method = parts.method.as_str();
     let answer = match (method, parts.uri.path().trim_end_matches('/')) {
-        ("POST", "/dev/token") => token(jwt, body).await,
+        ("POST", "/dev/token") => token(jwt, identity, body).await,
         ("GET", "/dev/demo") => Ok(match demo {
             Some(demo) => json(http::StatusCode::OK, demo.describe()),
             None => json(http::StatusCode::OK, Demo::describe_none()),

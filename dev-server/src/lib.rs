@@ -308,8 +308,14 @@ impl HttpState {
     /// What no API route takes: the dev-only routes, then the built app, else 404.
     async fn unrouted(&self, parts: http::request::Parts, body: bytes::Bytes) -> AxumResponse {
         if parts.uri.path().starts_with("/dev/") {
-            if let Some(response) =
-                dev_routes::handle(&self.jwt, self.demo.as_deref(), &parts, &body).await
+            if let Some(response) = dev_routes::handle(
+                &self.jwt,
+                &self.backend.services.config.identity,
+                self.demo.as_deref(),
+                &parts,
+                &body,
+            )
+            .await
             {
                 return response;
             }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-const USAGE: &str = "usage: dev-server            run the system (PORT, DEV_JWT_SECRET, ...)\n       dev-server token --user NAME [--ttl-secs N]   print a bearer token";
+const USAGE: &str = "usage: dev-server            run the system (PORT, DEV_JWT_SECRET, ...)\n       dev-server token --user NAME [--workspace ID [--role admin|member]] [--ttl-secs N]\n                                  print a bearer token (no workspace: the personal one)";
 
 fn jwt_secret(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<JwtSecret> {
     Ok(JwtSecret::new(env.required("DEV_JWT_SECRET")?))
@@ -24,12 +24,14 @@ async fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         None => serve(&env).await,
         Some("token") => {
-            let mut user = None;
+            let (mut user, mut workspace, mut role) = (None, None, None);
             let mut ttl = 24 * 3600;
             let mut rest = args[1..].iter();
             while let Some(flag) = rest.next() {
                 match (flag.as_str(), rest.next()) {
                     ("--user", Some(v)) => user = Some(v.clone()),
+                    ("--workspace", Some(v)) => workspace = Some(v.clone()),
+                    ("--role", Some(v)) => role = Some(v.clone()),
                     ("--ttl-secs", Some(v)) => {
                         ttl = v.parse().context("--ttl-secs takes a whole number")?
                     }
@@ -37,7 +39,15 @@ async fn main() -> Result<()> {
                 }
             }
             let user = user.context(USAGE)?;
-            println!("{}", auth::mint(&jwt_secret(&env)?, &user, ttl)?);
+            auth::check_membership(workspace.as_deref(), role.as_deref())
+                .map_err(|(_, message)| anyhow::anyhow!("{message}"))?;
+            let config = Config::from_lookup(|name| env.get(name))?;
+            let claims =
+                auth::membership_claims(&config.identity, workspace.as_deref(), role.as_deref());
+            println!(
+                "{}",
+                auth::mint_with(&jwt_secret(&env)?, &user, ttl, &claims)?
+            );
             Ok(())
         }
         Some(_) => bail!("{USAGE}"),

@@ -127,14 +127,32 @@ async fn dev_tokens_carry_the_name_and_optionally_a_workspace_and_role() {
     assert_eq!(claims["sub"], "ana");
     assert_eq!(claims["org_id"], "acme");
     assert_eq!(claims["org_role"], "admin");
-    // The token works on the API.
+    // The token works on the API, as an admin of that workspace.
     let sources = client
-        .get(server.running.url("/sources"))
+        .get(server.running.url("/sources?scope=workspace"))
         .bearer_auth(&token)
         .send()
         .await
         .unwrap();
     assert_eq!(sources.status(), 200);
+    let member = post(json!({"name": "cy", "workspace": "acme", "role": "member"}))
+        .await
+        .unwrap();
+    let token = member.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sources = client
+        .get(server.running.url("/sources?scope=workspace"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        sources.status(),
+        403,
+        "members do not list the team's sources"
+    );
 
     let plain = post(json!({"name": "bo"})).await.unwrap();
     let token = plain.json::<Value>().await.unwrap()["token"]
@@ -147,7 +165,9 @@ async fn dev_tokens_carry_the_name_and_optionally_a_workspace_and_role() {
     for bad in [
         json!({"name": ""}),
         json!({"name": "two words"}),
-        json!({"name": "ana", "role": "owner"}),
+        json!({"name": "ana", "workspace": "acme", "role": "owner"}),
+        json!({"name": "ana", "workspace": "personal:bob"}),
+        json!({"name": "ana", "workspace": "two words"}),
         json!({"nom": "ana"}),
     ] {
         let response = post(bad.clone()).await.unwrap();

@@ -49,8 +49,10 @@ pub struct Config {
     pub zoom: ZoomSettings,
     pub transcribe_api_base_url: Url,
     pub transcribe_model: String,
-    /// Per-user monthly import quota across sources; 0 means unlimited.
+    /// Per-workspace monthly import quota across sources and members; 0 means unlimited.
     pub imports_per_month: u64,
+    /// Which token claims name the caller's workspace and role there.
+    pub identity: IdentityClaims,
     /// Largest upload accepted, in bytes.
     pub max_upload_bytes: u64,
     /// Longest recording transcribed, in seconds (`MAX_AUDIO_SECONDS`): a longer one fails
@@ -61,6 +63,15 @@ pub struct Config {
     /// failed upload) rather than leave it waiting for ever.
     pub queue_max_receives: u32,
     pub aws: Option<AwsResources>,
+}
+
+/// The JWT claims (as the authorizer passes them) that name the caller's workspace
+/// (`WORKSPACE_CLAIM`, default `org_id`) and role there (`WORKSPACE_ROLE_CLAIM`, default
+/// `org_role`). A token without the workspace claim is for the user's personal workspace.
+#[derive(Debug, Clone)]
+pub struct IdentityClaims {
+    pub workspace: String,
+    pub role: String,
 }
 
 /// Zoom's settings (its client secret and webhook secret token are secrets).
@@ -249,6 +260,14 @@ impl Config {
                 .get("TRANSCRIBE_MODEL")
                 .unwrap_or_else(|| "whisper-1".into()),
             imports_per_month: env.number("IMPORTS_PER_MONTH", 0)?,
+            identity: IdentityClaims {
+                workspace: env
+                    .get("WORKSPACE_CLAIM")
+                    .unwrap_or_else(|| "org_id".into()),
+                role: env
+                    .get("WORKSPACE_ROLE_CLAIM")
+                    .unwrap_or_else(|| "org_role".into()),
+            },
             max_upload_bytes: env.number("MAX_UPLOAD_BYTES", 500 * 1024 * 1024)?,
             max_audio_seconds: env.positive("MAX_AUDIO_SECONDS", 6 * 3600)?,
             queue_max_receives: u32::try_from(env.positive("QUEUE_MAX_RECEIVES", 5)?).map_err(

@@ -1,7 +1,8 @@
 //! API Gateway (HTTP API) glue: identity from the JWT authorizer, JSON in and out, one error
 //! type mapped to `{"error": {"code", "message"}}` and a status in one place.
 
-use crate::domain::{InvalidValue, UserId};
+use crate::config::IdentityClaims;
+use crate::domain::{InvalidValue, Role, Tenant, UserId, WorkspaceId};
 use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::request::RequestContext;
 pub use lambda_http::{Body, Request, RequestExt, Response};
@@ -43,6 +44,10 @@ impl ApiError {
 
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
     }
 
     pub fn payload_too_large(message: impl Into<String>) -> Self {
@@ -184,22 +189,73 @@ pub async fn respond(handler: impl Future<Output = ApiResult>) -> Response<Body>
     handler.await.unwrap_or_else(|err| error_response(&err))
 }
 
-/// The caller's user id: the `sub` claim the JWT authorizer (or the dev server) put in the
-/// request context.
-pub fn user_id(req: &Request) -> Result<UserId, ApiError> {
-    let sub = match req.request_context_ref() {
+/// Who is calling: a member of a workspace, with their role there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub tenant: Tenant,
+    pub role: Role,
+}
+
+impl Caller {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+/// The claims the JWT authorizer (or the dev server) put in the request context.
+fn claim<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx
             .authorizer
             .as_ref()
             .and_then(|a| a.jwt.as_ref())
-            .and_then(|jwt| jwt.claims.get("sub"))
-            .cloned(),
+            .and_then(|jwt| jwt.claims.get(name))
+            .map(String::as_str),
         _ => None,
+    }
+}
+
+/// The caller: user = the `sub` claim; workspace = the claim `claims.workspace` names, or the
+/// user's personal workspace when the token has none; role = `admin` when the claim
+/// `claims.role` names says so (`admin`, or a namespaced `org:admin`), else member. Every user
+/// administers their personal workspace.
+pub fn caller(req: &Request, claims: &IdentityClaims) -> Result<Caller, ApiError> {
+    let sub = claim(req, "sub")
+        .ok_or_else(|| ApiError::unauthorized("sign in: this route needs a bearer token"))?;
+    let user = UserId::parse(sub)
+        .map_err(|_| ApiError::unauthorized("the token's subject is not a valid user id"))?;
+    let workspace = claim(req, &claims.workspace)
+        .map(str::trim)
+        .filter(|w| !w.is_empty());
+    let Some(workspace) = workspace else {
+        return Ok(Caller {
+            tenant: Tenant::personal(user),
+            role: Role::Admin,
+        });
     };
-    let sub =
-        sub.ok_or_else(|| ApiError::unauthorized("sign in: this route needs a bearer token"))?;
-    UserId::parse(&sub)
-        .map_err(|_| ApiError::unauthorized("the token's subject is not a valid user id"))
+    // A personal workspace is reached by having no workspace claim, never by naming it.
+    let workspace = WorkspaceId::parse(workspace)
+        .ok()
+        .filter(|w| !w.as_str().starts_with(crate::domain::PERSONAL_PREFIX))
+        .ok_or_else(|| {
+            ApiError::unauthorized("the token's workspace is not a valid workspace id")
+        })?;
+    let admin = claim(req, &claims.role).is_some_and(|role| {
+        let role = role.trim();
+        role.eq_ignore_ascii_case("admin")
+            || role
+                .rsplit_once(':')
+                .is_some_and(|(_, r)| r.eq_ignore_ascii_case("admin"))
+    });
+    Ok(Caller {
+        tenant: Tenant::new(workspace, user),
+        role: if admin { Role::Admin } else { Role::Member },
+    })
+}
+
+/// The calling member (`caller` without the role), as `services` are configured to read it.
+pub fn tenant(req: &Request, services: &crate::services::Services) -> Result<Tenant, ApiError> {
+    caller(req, &services.config.identity).map(|c| c.tenant)
 }
 
 /// Path segments after the leading slash (`/recordings/abc` -> `["recordings", "abc"]`).
@@ -347,6 +403,71 @@ impl Route {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The sample `GET /sources` event with `claims` from the authorizer.
+    fn with_claims(claims: serde_json::Value) -> Request {
+        let mut event: serde_json::Value =
+            serde_json::from_str(include_str!("../../events/sources.json")).unwrap();
+        event["requestContext"]["authorizer"]["jwt"]["claims"] = claims;
+        crate::testing::api_request(&event.to_string())
+    }
+
+    #[test]
+    fn the_caller_is_a_member_of_the_claimed_workspace_or_of_their_own() {
+        let claims = IdentityClaims {
+            workspace: "org_id".into(),
+            role: "org_role".into(),
+        };
+        let caller = |claims_json| caller(&with_claims(claims_json), &claims);
+        let alone = caller(serde_json::json!({"sub": "alice"})).unwrap();
+        assert_eq!(alone.tenant, crate::testing::member("alice"));
+        assert!(
+            alone.is_admin(),
+            "everyone administers their personal workspace"
+        );
+        let admin =
+            caller(serde_json::json!({"sub": "ann", "org_id": "acme", "org_role": "org:admin"}));
+        let admin = admin.unwrap();
+        assert_eq!(admin.tenant, crate::testing::teammate("acme", "ann"));
+        assert!(admin.is_admin());
+        for role in [
+            None,
+            Some("member"),
+            Some("administrator"),
+            Some("org:member"),
+        ] {
+            let mut claims_json = serde_json::json!({"sub": "ben", "org_id": "acme"});
+            if let Some(role) = role {
+                claims_json["org_role"] = role.into();
+            }
+            assert!(!caller(claims_json).unwrap().is_admin(), "{role:?}");
+        }
+        // A token cannot name someone's personal workspace, nor an id that is no id.
+        for workspace in ["personal:alice", "two words", &"w".repeat(300)] {
+            let refused = caller(serde_json::json!({"sub": "mallory", "org_id": workspace}));
+            assert_eq!(
+                refused.unwrap_err().status,
+                StatusCode::UNAUTHORIZED,
+                "{workspace}"
+            );
+        }
+        // Other claim names, when configured.
+        let custom = IdentityClaims {
+            workspace: "https://callsync.test/team".into(),
+            role: "https://callsync.test/role".into(),
+        };
+        let named = super::caller(
+            &with_claims(serde_json::json!({
+                "sub": "ann", "https://callsync.test/team": "acme", "https://callsync.test/role": "admin"
+            })),
+            &custom,
+        )
+        .unwrap();
+        assert_eq!(
+            (named.tenant.workspace.as_str(), named.is_admin()),
+            ("acme", true)
+        );
+    }
 
     #[test]
     fn routes_match_literal_and_parameter_segments() {

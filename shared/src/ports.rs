@@ -4,8 +4,8 @@
 //! values; `Err` means the backend itself failed.
 
 use crate::domain::{
-    Connection, ConnectionId, ExternalId, JobId, Recording, RecordingId, Source, SyncJob, Upload,
-    UploadId, UserId,
+    ActivityEntry, Connection, ConnectionId, ExternalId, JobId, Recording, RecordingId, Sharing,
+    Source, SyncJob, Tenant, Upload, UploadId, WorkspaceId,
 };
 use anyhow::Result;
 use async_trait::async_trait;
@@ -44,26 +44,34 @@ pub struct RecordingQuery {
     pub cursor: Option<String>,
 }
 
+/// Recordings are read by a member of a workspace (the viewer): they see their own, and the
+/// ones other members share with the workspace.
 #[async_trait]
 pub trait RecordingReader: Send + Sync {
-    async fn get(&self, user: &UserId, id: &RecordingId) -> Result<Option<Recording>>;
+    /// The recording, when `viewer` may read it.
+    async fn get(&self, viewer: &Tenant, id: &RecordingId) -> Result<Option<Recording>>;
+    /// `owner`'s recording of `(source, external_id)`, whoever may read it.
     async fn find_by_key(
         &self,
-        user: &UserId,
+        owner: &Tenant,
         source: Source,
         external_id: &ExternalId,
     ) -> Result<Option<Recording>>;
-    /// Newest first by `Recording::sort_time`.
-    async fn list(&self, user: &UserId, query: &RecordingQuery) -> Result<Page<Recording>>;
-    async fn count(&self, user: &UserId, source: Source) -> Result<u64>;
+    /// What `viewer` may read, newest first by `Recording::sort_time`.
+    async fn list(&self, viewer: &Tenant, query: &RecordingQuery) -> Result<Page<Recording>>;
+    /// How many recordings of `source` `owner` has.
+    async fn count(&self, owner: &Tenant, source: Source) -> Result<u64>;
 }
 
 #[async_trait]
 pub trait RecordingWriter: Send + Sync {
-    /// Stores the recording unless one with the same `(user, source, external_id)` exists.
+    /// Stores the recording unless its owner has one with the same `(source, external_id)`.
     async fn insert_if_absent(&self, recording: &Recording) -> Result<Inserted>;
     /// Replaces the stored recording with the same id.
     async fn update(&self, recording: &Recording) -> Result<()>;
+    /// Gives every recording of `source` that `owner` has the sharing `sharing` (a
+    /// connection's sharing changed); how many changed.
+    async fn set_sharing(&self, owner: &Tenant, source: Source, sharing: Sharing) -> Result<u64>;
 }
 
 pub trait RecordingStore: RecordingReader + RecordingWriter {}
@@ -71,11 +79,13 @@ impl<T: RecordingReader + RecordingWriter> RecordingStore for T {}
 
 #[async_trait]
 pub trait ConnectionStore: Send + Sync {
-    /// Stores a new connection unless the user already has one for that source.
+    /// Stores a new connection unless its owner already has one for that source.
     async fn insert_if_absent(&self, connection: &Connection) -> Result<Inserted>;
     async fn get(&self, id: &ConnectionId) -> Result<Option<Connection>>;
-    async fn find(&self, user: &UserId, source: Source) -> Result<Option<Connection>>;
-    async fn list_for_user(&self, user: &UserId) -> Result<Vec<Connection>>;
+    async fn find(&self, owner: &Tenant, source: Source) -> Result<Option<Connection>>;
+    async fn list_for_owner(&self, owner: &Tenant) -> Result<Vec<Connection>>;
+    /// Every member's connections in `workspace`, oldest first.
+    async fn list_for_workspace(&self, workspace: &WorkspaceId) -> Result<Vec<Connection>>;
     /// Connections of `source` whose account the provider's app-level events name `key`.
     async fn find_by_route_key(&self, source: Source, key: &str) -> Result<Vec<Connection>>;
     /// Pages through every connection that is not disconnected, oldest first.
@@ -89,11 +99,11 @@ pub trait ConnectionStore: Send + Sync {
 pub trait JobStore: Send + Sync {
     /// Creates or overwrites the job.
     async fn put(&self, job: &SyncJob) -> Result<()>;
-    async fn get(&self, user: &UserId, id: &JobId) -> Result<Option<SyncJob>>;
+    async fn get(&self, owner: &Tenant, id: &JobId) -> Result<Option<SyncJob>>;
     /// Newest first.
     async fn list(
         &self,
-        user: &UserId,
+        owner: &Tenant,
         source: Option<Source>,
         limit: usize,
     ) -> Result<Vec<SyncJob>>;
@@ -109,7 +119,26 @@ pub trait JobStore: Send + Sync {
 #[async_trait]
 pub trait UploadStore: Send + Sync {
     async fn put(&self, upload: &Upload) -> Result<()>;
-    async fn get(&self, user: &UserId, id: &UploadId) -> Result<Option<Upload>>;
+    async fn get(&self, owner: &Tenant, id: &UploadId) -> Result<Option<Upload>>;
+    /// `owner`'s uploads, newest first.
+    async fn list(&self, owner: &Tenant, limit: usize) -> Result<Vec<Upload>>;
+}
+
+/// The activity log: a workspace's integration history, until each entry expires.
+#[async_trait]
+pub trait ActivityLog: Send + Sync {
+    async fn record(&self, entry: &ActivityEntry) -> Result<()>;
+    /// Unexpired entries of `workspace`, newest first: only `user`'s when given, only those of
+    /// `source` when given.
+    async fn list(
+        &self,
+        workspace: &WorkspaceId,
+        user: Option<&crate::domain::UserId>,
+        source: Option<Source>,
+        cursor: Option<&str>,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Page<ActivityEntry>>;
 }
 
 /// Small keyed items that expire: OAuth states, webhook receipts, per-tick claims.
@@ -326,9 +355,9 @@ pub struct DeliveryRecord {
     /// Unique per attempt (retries of one delivery share `webhook_id`, not this).
     pub id: String,
     pub source: Source,
-    /// Whose log it is in; `None` when no user could be told (an unknown connection, an
-    /// app-level delivery that did not verify or matches nobody yet).
-    pub user_id: Option<UserId>,
+    /// Whose log it is in; `None` when no member could be told (an app-level delivery that
+    /// did not verify or matches nobody yet).
+    pub owner: Option<Tenant>,
     pub connection_id: Option<ConnectionId>,
     /// The sender's `webhook-id`, when the request had a readable one.
     pub webhook_id: Option<String>,
@@ -355,11 +384,11 @@ pub struct HeldItem {
 #[async_trait]
 pub trait DeliveryLog: Send + Sync {
     async fn record(&self, delivery: &DeliveryRecord) -> Result<()>;
-    /// Up to `limit` unexpired attempts of `source` in `user`'s log (`None`: the log of
-    /// attempts no user could be told), newest first.
+    /// Up to `limit` unexpired attempts of `source` in `owner`'s log (`None`: the log of
+    /// attempts no member could be told), newest first.
     async fn list(
         &self,
-        user: Option<&UserId>,
+        owner: Option<&Tenant>,
         source: Source,
         limit: usize,
         now: DateTime<Utc>,

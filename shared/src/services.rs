@@ -2,8 +2,8 @@
 
 use crate::config::Config;
 use crate::ports::{
-    BlobStore, Clock, ConnectionStore, CounterStore, DeliveryLog, JobStore, LeaseStore, OnceStore,
-    Queue, RecordingStore, UploadStore,
+    ActivityLog, BlobStore, Clock, ConnectionStore, CounterStore, DeliveryLog, JobStore,
+    LeaseStore, OnceStore, Queue, RecordingStore, UploadStore,
 };
 use crate::providers::Providers;
 use crate::secrets::Secrets;
@@ -25,6 +25,8 @@ pub struct Services {
     pub counters: Arc<dyn CounterStore>,
     /// Webhook delivery attempts, and deliveries held until they can be imported.
     pub deliveries: Arc<dyn DeliveryLog>,
+    /// Each workspace's integration history.
+    pub activity: Arc<dyn ActivityLog>,
     pub blobs: Arc<dyn BlobStore>,
     pub sync_queue: Arc<dyn Queue>,
     pub transcribe_queue: Arc<dyn Queue>,

@@ -17,7 +17,7 @@ use pipeline::crypto::{SealingKey, SecretString};
 use pipeline::domain::Source;
 use pipeline::ports::{Inserted, Queue, RecordingQuery, RecordingWriter};
 use pipeline::testing::moto::{MotoBackend, MotoServer};
-use pipeline::testing::{meeting, recording, user};
+use pipeline::testing::{meeting, member, recording};
 use std::collections::HashMap;
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
@@ -298,7 +298,7 @@ async fn the_created_table_matches_its_definition() {
 #[tokio::test]
 async fn text_search_pages_across_read_batches() {
     let b = backend().await;
-    let alice = user("alice");
+    let alice = member("alice");
     let store = &b.services.recordings;
     for i in 0..120 {
         let title = if [5, 60, 110].contains(&i) {
@@ -356,7 +356,7 @@ fn titles(recordings: &[pipeline::domain::Recording]) -> Vec<&str> {
 #[tokio::test]
 async fn cursors_only_open_the_listing_they_came_from() {
     let b = backend().await;
-    let (alice, bob) = (user("alice"), user("bob"));
+    let (alice, bob) = (member("alice"), member("bob"));
     for i in 0..3 {
         b.services
             .recordings
@@ -577,7 +577,7 @@ async fn a_transaction_conflict_is_retried_not_taken_for_a_duplicate() {
         .build();
     let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&conflict_then_ok]);
     let store = DynamoStore::new(client, "table");
-    let rec = recording(&user("alice"), meeting(Source::Fathom, "m-1", "Call", 0));
+    let rec = recording(&member("alice"), meeting(Source::Fathom, "m-1", "Call", 0));
     assert_eq!(store.insert_if_absent(&rec).await.unwrap(), Inserted::New);
     assert_eq!(conflict_then_ok.num_calls(), 3);
 

@@ -27,7 +27,7 @@ async fn fan_out() {
     let now = backend.clock.now();
     for i in 0..CONNECTIONS {
         let connection = Connection::new(
-            pipeline::testing::user(&format!("user-{i}")),
+            pipeline::testing::member(&format!("user-{i}")),
             Source::Fathom,
             now,
         );
@@ -93,7 +93,7 @@ async fn scheduled_sync() {
     eventually(600, "every user's new meetings are imported", || async {
         let mut imported = 0;
         for i in 0..USERS {
-            let user = pipeline::testing::user(&format!("user-{i}"));
+            let user = pipeline::testing::member(&format!("user-{i}"));
             imported += services
                 .recordings
                 .count(&user, Source::Fathom)

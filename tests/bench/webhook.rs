@@ -12,7 +12,7 @@ use fakes::fathom::{FakeFathom, FakeFathomOptions};
 use pipeline::connectors::fathom::parse_webhook_meeting;
 use pipeline::crypto::SecretString;
 use pipeline::domain::{Connection, Source, WebhookRegistration};
-use pipeline::testing::user;
+use pipeline::testing::member;
 use pipeline::webhook::{self, WebhookSecret};
 use serde_json::Value;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -226,7 +226,7 @@ async fn imported(app: &TestApp, count: u64) -> Duration {
         let stored = app
             .services()
             .recordings
-            .count(&user("bench"), Source::Fathom)
+            .count(&member("bench"), Source::Fathom)
             .await
             .unwrap_or(0);
         if stored >= count {
@@ -256,7 +256,7 @@ async fn main() {
     let app = TestApp::start().await;
     let services = app.services();
     let secret = WebhookSecret::generate();
-    let mut connection = Connection::new(user("bench"), Source::Fathom, services.clock.now());
+    let mut connection = Connection::new(member("bench"), Source::Fathom, services.clock.now());
     connection.webhook = Some(WebhookRegistration {
         provider_webhook_id: "wh_bench".into(),
         secret: pipeline::pipeline::credentials::seal(

@@ -77,12 +77,12 @@ impl World {
 
     /// `user`'s stored Fathom connection.
     pub async fn connection(&self, user: &str) -> pipeline::domain::Connection {
-        let user = pipeline::domain::UserId::parse(user).expect("valid user id");
+        let owner = self.app.tenant(user);
         let found = self
             .app
             .services()
             .connections
-            .find(&user, pipeline::domain::Source::Fathom)
+            .find(&owner, pipeline::domain::Source::Fathom)
             .await;
         found
             .expect("read the connection")

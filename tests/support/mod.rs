@@ -23,6 +23,8 @@ pub struct TestApp {
     pub backend: LocalBackend,
     pub client: reqwest::Client,
     jwt: JwtSecret,
+    /// Users who joined a team workspace (`join`): their tokens carry it, with their role.
+    memberships: std::sync::Mutex<HashMap<String, (String, &'static str)>>,
     _data_dir: tempfile::TempDir,
 }
 
@@ -133,6 +135,7 @@ impl TestApp {
             backend,
             client: reqwest::Client::new(),
             jwt,
+            memberships: Default::default(),
             _data_dir: data_dir,
         }
     }
@@ -145,8 +148,42 @@ impl TestApp {
         self.running.url(path)
     }
 
+    /// From now on `user` signs in as a member of `workspace` with `role` (`admin` or
+    /// `member`); until then, into their personal workspace.
+    pub fn join(&self, user: &str, workspace: &str, role: &'static str) {
+        self.memberships
+            .lock()
+            .unwrap()
+            .insert(user.to_owned(), (workspace.to_owned(), role));
+    }
+
+    /// From now on `user` signs in without a workspace: into their personal one.
+    pub fn leave(&self, user: &str) {
+        self.memberships.lock().unwrap().remove(user);
+    }
+
+    /// Who `user` is to the API: the workspace they joined, else their personal one.
+    pub fn tenant(&self, user: &str) -> pipeline::domain::Tenant {
+        let user_id = pipeline::domain::UserId::parse(user).expect("valid user id");
+        match self.memberships.lock().unwrap().get(user) {
+            Some((workspace, _)) => pipeline::domain::Tenant::new(
+                pipeline::domain::WorkspaceId::parse(workspace).expect("valid workspace id"),
+                user_id,
+            ),
+            None => pipeline::domain::Tenant::personal(user_id),
+        }
+    }
+
     pub fn token(&self, user: &str) -> String {
-        auth::mint(&self.jwt, user, 3600).expect("mint token")
+        let membership = self.memberships.lock().unwrap().get(user).cloned();
+        let identity = &self.services().config.identity;
+        let claims = match &membership {
+            Some((workspace, role)) => {
+                auth::membership_claims(identity, Some(workspace), Some(role))
+            }
+            None => Vec::new(),
+        };
+        auth::mint_with(&self.jwt, user, 3600, &claims).expect("mint token")
     }
 
     /// `GET path` as `user` (or anonymously); the status and the JSON body.

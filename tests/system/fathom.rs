@@ -5,7 +5,7 @@
 use fakes::fathom::FakeFathomOptions;
 use pipeline::domain::{JobKind, Source, SyncJob, SyncScope};
 use pipeline::ports::{Clock, TickingClock};
-use pipeline::testing::user;
+use pipeline::testing::member;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::sync::Arc;
@@ -102,7 +102,8 @@ async fn each_callback_failure_stores_nothing_and_says_which() {
     let services = w.app.services();
     let now = services.clock.now();
     let expired = pipeline::pipeline::oauth_state::OAuthState {
-        user_id: user("alice"),
+        workspace_id: None,
+        user_id: member("alice").user,
         source: Source::Fathom,
         code_verifier: None,
         return_path: "/".into(),
@@ -377,7 +378,7 @@ async fn a_sync_cut_by_its_deadline_continues_with_nothing_lost_or_doubled() {
         w.fake.add_meetings(&w.account, 10);
     }
     let services = w.app.services();
-    let alice = user("alice");
+    let alice = member("alice");
     // A job run directly with a deadline 3 minutes past the safety margin.
     let mut job = SyncJob::new(alice.clone(), Source::Fathom, JobKind::Manual, clock.now());
     job.scope = SyncScope::default();
@@ -573,7 +574,7 @@ async fn pausing_resuming_and_disconnecting_keep_the_recordings() {
         .app
         .services()
         .connections
-        .find(&user("alice"), Source::Fathom)
+        .find(&member("alice"), Source::Fathom)
         .await
         .unwrap()
         .unwrap();

@@ -10,6 +10,7 @@ mod quota;
 mod read_api;
 mod schedule;
 mod stuck_jobs;
+mod teams;
 mod uploads;
 mod webhook_intake;
 mod webhooks;

@@ -5,7 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use dev_server::auth::{self, JwtSecret};
 use pipeline::domain::{Connection, JobKind, Source, SyncJob, TranscriptRef};
-use pipeline::testing::{meeting, recording, user};
+use pipeline::testing::{meeting, member, recording};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use system_tests::{assert_error, read, TestApp};
@@ -94,7 +94,7 @@ async fn user_routes_refuse_missing_and_bad_tokens() {
 #[tokio::test]
 async fn every_read_route_is_scoped_to_the_caller() {
     let app = TestApp::start().await;
-    let alice = user("alice");
+    let alice = member("alice");
     let services = app.services();
     let rec = recording(
         &alice,
@@ -159,7 +159,7 @@ async fn every_read_route_is_scoped_to_the_caller() {
 #[tokio::test]
 async fn sources_show_connection_counts_and_the_running_job() {
     let app = TestApp::start().await;
-    let alice = user("alice");
+    let alice = member("alice");
     let services = app.services();
     for i in 0..3 {
         services
@@ -275,7 +275,7 @@ async fn unknown_routes_answer_404_in_json() {
 #[tokio::test]
 async fn recordings_page_newest_first_search_and_read_in_full() {
     let app = TestApp::start().await;
-    let alice = user("alice");
+    let alice = member("alice");
     let services = app.services();
     for i in 0..7 {
         let title = if i == 3 {

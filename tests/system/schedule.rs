@@ -7,7 +7,7 @@ use pipeline::pipeline::connections::update_connection;
 use pipeline::pipeline::schedule::run_scheduled;
 use pipeline::ports::{Clock, ManualClock, QueueMessage};
 use pipeline::services::Services;
-use pipeline::testing::{local_backend, user};
+use pipeline::testing::{local_backend, member};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -30,7 +30,7 @@ async fn fan_out_sends_one_message_per_due_connection_in_batches_of_ten() {
     let now = backend.clock.now();
     let mut due = HashSet::new();
     for i in 0..1_000 {
-        let connection = Connection::new(user(&format!("user-{i}")), Source::Fathom, now);
+        let connection = Connection::new(member(&format!("user-{i}")), Source::Fathom, now);
         backend
             .services
             .connections
@@ -49,7 +49,7 @@ async fn fan_out_sends_one_message_per_due_connection_in_batches_of_ten() {
         ),
     ];
     for (i, (status, backoff)) in not_due.into_iter().enumerate() {
-        let mut connection = Connection::new(user(&format!("skipped-{i}")), Source::Fathom, now);
+        let mut connection = Connection::new(member(&format!("skipped-{i}")), Source::Fathom, now);
         connection.status = status;
         connection.next_sync_after = backoff;
         backend
@@ -382,7 +382,7 @@ async fn one_poison_message_does_not_hold_back_the_rest_of_its_batch() {
 #[tokio::test]
 async fn the_embedded_backend_purges_what_has_expired() {
     let backend = local_backend().await;
-    let alice = user("alice");
+    let alice = member("alice");
     let now = backend.clock.now();
     let mut old = pipeline::domain::SyncJob::new(
         alice.clone(),

@@ -5,7 +5,7 @@
 use chrono::Duration as Span;
 use pipeline::domain::{Connection, ConnectionStatus, JobKind, JobStatus, Source, SyncJob};
 use pipeline::ports::{Clock, ManualClock};
-use pipeline::testing::user;
+use pipeline::testing::member;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::sync::Arc;
@@ -50,7 +50,7 @@ async fn the_hourly_run_fails_jobs_left_running_whatever_their_connections_state
     let app = TestApp::start_with(Settings::default().clock(clock.clone()), |s| s).await;
     let services = app.services();
     let now = clock.now();
-    let mut paused = Connection::new(user("alice"), Source::Fathom, now);
+    let mut paused = Connection::new(member("alice"), Source::Fathom, now);
     paused.status = ConnectionStatus::Paused;
     services
         .connections
@@ -59,7 +59,7 @@ async fn the_hourly_run_fails_jobs_left_running_whatever_their_connections_state
         .unwrap();
 
     let running = |kind: JobKind, saved: chrono::DateTime<chrono::Utc>| {
-        let mut job = SyncJob::new(user("alice"), Source::Fathom, kind, saved);
+        let mut job = SyncJob::new(member("alice"), Source::Fathom, kind, saved);
         job.status = JobStatus::Running;
         job.updated_at = saved;
         job
@@ -79,7 +79,7 @@ async fn the_hourly_run_fails_jobs_left_running_whatever_their_connections_state
         async move {
             services
                 .jobs
-                .get(&user("alice"), &id)
+                .get(&member("alice"), &id)
                 .await
                 .unwrap()
                 .unwrap()

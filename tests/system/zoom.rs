@@ -203,7 +203,7 @@ async fn five_workers_needing_a_refresh_make_exactly_one_refresh_call() {
     let w = zoom_world().await;
     connected(&w, "alice").await;
     let services = w.app.services().clone();
-    let user = pipeline::testing::user("alice");
+    let user = pipeline::testing::member("alice");
     let connection = services
         .connections
         .find(&user, pipeline::domain::Source::Zoom)
@@ -392,7 +392,7 @@ async fn deauthorization_disconnects_and_keeps_the_recordings() {
         .services()
         .connections
         .find(
-            &pipeline::testing::user("alice"),
+            &pipeline::testing::member("alice"),
             pipeline::domain::Source::Zoom,
         )
         .await

@@ -37,7 +37,7 @@ mod tests {
             serde_json::from_str(include_str!("../../../events/cron-sync.json")).unwrap();
         let backend = pipeline::testing::local_backend().await;
         let now = backend.clock.now();
-        let connection = Connection::new(pipeline::testing::user("alice"), Source::Fathom, now);
+        let connection = Connection::new(pipeline::testing::member("alice"), Source::Fathom, now);
         backend
             .services
             .connections

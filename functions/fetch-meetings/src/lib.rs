@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use pipeline::connectors::{ListPurpose, ListRequest, ListedMeeting};
-use pipeline::domain::{Source, UserId};
+use pipeline::domain::{Source, Tenant};
 use pipeline::http::{self, ApiError, ApiResult, Body, Request, Response, Route};
 use pipeline::pipeline::credentials::{credential, CredentialError};
 use pipeline::services::Services;
@@ -17,7 +17,7 @@ pub async fn handle(services: &Services, req: Request) -> Response<Body> {
 
 async fn route(services: &Services, req: &Request) -> ApiResult {
     match (req.method().as_str(), http::segments(req).as_slice()) {
-        ("GET", ["meetings"]) => list(services, &http::user_id(req)?, req).await,
+        ("GET", ["meetings"]) => list(services, &http::tenant(req, services)?, req).await,
         _ => Err(ApiError::no_route(req)),
     }
 }
@@ -39,7 +39,7 @@ struct MeetingItem<'a> {
     synced: bool,
 }
 
-async fn list(services: &Services, user: &UserId, req: &Request) -> ApiResult {
+async fn list(services: &Services, owner: &Tenant, req: &Request) -> ApiResult {
     let source = http::query_as(req, "source", Source::parse)?.ok_or_else(|| {
         ApiError::bad_request(
             "invalid_parameter",
@@ -52,7 +52,7 @@ async fn list(services: &Services, user: &UserId, req: &Request) -> ApiResult {
             format!("{source} has no meetings to browse"),
         )
     })?;
-    let scope = format!("meetings:{source}:{user}");
+    let scope = format!("meetings:{source}:{owner}");
     let cursors = &services.secrets.cursors;
     let request = ListRequest {
         position: http::page_cursor(req, cursors, &scope)?,
@@ -62,7 +62,7 @@ async fn list(services: &Services, user: &UserId, req: &Request) -> ApiResult {
     };
     let connection = services
         .connections
-        .find(user, source)
+        .find(owner, source)
         .await?
         .filter(|c| c.status != pipeline::domain::ConnectionStatus::Disconnected)
         .ok_or_else(|| {
@@ -84,7 +84,7 @@ async fn list(services: &Services, user: &UserId, req: &Request) -> ApiResult {
         .map_err(ApiError::from)?;
     let mut items = Vec::with_capacity(page.items.len());
     for meeting in &page.items {
-        items.push(item(services, user, source, meeting).await?);
+        items.push(item(services, owner, source, meeting).await?);
     }
     let next_cursor = page.next_position.map(|raw| cursors.sign(&scope, &raw));
     http::ok(&json!({ "items": items, "next_cursor": next_cursor }))
@@ -92,13 +92,13 @@ async fn list(services: &Services, user: &UserId, req: &Request) -> ApiResult {
 
 async fn item<'a>(
     services: &Services,
-    user: &UserId,
+    owner: &Tenant,
     source: Source,
     meeting: &'a ListedMeeting,
 ) -> Result<MeetingItem<'a>, ApiError> {
     let synced = services
         .recordings
-        .find_by_key(user, source, &meeting.external_id)
+        .find_by_key(owner, source, &meeting.external_id)
         .await?
         .is_some();
     Ok(MeetingItem {

@@ -23,8 +23,8 @@ use pipeline::adapters::local::LocalBackend;
 use pipeline::config::Config;
 use pipeline::connectors::upload::TranscriptionOptions;
 use pipeline::crypto::SealingKey;
-use pipeline::domain::{Upload, UploadId, UserId};
-use pipeline::pipeline::upload_import::{staged_key, UploadMessage, UploadTranscription};
+use pipeline::domain::{Tenant, Upload, UploadId, UserId};
+use pipeline::pipeline::upload_import::{staged_key, UploadTranscription};
 use pipeline::ports::SystemClock;
 use pipeline::secrets::Secrets;
 use std::path::Path;
@@ -174,11 +174,10 @@ fn child(args: &[String]) -> Result<()> {
         let upload = stage(&backend, Path::new(wav)).await?;
         let staged_peak = vm_hwm_kib()?;
 
-        let message = UploadMessage::Transcribe {
-            user_id: upload.user_id.clone(),
-            upload_id: upload.id.clone(),
-            attempt: pipeline::domain::Attempt::FIRST,
-        };
+        let message = pipeline::pipeline::upload_import::attempt_message(
+            &upload,
+            pipeline::domain::Attempt::FIRST,
+        );
         let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [{
             "messageId": "bench",
             "body": serde_json::to_string(&message)?,
@@ -198,7 +197,7 @@ fn child(args: &[String]) -> Result<()> {
         let done = backend
             .services
             .uploads
-            .get(&upload.user_id, &upload.id)
+            .get(&upload.owner(), &upload.id)
             .await?
             .context("the upload vanished")?;
         let status = serde_json::to_value(done.status)?;
@@ -215,9 +214,9 @@ fn child(args: &[String]) -> Result<()> {
 
 /// Stores the file as a staged upload, streamed from disk, and records its pending upload.
 async fn stage(backend: &LocalBackend, wav: &Path) -> Result<Upload> {
-    let user = UserId::parse("bench")?;
+    let owner = Tenant::personal(UserId::parse("bench")?);
     let id = UploadId::new();
-    let object_key = staged_key(&user, &id, "recording.wav");
+    let object_key = staged_key(&owner, &id, "recording.wav");
     let file = tokio::fs::File::open(wav).await?;
     let stream = futures::stream::unfold(Some(file), |file| async move {
         let mut file = file?;
@@ -238,7 +237,7 @@ async fn stage(backend: &LocalBackend, wav: &Path) -> Result<Upload> {
     let now = chrono::Utc::now();
     let upload = Upload::pending(
         id,
-        user,
+        owner,
         "recording.wav".into(),
         "audio/wav".into(),
         size_bytes,

@@ -79,9 +79,9 @@ mod tests {
     use crate::tone_audio::ToneRecording;
     use fakes::transcribe::{FakeTranscribe, FakeTranscribeOptions};
     use pipeline::domain::{Attempt, Upload, UploadId, UploadStatus};
-    use pipeline::pipeline::upload_import::{staged_key, UploadMessage, MAX_ATTEMPTS};
+    use pipeline::pipeline::upload_import::{attempt_message, staged_key, MAX_ATTEMPTS};
     use pipeline::ports::{Clock, ManualClock, Queue, QueueMessage};
-    use pipeline::testing::{local_backend, user, TestBackend};
+    use pipeline::testing::{local_backend, member, TestBackend};
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
@@ -93,7 +93,7 @@ mod tests {
 
     /// Alice's upload of the sample event, staged with `content`.
     async fn staged(backend: &TestBackend, content: &[u8]) -> Upload {
-        let (alice, id) = (user("alice"), UploadId::parse(SAMPLE_UPLOAD).unwrap());
+        let (alice, id) = (member("alice"), UploadId::parse(SAMPLE_UPLOAD).unwrap());
         let now = backend.clock.now();
         let key = staged_key(&alice, &id, "weekly-call.mp3");
         let upload = Upload::pending(
@@ -126,7 +126,7 @@ mod tests {
         backend
             .services
             .uploads
-            .get(&upload.user_id, &upload.id)
+            .get(&upload.owner(), &upload.id)
             .await
             .unwrap()
             .unwrap()
@@ -155,7 +155,7 @@ mod tests {
         let jobs = backend
             .services
             .jobs
-            .list(&upload.user_id, None, 10)
+            .list(&upload.owner(), None, 10)
             .await
             .unwrap();
         assert_eq!(jobs.len(), 1);
@@ -287,7 +287,7 @@ mod tests {
         let stored = backend
             .services
             .recordings
-            .get(&upload.user_id, &done.recording_id.unwrap())
+            .get(&upload.owner(), &done.recording_id.unwrap())
             .await
             .unwrap()
             .unwrap();
@@ -313,7 +313,7 @@ mod tests {
         let job = &backend
             .services
             .jobs
-            .list(&upload.user_id, None, 10)
+            .list(&upload.owner(), None, 10)
             .await
             .unwrap()[0];
         assert_eq!(
@@ -469,7 +469,7 @@ mod tests {
         let stored = backend
             .services
             .recordings
-            .get(&upload.user_id, &done.recording_id.unwrap())
+            .get(&upload.owner(), &done.recording_id.unwrap())
             .await
             .unwrap()
             .unwrap();
@@ -532,7 +532,7 @@ mod tests {
         let stored = backend
             .services
             .recordings
-            .get(&upload.user_id, &done.recording_id.unwrap())
+            .get(&upload.owner(), &done.recording_id.unwrap())
             .await
             .unwrap()
             .unwrap();
@@ -622,14 +622,13 @@ mod tests {
         backend.services.providers = Arc::new(providers);
         let (_, wav) = tone_wav(6.0, 7);
         let upload = staged(&backend, &wav).await;
-        let last = UploadMessage::Transcribe {
-            user_id: upload.user_id.clone(),
-            upload_id: upload.id.clone(),
-            attempt: Attempt {
+        let last = attempt_message(
+            &upload,
+            Attempt {
                 round: 0,
                 number: MAX_ATTEMPTS,
             },
-        };
+        );
         run(&backend, event_with(&last.to_body(), 1)).await;
         let failed = reread(&backend, &upload).await;
         assert_eq!(failed.status, UploadStatus::Failed);

@@ -3,9 +3,11 @@
 use chrono::{DateTime, Utc};
 use lambda_http::http::StatusCode;
 use pipeline::domain::{
-    ConnectionStatus, ExternalId, JobId, JobKind, Source, SyncJob, SyncScope, UserId,
+    ActivityAction, Connection, ConnectionStatus, ExternalId, JobId, JobKind, Source, SyncJob,
+    SyncScope, Tenant,
 };
 use pipeline::http::{self, ApiError, ApiResult, Body, Request, Response, Route};
+use pipeline::pipeline::activity;
 use pipeline::pipeline::jobs::{start_job, start_sync_job};
 use pipeline::services::Services;
 use pipeline::views::JobView;
@@ -30,30 +32,37 @@ async fn route(services: &Services, req: &Request) -> ApiResult {
     let segments = http::segments(req);
     match (req.method().as_str(), segments.as_slice()) {
         ("GET", ["jobs"]) => {
-            let user = http::user_id(req)?;
+            let owner = http::tenant(req, services)?;
             let source = http::query_as(req, "source", Source::parse)?;
             let jobs = services
                 .jobs
-                .list(&user, source, http::limit(req, 20, 100)?)
+                .list(&owner, source, http::limit(req, 20, 100)?)
                 .await?;
             let items: Vec<JobView> = jobs.iter().map(JobView::from).collect();
             http::ok(&json!({ "items": items }))
         }
         ("GET", ["jobs", id]) => http::ok(&JobView::from(
-            &find_job(services, &http::user_id(req)?, id).await?,
+            &find_job(services, &http::tenant(req, services)?, id).await?,
         )),
         ("POST", ["sync"]) => {
-            start_sync(services, &http::user_id(req)?, http::json_body(req)?).await
+            start_sync(
+                services,
+                &http::tenant(req, services)?,
+                http::json_body(req)?,
+            )
+            .await
         }
-        ("POST", ["jobs", id, "retry"]) => retry(services, &http::user_id(req)?, id, req).await,
+        ("POST", ["jobs", id, "retry"]) => {
+            retry(services, &http::tenant(req, services)?, id, req).await
+        }
         _ => Err(ApiError::no_route(req)),
     }
 }
 
-async fn find_job(services: &Services, user: &UserId, raw_id: &str) -> Result<SyncJob, ApiError> {
+async fn find_job(services: &Services, owner: &Tenant, raw_id: &str) -> Result<SyncJob, ApiError> {
     let not_found = || ApiError::not_found(format!("no job `{raw_id}`"));
     let id = JobId::parse(raw_id).map_err(|_| not_found())?;
-    services.jobs.get(user, &id).await?.ok_or_else(not_found)
+    services.jobs.get(owner, &id).await?.ok_or_else(not_found)
 }
 
 #[derive(Deserialize)]
@@ -73,10 +82,15 @@ fn accepted(job: &SyncJob) -> ApiResult {
     ))
 }
 
-/// The user's connection to `source`, ready to sync; otherwise a 409 saying what to do.
-async fn syncable(services: &Services, user: &UserId, source: Source) -> Result<(), ApiError> {
-    let connection = services.connections.find(user, source).await?;
-    match connection.map(|c| c.status) {
+/// The member's connection to `source`, ready to sync; otherwise a 409 saying what to do.
+async fn syncable(
+    services: &Services,
+    owner: &Tenant,
+    source: Source,
+) -> Result<Connection, ApiError> {
+    let connection = services.connections.find(owner, source).await?;
+    let status = connection.as_ref().map(|c| c.status);
+    match status {
         None | Some(ConnectionStatus::Disconnected) => Err(ApiError::conflict(
             "not_connected",
             format!("connect {source} first"),
@@ -89,11 +103,13 @@ async fn syncable(services: &Services, user: &UserId, source: Source) -> Result<
             "needs_reauth",
             format!("{source} needs to be connected again"),
         )),
-        Some(ConnectionStatus::Active | ConnectionStatus::Error) => Ok(()),
+        Some(ConnectionStatus::Active | ConnectionStatus::Error) => {
+            Ok(connection.expect("a status is a connection's"))
+        }
     }
 }
 
-async fn start_sync(services: &Services, user: &UserId, request: SyncRequest) -> ApiResult {
+async fn start_sync(services: &Services, owner: &Tenant, request: SyncRequest) -> ApiResult {
     let source = Source::parse(&request.source)?;
     if services.providers.connector(source).is_none() {
         return Err(ApiError::bad_request(
@@ -120,13 +136,13 @@ async fn start_sync(services: &Services, user: &UserId, request: SyncRequest) ->
             ));
         }
     }
-    syncable(services, user, source).await?;
+    syncable(services, owner, source).await?;
     let scope = SyncScope {
         external_ids,
         created_after: request.created_after,
         created_before: request.created_before,
     };
-    let job = start_sync_job(services, user, source, JobKind::Manual, scope)
+    let job = start_sync_job(services, owner, source, JobKind::Manual, scope)
         .await
         .map_err(|_| ApiError::unavailable("the sync could not be queued; try again"))?;
     accepted(&job)
@@ -142,8 +158,8 @@ struct RetryRequest {
 
 /// Queues a new job for the failed items of a finished one, and for those it left for later
 /// because of the monthly limit; the new job names the one it retries (`retry_of`).
-async fn retry(services: &Services, user: &UserId, raw_id: &str, req: &Request) -> ApiResult {
-    let job = find_job(services, user, raw_id).await?;
+async fn retry(services: &Services, owner: &Tenant, raw_id: &str, req: &Request) -> ApiResult {
+    let job = find_job(services, owner, raw_id).await?;
     let request: RetryRequest = if http::body_bytes(req).is_empty() {
         RetryRequest::default()
     } else {
@@ -184,17 +200,28 @@ async fn retry(services: &Services, user: &UserId, raw_id: &str, req: &Request) 
             "the job has no failed items",
         ));
     }
-    syncable(services, user, job.source).await?;
+    let connection = syncable(services, owner, job.source).await?;
+    let count = chosen.len();
     let scope = SyncScope {
         external_ids: chosen,
         created_after: job.scope.created_after,
         created_before: job.scope.created_before,
     };
-    let retry = start_job(services, user, job.source, JobKind::Manual, scope, |new| {
+    let retry = start_job(services, owner, job.source, JobKind::Manual, scope, |new| {
         new.retry_of = Some(job.id.clone())
     })
     .await
     .map_err(|_| ApiError::unavailable("the retry could not be queued; try again"))?;
+    let meetings = if count == 1 { "meeting" } else { "meetings" };
+    let message = format!("retrying {count} {meetings} of job {}", job.id);
+    activity::record(
+        services,
+        &connection,
+        ActivityAction::SyncRetried,
+        None,
+        message,
+    )
+    .await;
     accepted(&retry)
 }
 

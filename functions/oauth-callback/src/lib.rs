@@ -193,7 +193,7 @@ struct ConfirmBody {
 /// could not prove its browser. Only the user who started the flow can: anyone else's
 /// confirmation is refused and the ticket is used up, so nothing is linked.
 async fn confirm(services: &Services, raw_source: &str, req: &Request) -> ApiResult {
-    let user = http::user_id(req)?;
+    let caller = http::tenant(req, services)?;
     let source = Source::parse(raw_source).map_err(|e| ApiError::not_found(e.to_string()))?;
     let body: ConfirmBody = http::json_body(req)?;
     let unknown =
@@ -213,8 +213,8 @@ async fn confirm(services: &Services, raw_source: &str, req: &Request) -> ApiRes
     if pending.state.source != source {
         return Err(unknown());
     }
-    if pending.state.user_id != user {
-        tracing::warn!(user = %user, "an OAuth flow started by another user was refused");
+    if pending.state.owner() != caller {
+        tracing::warn!(user = %caller.user, "an OAuth flow started by another user was refused");
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "wrong_user",
@@ -250,7 +250,7 @@ async fn finish(services: &Services, state: &OAuthState, code: &str) -> Result<(
         })?;
     connect(
         services,
-        &state.user_id,
+        &state.owner(),
         state.source,
         NewCredential::OAuth(tokens),
     )

@@ -6,7 +6,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use lambda_http::http::StatusCode;
-use pipeline::domain::{Source, UserId};
+use pipeline::domain::{Source, Tenant};
 use pipeline::http::{self, ApiError, ApiResult, Body, Request, Response, Route};
 use pipeline::pipeline::oauth_state::{
     self, app_return_url, binding_hash, binding_set_cookie, random_token, OAuthState, STATE_TTL,
@@ -25,7 +25,7 @@ pub async fn handle(services: &Services, req: Request) -> Response<Body> {
 async fn route(services: &Services, req: &Request) -> ApiResult {
     match (req.method().as_str(), http::segments(req).as_slice()) {
         ("POST", ["oauth", source, "initiate"]) => {
-            initiate(services, &http::user_id(req)?, source, req).await
+            initiate(services, &http::tenant(req, services)?, source, req).await
         }
         _ => Err(ApiError::no_route(req)),
     }
@@ -38,7 +38,7 @@ struct InitiateBody {
     return_path: Option<String>,
 }
 
-async fn initiate(services: &Services, user: &UserId, source: &str, req: &Request) -> ApiResult {
+async fn initiate(services: &Services, owner: &Tenant, source: &str, req: &Request) -> ApiResult {
     let source = Source::parse(source).map_err(|e| ApiError::not_found(e.to_string()))?;
     let connector = services.providers.connector(source).ok_or_else(|| {
         ApiError::bad_request("not_connectable", format!("{source} needs no connection"))
@@ -67,7 +67,8 @@ async fn initiate(services: &Services, user: &UserId, source: &str, req: &Reques
     let binding = random_token(32);
     let now = services.clock.now();
     let record = OAuthState {
-        user_id: user.clone(),
+        workspace_id: Some(owner.workspace.clone()),
+        user_id: owner.user.clone(),
         source,
         code_verifier: verifier,
         return_path,

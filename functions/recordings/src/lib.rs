@@ -1,6 +1,6 @@
 //! `recordings`: list, search and read the user's imported recordings.
 
-use pipeline::domain::{RecordingId, Source, TranscriptRef, TranscriptSegment, UserId};
+use pipeline::domain::{RecordingId, Source, Tenant, TranscriptRef, TranscriptSegment};
 use pipeline::http::{self, ApiError, ApiResult, Body, Request, Response, Route};
 use pipeline::ports::RecordingQuery;
 use pipeline::services::Services;
@@ -21,13 +21,14 @@ pub async fn handle(services: &Services, req: Request) -> Response<Body> {
 
 async fn route(services: &Services, req: &Request) -> ApiResult {
     match (req.method().as_str(), http::segments(req).as_slice()) {
-        ("GET", ["recordings"]) => list(services, &http::user_id(req)?, req).await,
-        ("GET", ["recordings", id]) => detail(services, &http::user_id(req)?, id).await,
+        ("GET", ["recordings"]) => list(services, &http::tenant(req, services)?, req).await,
+        ("GET", ["recordings", id]) => detail(services, &http::tenant(req, services)?, id).await,
         _ => Err(ApiError::no_route(req)),
     }
 }
 
-async fn list(services: &Services, user: &UserId, req: &Request) -> ApiResult {
+/// What the viewer may read: their own recordings and those shared with their workspace.
+async fn list(services: &Services, viewer: &Tenant, req: &Request) -> ApiResult {
     let text = http::query(req, "q");
     if text
         .as_ref()
@@ -38,7 +39,7 @@ async fn list(services: &Services, user: &UserId, req: &Request) -> ApiResult {
             format!("query parameter `q` is longer than {MAX_QUERY_CHARS} characters"),
         ));
     }
-    let scope = format!("recordings:{user}");
+    let scope = format!("recordings:{viewer}");
     let cursors = &services.secrets.cursors;
     let query = RecordingQuery {
         source: http::query_as(req, "source", Source::parse)?,
@@ -46,19 +47,19 @@ async fn list(services: &Services, user: &UserId, req: &Request) -> ApiResult {
         limit: http::limit(req, 20, 100)?,
         cursor: http::page_cursor(req, cursors, &scope)?,
     };
-    let page = services.recordings.list(user, &query).await?;
+    let page = services.recordings.list(viewer, &query).await?;
     let items: Vec<RecordingListItem> = page.items.iter().map(RecordingListItem::from).collect();
     let next_cursor = page.next_cursor.map(|raw| cursors.sign(&scope, &raw));
     http::ok(&json!({ "items": items, "next_cursor": next_cursor }))
 }
 
-async fn detail(services: &Services, user: &UserId, raw_id: &str) -> ApiResult {
+async fn detail(services: &Services, viewer: &Tenant, raw_id: &str) -> ApiResult {
     let not_found = || ApiError::not_found(format!("no recording `{raw_id}`"));
-    // A malformed id names no recording: the same answer as another user's id.
+    // A malformed id names no recording: the same answer as one the viewer may not read.
     let id = RecordingId::parse(raw_id).map_err(|_| not_found())?;
     let recording = services
         .recordings
-        .get(user, &id)
+        .get(viewer, &id)
         .await?
         .ok_or_else(not_found)?;
     let transcript = load_transcript(services, &recording.transcript).await?;

@@ -1,10 +1,15 @@
-//! `sources`: what a dashboard shows about each source the user can import from, the
-//! switches that manage a connection (pause, resume, disconnect, API key), and the health
-//! check.
+//! `sources`: what a dashboard shows about each source a member can import from, the
+//! switches that manage a connection (pause, resume, sharing, disconnect, API key), what
+//! admins see of the team's sources, the activity log, and the health check.
+
+mod team;
 
 use pipeline::crypto::SecretString;
-use pipeline::domain::{Connection, ConnectionStatus, Source, SyncJob, UserId};
-use pipeline::http::{self, ApiError, ApiResult, Body, Request, Response, Route};
+use pipeline::domain::{
+    ActivityAction, Connection, ConnectionStatus, Sharing, Source, SyncJob, Tenant, UserId,
+};
+use pipeline::http::{self, ApiError, ApiResult, Body, Caller, Request, Response, Route};
+use pipeline::pipeline::activity;
 use pipeline::pipeline::connect::{connect, disconnect, NewCredential};
 use pipeline::pipeline::connections::update_connection;
 use pipeline::pipeline::deliveries::release_held_deliveries;
@@ -21,6 +26,7 @@ pub const ROUTES: &[Route] = &[
     Route::user("DELETE", "/sources/{source}"),
     Route::user("POST", "/sources/{source}/api-key"),
     Route::user("GET", "/sources/{source}/deliveries"),
+    Route::user("GET", "/activity"),
 ];
 
 pub async fn handle(services: &Services, req: Request) -> Response<Body> {
@@ -30,28 +36,40 @@ pub async fn handle(services: &Services, req: Request) -> Response<Body> {
 async fn route(services: &Services, req: &Request) -> ApiResult {
     match (req.method().as_str(), http::segments(req).as_slice()) {
         ("GET", ["health"]) => http::ok(&json!({"status": "ok"})),
-        ("GET", ["sources"]) => list_sources(services, &http::user_id(req)?).await,
-        ("PATCH", ["sources", source]) => {
-            set_active(
-                services,
-                &http::user_id(req)?,
-                source,
-                http::json_body(req)?,
-            )
-            .await
+        ("GET", ["sources"]) => {
+            let caller = http::caller(req, &services.config.identity)?;
+            match http::query(req, "scope").as_deref() {
+                None | Some("mine") => list_sources(services, &caller.tenant).await,
+                Some("workspace") => team::list_workspace_sources(services, &caller).await,
+                Some(_) => Err(ApiError::bad_request(
+                    "invalid_parameter",
+                    "query parameter `scope` must be `mine` or `workspace`",
+                )),
+            }
         }
-        ("DELETE", ["sources", source]) => remove(services, &http::user_id(req)?, source).await,
+        ("PATCH", ["sources", source]) => {
+            let caller = http::caller(req, &services.config.identity)?;
+            let owner = team::managed_member(&caller, req)?;
+            update(services, &caller, &owner, source, http::json_body(req)?).await
+        }
+        ("DELETE", ["sources", source]) => {
+            remove(services, &http::tenant(req, services)?, source).await
+        }
         ("POST", ["sources", source, "api-key"]) => {
             add_api_key(
                 services,
-                &http::user_id(req)?,
+                &http::tenant(req, services)?,
                 source,
                 http::json_body(req)?,
             )
             .await
         }
         ("GET", ["sources", source, "deliveries"]) => {
-            list_deliveries(services, &http::user_id(req)?, source, req).await
+            list_deliveries(services, &http::tenant(req, services)?, source, req).await
+        }
+        ("GET", ["activity"]) => {
+            let caller = http::caller(req, &services.config.identity)?;
+            team::list_activity(services, &caller, req).await
         }
         _ => Err(ApiError::no_route(req)),
     }
@@ -65,6 +83,9 @@ struct SourceItem<'a> {
     /// uploads, which need no connection.
     status: &'static str,
     active: bool,
+    /// Who reads what it imports: `workspace` or `private` (for uploads, the default of a
+    /// new upload, which can choose).
+    sharing: Sharing,
     account_email: Option<&'a str>,
     last_sync_at: Option<chrono::DateTime<chrono::Utc>>,
     last_error: Option<&'a str>,
@@ -73,6 +94,7 @@ struct SourceItem<'a> {
 }
 
 fn source_item<'a>(
+    owner: &Tenant,
     source: Source,
     connection: Option<&'a Connection>,
     recording_count: u64,
@@ -92,6 +114,7 @@ fn source_item<'a>(
         connection_id: connection.map(|c| c.id.as_str()),
         status,
         active,
+        sharing: connection.map_or(Sharing::default_for(owner), |c| c.sharing),
         account_email: connection.and_then(|c| c.account_email.as_deref()),
         last_sync_at: connection.and_then(|c| c.last_sync_at),
         last_error: connection.and_then(|c| c.last_error.as_deref()),
@@ -100,13 +123,14 @@ fn source_item<'a>(
     }
 }
 
-async fn list_sources(services: &Services, user: &UserId) -> ApiResult {
-    let connections = services.connections.list_for_user(user).await?;
-    let jobs = services.jobs.list(user, None, 50).await?;
+async fn list_sources(services: &Services, owner: &Tenant) -> ApiResult {
+    let connections = services.connections.list_for_owner(owner).await?;
+    let jobs = services.jobs.list(owner, None, 50).await?;
     let mut items = Vec::with_capacity(Source::ALL.len());
     for source in Source::ALL {
-        let count = services.recordings.count(user, source).await?;
+        let count = services.recordings.count(owner, source).await?;
         items.push(source_item(
+            owner,
             source,
             connections.iter().find(|c| c.source == source),
             count,
@@ -117,13 +141,15 @@ async fn list_sources(services: &Services, user: &UserId) -> ApiResult {
 }
 
 /// One source's item, as `GET /sources` shows it.
-async fn one_source(services: &Services, user: &UserId, connection: &Connection) -> ApiResult {
+async fn one_source(services: &Services, connection: &Connection) -> ApiResult {
+    let owner = connection.owner();
     let jobs = services
         .jobs
-        .list(user, Some(connection.source), 10)
+        .list(&owner, Some(connection.source), 10)
         .await?;
-    let count = services.recordings.count(user, connection.source).await?;
+    let count = services.recordings.count(&owner, connection.source).await?;
     http::ok(&source_item(
+        &owner,
         connection.source,
         Some(connection),
         count,
@@ -131,10 +157,10 @@ async fn one_source(services: &Services, user: &UserId, connection: &Connection)
     ))
 }
 
-/// The user's connection to a connectable source named in the path.
+/// The member's connection to a connectable source named in the path.
 async fn connection(
     services: &Services,
-    user: &UserId,
+    owner: &Tenant,
     raw_source: &str,
 ) -> Result<Connection, ApiError> {
     let source = Source::parse(raw_source).map_err(|e| ApiError::not_found(e.to_string()))?;
@@ -146,7 +172,7 @@ async fn connection(
     }
     services
         .connections
-        .find(user, source)
+        .find(owner, source)
         .await?
         .filter(|c| c.status != ConnectionStatus::Disconnected)
         .ok_or_else(|| ApiError::not_found(format!("{source} is not connected")))
@@ -154,19 +180,52 @@ async fn connection(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ActiveBody {
-    active: bool,
+struct UpdateBody {
+    active: Option<bool>,
+    sharing: Option<Sharing>,
 }
 
-/// Pauses or resumes syncing. A connection that needs the user (`needs_reauth`) can only be
-/// fixed by connecting again.
+/// Changes a connection's settings: `active` pauses or resumes syncing (its owner, or a
+/// workspace admin for any member); `sharing` says who reads its recordings (its owner only).
+/// A connection that needs its owner (`needs_reauth`) can only be fixed by connecting again.
+async fn update(
+    services: &Services,
+    caller: &Caller,
+    owner: &Tenant,
+    source: &str,
+    body: UpdateBody,
+) -> ApiResult {
+    if body.active.is_none() && body.sharing.is_none() {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "send `active` (true or false), `sharing` (`workspace` or `private`), or both",
+        ));
+    }
+    let for_someone_else = *owner != caller.tenant;
+    if for_someone_else && body.sharing.is_some() {
+        return Err(ApiError::forbidden(
+            "not_owner",
+            "only the member who connected a source chooses who sees its recordings",
+        ));
+    }
+    let mut current = connection(services, owner, source).await?;
+    let actor = for_someone_else.then_some(&caller.tenant.user);
+    if let Some(sharing) = body.sharing {
+        current = set_sharing(services, current, sharing).await?;
+    }
+    if let Some(active) = body.active {
+        current = set_active(services, current, active, actor).await?;
+    }
+    one_source(services, &current).await
+}
+
+/// Pauses or resumes syncing.
 async fn set_active(
     services: &Services,
-    user: &UserId,
-    source: &str,
-    body: ActiveBody,
-) -> ApiResult {
-    let current = connection(services, user, source).await?;
+    current: Connection,
+    active: bool,
+    actor: Option<&UserId>,
+) -> Result<Connection, ApiError> {
     if current.status == ConnectionStatus::NeedsReauth {
         return Err(ApiError::conflict(
             "needs_reauth",
@@ -175,7 +234,7 @@ async fn set_active(
     }
     let now = services.clock.now();
     let updated = update_connection(services.connections.as_ref(), &current.id, |c| {
-        c.status = match (body.active, c.status) {
+        c.status = match (active, c.status) {
             (false, ConnectionStatus::Active | ConnectionStatus::Error) => ConnectionStatus::Paused,
             (true, ConnectionStatus::Paused) => ConnectionStatus::Active,
             (_, unchanged) => unchanged,
@@ -183,7 +242,16 @@ async fn set_active(
         c.updated_at = now;
     })
     .await?;
-    if body.active {
+    if updated.status != current.status {
+        let by = actor.map(|a| format!(" by {a}")).unwrap_or_default();
+        let (action, what) = match active {
+            false => (ActivityAction::Paused, "paused"),
+            true => (ActivityAction::Resumed, "resumed"),
+        };
+        let message = format!("syncing {} {what}{by}", current.source);
+        activity::record(services, &updated, action, actor, message).await;
+    }
+    if active {
         // Deliveries that arrived while paused are imported now.
         release_held_deliveries(services, &updated)
             .await
@@ -197,15 +265,56 @@ async fn set_active(
                 )
             })?;
     }
-    one_source(services, user, &updated).await
+    Ok(updated)
+}
+
+/// Gives the connection, and every recording it imported, the new sharing.
+async fn set_sharing(
+    services: &Services,
+    current: Connection,
+    sharing: Sharing,
+) -> Result<Connection, ApiError> {
+    if current.sharing == sharing {
+        return Ok(current);
+    }
+    let now = services.clock.now();
+    let updated = update_connection(services.connections.as_ref(), &current.id, |c| {
+        c.sharing = sharing;
+        c.updated_at = now;
+    })
+    .await?;
+    // The connection first: an import racing this change reads the new sharing, or its
+    // recording is stored before the sweep below reaches it.
+    let changed = services
+        .recordings
+        .set_sharing(&updated.owner(), updated.source, sharing)
+        .await?;
+    let who = match sharing {
+        Sharing::Workspace => "the whole workspace".to_owned(),
+        Sharing::Private => format!("{} only", updated.user_id),
+    };
+    let message = format!(
+        "{} recordings are now visible to {who} ({changed} changed)",
+        updated.source
+    );
+    activity::record(
+        services,
+        &updated,
+        ActivityAction::SharingChanged,
+        None,
+        message,
+    )
+    .await;
+    Ok(updated)
 }
 
 /// Disconnects: the provider webhook is deleted (best effort), credentials are wiped, and
 /// every imported recording stays.
-async fn remove(services: &Services, user: &UserId, source: &str) -> ApiResult {
-    let current = connection(services, user, source).await?;
-    let updated = disconnect(services, &current).await?;
-    one_source(services, user, &updated).await
+async fn remove(services: &Services, owner: &Tenant, source: &str) -> ApiResult {
+    let current = connection(services, owner, source).await?;
+    let why = format!("{} disconnected; its recordings stay", current.source);
+    let updated = disconnect(services, &current, &why).await?;
+    one_source(services, &updated).await
 }
 
 #[derive(Deserialize)]
@@ -218,7 +327,7 @@ struct ApiKeyBody {
 /// call first so a wrong key is refused before anything is stored.
 async fn add_api_key(
     services: &Services,
-    user: &UserId,
+    owner: &Tenant,
     source: &str,
     body: ApiKeyBody,
 ) -> ApiResult {
@@ -251,12 +360,12 @@ async fn add_api_key(
     }
     let connected = connect(
         services,
-        user,
+        owner,
         connector.source(),
         NewCredential::ApiKey(key),
     )
     .await?;
-    one_source(services, user, &connected.connection).await
+    one_source(services, &connected.connection).await
 }
 
 /// One attempt of the delivery log, as its owner sees it.
@@ -295,7 +404,7 @@ impl<'a> From<&'a DeliveryRecord> for DeliveryItem<'a> {
 /// including those refused, whatever the connection's state now.
 async fn list_deliveries(
     services: &Services,
-    user: &UserId,
+    owner: &Tenant,
     raw_source: &str,
     req: &Request,
 ) -> ApiResult {
@@ -303,7 +412,7 @@ async fn list_deliveries(
     let limit = http::limit(req, 50, 200)?;
     let logged = services
         .deliveries
-        .list(Some(user), source, limit, services.clock.now())
+        .list(Some(owner), source, limit, services.clock.now())
         .await?;
     let items: Vec<DeliveryItem> = logged.iter().map(DeliveryItem::from).collect();
     http::ok(&json!({ "items": items }))

@@ -69,8 +69,13 @@ async fn run(
     deadline: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     match message {
-        SyncMessage::Sync { job_id, user_id } => {
-            let outcome = run_sync_job(services, user_id, job_id, deadline).await?;
+        SyncMessage::Sync {
+            job_id,
+            user_id,
+            workspace_id,
+        } => {
+            let owner = SyncMessage::job_owner(user_id, workspace_id);
+            let outcome = run_sync_job(services, &owner, job_id, deadline).await?;
             tracing::info!(job = %job_id, ?outcome, "sync message handled");
         }
         SyncMessage::Scheduled {
@@ -96,8 +101,13 @@ async fn run(
 /// already; its tick is served by the next one.
 async fn give_up(services: &Services, message: &SyncMessage, reason: &str) -> anyhow::Result<()> {
     match message {
-        SyncMessage::Sync { job_id, user_id } => {
-            give_up_job(services, user_id, job_id, reason).await
+        SyncMessage::Sync {
+            job_id,
+            user_id,
+            workspace_id,
+        } => {
+            let owner = SyncMessage::job_owner(user_id, workspace_id);
+            give_up_job(services, &owner, job_id, reason).await
         }
         SyncMessage::Scheduled { .. } => Ok(()),
         SyncMessage::Webhook(delivery) => give_up_webhook(services, delivery, reason).await,

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use lambda_http::http::StatusCode;
 use pipeline::connectors::upload::accepted_upload_type;
-use pipeline::domain::{Upload, UploadId, UploadStatus, UserId};
+use pipeline::domain::{Sharing, Tenant, Upload, UploadId, UploadStatus};
 use pipeline::http::{self, ApiError, ApiResult, Body, Request, Response, Route};
 use pipeline::pipeline::upload_import::{
     quota_exhausted, quota_message, retry_refusal, retry_upload, staged_key, UPLOAD_URL_LIFETIME,
@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 pub const ROUTES: &[Route] = &[
+    Route::user("GET", "/uploads"),
     Route::user("POST", "/uploads"),
     Route::user("GET", "/uploads/{id}"),
     Route::user("POST", "/uploads/{id}/retry"),
@@ -31,12 +32,30 @@ pub async fn handle(services: &Services, req: Request) -> Response<Body> {
 
 async fn route(services: &Services, req: &Request) -> ApiResult {
     match (req.method().as_str(), http::segments(req).as_slice()) {
-        ("POST", ["uploads"]) => start(services, &http::user_id(req)?, http::json_body(req)?).await,
+        ("GET", ["uploads"]) => {
+            let owner = http::tenant(req, services)?;
+            let uploads = services
+                .uploads
+                .list(&owner, http::limit(req, 20, 100)?)
+                .await?;
+            let items: Vec<UploadView> = uploads.iter().map(UploadView::from).collect();
+            http::ok(&json!({ "items": items }))
+        }
+        ("POST", ["uploads"]) => {
+            start(
+                services,
+                &http::tenant(req, services)?,
+                http::json_body(req)?,
+            )
+            .await
+        }
         ("GET", ["uploads", id]) => {
-            let upload = find(services, &http::user_id(req)?, id).await?;
+            let upload = find(services, &http::tenant(req, services)?, id).await?;
             http::ok(&UploadView::from(&upload))
         }
-        ("POST", ["uploads", id, "retry"]) => retry(services, &http::user_id(req)?, id).await,
+        ("POST", ["uploads", id, "retry"]) => {
+            retry(services, &http::tenant(req, services)?, id).await
+        }
         _ => Err(ApiError::no_route(req)),
     }
 }
@@ -47,11 +66,15 @@ struct StartRequest {
     filename: String,
     content_type: String,
     size_bytes: u64,
+    /// Who reads the recording besides its owner (default: the workspace in a team
+    /// workspace, nobody in a personal one).
+    #[serde(default)]
+    sharing: Option<Sharing>,
 }
 
-/// Checks the file's name, type, size and the user's quota, records a pending upload, and
-/// answers where to PUT the file.
-async fn start(services: &Services, user: &UserId, request: StartRequest) -> ApiResult {
+/// Checks the file's name, type, size and the workspace's quota, records a pending upload,
+/// and answers where to PUT the file.
+async fn start(services: &Services, owner: &Tenant, request: StartRequest) -> ApiResult {
     let filename = request.filename.trim();
     if filename.is_empty()
         || filename.chars().count() > MAX_FILENAME_CHARS
@@ -103,12 +126,12 @@ async fn start(services: &Services, user: &UserId, request: StartRequest) -> Api
             ),
         ));
     }
-    if let Some(resets_at) = quota_exhausted(services, user).await? {
+    if let Some(resets_at) = quota_exhausted(services, &owner.workspace).await? {
         return Ok(quota_exceeded(services.config.imports_per_month, resets_at));
     }
 
     let id = UploadId::new();
-    let object_key = staged_key(user, &id, filename);
+    let object_key = staged_key(owner, &id, filename);
     let presigned = services
         .blobs
         .presign_put(
@@ -119,15 +142,18 @@ async fn start(services: &Services, user: &UserId, request: StartRequest) -> Api
         )
         .await?;
     let now = services.clock.now();
-    let upload = Upload::pending(
+    let mut upload = Upload::pending(
         id,
-        user.clone(),
+        owner.clone(),
         filename.to_owned(),
         content_type.to_owned(),
         request.size_bytes,
         object_key,
         now,
     );
+    if let Some(sharing) = request.sharing {
+        upload.sharing = sharing;
+    }
     services.uploads.put(&upload).await?;
     Ok(http::json(
         StatusCode::CREATED,
@@ -153,16 +179,20 @@ fn quota_exceeded(limit: u64, resets_at: DateTime<Utc>) -> Response<Body> {
     )
 }
 
-async fn find(services: &Services, user: &UserId, raw_id: &str) -> Result<Upload, ApiError> {
+async fn find(services: &Services, owner: &Tenant, raw_id: &str) -> Result<Upload, ApiError> {
     let not_found = || ApiError::not_found(format!("no upload `{raw_id}`"));
     let id = UploadId::parse(raw_id).map_err(|_| not_found())?;
-    services.uploads.get(user, &id).await?.ok_or_else(not_found)
+    services
+        .uploads
+        .get(owner, &id)
+        .await?
+        .ok_or_else(not_found)
 }
 
 /// Another round of attempts at an upload that failed, or that is stuck (no progress long past
 /// when it was due).
-async fn retry(services: &Services, user: &UserId, raw_id: &str) -> ApiResult {
-    let upload = find(services, user, raw_id).await?;
+async fn retry(services: &Services, owner: &Tenant, raw_id: &str) -> ApiResult {
+    let upload = find(services, owner, raw_id).await?;
     if let Some(reason) = retry_refusal(&upload, services.clock.now()) {
         return Err(ApiError::conflict(
             "not_retryable",
@@ -202,6 +232,7 @@ struct UploadView<'a> {
     id: &'a str,
     filename: &'a str,
     status: UploadStatus,
+    sharing: Sharing,
     progress: ChunkProgress,
     recording_id: Option<&'a str>,
     /// Why it failed, or why the last attempt did not finish while another is due.
@@ -220,6 +251,7 @@ impl<'a> From<&'a Upload> for UploadView<'a> {
             id: upload.id.as_str(),
             filename: &upload.filename,
             status: upload.status,
+            sharing: upload.sharing,
             progress: ChunkProgress {
                 chunks_done: upload.chunks_done,
                 chunks_total: upload.chunks_total,
@@ -264,14 +296,16 @@ mod tests {
         let id = UploadId::parse(body["upload_id"].as_str().unwrap()).unwrap();
         let url = body["upload_url"].as_str().unwrap();
         assert!(
-            url.contains(&format!("uploads/alice/{id}/weekly-call.mp3")),
+            url.contains(&format!(
+                "uploads/personal_3Aalice/alice/{id}/weekly-call.mp3"
+            )),
             "{url}"
         );
 
         let stored = backend
             .services
             .uploads
-            .get(&pipeline::testing::user("alice"), &id)
+            .get(&pipeline::testing::member("alice"), &id)
             .await
             .unwrap()
             .unwrap();
@@ -304,7 +338,7 @@ mod tests {
             "{body}"
         );
 
-        let alice = pipeline::testing::user("alice");
+        let alice = pipeline::testing::member("alice");
         let upload_id = UploadId::parse(&id).unwrap();
         let mut upload = backend
             .services

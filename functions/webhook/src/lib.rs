@@ -28,7 +28,7 @@ use bytes::Bytes;
 use lambda_http::http::StatusCode;
 use pipeline::connectors::{Connector, WebhookEvent};
 use pipeline::crypto::SecretString;
-use pipeline::domain::{Connection, ConnectionId, ConnectionStatus, Source, UserId};
+use pipeline::domain::{Connection, ConnectionId, ConnectionStatus, Source, Tenant};
 use pipeline::http::{self, ApiError, Body, Request, Response, Route};
 use pipeline::pipeline::connect::disconnect;
 use pipeline::pipeline::credentials::{self, SecretField};
@@ -69,7 +69,8 @@ struct Attempt {
     received_at: chrono::DateTime<chrono::Utc>,
     /// `None` for a path naming no known source: such a request is not logged.
     source: Option<Source>,
-    user_id: Option<UserId>,
+    /// The member whose log it goes in.
+    owner: Option<Tenant>,
     connection_id: Option<ConnectionId>,
     webhook_id: Option<String>,
     signature_valid: bool,
@@ -127,7 +128,7 @@ impl Attempt {
         Attempt {
             received_at: services.clock.now(),
             source: segments.get(1).and_then(|s| Source::parse(s).ok()),
-            user_id: None,
+            owner: None,
             connection_id: segments.get(2).and_then(|id| ConnectionId::parse(id).ok()),
             webhook_id,
             signature_valid: false,
@@ -141,13 +142,13 @@ impl Attempt {
     async fn attribute_to_connection_owner(&mut self, services: &Services) {
         if let Some(id) = &self.connection_id {
             if let Ok(Some(connection)) = services.connections.get(id).await {
-                self.user_id = Some(connection.user_id);
+                self.owner = Some(connection.owner());
             }
         }
     }
 
     fn found(&mut self, connection: &Connection) {
-        self.user_id = Some(connection.user_id.clone());
+        self.owner = Some(connection.owner());
         self.connection_id = Some(connection.id.clone());
     }
 
@@ -208,7 +209,7 @@ impl Attempt {
                 let record = DeliveryRecord {
                     id: uuid::Uuid::new_v4().simple().to_string(),
                     source,
-                    user_id: self.user_id,
+                    owner: self.owner,
                     connection_id: self.connection_id,
                     webhook_id: self.webhook_id,
                     received_at: self.received_at,
@@ -234,7 +235,7 @@ impl Attempt {
         if self.signature_valid {
             return true;
         }
-        let scope = match (&self.user_id, &self.connection_id, self.names_connection) {
+        let scope = match (&self.owner, &self.connection_id, self.names_connection) {
             (Some(_), Some(connection), _) => connection.to_string(),
             (None, _, false) => format!("app:{source}"),
             _ => return false,
@@ -361,11 +362,17 @@ async fn for_connection(
         }
         WebhookEvent::Challenge(answer) => Ok(Taken::Answered(answer)),
         WebhookEvent::Deauthorized { .. } => {
-            disconnect(services, &connection).await?;
+            disconnect(services, &connection, &deauthorized(connector)).await?;
             Ok(Taken::Deauthorized(1))
         }
         WebhookEvent::Ignored { .. } => Ok(Taken::Ignored),
     }
+}
+
+/// What the activity log says when the provider tells us the account removed our access.
+fn deauthorized(connector: &dyn Connector) -> String {
+    let name = connector.name();
+    format!("the {name} account removed callsync's access, so {name} was disconnected")
 }
 
 /// `POST /webhooks/{source}`: the app's own deliveries, verified with the app's secret and
@@ -386,7 +393,7 @@ async fn for_app(
             let mut disconnected = 0;
             for connection in live_connections(services, source, &route).await? {
                 attempt.found(&connection);
-                disconnect(services, &connection).await?;
+                disconnect(services, &connection, &deauthorized(connector)).await?;
                 disconnected += 1;
             }
             return Ok(Taken::Deauthorized(disconnected));
@@ -535,7 +542,7 @@ mod tests {
     use lambda_http::request::LambdaRequest;
     use pipeline::domain::WebhookRegistration;
     use pipeline::pipeline::messages::{SyncMessage, WebhookDelivery};
-    use pipeline::testing::{epoch, local_backend, user, TestBackend};
+    use pipeline::testing::{epoch, local_backend, member, TestBackend};
     use pipeline::webhook::WebhookSecret;
     use serde_json::Value;
 
@@ -573,7 +580,7 @@ mod tests {
 
     async fn connected(backend: &TestBackend) -> (ConnectionId, WebhookSecret) {
         let secret = WebhookSecret::generate();
-        let mut connection = Connection::new(user("alice"), Source::Fathom, epoch());
+        let mut connection = Connection::new(member("alice"), Source::Fathom, epoch());
         connection.webhook = Some(WebhookRegistration {
             provider_webhook_id: "wh_1".into(),
             secret: credentials::seal(
@@ -593,7 +600,7 @@ mod tests {
     }
 
     async fn log(backend: &TestBackend, owner: Option<&str>) -> Vec<DeliveryRecord> {
-        let owner = owner.map(user);
+        let owner = owner.map(member);
         backend
             .services
             .deliveries

@@ -1,6 +1,7 @@
 //! A user's link to one source account.
 
-use super::ids::{ConnectionId, Source, UserId};
+use super::ids::{ConnectionId, Source, UserId, WorkspaceId};
+use super::tenant::{Sharing, Tenant};
 use crate::crypto::Sealed;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -58,8 +59,13 @@ pub struct WebhookRegistration {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Connection {
     pub id: ConnectionId,
+    pub workspace_id: WorkspaceId,
+    /// The member who connected it: only they manage its credentials.
     pub user_id: UserId,
     pub source: Source,
+    /// Who reads what it imports.
+    #[serde(default)]
+    pub sharing: Sharing,
     pub status: ConnectionStatus,
     pub account_email: Option<String>,
     /// What the provider's app-level events name this account by (Fathom: the email,
@@ -85,10 +91,12 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(user_id: UserId, source: Source, now: DateTime<Utc>) -> Self {
+    pub fn new(owner: Tenant, source: Source, now: DateTime<Utc>) -> Self {
         Connection {
             id: ConnectionId::new(),
-            user_id,
+            sharing: Sharing::default_for(&owner),
+            workspace_id: owner.workspace,
+            user_id: owner.user,
             source,
             status: ConnectionStatus::Active,
             account_email: None,
@@ -105,6 +113,11 @@ impl Connection {
             updated_at: now,
             version: 0,
         }
+    }
+
+    /// The member it belongs to.
+    pub fn owner(&self) -> Tenant {
+        Tenant::new(self.workspace_id.clone(), self.user_id.clone())
     }
 
     /// Whether the hourly schedule should sync this connection now.

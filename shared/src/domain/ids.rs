@@ -131,6 +131,8 @@ macro_rules! external_token {
 }
 
 external_token!(UserId, 256, "user id");
+// Room for a personal workspace's id: `personal:` and a user id.
+external_token!(WorkspaceId, 265, "workspace id");
 external_token!(ExternalId, 256, "external id");
 
 /// Where a recording comes from.

@@ -1,6 +1,7 @@
 //! A unit of import work a user can watch.
 
-use super::ids::{ExternalId, JobId, Source, UserId};
+use super::ids::{ExternalId, JobId, Source, UserId, WorkspaceId};
+use super::tenant::Tenant;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -75,6 +76,7 @@ pub struct SyncScope {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyncJob {
     pub id: JobId,
+    pub workspace_id: WorkspaceId,
     pub user_id: UserId,
     pub source: Source,
     pub kind: JobKind,
@@ -111,10 +113,11 @@ pub struct SyncJob {
 }
 
 impl SyncJob {
-    pub fn new(user_id: UserId, source: Source, kind: JobKind, now: DateTime<Utc>) -> Self {
+    pub fn new(owner: Tenant, source: Source, kind: JobKind, now: DateTime<Utc>) -> Self {
         SyncJob {
             id: JobId::new(),
-            user_id,
+            workspace_id: owner.workspace,
+            user_id: owner.user,
             source,
             kind,
             status: JobStatus::Queued,
@@ -133,6 +136,11 @@ impl SyncJob {
             updated_at: now,
             finished_at: None,
         }
+    }
+
+    /// The member it works for.
+    pub fn owner(&self) -> Tenant {
+        Tenant::new(self.workspace_id.clone(), self.user_id.clone())
     }
 
     /// Ends the job, choosing the status from its counts and writing a summary a person can read.
@@ -230,7 +238,7 @@ mod tests {
     fn finish_picks_status_from_counts() {
         let now = Utc::now();
         let mut job = SyncJob::new(
-            UserId::parse("u").unwrap(),
+            Tenant::personal(UserId::parse("u").unwrap()),
             Source::Fathom,
             JobKind::Manual,
             now,

@@ -1,17 +1,21 @@
 //! The domain model: what callsync stores, independent of any backend or source.
 
+mod activity;
 mod connection;
 mod ids;
 mod job;
 mod recording;
+mod tenant;
 mod upload;
 
+pub use activity::{ActivityAction, ActivityEntry, ACTIVITY_RETENTION};
 pub use connection::{
     Connection, ConnectionStatus, OAuthTokens, StoredCredentials, SyncCheckpoint,
     WebhookRegistration,
 };
 pub use ids::{
     ConnectionId, ExternalId, InvalidValue, JobId, RecordingId, Source, UploadId, UserId,
+    WorkspaceId,
 };
 pub use job::{
     summarize, Counts, FailedItem, JobKind, JobStatus, Progress, SyncJob, SyncScope, JOB_RETENTION,
@@ -21,4 +25,5 @@ pub use recording::{
     hex_digest, ActionItem, MeetingContent, Participant, Recording, RecordingFile, TranscriptRef,
     TranscriptSegment,
 };
+pub use tenant::{personal_workspace, Role, Sharing, Tenant, PERSONAL_PREFIX};
 pub use upload::{Attempt, Upload, UploadStatus};

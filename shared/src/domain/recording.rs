@@ -1,6 +1,7 @@
 //! A meeting as callsync stores it, whatever its source.
 
-use super::ids::{ExternalId, JobId, RecordingId, Source, UserId};
+use super::ids::{ExternalId, JobId, RecordingId, Source, UserId, WorkspaceId};
+use super::tenant::{Sharing, Tenant};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -99,7 +100,12 @@ pub fn hex_digest(bytes: &[u8]) -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recording {
     pub id: RecordingId,
+    pub workspace_id: WorkspaceId,
+    /// The member whose connection or upload imported it.
     pub user_id: UserId,
+    /// Who reads it besides its owner.
+    #[serde(default)]
+    pub sharing: Sharing,
     pub source: Source,
     pub external_id: ExternalId,
     pub title: String,
@@ -133,10 +139,17 @@ pub struct Recording {
 impl Recording {
     /// A new recording for `user` from `content`; the transcript stays inline until the
     /// persist stage decides where it goes.
-    pub fn from_content(user_id: UserId, content: MeetingContent, now: DateTime<Utc>) -> Self {
+    pub fn from_content(
+        owner: Tenant,
+        sharing: Sharing,
+        content: MeetingContent,
+        now: DateTime<Utc>,
+    ) -> Self {
         let mut recording = Recording {
             id: RecordingId::new(),
-            user_id,
+            workspace_id: owner.workspace,
+            user_id: owner.user,
+            sharing,
             source: content.source,
             external_id: content.external_id.clone(),
             title: String::new(),
@@ -181,6 +194,17 @@ impl Recording {
         self.source_created_at = content.source_created_at;
         self.files = content.files;
         self.updated_at = now;
+    }
+
+    /// The member who owns it.
+    pub fn owner(&self) -> Tenant {
+        Tenant::new(self.workspace_id.clone(), self.user_id.clone())
+    }
+
+    /// Whether `viewer` may read it: its owner always; the rest of the workspace when shared.
+    pub fn visible_to(&self, viewer: &Tenant) -> bool {
+        self.workspace_id == viewer.workspace
+            && (self.user_id == viewer.user || self.sharing == Sharing::Workspace)
     }
 
     /// Whether `job` stored this recording first.

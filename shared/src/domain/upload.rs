@@ -1,6 +1,7 @@
 //! An audio or video file a user uploads for transcription.
 
-use super::ids::{RecordingId, UploadId, UserId};
+use super::ids::{RecordingId, UploadId, UserId, WorkspaceId};
+use super::tenant::{Sharing, Tenant};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -54,7 +55,11 @@ impl Attempt {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Upload {
     pub id: UploadId,
+    pub workspace_id: WorkspaceId,
     pub user_id: UserId,
+    /// Who reads the recording it makes besides its owner.
+    #[serde(default)]
+    pub sharing: Sharing,
     pub filename: String,
     pub content_type: String,
     pub size_bytes: u64,
@@ -78,10 +83,16 @@ pub struct Upload {
 }
 
 impl Upload {
-    /// An upload the user has announced and not yet sent.
+    /// The member it belongs to.
+    pub fn owner(&self) -> Tenant {
+        Tenant::new(self.workspace_id.clone(), self.user_id.clone())
+    }
+
+    /// An upload the member has announced and not yet sent, shared as their workspace shares
+    /// by default (the caller may choose otherwise).
     pub fn pending(
         id: UploadId,
-        user_id: UserId,
+        owner: Tenant,
         filename: String,
         content_type: String,
         size_bytes: u64,
@@ -90,7 +101,9 @@ impl Upload {
     ) -> Self {
         Upload {
             id,
-            user_id,
+            sharing: Sharing::default_for(&owner),
+            workspace_id: owner.workspace,
+            user_id: owner.user,
             filename,
             content_type,
             size_bytes,

@@ -2,6 +2,7 @@
 //! connection), learning who the account is, registering the provider webhook, queueing the
 //! first sync; and the reverse.
 
+use super::activity;
 use super::connections::update_connection;
 use super::credentials::{connector_of, credential, seal, seal_tokens, SecretField};
 use super::deliveries::release_unmatched_deliveries;
@@ -10,8 +11,8 @@ use crate::connectors::oauth::TokenSet;
 use crate::connectors::{AccountIdentity, Connector, Credential};
 use crate::crypto::SecretString;
 use crate::domain::{
-    Connection, ConnectionStatus, JobKind, Source, StoredCredentials, SyncJob, SyncScope, UserId,
-    WebhookRegistration,
+    ActivityAction, Connection, ConnectionStatus, JobKind, Source, StoredCredentials, SyncJob,
+    SyncScope, Tenant, WebhookRegistration,
 };
 use crate::ports::Inserted;
 use crate::services::Services;
@@ -47,7 +48,7 @@ pub struct Connected {
 /// not linked before.
 pub async fn connect(
     services: &Services,
-    user: &UserId,
+    owner: &Tenant,
     source: Source,
     new: NewCredential,
 ) -> Result<Connected> {
@@ -78,14 +79,14 @@ pub async fn connect(
             learn_identity(c, identity);
         }
     };
-    let mut fresh = Connection::new(user.clone(), source, now);
+    let mut fresh = Connection::new(owner.clone(), source, now);
     apply(&mut fresh);
     let (connection, newly_linked) = match services.connections.insert_if_absent(&fresh).await? {
         Inserted::New => (fresh, true),
         Inserted::AlreadyExists => {
             let existing = services
                 .connections
-                .find(user, source)
+                .find(owner, source)
                 .await?
                 .context("connection vanished")?;
             let was_linked = !matches!(existing.status, ConnectionStatus::Disconnected);
@@ -109,13 +110,31 @@ pub async fn connect(
         }
     };
     let connection = register_webhook(services, connector, connection).await?;
+    let account = connection
+        .account_email
+        .as_deref()
+        .map(|email| format!(" as {email}"))
+        .unwrap_or_default();
+    let message = if newly_linked {
+        format!("{} connected{account}", connector.name())
+    } else {
+        format!("{} credentials renewed{account}", connector.name())
+    };
+    activity::record(
+        services,
+        &connection,
+        ActivityAction::Connected,
+        None,
+        message,
+    )
+    .await;
     // App-level deliveries that arrived before anyone had this account are this user's now.
     release_unmatched_deliveries(services, &connection).await?;
     let initial_job = if newly_linked {
         Some(
             start_sync_job(
                 services,
-                user,
+                owner,
                 source,
                 JobKind::Initial,
                 SyncScope::default(),
@@ -192,8 +211,13 @@ async fn register_webhook(
 }
 
 /// Unlinks the account: deletes the provider webhook (best effort, logged), wipes the
-/// credentials and marks the connection `disconnected`. Imported recordings stay.
-pub async fn disconnect(services: &Services, connection: &Connection) -> Result<Connection> {
+/// credentials and marks the connection `disconnected`, with `why` in the activity log.
+/// Imported recordings stay.
+pub async fn disconnect(
+    services: &Services,
+    connection: &Connection,
+    why: &str,
+) -> Result<Connection> {
     if let Some(webhook) = &connection.webhook {
         let deleted = match (
             connector_of(services, connection),
@@ -210,7 +234,7 @@ pub async fn disconnect(services: &Services, connection: &Connection) -> Result<
         }
     }
     let now = services.clock.now();
-    update_connection(services.connections.as_ref(), &connection.id, |c| {
+    let updated = update_connection(services.connections.as_ref(), &connection.id, |c| {
         c.status = ConnectionStatus::Disconnected;
         c.credentials = StoredCredentials::default();
         c.webhook = None;
@@ -218,5 +242,7 @@ pub async fn disconnect(services: &Services, connection: &Connection) -> Result<
         c.last_error = None;
         c.updated_at = now;
     })
-    .await
+    .await?;
+    activity::record(services, &updated, ActivityAction::Disconnected, None, why).await;
+    Ok(updated)
 }

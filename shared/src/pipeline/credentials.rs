@@ -3,11 +3,12 @@
 //! tokens may be single-use and rotate), with the stored API key as the fallback. Secrets are
 //! sealed for the connection and field they belong to.
 
+use super::activity;
 use super::connections::update_connection;
 use crate::connectors::oauth::{OAuthError, TokenSet};
 use crate::connectors::{Connector, ConnectorError, Credential};
 use crate::crypto::{Sealed, SealingKey, SecretString};
-use crate::domain::{Connection, ConnectionId, ConnectionStatus, OAuthTokens};
+use crate::domain::{ActivityAction, Connection, ConnectionId, ConnectionStatus, OAuthTokens};
 use crate::services::Services;
 use chrono::{DateTime, Duration as Span, Utc};
 use std::time::Duration;
@@ -250,6 +251,14 @@ async fn refresh_holding_lease(
                 c.updated_at = now;
             })
             .await?;
+            activity::record(
+                services,
+                &connection,
+                ActivityAction::TokenRefreshed,
+                None,
+                format!("the {name} access token was refreshed"),
+            )
+            .await;
             Ok(Credential::Bearer(fresh.access_token))
         }
         Err(OAuthError::InvalidGrant) => {
@@ -262,9 +271,19 @@ async fn refresh_holding_lease(
             )
             .await
         }
-        Err(e) => Err(CredentialError::Transient(
-            anyhow::Error::new(e).context(format!("refreshing the {name} token")),
-        )),
+        Err(e) => {
+            activity::record(
+                services,
+                &connection,
+                ActivityAction::RefreshFailed,
+                None,
+                format!("refreshing the {name} access token failed ({e}); it is tried again"),
+            )
+            .await;
+            Err(CredentialError::Transient(
+                anyhow::Error::new(e).context(format!("refreshing the {name} token")),
+            ))
+        }
     }
 }
 
@@ -287,6 +306,22 @@ async fn give_up_oauth(
     })
     .await?;
     tracing::warn!(connection = %connection.id, fallback_to_api_key = has_key, "OAuth grant is no longer valid");
+    let (action, outcome) = if has_key {
+        (
+            ActivityAction::RefreshFailed,
+            "; the API key is used instead",
+        )
+    } else {
+        (ActivityAction::NeedsReauth, "")
+    };
+    activity::record(
+        services,
+        connection,
+        action,
+        None,
+        format!("{reason}{outcome}"),
+    )
+    .await;
     api_key(&services.secrets.sealing_key, &updated)
         .map_err(|_| CredentialError::NeedsReauth(reason.to_owned()))
 }

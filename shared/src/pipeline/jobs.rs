@@ -1,7 +1,7 @@
 //! Creating a job and handing it to the sync queue.
 
 use super::messages::SyncMessage;
-use crate::domain::{JobId, JobKind, Source, SyncJob, SyncScope, UserId};
+use crate::domain::{JobId, JobKind, Source, SyncJob, SyncScope, Tenant};
 use crate::services::Services;
 use anyhow::{Context, Result};
 
@@ -9,32 +9,29 @@ use anyhow::{Context, Result};
 /// marked failed (nothing will run it) and the error returned, so the caller can answer 503.
 pub async fn start_sync_job(
     services: &Services,
-    user: &UserId,
+    owner: &Tenant,
     source: Source,
     kind: JobKind,
     scope: SyncScope,
 ) -> Result<SyncJob> {
-    start_job(services, user, source, kind, scope, |_| {}).await
+    start_job(services, owner, source, kind, scope, |_| {}).await
 }
 
 /// `start_sync_job`, with `prepare` filling in more of the job before it is stored.
 pub async fn start_job(
     services: &Services,
-    user: &UserId,
+    owner: &Tenant,
     source: Source,
     kind: JobKind,
     scope: SyncScope,
     prepare: impl FnOnce(&mut SyncJob),
 ) -> Result<SyncJob> {
     let now = services.clock.now();
-    let mut job = SyncJob::new(user.clone(), source, kind, now);
+    let mut job = SyncJob::new(owner.clone(), source, kind, now);
     job.scope = scope;
     prepare(&mut job);
     services.jobs.put(&job).await?;
-    let message = SyncMessage::Sync {
-        job_id: job.id.clone(),
-        user_id: user.clone(),
-    };
+    let message = SyncMessage::run(&job);
     if let Err(e) = services.sync_queue.send(&message.to_body()).await {
         job.fail(
             "the job could not be queued; try again",
@@ -50,11 +47,11 @@ pub async fn start_job(
 /// `reason`; a finished or unknown job is left alone.
 pub async fn give_up_job(
     services: &Services,
-    user: &UserId,
+    owner: &Tenant,
     job_id: &JobId,
     reason: &str,
 ) -> Result<()> {
-    let Some(mut job) = services.jobs.get(user, job_id).await? else {
+    let Some(mut job) = services.jobs.get(owner, job_id).await? else {
         return Ok(());
     };
     if job.status.is_finished() {

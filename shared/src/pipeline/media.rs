@@ -7,7 +7,7 @@ use crate::connectors::upload::{
     TranscriptionOptions,
 };
 use crate::connectors::{Connector, ConnectorError, Credential, Fetched, MediaRef};
-use crate::domain::{hex_digest, MeetingContent, UserId};
+use crate::domain::{hex_digest, MeetingContent, Tenant};
 use crate::services::Services;
 use futures::TryStreamExt;
 use tokio_util::io::StreamReader;
@@ -17,23 +17,24 @@ pub async fn content_of(
     services: &Services,
     connector: &dyn Connector,
     credential: &Credential,
-    user: &UserId,
+    owner: &Tenant,
     fetched: Fetched,
 ) -> Result<MeetingContent, ConnectorError> {
     match fetched {
         Fetched::Content(content) => Ok(content),
         Fetched::Media { content, media } => {
-            transcribe_recording(services, connector, credential, user, content, &media).await
+            transcribe_recording(services, connector, credential, owner, content, &media).await
         }
     }
 }
 
 /// Where a recording's media waits while it is transcribed.
-fn media_key(user: &UserId, content: &MeetingContent) -> String {
-    // The external id is the provider's (it may hold `/` or `=`): hashed into one segment.
+fn media_key(owner: &Tenant, content: &MeetingContent) -> String {
+    // The ids may hold `/` or `=`: each hashed into one segment.
     format!(
-        "media/{}/{}/{}",
-        hex_digest(user.as_str().as_bytes()),
+        "media/{}/{}/{}/{}",
+        hex_digest(owner.workspace.as_str().as_bytes()),
+        hex_digest(owner.user.as_str().as_bytes()),
         content.source,
         hex_digest(content.external_id.as_str().as_bytes())
     )
@@ -43,7 +44,7 @@ async fn transcribe_recording(
     services: &Services,
     connector: &dyn Connector,
     credential: &Credential,
-    user: &UserId,
+    owner: &Tenant,
     mut content: MeetingContent,
     media: &MediaRef,
 ) -> Result<MeetingContent, ConnectorError> {
@@ -72,7 +73,7 @@ async fn transcribe_recording(
             reason: format!("the recording could not be downloaded: {e}"),
         },
     })?;
-    let key = media_key(user, &content);
+    let key = media_key(owner, &content);
     services
         .blobs
         .put_file(&key, spooled.path(), "application/octet-stream")

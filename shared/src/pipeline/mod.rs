@@ -1,6 +1,7 @@
 //! The import stages: credentials -> fetch -> dedup -> normalize -> persist, and the jobs
 //! that drive them.
 
+pub mod activity;
 pub mod claims;
 pub mod connect;
 pub mod connections;

@@ -3,7 +3,7 @@
 //! the browser returns.
 
 use crate::config::Config;
-use crate::domain::{hex_digest, Source, UserId};
+use crate::domain::{hex_digest, Source, Tenant, UserId, WorkspaceId};
 use anyhow::{Context, Result};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -21,6 +21,10 @@ pub const MAX_RETURN_PATH: usize = 2048;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OAuthState {
+    /// The workspace the flow connects into (a state from before workspaces has none: the
+    /// personal one).
+    #[serde(default)]
+    pub workspace_id: Option<WorkspaceId>,
     pub user_id: UserId,
     pub source: Source,
     /// PKCE verifier, when a challenge was sent.
@@ -33,6 +37,11 @@ pub struct OAuthState {
 }
 
 impl OAuthState {
+    /// The member who started the flow.
+    pub fn owner(&self) -> Tenant {
+        Tenant::named(self.workspace_id.clone(), self.user_id.clone())
+    }
+
     pub fn key(state: &str) -> String {
         format!("oauth_state:{state}")
     }
@@ -275,6 +284,7 @@ mod tests {
     fn the_binding_matches_only_its_own_cookie() {
         let token = random_token(32);
         let state = OAuthState {
+            workspace_id: None,
             user_id: UserId::parse("alice").unwrap(),
             source: Source::Upload,
             code_verifier: None,

@@ -1,7 +1,9 @@
 //! The last stage: one meeting's content becomes a stored recording, once per
-//! `(user, source, external id)`, counted against the user's monthly quota when new.
+//! `(member, source, external id)`, counted against the workspace's monthly quota when new.
 
-use crate::domain::{JobId, MeetingContent, Recording, RecordingId, TranscriptRef, UserId};
+use crate::domain::{
+    JobId, MeetingContent, Recording, RecordingId, Sharing, Tenant, TranscriptRef, WorkspaceId,
+};
 use crate::ports::Inserted;
 use crate::services::Services;
 use anyhow::Result;
@@ -27,9 +29,10 @@ pub struct ImportResult {
     pub recording_id: Option<RecordingId>,
 }
 
-/// The quota counter's name and expiry for `user` in the month of `now`.
-pub fn quota_counter(user: &UserId, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
-    let name = format!("imports:{user}:{:04}-{:02}", now.year(), now.month());
+/// The quota counter's name and expiry for `workspace` in the month of `now`: every member's
+/// imports count against their workspace's quota.
+pub fn quota_counter(workspace: &WorkspaceId, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
+    let name = format!("imports:{workspace}:{:04}-{:02}", now.year(), now.month());
     // Kept a month past the month's end, then expired.
     let expires = Utc
         .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
@@ -51,13 +54,14 @@ pub fn quota_resets_at(now: DateTime<Utc>) -> DateTime<Utc> {
         .unwrap_or(now)
 }
 
-/// Stores `content` for `user` as part of `job`: new -> imported (quota permitting); stored
+/// Stores `content` for `owner` (readable as `sharing` says) as part of `job`: new -> imported (quota permitting); stored
 /// with the same content -> unchanged; stored with other content -> updated in place. A
 /// recording `job` itself stored earlier (its message redelivered, its page resumed after a
 /// crash) counts as imported again, so a job's counts are exact however often it runs.
 pub async fn import_meeting(
     services: &Services,
-    user: &UserId,
+    owner: &Tenant,
+    sharing: Sharing,
     content: MeetingContent,
     fingerprint: Option<String>,
     job: &JobId,
@@ -65,13 +69,13 @@ pub async fn import_meeting(
     let now = services.clock.now();
     if let Some(existing) = services
         .recordings
-        .find_by_key(user, content.source, &content.external_id)
+        .find_by_key(owner, content.source, &content.external_id)
         .await?
     {
         return refresh_existing(services, existing, content, fingerprint, job, now).await;
     }
     let limit = services.config.imports_per_month;
-    let (counter, expires) = quota_counter(user, now);
+    let (counter, expires) = quota_counter(&owner.workspace, now);
     if limit > 0
         && services
             .counters
@@ -84,7 +88,7 @@ pub async fn import_meeting(
             recording_id: None,
         });
     }
-    let mut recording = Recording::from_content(user.clone(), content.clone(), now);
+    let mut recording = Recording::from_content(owner.clone(), sharing, content.clone(), now);
     recording.source_fingerprint = fingerprint.clone();
     recording.imported_by = Some(job.clone());
     place_transcript(services, &mut recording).await?;
@@ -105,7 +109,7 @@ pub async fn import_meeting(
             // Another worker stored the same meeting in the meantime (webhook and sync racing).
             let existing = services
                 .recordings
-                .find_by_key(user, content.source, &content.external_id)
+                .find_by_key(owner, content.source, &content.external_id)
                 .await?
                 .ok_or_else(|| {
                     anyhow::anyhow!("recording {} vanished during import", content.external_id)

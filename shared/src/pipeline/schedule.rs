@@ -4,7 +4,7 @@
 use super::claims::{self, Claimed};
 use super::messages::SyncMessage;
 use super::sync::{run_sync_job, sync_lease, RunOutcome, TransientSyncError, SYNC_LEASE};
-use crate::domain::{ConnectionId, JobKind, JobStatus, Source, SyncJob, UserId};
+use crate::domain::{ConnectionId, JobKind, JobStatus, Source, SyncJob, Tenant};
 use crate::services::Services;
 use anyhow::Result;
 use chrono::{DateTime, Duration as Span, Utc};
@@ -126,11 +126,11 @@ fn interrupted(job: &SyncJob) -> String {
 /// sync that follows resumes from the connection's checkpoint.
 async fn fail_interrupted_jobs(
     services: &Services,
-    user: &UserId,
+    owner: &Tenant,
     source: Source,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    for mut job in services.jobs.list(user, Some(source), 20).await? {
+    for mut job in services.jobs.list(owner, Some(source), 20).await? {
         if job.status == JobStatus::Running && job.updated_at + SYNC_LEASE < now {
             job.fail(&interrupted(&job), now);
             services.jobs.put(&job).await?;
@@ -166,12 +166,8 @@ pub async fn run_scheduled(
             return Ok(RunOutcome::Ignored);
         }
     }
-    let mut job = SyncJob::new(
-        connection.user_id.clone(),
-        connection.source,
-        JobKind::Scheduled,
-        now,
-    );
+    let owner = connection.owner();
+    let mut job = SyncJob::new(owner.clone(), connection.source, JobKind::Scheduled, now);
     // A sync of this connection is under way: it brings the new meetings in; skip the tick.
     let lease = sync_lease(connection_id);
     if !services
@@ -183,16 +179,12 @@ pub async fn run_scheduled(
         claims::confirm(once, &claim_key, TICK_CLAIM, now).await?;
         return Ok(RunOutcome::Ignored);
     }
-    fail_interrupted_jobs(services, &connection.user_id, connection.source, now).await?;
+    fail_interrupted_jobs(services, &owner, connection.source, now).await?;
     services.jobs.put(&job).await?;
-    match run_sync_job(services, &connection.user_id, &job.id, deadline).await {
+    match run_sync_job(services, &owner, &job.id, deadline).await {
         Err(e) => {
             // This attempt's job ends here; the retry starts a new one from the checkpoint.
-            job = services
-                .jobs
-                .get(&connection.user_id, &job.id)
-                .await?
-                .unwrap_or(job);
+            job = services.jobs.get(&owner, &job.id).await?.unwrap_or(job);
             job.fail(&format!("interrupted: {:#}", e.0), services.clock.now());
             services.jobs.put(&job).await?;
             claims::release(once, &claim_key).await?;

@@ -2,6 +2,7 @@
 //! provider from the job's cursor, import each meeting, commit the cursor after each page, and
 //! hand the rest to a continuation message when the invocation's deadline nears.
 
+use super::activity;
 use super::connect::learn_identity;
 use super::connections::update_connection;
 use super::credentials::{connector_of, credential, CredentialError};
@@ -15,8 +16,8 @@ use crate::connectors::{
     ListedMeeting, MeetingPage,
 };
 use crate::domain::{
-    Connection, ConnectionId, ConnectionStatus, ExternalId, FailedItem, JobId, JobKind, JobStatus,
-    SyncCheckpoint, SyncJob, UserId, MONTHLY_LIMIT_REACHED,
+    ActivityAction, Connection, ConnectionId, ConnectionStatus, ExternalId, FailedItem, JobId,
+    JobKind, JobStatus, SyncCheckpoint, SyncJob, Tenant, MONTHLY_LIMIT_REACHED,
 };
 use crate::services::Services;
 use anyhow::{Context, Result};
@@ -56,18 +57,18 @@ pub struct TransientSyncError(#[from] pub anyhow::Error);
 /// message should be retried by the queue; permanent failures are recorded on the job.
 pub async fn run_sync_job(
     services: &Services,
-    user: &UserId,
+    member: &Tenant,
     job_id: &JobId,
     deadline: DateTime<Utc>,
 ) -> Result<RunOutcome, TransientSyncError> {
-    let Some(mut job) = services.jobs.get(user, job_id).await? else {
+    let Some(mut job) = services.jobs.get(member, job_id).await? else {
         tracing::warn!(job = %job_id, "sync message for an unknown job");
         return Ok(RunOutcome::Ignored);
     };
     if job.status.is_finished() {
         return Ok(RunOutcome::Ignored);
     }
-    let connection = match services.connections.find(user, job.source).await? {
+    let connection = match services.connections.find(member, job.source).await? {
         Some(c) if c.status != ConnectionStatus::Disconnected => c,
         _ => return finish_failed(services, &mut job, "this source is not connected").await,
     };
@@ -82,18 +83,17 @@ pub async fn run_sync_job(
         .acquire(&lease, &owner, now + SYNC_LEASE, now)
         .await?
     {
-        let message = SyncMessage::Sync {
-            job_id: job.id.clone(),
-            user_id: user.clone(),
-        };
         services
             .sync_queue
-            .send_delayed(&message.to_body(), BUSY_RETRY)
+            .send_delayed(&SyncMessage::run(&job).to_body(), BUSY_RETRY)
             .await?;
         return Ok(RunOutcome::Requeued);
     }
     // Deliveries that met the monthly limit go again once imports are possible.
-    if quota_exhausted(services, user).await?.is_none() {
+    if quota_exhausted(services, &member.workspace)
+        .await?
+        .is_none()
+    {
         release_after_limit(services, &connection.id).await?;
     }
     let mut run = SyncRun {
@@ -149,6 +149,15 @@ pub async fn record_failure(
         c.updated_at = now;
     })
     .await?;
+    let message = format!("sync failed: {reason}");
+    activity::record(
+        services,
+        connection,
+        ActivityAction::SyncFailed,
+        None,
+        message,
+    )
+    .await;
     Ok(())
 }
 
@@ -228,13 +237,9 @@ impl SyncRun<'_> {
             None => self.finish().await,
             Some(Stop::Deadline) => {
                 self.save_job().await?;
-                let message = SyncMessage::Sync {
-                    job_id: self.job.id.clone(),
-                    user_id: self.job.user_id.clone(),
-                };
                 self.services
                     .sync_queue
-                    .send(&message.to_body())
+                    .send(&SyncMessage::run(&self.job).to_body())
                     .await
                     .context("queueing the continuation")?;
                 tracing::info!(job = %self.job.id, "deadline near: continuation queued");
@@ -365,7 +370,7 @@ impl SyncRun<'_> {
         let external_id = &meeting.external_id;
         let stored = services
             .recordings
-            .find_by_key(&self.job.user_id, connector.source(), external_id)
+            .find_by_key(&self.job.owner(), connector.source(), external_id)
             .await?;
         if let Some(stored) =
             stored.filter(|r| r.source_fingerprint.as_deref() == Some(meeting.fingerprint.as_str()))
@@ -380,7 +385,7 @@ impl SyncRun<'_> {
         }
         let content = match connector.fetch(credential, meeting).await {
             Ok(fetched) => {
-                content_of(services, connector, credential, &self.job.user_id, fetched).await
+                content_of(services, connector, credential, &self.job.owner(), fetched).await
             }
             Err(e) => Err(e),
         };
@@ -394,7 +399,8 @@ impl SyncRun<'_> {
         };
         let result = import_meeting(
             services,
-            &self.job.user_id,
+            &self.job.owner(),
+            self.connection.sharing,
             content,
             Some(meeting.fingerprint.clone()),
             &self.job.id,
@@ -526,6 +532,14 @@ impl SyncRun<'_> {
             },
         )
         .await?;
+        activity::record(
+            self.services,
+            &self.connection,
+            ActivityAction::NeedsReauth,
+            None,
+            reason,
+        )
+        .await;
         finish_failed(self.services, &mut self.job, reason).await
     }
 }

@@ -11,7 +11,7 @@ use super::persist::{import_meeting, ImportOutcome};
 use crate::connectors::{ConnectorError, Credential, CredentialSource, Fetched, WebhookEvent};
 use crate::domain::{
     hex_digest, Connection, ConnectionStatus, FailedItem, JobId, JobKind, JobStatus, Source,
-    SyncJob, UserId, MONTHLY_LIMIT_REACHED,
+    SyncJob, Tenant, MONTHLY_LIMIT_REACHED,
 };
 use crate::services::Services;
 use anyhow::Context;
@@ -36,13 +36,14 @@ pub enum WebhookImport {
 #[error(transparent)]
 pub struct TransientImportError(#[from] anyhow::Error);
 
-/// The job of one delivery (one round of it) for one user: the same id every time the
+/// The job of one delivery (one round of it) for one member: the same id every time the
 /// message is received.
-pub fn webhook_job_id(user: &UserId, delivery: &WebhookDelivery) -> JobId {
+pub fn webhook_job_id(owner: &Tenant, delivery: &WebhookDelivery) -> JobId {
     let (source, id) = (delivery.source, &delivery.webhook_id);
+    let (workspace, user) = (&owner.workspace, &owner.user);
     let name = match delivery.round {
-        0 => format!("webhook:{user}:{source}:{id}"),
-        round => format!("webhook:{user}:{source}:{id}:{round}"),
+        0 => format!("webhook:{workspace} {user}:{source}:{id}"),
+        round => format!("webhook:{workspace} {user}:{source}:{id}:{round}"),
     };
     let digest = hex_digest(name.as_bytes());
     JobId::parse(&format!("{}{}", JobId::PREFIX, &digest[..32])).unwrap_or_else(|_| JobId::new())
@@ -61,18 +62,14 @@ pub async fn give_up_webhook(
     let Some(connection) = services.connections.get(connection_id).await? else {
         return Ok(());
     };
-    let job_id = webhook_job_id(&connection.user_id, delivery);
+    let owner = connection.owner();
+    let job_id = webhook_job_id(&owner, delivery);
     let now = services.clock.now();
-    let mut job = match services.jobs.get(&connection.user_id, &job_id).await? {
+    let mut job = match services.jobs.get(&owner, &job_id).await? {
         Some(job) if job.status.is_finished() => return Ok(()),
         Some(job) => job,
         None => {
-            let mut job = SyncJob::new(
-                connection.user_id.clone(),
-                delivery.source,
-                JobKind::Webhook,
-                now,
-            );
+            let mut job = SyncJob::new(owner, delivery.source, JobKind::Webhook, now);
             job.id = job_id;
             job
         }
@@ -104,13 +101,14 @@ pub async fn import_webhook(
         hold_while_paused(services, connection_id, &message).await?;
         return Ok(WebhookImport::Held);
     }
-    let job_id = webhook_job_id(&connection.user_id, delivery);
-    let mut job = match services.jobs.get(&connection.user_id, &job_id).await? {
+    let owner = connection.owner();
+    let job_id = webhook_job_id(&owner, delivery);
+    let mut job = match services.jobs.get(&owner, &job_id).await? {
         Some(job) if job.status.is_finished() => return Ok(WebhookImport::AlreadyFinished(job_id)),
         Some(job) => job,
         None => {
             let mut job = SyncJob::new(
-                connection.user_id.clone(),
+                owner,
                 delivery.source,
                 JobKind::Webhook,
                 services.clock.now(),
@@ -214,7 +212,7 @@ async fn import_into(
         Ok(Fetched::Content(content)) => Ok(content),
         Ok(media) => match source.credential().await {
             Ok(credential) => {
-                content_of(services, connector, &credential, &connection.user_id, media).await
+                content_of(services, connector, &credential, &connection.owner(), media).await
             }
             Err(e) => Err(e),
         },
@@ -236,7 +234,15 @@ async fn import_into(
     };
     let external_id = content.external_id.clone();
     job.scope.external_ids = vec![external_id.clone()];
-    let result = import_meeting(services, &connection.user_id, content, None, &job.id).await?;
+    let result = import_meeting(
+        services,
+        &connection.owner(),
+        connection.sharing,
+        content,
+        None,
+        &job.id,
+    )
+    .await?;
     match result.outcome {
         ImportOutcome::Imported => job.counts.imported += 1,
         ImportOutcome::Updated => job.counts.updated += 1,

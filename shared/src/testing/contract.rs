@@ -2,9 +2,10 @@
 //! once and run against each backend with `backend_contract!`. Races use many tasks at once,
 //! so a check-then-insert implementation fails here.
 
-use super::{epoch, meeting, recording, user, TestBackend};
+use super::{epoch, meeting, member, recording, teammate, TestBackend};
 use crate::domain::{
-    Connection, ConnectionStatus, JobKind, RecordingId, Source, SyncJob, Upload, UploadId,
+    ActivityAction, ActivityEntry, Connection, ConnectionStatus, JobKind, RecordingId, Sharing,
+    Source, SyncJob, Tenant, Upload, UploadId, ACTIVITY_RETENTION,
 };
 use crate::ports::{DeliveryRecord, DeliveryStatus, Inserted, RecordingQuery};
 use chrono::Duration as Span;
@@ -20,6 +21,9 @@ macro_rules! backend_contract {
         $crate::backend_contract!(@cases $make;
             recording_insert_is_once_under_race,
             recordings_are_scoped_to_their_user,
+            workspaces_keep_their_data_apart,
+            private_recordings_are_read_by_their_owner_only,
+            activity_log_is_per_workspace_newest_first_until_expiry,
             recordings_list_newest_first_in_pages_with_search,
             recording_update_replaces_content,
             cursors_the_backend_did_not_hand_out_are_invalid,
@@ -56,7 +60,7 @@ macro_rules! backend_contract {
 }
 
 pub async fn recording_insert_is_once_under_race(b: &TestBackend) {
-    let alice = user("alice");
+    let alice = member("alice");
     let attempts = (0..16).map(|_| {
         let store = b.services.recordings.clone();
         let rec = recording(&alice, meeting(Source::Fathom, "m-1", "Race", 0));
@@ -103,7 +107,7 @@ impl ParseExt for str {
 }
 
 pub async fn recordings_are_scoped_to_their_user(b: &TestBackend) {
-    let (alice, bob) = (user("alice"), user("bob"));
+    let (alice, bob) = (member("alice"), member("bob"));
     let rec = recording(&alice, meeting(Source::Fathom, "m-1", "Alice's call", 0));
     b.services.recordings.insert_if_absent(&rec).await.unwrap();
     let store = &b.services.recordings;
@@ -125,8 +129,246 @@ pub async fn recordings_are_scoped_to_their_user(b: &TestBackend) {
     assert_eq!(store.insert_if_absent(&bobs).await.unwrap(), Inserted::New);
 }
 
+/// Two members of one team, the same user in their personal workspace, and an outsider.
+pub async fn workspaces_keep_their_data_apart(b: &TestBackend) {
+    let (ann, ben) = (teammate("acme", "ann"), teammate("acme", "ben"));
+    let (ann_alone, olga) = (member("ann"), teammate("globex", "olga"));
+    let store = &b.services.recordings;
+    let shared = recording(&ann, meeting(Source::Fathom, "m-1", "Team call", 0));
+    store.insert_if_absent(&shared).await.unwrap();
+    // The same meeting is the same user's again in another workspace: a separate recording.
+    let personal = recording(&ann_alone, meeting(Source::Fathom, "m-1", "Team call", 0));
+    assert_eq!(
+        store.insert_if_absent(&personal).await.unwrap(),
+        Inserted::New
+    );
+    let all = RecordingQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    let ids = |page: crate::ports::Page<crate::domain::Recording>| {
+        page.items.into_iter().map(|r| r.id).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(store.list(&ben, &all).await.unwrap()),
+        std::slice::from_ref(&shared.id)
+    );
+    assert_eq!(
+        ids(store.list(&ann_alone, &all).await.unwrap()),
+        std::slice::from_ref(&personal.id)
+    );
+    assert!(store.list(&olga, &all).await.unwrap().items.is_empty());
+    assert!(store.get(&ben, &shared.id).await.unwrap().is_some());
+    for outsider in [&olga, &ann_alone] {
+        assert!(store.get(outsider, &shared.id).await.unwrap().is_none());
+    }
+    assert!(store.get(&ann, &personal.id).await.unwrap().is_none());
+    assert_eq!(store.count(&ann, Source::Fathom).await.unwrap(), 1);
+    assert_eq!(store.count(&ben, Source::Fathom).await.unwrap(), 0);
+
+    // Connections, jobs and uploads belong to one member of one workspace.
+    let connections = &b.services.connections;
+    let now = epoch();
+    let mut ids_by_member = Vec::new();
+    for owner in [&ann, &ben, &ann_alone, &olga] {
+        let connection = Connection::new(owner.clone(), Source::Fathom, now);
+        assert_eq!(
+            connections.insert_if_absent(&connection).await.unwrap(),
+            Inserted::New,
+            "{owner:?}"
+        );
+        ids_by_member.push(connection.id);
+    }
+    let found = connections.find(&ann_alone, Source::Fathom).await.unwrap();
+    assert_eq!(found.map(|c| c.id), Some(ids_by_member[2].clone()));
+    assert_eq!(connections.list_for_owner(&ann).await.unwrap().len(), 1);
+    let team: HashSet<_> = connections
+        .list_for_workspace(&ann.workspace)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(
+        team,
+        HashSet::from([ids_by_member[0].clone(), ids_by_member[1].clone()])
+    );
+
+    let job = SyncJob::new(ann.clone(), Source::Fathom, JobKind::Manual, now);
+    b.services.jobs.put(&job).await.unwrap();
+    assert!(b.services.jobs.get(&ann, &job.id).await.unwrap().is_some());
+    for other in [&ben, &ann_alone, &olga] {
+        assert!(b.services.jobs.get(other, &job.id).await.unwrap().is_none());
+        assert!(b
+            .services
+            .jobs
+            .list(other, None, 10)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+    let upload = upload(&ann, 0);
+    b.services.uploads.put(&upload).await.unwrap();
+    for other in [&ben, &ann_alone, &olga] {
+        assert!(b
+            .services
+            .uploads
+            .get(other, &upload.id)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(b.services.uploads.list(other, 10).await.unwrap().is_empty());
+    }
+}
+
+pub async fn private_recordings_are_read_by_their_owner_only(b: &TestBackend) {
+    let (ann, ben) = (teammate("acme", "ann"), teammate("acme", "ben"));
+    let store = &b.services.recordings;
+    let mut private = recording(&ann, meeting(Source::Zoom, "z-1", "One to one", 1));
+    private.sharing = Sharing::Private;
+    store.insert_if_absent(&private).await.unwrap();
+    let shared = recording(&ann, meeting(Source::Fathom, "m-1", "Team call", 0));
+    store.insert_if_absent(&shared).await.unwrap();
+    let search = |text: &str| RecordingQuery {
+        text: Some(text.into()),
+        limit: 10,
+        ..Default::default()
+    };
+    assert!(store.get(&ben, &private.id).await.unwrap().is_none());
+    assert!(store
+        .list(&ben, &search("one to one"))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    assert_eq!(
+        store
+            .list(&ann, &search("one to one"))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+
+    // A connection made private takes its recordings with it, and back.
+    let changed = store
+        .set_sharing(&ann, Source::Fathom, Sharing::Private)
+        .await
+        .unwrap();
+    assert_eq!(changed, 1);
+    assert!(store.get(&ben, &shared.id).await.unwrap().is_none());
+    assert!(store
+        .list(&ben, &search("team"))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    assert_eq!(
+        store
+            .get(&ann, &shared.id)
+            .await
+            .unwrap()
+            .map(|r| r.sharing),
+        Some(Sharing::Private)
+    );
+    let changed = store
+        .set_sharing(&ann, Source::Zoom, Sharing::Workspace)
+        .await
+        .unwrap();
+    assert_eq!(changed, 1, "only that source's recordings");
+    assert_eq!(
+        store
+            .list(&ben, &search("one to one"))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    assert!(store.get(&ben, &shared.id).await.unwrap().is_none());
+}
+
+fn activity(owner: &Tenant, source: Source, minutes: i64) -> ActivityEntry {
+    let at = epoch() + Span::minutes(minutes);
+    ActivityEntry {
+        id: format!("act-{}-{minutes}", owner.user),
+        workspace_id: owner.workspace.clone(),
+        user_id: owner.user.clone(),
+        actor_id: None,
+        source,
+        action: ActivityAction::Paused,
+        message: format!("paused at minute {minutes}"),
+        at,
+        expires_at: at + ACTIVITY_RETENTION,
+    }
+}
+
+pub async fn activity_log_is_per_workspace_newest_first_until_expiry(b: &TestBackend) {
+    let (ann, ben) = (teammate("acme", "ann"), teammate("acme", "ben"));
+    let olga = teammate("globex", "olga");
+    let log = &b.services.activity;
+    for minutes in 0..5 {
+        log.record(&activity(&ann, Source::Fathom, minutes))
+            .await
+            .unwrap();
+    }
+    log.record(&activity(&ben, Source::Zoom, 10)).await.unwrap();
+    log.record(&activity(&olga, Source::Fathom, 11))
+        .await
+        .unwrap();
+    let now = epoch() + Span::hours(1);
+    let minutes = |page: &crate::ports::Page<ActivityEntry>| {
+        page.items
+            .iter()
+            .map(|e| (e.at - epoch()).num_minutes())
+            .collect::<Vec<_>>()
+    };
+
+    let first = log
+        .list(&ann.workspace, None, None, None, 4, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        minutes(&first),
+        [10, 4, 3, 2],
+        "the whole team's, newest first"
+    );
+    let cursor = first.next_cursor.clone().expect("more to read");
+    let rest = log
+        .list(&ann.workspace, None, None, Some(&cursor), 4, now)
+        .await
+        .unwrap();
+    assert_eq!(minutes(&rest), [1, 0]);
+    assert_eq!(rest.next_cursor, None);
+    let anns = log
+        .list(&ann.workspace, Some(&ann.user), None, None, 10, now)
+        .await
+        .unwrap();
+    assert_eq!(anns.items.len(), 5, "one member's");
+    let zoom = log
+        .list(&ann.workspace, None, Some(Source::Zoom), None, 10, now)
+        .await
+        .unwrap();
+    assert_eq!(minutes(&zoom), [10], "one source's");
+    let theirs = log
+        .list(&olga.workspace, None, None, None, 10, now)
+        .await
+        .unwrap();
+    assert_eq!(minutes(&theirs), [11], "another workspace's log is its own");
+    assert_eq!(theirs.items[0], activity(&olga, Source::Fathom, 11));
+
+    // Ninety days after minute 2, the entries of minutes 0 to 2 are gone.
+    let later = epoch() + ACTIVITY_RETENTION + Span::minutes(2);
+    let left = log
+        .list(&ann.workspace, None, None, None, 10, later)
+        .await
+        .unwrap();
+    assert_eq!(minutes(&left), [10, 4, 3]);
+}
+
 pub async fn recordings_list_newest_first_in_pages_with_search(b: &TestBackend) {
-    let alice = user("alice");
+    let alice = member("alice");
     let store = &b.services.recordings;
     for i in 0..25 {
         let title = if i % 5 == 0 {
@@ -218,7 +460,7 @@ pub async fn cursors_the_backend_did_not_hand_out_are_invalid(b: &TestBackend) {
         let err = b
             .services
             .recordings
-            .list(&user("alice"), &query)
+            .list(&member("alice"), &query)
             .await
             .expect_err(bad);
         assert!(
@@ -239,7 +481,7 @@ pub async fn cursors_the_backend_did_not_hand_out_are_invalid(b: &TestBackend) {
 }
 
 pub async fn recording_update_replaces_content(b: &TestBackend) {
-    let alice = user("alice");
+    let alice = member("alice");
     let store = &b.services.recordings;
     let mut rec = recording(&alice, meeting(Source::Fathom, "m-1", "Draft title", 0));
     store.insert_if_absent(&rec).await.unwrap();
@@ -556,7 +798,7 @@ pub async fn counter_never_passes_its_ceiling(b: &TestBackend) {
 }
 
 fn connection(name: &str, source: Source, minutes: i64) -> Connection {
-    Connection::new(user(name), source, epoch() + Span::minutes(minutes))
+    Connection::new(member(name), source, epoch() + Span::minutes(minutes))
 }
 
 pub async fn connection_is_unique_per_user_and_source(b: &TestBackend) {
@@ -584,14 +826,17 @@ pub async fn connection_is_unique_per_user_and_source(b: &TestBackend) {
         Inserted::New
     );
     let mine = store
-        .find(&user("alice"), Source::Fathom)
+        .find(&member("alice"), Source::Fathom)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(store.get(&mine.id).await.unwrap().unwrap(), mine);
-    assert_eq!(store.list_for_user(&user("alice")).await.unwrap().len(), 2);
+    assert_eq!(
+        store.list_for_owner(&member("alice")).await.unwrap().len(),
+        2
+    );
     assert!(store
-        .find(&user("bob"), Source::Fathom)
+        .find(&member("bob"), Source::Fathom)
         .await
         .unwrap()
         .is_none());
@@ -672,7 +917,7 @@ pub async fn connections_page_through_all_but_disconnected(b: &TestBackend) {
 
 pub async fn jobs_are_scoped_and_newest_first(b: &TestBackend) {
     let store = &b.services.jobs;
-    let alice = user("alice");
+    let alice = member("alice");
     let mut ids = Vec::new();
     for i in 0..3 {
         let job = SyncJob::new(
@@ -704,7 +949,7 @@ pub async fn jobs_are_scoped_and_newest_first(b: &TestBackend) {
             .imported,
         4
     );
-    assert!(store.get(&user("bob"), &ids[0]).await.unwrap().is_none());
+    assert!(store.get(&member("bob"), &ids[0]).await.unwrap().is_none());
     let listed: Vec<_> = store
         .list(&alice, Some(Source::Fathom), 10)
         .await
@@ -714,7 +959,11 @@ pub async fn jobs_are_scoped_and_newest_first(b: &TestBackend) {
         .collect();
     assert_eq!(listed, ids.iter().rev().cloned().collect::<Vec<_>>());
     assert_eq!(store.list(&alice, None, 10).await.unwrap().len(), 4);
-    assert!(store.list(&user("bob"), None, 10).await.unwrap().is_empty());
+    assert!(store
+        .list(&member("bob"), None, 10)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 pub async fn running_jobs_are_found_across_users_oldest_first(b: &TestBackend) {
@@ -723,19 +972,19 @@ pub async fn running_jobs_are_found_across_users_oldest_first(b: &TestBackend) {
     let mut expected = Vec::new();
     for (i, who) in ["alice", "bob", "carol", "dave"].into_iter().enumerate() {
         let saved = start + Span::minutes(i as i64 * 10);
-        let mut job = SyncJob::new(user(who), Source::Fathom, JobKind::Scheduled, saved);
+        let mut job = SyncJob::new(member(who), Source::Fathom, JobKind::Scheduled, saved);
         job.status = crate::domain::JobStatus::Running;
         job.updated_at = saved;
         jobs.put(&job).await.unwrap();
         expected.push(job.id.clone());
     }
     // Finished and queued jobs are not running, however old.
-    let mut finished = SyncJob::new(user("alice"), Source::Fathom, JobKind::Manual, start);
+    let mut finished = SyncJob::new(member("alice"), Source::Fathom, JobKind::Manual, start);
     finished.status = crate::domain::JobStatus::Running;
     jobs.put(&finished).await.unwrap();
     finished.finish(start);
     jobs.put(&finished).await.unwrap();
-    let queued = SyncJob::new(user("bob"), Source::Fathom, JobKind::Manual, start);
+    let queued = SyncJob::new(member("bob"), Source::Fathom, JobKind::Manual, start);
     jobs.put(&queued).await.unwrap();
 
     let found = jobs
@@ -755,17 +1004,21 @@ pub async fn running_jobs_are_found_across_users_oldest_first(b: &TestBackend) {
     assert_eq!(first.len(), 2, "at most the limit");
 }
 
-pub async fn uploads_are_scoped(b: &TestBackend) {
-    let alice = user("alice");
-    let upload = Upload::pending(
+fn upload(owner: &Tenant, minutes: i64) -> Upload {
+    Upload::pending(
         UploadId::new(),
-        alice.clone(),
+        owner.clone(),
         "call.mp3".into(),
         "audio/mpeg".into(),
         1234,
-        "uploads/alice/x/call.mp3".into(),
-        epoch(),
-    );
+        "uploads/x/call.mp3".into(),
+        epoch() + Span::minutes(minutes),
+    )
+}
+
+pub async fn uploads_are_scoped(b: &TestBackend) {
+    let alice = member("alice");
+    let upload = upload(&alice, 0);
     b.services.uploads.put(&upload).await.unwrap();
     assert_eq!(
         b.services.uploads.get(&alice, &upload.id).await.unwrap(),
@@ -774,11 +1027,20 @@ pub async fn uploads_are_scoped(b: &TestBackend) {
     assert_eq!(
         b.services
             .uploads
-            .get(&user("bob"), &upload.id)
+            .get(&member("bob"), &upload.id)
             .await
             .unwrap(),
         None
     );
+    let later = self::upload(&alice, 5);
+    b.services.uploads.put(&later).await.unwrap();
+    b.services
+        .uploads
+        .put(&self::upload(&member("bob"), 9))
+        .await
+        .unwrap();
+    let listed = b.services.uploads.list(&alice, 10).await.unwrap();
+    assert_eq!(listed, vec![later, upload], "the owner's, newest first");
 }
 
 pub async fn queue_redelivers_what_was_not_deleted(b: &TestBackend) {
@@ -934,7 +1196,7 @@ fn delivery(owner: Option<&str>, source: Source, minutes: i64) -> DeliveryRecord
     DeliveryRecord {
         id: format!("{}-{source}-{minutes}", owner.unwrap_or("unowned")),
         source,
-        user_id: owner.map(user),
+        owner: owner.map(member),
         connection_id: None,
         webhook_id: Some(format!("msg_{minutes}")),
         received_at,
@@ -969,7 +1231,7 @@ pub async fn delivery_log_is_per_owner_and_source_newest_first_until_expiry(b: &
         .unwrap();
 
     let now = epoch() + Span::hours(1);
-    let alice = user("alice");
+    let alice = member("alice");
     let newest = log
         .list(Some(&alice), Source::Fathom, 3, now)
         .await
@@ -981,7 +1243,7 @@ pub async fn delivery_log_is_per_owner_and_source_newest_first_until_expiry(b: &
     );
     assert_eq!(newest[0], delivery(Some("alice"), Source::Fathom, 4));
     assert_eq!(
-        log.list(Some(&user("bob")), Source::Fathom, 10, now)
+        log.list(Some(&member("bob")), Source::Fathom, 10, now)
             .await
             .unwrap(),
         vec![refused],

@@ -6,7 +6,10 @@ pub mod moto;
 
 use crate::config::Config;
 use crate::crypto::SealingKey;
-use crate::domain::{ExternalId, MeetingContent, Recording, Source, TranscriptSegment, UserId};
+use crate::domain::{
+    ExternalId, MeetingContent, Recording, Sharing, Source, Tenant, TranscriptSegment, UserId,
+    WorkspaceId,
+};
 use crate::ports::ManualClock;
 use crate::secrets::Secrets;
 use crate::services::Services;
@@ -86,8 +89,22 @@ pub fn meeting(source: Source, external_id: &str, title: &str, minutes: i64) -> 
     }
 }
 
-pub fn recording(user_id: &UserId, content: MeetingContent) -> Recording {
-    Recording::from_content(user_id.clone(), content, epoch())
+/// `name` in their personal workspace.
+pub fn member(name: &str) -> Tenant {
+    Tenant::personal(user(name))
+}
+
+/// `name` in the team workspace `workspace`.
+pub fn teammate(workspace: &str, name: &str) -> Tenant {
+    Tenant::new(
+        WorkspaceId::parse(workspace).expect("valid test workspace id"),
+        user(name),
+    )
+}
+
+/// `owner`'s recording of `content`, shared as their workspace shares by default.
+pub fn recording(owner: &Tenant, content: MeetingContent) -> Recording {
+    Recording::from_content(owner.clone(), Sharing::default_for(owner), content, epoch())
 }
 
 /// An API Gateway v2 event (a function's `events/*.json`) as the request the function gets.

@@ -92,6 +92,7 @@ pub async fn build_with(config: Arc<Config>, sdk: &SdkConfig) -> Result<Services
         once: store.clone(),
         leases: store.clone(),
         deliveries: store.clone(),
+        activity: store.clone(),
         counters: store,
         blobs: Arc::new(S3BlobStore::new(
             clients.s3.clone(),

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-const SCHEMA: &str = r#"
+pub(super) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS recordings (
     id TEXT PRIMARY KEY,
     user_id TEXT NOT NULL,
@@ -90,7 +90,7 @@ CREATE TABLE IF NOT EXISTS held_deliveries (
 
 /// Changes to the schema since its first version, applied in order once each; the
 /// database's `user_version` says how many are applied.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // Running jobs are found across users without reading every job.
     "ALTER TABLE jobs ADD COLUMN running_updated_at INTEGER;
      CREATE INDEX IF NOT EXISTS jobs_running ON jobs (running_updated_at)
@@ -102,6 +102,77 @@ const MIGRATIONS: &[&str] = &[
      UPDATE connections SET body = json_set(body, '$.route_key', route_key)
          WHERE route_key IS NOT NULL;
      CREATE INDEX IF NOT EXISTS connections_by_route ON connections (source, route_key);",
+    // Workspaces: every row is a member's of a workspace. Rows from before move into their
+    // user's personal workspace, private, as they were readable by that user alone; keys that
+    // were unique per user become unique per member.
+    "CREATE TABLE recordings_v3 (
+         id TEXT PRIMARY KEY,
+         workspace_id TEXT NOT NULL,
+         user_id TEXT NOT NULL,
+         sharing TEXT NOT NULL,
+         source TEXT NOT NULL,
+         external_id TEXT NOT NULL,
+         sort_time INTEGER NOT NULL,
+         search_text TEXT NOT NULL,
+         body TEXT NOT NULL,
+         UNIQUE (workspace_id, user_id, source, external_id)
+     );
+     INSERT INTO recordings_v3
+         SELECT id, 'personal:' || user_id, user_id, 'private', source, external_id, sort_time,
+                search_text,
+                json_set(body, '$.workspace_id', 'personal:' || user_id, '$.sharing', 'private')
+         FROM recordings;
+     DROP TABLE recordings;
+     ALTER TABLE recordings_v3 RENAME TO recordings;
+     CREATE INDEX recordings_by_time ON recordings (workspace_id, sort_time DESC, id DESC);
+     CREATE INDEX recordings_by_owner ON recordings (workspace_id, user_id, source);
+     CREATE TABLE connections_v3 (
+         id TEXT PRIMARY KEY,
+         workspace_id TEXT NOT NULL,
+         user_id TEXT NOT NULL,
+         source TEXT NOT NULL,
+         status TEXT NOT NULL,
+         route_key TEXT,
+         created_at INTEGER NOT NULL,
+         version INTEGER NOT NULL,
+         body TEXT NOT NULL,
+         UNIQUE (workspace_id, user_id, source)
+     );
+     INSERT INTO connections_v3
+         SELECT id, 'personal:' || user_id, user_id, source, status, route_key, created_at,
+                version,
+                json_set(body, '$.workspace_id', 'personal:' || user_id, '$.sharing', 'private')
+         FROM connections;
+     DROP TABLE connections;
+     ALTER TABLE connections_v3 RENAME TO connections;
+     CREATE INDEX connections_by_route ON connections (source, route_key);
+     CREATE INDEX connections_by_workspace ON connections (workspace_id, created_at);
+     ALTER TABLE jobs ADD COLUMN workspace_id TEXT NOT NULL DEFAULT '';
+     UPDATE jobs SET workspace_id = 'personal:' || user_id,
+         body = json_set(body, '$.workspace_id', 'personal:' || user_id);
+     DROP INDEX IF EXISTS jobs_by_user;
+     CREATE INDEX jobs_by_owner ON jobs (workspace_id, user_id, created_at DESC);
+     ALTER TABLE uploads ADD COLUMN workspace_id TEXT NOT NULL DEFAULT '';
+     ALTER TABLE uploads ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
+     UPDATE uploads SET workspace_id = 'personal:' || user_id,
+         created_at = COALESCE(
+             CAST(strftime('%s', json_extract(body, '$.created_at')) AS INTEGER) * 1000, 0),
+         body = json_set(body, '$.workspace_id', 'personal:' || user_id, '$.sharing', 'private');
+     CREATE INDEX uploads_by_owner ON uploads (workspace_id, user_id, created_at DESC);
+     UPDATE webhook_deliveries SET owner = 'personal:' || owner || ' ' || owner,
+         body = json_set(body, '$.owner',
+             json_object('workspace', 'personal:' || owner, 'user', owner))
+         WHERE owner != '';
+     CREATE TABLE activity (
+         id TEXT PRIMARY KEY,
+         workspace_id TEXT NOT NULL,
+         user_id TEXT NOT NULL,
+         source TEXT NOT NULL,
+         at INTEGER NOT NULL,
+         expires_at INTEGER NOT NULL,
+         body TEXT NOT NULL
+     );
+     CREATE INDEX activity_by_workspace ON activity (workspace_id, at DESC, id DESC);",
 ];
 
 fn migrate(conn: &mut Connection) -> Result<()> {
@@ -136,8 +207,12 @@ impl Db {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.execute_batch(SCHEMA)
-            .context("creating the local schema")?;
+        // The first version of the schema, then every change since, in order.
+        let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version == 0 {
+            conn.execute_batch(SCHEMA)
+                .context("creating the local schema")?;
+        }
         migrate(&mut conn)?;
         Ok(Db(Arc::new(Mutex::new(conn))))
     }

@@ -2,7 +2,7 @@
 //! the log or the held items are read (DynamoDB's TTL does this in AWS), so no reader sees one.
 
 use super::db::{from_json, millis, Db};
-use crate::domain::{Source, UserId};
+use crate::domain::{Source, Tenant};
 use crate::ports::{DeliveryLog, DeliveryRecord, HeldItem};
 use anyhow::Result;
 use async_trait::async_trait;
@@ -12,10 +12,10 @@ use rusqlite::{params, OptionalExtension};
 #[derive(Clone)]
 pub struct LocalDeliveries(pub Db);
 
-/// The `owner` column: the user id, or empty for attempts no user could be told (a user id
-/// is never empty).
-fn owner(user: Option<&UserId>) -> String {
-    user.map(|u| u.to_string()).unwrap_or_default()
+/// The `owner` column: workspace and user, space-separated (neither id has whitespace), or
+/// empty for attempts no member could be told.
+fn owner(tenant: Option<&Tenant>) -> String {
+    tenant.map(Tenant::to_string).unwrap_or_default()
 }
 
 #[async_trait]
@@ -24,7 +24,7 @@ impl DeliveryLog for LocalDeliveries {
         let body = serde_json::to_string(delivery)?;
         let (id, owner, source) = (
             delivery.id.clone(),
-            owner(delivery.user_id.as_ref()),
+            owner(delivery.owner.as_ref()),
             delivery.source,
         );
         let (received_at, expires_at) = (millis(delivery.received_at), millis(delivery.expires_at));
@@ -43,12 +43,12 @@ impl DeliveryLog for LocalDeliveries {
 
     async fn list(
         &self,
-        user: Option<&UserId>,
+        tenant: Option<&Tenant>,
         source: Source,
         limit: usize,
         now: DateTime<Utc>,
     ) -> Result<Vec<DeliveryRecord>> {
-        let owner = owner(user);
+        let owner = owner(tenant);
         let now = millis(now);
         self.0
             .call(move |c| {

@@ -1,5 +1,6 @@
 //! The embedded backend: SQLite, the filesystem, a SQLite-backed queue.
 
+mod activity;
 mod blobs;
 mod db;
 mod deliveries;
@@ -7,6 +8,10 @@ mod kv;
 mod queue;
 mod records;
 
+#[cfg(test)]
+mod migration_tests;
+
+pub use activity::LocalActivity;
 pub use blobs::{LocalBlobs, ReceiveError, ReceivedBlob, UploadUrlError, UPLOAD_ROUTE};
 pub use db::Db;
 pub use deliveries::LocalDeliveries;
@@ -162,6 +167,7 @@ impl LocalBackend {
             leases: Arc::new(LocalLeases(db.clone())),
             counters: Arc::new(LocalCounters(db.clone())),
             deliveries: Arc::new(LocalDeliveries(db.clone())),
+            activity: Arc::new(LocalActivity(db.clone())),
             blobs: Arc::new(blobs.clone()),
             sync_queue: Arc::new(sync_queue.clone()),
             transcribe_queue: Arc::new(transcribe_queue.clone()),

@@ -3,8 +3,8 @@
 
 use super::db::{from_json, millis, Db};
 use crate::domain::{
-    Connection, ConnectionId, ExternalId, JobId, JobStatus, Recording, RecordingId, Source,
-    SyncJob, Upload, UploadId, UserId, JOB_RETENTION,
+    Connection, ConnectionId, ExternalId, JobId, JobStatus, Recording, RecordingId, Sharing,
+    Source, SyncJob, Tenant, Upload, UploadId, WorkspaceId, JOB_RETENTION,
 };
 use crate::ports::{
     ConnectionStore, Inserted, InvalidCursor, JobStore, Page, RecordingQuery, RecordingReader,
@@ -30,11 +30,11 @@ fn inserted(result: rusqlite::Result<usize>) -> Result<Inserted> {
 }
 
 /// Keyset cursor over `(sort value, id)`, opaque to callers.
-fn encode_cursor(sort: i64, id: &str) -> String {
+pub(super) fn encode_cursor(sort: i64, id: &str) -> String {
     B64.encode(format!("{sort}:{id}"))
 }
 
-fn decode_cursor(cursor: &str) -> Result<(i64, String)> {
+pub(super) fn decode_cursor(cursor: &str) -> Result<(i64, String)> {
     let raw = B64
         .decode(cursor)
         .ok()
@@ -57,7 +57,7 @@ fn one<T: serde::de::DeserializeOwned>(
 }
 
 /// Rows of `(body, sort value, id)` fetched with `limit + 1`, cut to a page with its cursor.
-fn keyset_page<T: serde::de::DeserializeOwned>(
+pub(super) fn keyset_page<T: serde::de::DeserializeOwned>(
     rows: Vec<(String, i64, String)>,
     limit: usize,
 ) -> Result<Page<T>> {
@@ -74,7 +74,7 @@ fn keyset_page<T: serde::de::DeserializeOwned>(
     Ok(Page { items, next_cursor })
 }
 
-fn keyset_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, String)> {
+pub(super) fn keyset_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, String)> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?))
 }
 
@@ -92,14 +92,19 @@ pub struct LocalRecordings(pub Db);
 
 #[async_trait]
 impl RecordingReader for LocalRecordings {
-    async fn get(&self, user: &UserId, id: &RecordingId) -> Result<Option<Recording>> {
-        let (user, id) = (user.to_string(), id.to_string());
+    async fn get(&self, viewer: &Tenant, id: &RecordingId) -> Result<Option<Recording>> {
+        let (workspace, user, id) = (
+            viewer.workspace.to_string(),
+            viewer.user.to_string(),
+            id.to_string(),
+        );
         self.0
             .call(move |c| {
                 one(
                     c,
-                    "SELECT body FROM recordings WHERE id = ?1 AND user_id = ?2",
-                    params![id, user],
+                    "SELECT body FROM recordings WHERE id = ?1 AND workspace_id = ?2
+                         AND (user_id = ?3 OR sharing = 'workspace')",
+                    params![id, workspace, user],
                 )
             })
             .await
@@ -107,24 +112,29 @@ impl RecordingReader for LocalRecordings {
 
     async fn find_by_key(
         &self,
-        user: &UserId,
+        owner: &Tenant,
         source: Source,
         external_id: &ExternalId,
     ) -> Result<Option<Recording>> {
-        let (user, external_id) = (user.to_string(), external_id.to_string());
+        let (workspace, user, external_id) = (
+            owner.workspace.to_string(),
+            owner.user.to_string(),
+            external_id.to_string(),
+        );
         self.0
             .call(move |c| {
                 one(
                     c,
-                    "SELECT body FROM recordings WHERE user_id = ?1 AND source = ?2 AND external_id = ?3",
-                    params![user, source.as_str(), external_id],
+                    "SELECT body FROM recordings WHERE workspace_id = ?1 AND user_id = ?2
+                         AND source = ?3 AND external_id = ?4",
+                    params![workspace, user, source.as_str(), external_id],
                 )
             })
             .await
     }
 
-    async fn list(&self, user: &UserId, query: &RecordingQuery) -> Result<Page<Recording>> {
-        let user = user.to_string();
+    async fn list(&self, viewer: &Tenant, query: &RecordingQuery) -> Result<Page<Recording>> {
+        let (workspace, user) = (viewer.workspace.to_string(), viewer.user.to_string());
         let source = query.source.map(|s| s.as_str().to_owned());
         let text = query.text.as_deref().map(like_pattern);
         let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
@@ -135,16 +145,24 @@ impl RecordingReader for LocalRecordings {
                     after.unwrap_or((i64::MAX, String::from("\u{10FFFF}")));
                 let mut stmt = c.prepare(
                     "SELECT body, sort_time, id FROM recordings
-                     WHERE user_id = ?1
-                       AND (?2 IS NULL OR source = ?2)
-                       AND (?3 IS NULL OR search_text LIKE ?3 ESCAPE '\\')
-                       AND (sort_time < ?4 OR (sort_time = ?4 AND id < ?5))
+                     WHERE workspace_id = ?1 AND (user_id = ?2 OR sharing = 'workspace')
+                       AND (?3 IS NULL OR source = ?3)
+                       AND (?4 IS NULL OR search_text LIKE ?4 ESCAPE '\\')
+                       AND (sort_time < ?5 OR (sort_time = ?5 AND id < ?6))
                      ORDER BY sort_time DESC, id DESC
-                     LIMIT ?6",
+                     LIMIT ?7",
                 )?;
                 let rows = stmt
                     .query_map(
-                        params![user, source, text, after_sort, after_id, (limit + 1) as i64],
+                        params![
+                            workspace,
+                            user,
+                            source,
+                            text,
+                            after_sort,
+                            after_id,
+                            (limit + 1) as i64
+                        ],
                         keyset_row,
                     )?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -153,13 +171,14 @@ impl RecordingReader for LocalRecordings {
             .await
     }
 
-    async fn count(&self, user: &UserId, source: Source) -> Result<u64> {
-        let user = user.to_string();
+    async fn count(&self, owner: &Tenant, source: Source) -> Result<u64> {
+        let (workspace, user) = (owner.workspace.to_string(), owner.user.to_string());
         self.0
             .call(move |c| {
                 let n: i64 = c.query_row(
-                    "SELECT COUNT(*) FROM recordings WHERE user_id = ?1 AND source = ?2",
-                    params![user, source.as_str()],
+                    "SELECT COUNT(*) FROM recordings
+                     WHERE workspace_id = ?1 AND user_id = ?2 AND source = ?3",
+                    params![workspace, user, source.as_str()],
                     |r| r.get(0),
                 )?;
                 Ok(n as u64)
@@ -176,11 +195,14 @@ impl RecordingWriter for LocalRecordings {
         self.0
             .call(move |c| {
                 inserted(c.execute(
-                    "INSERT INTO recordings (id, user_id, source, external_id, sort_time, search_text, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "INSERT INTO recordings (id, workspace_id, user_id, sharing, source, external_id,
+                         sort_time, search_text, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     params![
                         rec.id.as_str(),
+                        rec.workspace_id.as_str(),
                         rec.user_id.as_str(),
+                        rec.sharing.as_str(),
                         rec.source.as_str(),
                         rec.external_id.as_str(),
                         millis(rec.sort_time()),
@@ -198,11 +220,34 @@ impl RecordingWriter for LocalRecordings {
         self.0
             .call(move |c| {
                 let n = c.execute(
-                    "UPDATE recordings SET sort_time = ?2, search_text = ?3, body = ?4 WHERE id = ?1 AND user_id = ?5",
-                    params![rec.id.as_str(), millis(rec.sort_time()), rec.search_text, body, rec.user_id.as_str()],
+                    "UPDATE recordings SET sort_time = ?2, search_text = ?3, sharing = ?4, body = ?5
+                     WHERE id = ?1 AND workspace_id = ?6 AND user_id = ?7",
+                    params![
+                        rec.id.as_str(),
+                        millis(rec.sort_time()),
+                        rec.search_text,
+                        rec.sharing.as_str(),
+                        body,
+                        rec.workspace_id.as_str(),
+                        rec.user_id.as_str()
+                    ],
                 )?;
                 anyhow::ensure!(n == 1, "recording {} does not exist", rec.id);
                 Ok(())
+            })
+            .await
+    }
+
+    async fn set_sharing(&self, owner: &Tenant, source: Source, sharing: Sharing) -> Result<u64> {
+        let (workspace, user) = (owner.workspace.to_string(), owner.user.to_string());
+        self.0
+            .call(move |c| {
+                let n = c.execute(
+                    "UPDATE recordings SET sharing = ?4, body = json_set(body, '$.sharing', ?4)
+                     WHERE workspace_id = ?1 AND user_id = ?2 AND source = ?3 AND sharing != ?4",
+                    params![workspace, user, source.as_str(), sharing.as_str()],
+                )?;
+                Ok(n as u64)
             })
             .await
     }
@@ -231,8 +276,9 @@ impl ConnectionStore for LocalConnections {
         self.0
             .call(move |c| {
                 inserted(c.execute(
-                    "INSERT INTO connections (id, user_id, source, status, route_key, created_at, version, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    "INSERT INTO connections (id, workspace_id, user_id, source, status, route_key,
+                         created_at, version, body)
+                     VALUES (?1, ?9, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     params![
                         conn.id.as_str(),
                         conn.user_id.as_str(),
@@ -241,7 +287,8 @@ impl ConnectionStore for LocalConnections {
                         conn.route_key,
                         millis(conn.created_at),
                         conn.version as i64,
-                        body
+                        body,
+                        conn.workspace_id.as_str()
                     ],
                 ))
             })
@@ -255,24 +302,43 @@ impl ConnectionStore for LocalConnections {
             .await
     }
 
-    async fn find(&self, user: &UserId, source: Source) -> Result<Option<Connection>> {
-        let user = user.to_string();
+    async fn find(&self, owner: &Tenant, source: Source) -> Result<Option<Connection>> {
+        let (workspace, user) = (owner.workspace.to_string(), owner.user.to_string());
         self.0
             .call(move |c| {
                 Ok(connections_where(
                     c,
-                    "user_id = ?1 AND source = ?2",
-                    params![user, source.as_str()],
+                    "workspace_id = ?1 AND user_id = ?2 AND source = ?3",
+                    params![workspace, user, source.as_str()],
                 )?
                 .pop())
             })
             .await
     }
 
-    async fn list_for_user(&self, user: &UserId) -> Result<Vec<Connection>> {
-        let user = user.to_string();
+    async fn list_for_owner(&self, owner: &Tenant) -> Result<Vec<Connection>> {
+        let (workspace, user) = (owner.workspace.to_string(), owner.user.to_string());
         self.0
-            .call(move |c| connections_where(c, "user_id = ?1 ORDER BY created_at", params![user]))
+            .call(move |c| {
+                connections_where(
+                    c,
+                    "workspace_id = ?1 AND user_id = ?2 ORDER BY created_at",
+                    params![workspace, user],
+                )
+            })
+            .await
+    }
+
+    async fn list_for_workspace(&self, workspace: &WorkspaceId) -> Result<Vec<Connection>> {
+        let workspace = workspace.to_string();
+        self.0
+            .call(move |c| {
+                connections_where(
+                    c,
+                    "workspace_id = ?1 ORDER BY created_at, id",
+                    params![workspace],
+                )
+            })
             .await
     }
 
@@ -344,8 +410,9 @@ impl JobStore for LocalJobs {
             .call(move |c| {
                 let running = (job.status == JobStatus::Running).then(|| millis(job.updated_at));
                 c.execute(
-                    "INSERT INTO jobs (id, user_id, source, created_at, expires_at, running_updated_at, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                    "INSERT INTO jobs (id, user_id, source, created_at, expires_at, running_updated_at, body,
+                         workspace_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                      ON CONFLICT (id) DO UPDATE SET body = excluded.body, expires_at = excluded.expires_at,
                          running_updated_at = excluded.running_updated_at",
                     params![
@@ -355,7 +422,8 @@ impl JobStore for LocalJobs {
                         millis(job.created_at),
                         job.finished_at.map(|t| millis(t + JOB_RETENTION)),
                         running,
-                        body
+                        body,
+                        job.workspace_id.as_str()
                     ],
                 )?;
                 Ok(())
@@ -363,14 +431,18 @@ impl JobStore for LocalJobs {
             .await
     }
 
-    async fn get(&self, user: &UserId, id: &JobId) -> Result<Option<SyncJob>> {
-        let (user, id) = (user.to_string(), id.to_string());
+    async fn get(&self, owner: &Tenant, id: &JobId) -> Result<Option<SyncJob>> {
+        let (workspace, user, id) = (
+            owner.workspace.to_string(),
+            owner.user.to_string(),
+            id.to_string(),
+        );
         self.0
             .call(move |c| {
                 one(
                     c,
-                    "SELECT body FROM jobs WHERE id = ?1 AND user_id = ?2",
-                    params![id, user],
+                    "SELECT body FROM jobs WHERE id = ?1 AND workspace_id = ?2 AND user_id = ?3",
+                    params![id, workspace, user],
                 )
             })
             .await
@@ -378,20 +450,21 @@ impl JobStore for LocalJobs {
 
     async fn list(
         &self,
-        user: &UserId,
+        owner: &Tenant,
         source: Option<Source>,
         limit: usize,
     ) -> Result<Vec<SyncJob>> {
-        let user = user.to_string();
+        let (workspace, user) = (owner.workspace.to_string(), owner.user.to_string());
         let source = source.map(|s| s.as_str().to_owned());
         self.0
             .call(move |c| {
                 let mut stmt = c.prepare(
-                    "SELECT body FROM jobs WHERE user_id = ?1 AND (?2 IS NULL OR source = ?2)
-                     ORDER BY created_at DESC, id DESC LIMIT ?3",
+                    "SELECT body FROM jobs WHERE workspace_id = ?1 AND user_id = ?2
+                         AND (?3 IS NULL OR source = ?3)
+                     ORDER BY created_at DESC, id DESC LIMIT ?4",
                 )?;
                 let bodies = stmt
-                    .query_map(params![user, source, limit as i64], |r| {
+                    .query_map(params![workspace, user, source, limit as i64], |r| {
                         r.get::<_, String>(0)
                     })?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -434,24 +507,53 @@ impl UploadStore for LocalUploads {
         self.0
             .call(move |c| {
                 c.execute(
-                    "INSERT INTO uploads (id, user_id, body) VALUES (?1, ?2, ?3)
+                    "INSERT INTO uploads (id, workspace_id, user_id, created_at, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (id) DO UPDATE SET body = excluded.body",
-                    params![upload.id.as_str(), upload.user_id.as_str(), body],
+                    params![
+                        upload.id.as_str(),
+                        upload.workspace_id.as_str(),
+                        upload.user_id.as_str(),
+                        millis(upload.created_at),
+                        body
+                    ],
                 )?;
                 Ok(())
             })
             .await
     }
 
-    async fn get(&self, user: &UserId, id: &UploadId) -> Result<Option<Upload>> {
-        let (user, id) = (user.to_string(), id.to_string());
+    async fn get(&self, owner: &Tenant, id: &UploadId) -> Result<Option<Upload>> {
+        let (workspace, user, id) = (
+            owner.workspace.to_string(),
+            owner.user.to_string(),
+            id.to_string(),
+        );
         self.0
             .call(move |c| {
                 one(
                     c,
-                    "SELECT body FROM uploads WHERE id = ?1 AND user_id = ?2",
-                    params![id, user],
+                    "SELECT body FROM uploads WHERE id = ?1 AND workspace_id = ?2 AND user_id = ?3",
+                    params![id, workspace, user],
                 )
+            })
+            .await
+    }
+
+    async fn list(&self, owner: &Tenant, limit: usize) -> Result<Vec<Upload>> {
+        let (workspace, user) = (owner.workspace.to_string(), owner.user.to_string());
+        self.0
+            .call(move |c| {
+                let mut stmt = c.prepare(
+                    "SELECT body FROM uploads WHERE workspace_id = ?1 AND user_id = ?2
+                     ORDER BY created_at DESC, id DESC LIMIT ?3",
+                )?;
+                let bodies = stmt
+                    .query_map(params![workspace, user, limit as i64], |r| {
+                        r.get::<_, String>(0)
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                bodies.iter().map(|b| from_json(b)).collect()
             })
             .await
     }

@@ -160,7 +160,7 @@ async fn current(
 ) -> Result<Option<(Upload, bool)>> {
     let Some(upload) = services
         .uploads
-        .get(&staged.user_id, &staged.upload_id)
+        .get(&staged.owner, &staged.upload_id)
         .await?
     else {
         tracing::warn!(upload = %staged.upload_id, "no such upload; message dropped");
@@ -273,11 +273,10 @@ fn job_id(upload: &UploadId) -> Result<JobId> {
 async fn start_job(services: &Services, upload: &Upload) -> Result<SyncJob> {
     let id = job_id(&upload.id)?;
     let now = services.clock.now();
-    let mut job = match services.jobs.get(&upload.user_id, &id).await? {
+    let mut job = match services.jobs.get(&upload.owner(), &id).await? {
         Some(job) => job,
         None => {
-            let mut job =
-                SyncJob::new(upload.user_id.clone(), Source::Upload, JobKind::Upload, now);
+            let mut job = SyncJob::new(upload.owner(), Source::Upload, JobKind::Upload, now);
             job.id = id;
             job
         }
@@ -327,7 +326,7 @@ async fn import_upload(
     let content_id = ExternalId::parse(&spooled.sha256_hex).context("the content hash")?;
     if let Some(existing) = services
         .recordings
-        .find_by_key(&upload.user_id, Source::Upload, &content_id)
+        .find_by_key(&upload.owner(), Source::Upload, &content_id)
         .await?
     {
         return Ok(Done::Duplicate(existing.id));
@@ -357,7 +356,15 @@ async fn import_upload(
         source_created_at: Some(upload.created_at),
         files: Vec::new(),
     };
-    let imported = import_meeting(services, &upload.user_id, content, None, &job.id).await?;
+    let imported = import_meeting(
+        services,
+        &upload.owner(),
+        upload.sharing,
+        content,
+        None,
+        &job.id,
+    )
+    .await?;
     let recording = || {
         imported
             .recording_id

@@ -1,7 +1,7 @@
 //! Where an upload's file is staged in the blob store, and the title a recording takes from
 //! the file's name.
 
-use crate::domain::{UploadId, UserId};
+use crate::domain::{Tenant, UploadId, UserId, WorkspaceId};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// Staged uploads live under this prefix: the bucket notifies the transcribe queue of new
@@ -11,56 +11,66 @@ pub const STAGED_PREFIX: &str = "uploads/";
 /// Longest file name kept in a staged key.
 const KEY_FILENAME_MAX: usize = 100;
 
-/// Bytes of a user id escaped in a key: all but letters, digits and `-`.
-const USER_ESCAPED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-');
+/// Bytes of an id escaped in a key: all but letters, digits and `-`.
+const ID_ESCAPED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-');
 
 /// An upload a staged key names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StagedUpload {
-    pub user_id: UserId,
+    pub owner: Tenant,
     pub upload_id: UploadId,
 }
 
-/// Where an upload's file is staged: `uploads/{user}/{upload id}/{file name}`. The user id is
-/// escaped and the file name reduced to `[A-Za-z0-9._-]`, so the key reads the same in a URL,
-/// in a local path and in an S3 notification, which URL-encodes keys.
-pub fn staged_key(user: &UserId, upload: &UploadId, filename: &str) -> String {
+/// Where an upload's file is staged: `uploads/{workspace}/{user}/{upload id}/{file name}`.
+/// The ids are escaped and the file name reduced to `[A-Za-z0-9._-]`, so the key reads the
+/// same in a URL, in a local path and in an S3 notification, which URL-encodes keys.
+pub fn staged_key(owner: &Tenant, upload: &UploadId, filename: &str) -> String {
     format!(
-        "{STAGED_PREFIX}{}/{upload}/{}",
-        escape_user(user.as_str()),
+        "{STAGED_PREFIX}{}/{}/{upload}/{}",
+        escape_id(owner.workspace.as_str()),
+        escape_id(owner.user.as_str()),
         key_filename(filename)
     )
 }
 
-/// The upload a staged key names; `None` for any other key.
+/// The upload a staged key names; `None` for any other key. A key from before workspaces
+/// (`uploads/{user}/{upload id}/{file name}`) names an upload in the personal workspace.
 pub fn staged_upload(key: &str) -> Option<StagedUpload> {
-    let mut parts = key.strip_prefix(STAGED_PREFIX)?.splitn(3, '/');
-    let (user, upload, filename) = (parts.next()?, parts.next()?, parts.next()?);
-    if filename.is_empty() || filename.contains('/') {
+    let parts: Vec<&str> = key.strip_prefix(STAGED_PREFIX)?.split('/').collect();
+    let (workspace, user, upload, filename) = match parts[..] {
+        [workspace, user, upload, filename] => (Some(workspace), user, upload, filename),
+        [user, upload, filename] => (None, user, upload, filename),
+        _ => return None,
+    };
+    if filename.is_empty() {
         return None;
     }
+    let workspace = match workspace {
+        Some(w) => Some(WorkspaceId::parse(&unescape_id(w)?).ok()?),
+        None => None,
+    };
     Some(StagedUpload {
-        user_id: UserId::parse(&unescape_user(user)?).ok()?,
+        owner: Tenant::named(workspace, UserId::parse(&unescape_id(user)?).ok()?),
         upload_id: UploadId::parse(upload).ok()?,
     })
 }
 
 /// Percent-encoding with `_` for `%`: letters, digits and `-` stay, every other byte becomes
 /// `_` and two hex digits (so `_` itself is always an escape).
-fn escape_user(raw: &str) -> String {
-    utf8_percent_encode(raw, USER_ESCAPED)
+fn escape_id(raw: &str) -> String {
+    utf8_percent_encode(raw, ID_ESCAPED)
         .to_string()
         .replace('%', "_")
 }
 
-/// The user id an escaped key segment names; `None` unless the segment is exactly what
-/// `escape_user` makes of some id.
-fn unescape_user(escaped: &str) -> Option<String> {
+/// The id an escaped key segment names; `None` unless the segment is exactly what
+/// `escape_id` makes of some id.
+fn unescape_id(escaped: &str) -> Option<String> {
     let decoded = percent_decode_str(&escaped.replace('_', "%"))
         .decode_utf8()
         .ok()?
         .into_owned();
-    (escape_user(&decoded) == escaped).then_some(decoded)
+    (escape_id(&decoded) == escaped).then_some(decoded)
 }
 
 /// A key as S3 notifications carry it: URL-encoded, with spaces as `+`.
@@ -125,15 +135,19 @@ pub fn recording_title(filename: &str) -> String {
 mod tests {
     use super::*;
 
-    fn user(raw: &str) -> UserId {
-        UserId::parse(raw).unwrap()
+    fn member(workspace: &str, user: &str) -> Tenant {
+        Tenant::new(
+            WorkspaceId::parse(workspace).unwrap(),
+            UserId::parse(user).unwrap(),
+        )
     }
 
     #[test]
-    fn staged_keys_name_their_upload_whatever_the_user_id() {
+    fn staged_keys_name_their_upload_whatever_the_ids() {
         let upload = UploadId::new();
         for raw in ["alice", "auth0|5f1c_2", "ada@acme.test", "..", "Zoë/β"] {
-            let key = staged_key(&user(raw), &upload, "call.mp3");
+            let owner = member(&format!("org/{raw}"), raw);
+            let key = staged_key(&owner, &upload, "call.mp3");
             assert!(
                 key.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b)),
@@ -144,13 +158,23 @@ mod tests {
                 "{key}"
             );
             let found = staged_upload(&key).unwrap();
-            assert_eq!((found.user_id.as_str(), &found.upload_id), (raw, &upload));
+            assert_eq!((&found.owner, &found.upload_id), (&owner, &upload));
         }
         assert_eq!(
-            staged_key(&user("alice"), &upload, "call.mp3"),
-            format!("uploads/alice/{upload}/call.mp3")
+            staged_key(&member("acme", "alice"), &upload, "call.mp3"),
+            format!("uploads/acme/alice/{upload}/call.mp3")
         );
-        assert_eq!(escape_user("auth0|5f1c_2"), "auth0_7C5f1c_5F2");
+        assert_eq!(escape_id("auth0|5f1c_2"), "auth0_7C5f1c_5F2");
+    }
+
+    #[test]
+    fn keys_from_before_workspaces_name_personal_uploads() {
+        let upload = UploadId::new();
+        let found = staged_upload(&format!("uploads/auth0_7Cx/{upload}/call.mp3")).unwrap();
+        assert_eq!(
+            found.owner,
+            Tenant::personal(UserId::parse("auth0|x").unwrap())
+        );
     }
 
     #[test]
@@ -160,6 +184,7 @@ mod tests {
             format!("transcripts/alice/{id}/call.mp3"),
             format!("uploads/alice/{id}"),
             format!("uploads/alice/{id}/"),
+            format!("uploads/acme/alice/{id}/a/call.mp3"),
             "uploads/alice/upl_123/call.mp3".into(),
             format!("uploads/al_zzice/{id}/call.mp3"),
             format!("uploads/al_2/{id}/call.mp3"),

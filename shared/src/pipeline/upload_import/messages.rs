@@ -2,7 +2,7 @@
 //! our own message (a retry).
 
 use super::keys::{decode_s3_key, staged_upload, StagedUpload};
-use crate::domain::{Attempt, UploadId, UserId};
+use crate::domain::{Attempt, Tenant, UploadId, UserId, WorkspaceId};
 use aws_lambda_events::event::s3::S3Event;
 use serde::{Deserialize, Serialize};
 
@@ -12,8 +12,11 @@ use serde::{Deserialize, Serialize};
 pub enum UploadMessage {
     /// Transcribe an upload whose file is already staged: a retry the consumer scheduled after
     /// a transient failure, or one the user asked for. A message without an attempt (queued
-    /// before attempts were numbered) asks for the first.
+    /// before attempts were numbered) asks for the first; one without a workspace (queued
+    /// before workspaces) is for an upload in the personal workspace.
     Transcribe {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        workspace_id: Option<WorkspaceId>,
         user_id: UserId,
         upload_id: UploadId,
         #[serde(default = "first_attempt")]
@@ -73,11 +76,15 @@ pub fn uploads_in_message(body: &str) -> Result<Vec<Announced>, UnreadableMessag
     }
     match serde_json::from_value(value).map_err(unreadable)? {
         UploadMessage::Transcribe {
+            workspace_id,
             user_id,
             upload_id,
             attempt,
         } => Ok(vec![Announced {
-            upload: StagedUpload { user_id, upload_id },
+            upload: StagedUpload {
+                owner: Tenant::named(workspace_id, user_id),
+                upload_id,
+            },
             attempt,
         }]),
     }
@@ -90,6 +97,10 @@ mod tests {
 
     fn user(raw: &str) -> UserId {
         UserId::parse(raw).unwrap()
+    }
+
+    fn member() -> Tenant {
+        Tenant::new(WorkspaceId::parse("acme").unwrap(), user("auth0|x"))
     }
 
     /// An S3 notification record as AWS sends it.
@@ -114,14 +125,14 @@ mod tests {
     #[test]
     fn messages_announce_uploads_from_s3_notifications_and_retries() {
         let id = UploadId::new();
-        let key = staged_key(&user("auth0|x"), &id, "call.mp3");
+        let key = staged_key(&member(), &id, "call.mp3");
         let notification = serde_json::json!({"Records": [
             record("ObjectCreated:Put", &key),
             record("ObjectRemoved:Delete", &key),
             record("ObjectCreated:Put", "transcripts/x.json"),
         ]});
         let staged = StagedUpload {
-            user_id: user("auth0|x"),
+            owner: member(),
             upload_id: id.clone(),
         };
         assert_eq!(
@@ -137,6 +148,7 @@ mod tests {
             number: 3,
         };
         let retry = UploadMessage::Transcribe {
+            workspace_id: Some(member().workspace),
             user_id: user("auth0|x"),
             upload_id: id.clone(),
             attempt: third,
@@ -155,7 +167,10 @@ mod tests {
         assert_eq!(
             uploads_in_message(&unnumbered.to_string()).unwrap(),
             vec![Announced {
-                upload: staged,
+                upload: StagedUpload {
+                    owner: Tenant::personal(user("auth0|x")),
+                    upload_id: id.clone(),
+                },
                 attempt: Attempt::FIRST
             }]
         );
@@ -173,7 +188,11 @@ mod tests {
         let body = event["Records"][0]["body"].as_str().unwrap();
         let uploads = uploads_in_message(body).unwrap();
         assert_eq!(uploads.len(), 1);
-        assert_eq!(uploads[0].upload.user_id.as_str(), "alice");
+        assert_eq!(
+            uploads[0].upload.owner,
+            Tenant::personal(user("alice")),
+            "alice's personal workspace"
+        );
         assert_eq!(
             uploads[0].upload.upload_id.as_str(),
             "upl_0123456789abcdef0123456789abcdef"

@@ -22,7 +22,9 @@ pub use keys::{
 };
 pub use messages::{uploads_in_message, Announced, UnreadableMessage, UploadMessage};
 pub use quota::{quota_exhausted, quota_message};
-pub use retry::{retry_refusal, retry_upload, wait_after, MAX_ATTEMPTS, STALLED_AFTER};
+pub use retry::{
+    attempt_message, retry_refusal, retry_upload, wait_after, MAX_ATTEMPTS, STALLED_AFTER,
+};
 
 /// How long a presigned upload URL stays valid.
 pub const UPLOAD_URL_LIFETIME: Duration = Duration::from_secs(15 * 60);

@@ -1,7 +1,7 @@
 //! The monthly import quota as uploads meet it: checked when an upload starts, enforced again,
 //! atomically, when its recording is stored.
 
-use crate::domain::UserId;
+use crate::domain::WorkspaceId;
 use crate::pipeline::persist::{quota_counter, quota_resets_at};
 use crate::services::Services;
 use anyhow::Result;
@@ -18,13 +18,16 @@ pub fn quota_message(limit: u64, resets_at: DateTime<Utc>) -> String {
 /// When the user's monthly import quota is used up, the instant it resets; `None` while
 /// imports remain or when there is no quota. A check before work starts: the quota is
 /// enforced again, atomically, when a recording is stored.
-pub async fn quota_exhausted(services: &Services, user: &UserId) -> Result<Option<DateTime<Utc>>> {
+pub async fn quota_exhausted(
+    services: &Services,
+    workspace: &WorkspaceId,
+) -> Result<Option<DateTime<Utc>>> {
     let limit = services.config.imports_per_month;
     if limit == 0 {
         return Ok(None);
     }
     let now = services.clock.now();
-    let (counter, _) = quota_counter(user, now);
+    let (counter, _) = quota_counter(workspace, now);
     let used = services.counters.get(&counter).await?;
     Ok((used >= limit).then(|| quota_resets_at(now)))
 }

@@ -42,6 +42,7 @@ pub fn wait_after(attempt: Attempt) -> Option<Duration> {
 /// The message that asks for `attempt` at `upload`.
 pub fn attempt_message(upload: &Upload, attempt: Attempt) -> UploadMessage {
     UploadMessage::Transcribe {
+        workspace_id: Some(upload.workspace_id.clone()),
         user_id: upload.user_id.clone(),
         upload_id: upload.id.clone(),
         attempt,
@@ -102,7 +103,7 @@ pub async fn retry_upload(services: &Services, previous: Upload) -> Result<Uploa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{UploadId, UserId};
+    use crate::domain::UploadId;
     use chrono::TimeZone;
 
     fn at(minutes: i64) -> DateTime<Utc> {
@@ -112,7 +113,7 @@ mod tests {
     fn upload(status: UploadStatus, updated_minute: i64, next: Option<i64>) -> Upload {
         let mut upload = Upload::pending(
             UploadId::new(),
-            UserId::parse("alice").unwrap(),
+            crate::testing::member("alice"),
             "call.mp3".into(),
             "audio/mpeg".into(),
             10,

@@ -1,10 +1,11 @@
-//! The webhook delivery log and held deliveries.
+//! The logs: webhook delivery attempts, held deliveries and the activity log.
 
 use super::expiring::live;
-use super::keys::{self, expiry, Key, HELD_PREFIX, SK, VALUE};
+use super::keys::{self, expiry, Key, HELD_PREFIX, SK, USER, VALUE};
+use super::{source_filter, Expr};
 use super::{DynamoStore, Item, Query, TABLE};
-use crate::domain::{Source, UserId};
-use crate::ports::{DeliveryLog, DeliveryRecord, HeldItem};
+use crate::domain::{ActivityEntry, Source, Tenant, UserId, WorkspaceId};
+use crate::ports::{ActivityLog, DeliveryLog, DeliveryRecord, HeldItem, Page};
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -25,12 +26,12 @@ impl DeliveryLog for DynamoStore {
 
     async fn list(
         &self,
-        user: Option<&UserId>,
+        owner: Option<&Tenant>,
         source: Source,
         limit: usize,
         now: DateTime<Utc>,
     ) -> Result<Vec<DeliveryRecord>> {
-        let mut log = Query::new(&TABLE, keys::delivery_log_partition(user));
+        let mut log = Query::new(&TABLE, keys::delivery_log_partition(owner));
         log.sort_prefix = Some(Key::deliveries_of(source));
         log.newest_first = true;
         log.filter = Some(live(now));
@@ -88,5 +89,47 @@ impl DeliveryLog for DynamoStore {
             .as_ref()
             .map(held_value)
             .transpose()
+    }
+}
+
+#[async_trait]
+impl ActivityLog for DynamoStore {
+    async fn record(&self, entry: &ActivityEntry) -> Result<()> {
+        self.put_item(Item::try_from(entry)?, None).await?;
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        workspace: &WorkspaceId,
+        user: Option<&UserId>,
+        source: Option<Source>,
+        cursor: Option<&str>,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Page<ActivityEntry>> {
+        let mut log = Query::new(&TABLE, keys::activity_partition(workspace));
+        log.newest_first = true;
+        let mut filter = live(now);
+        if let Some(user) = user {
+            filter = filter.and(
+                Expr::new(format!("#{USER} = :user"))
+                    .name(USER)
+                    .value(":user", keys::text(user.as_str())),
+            );
+        }
+        if let Some(source) = source {
+            filter = filter.and(source_filter(source));
+        }
+        log.filter = Some(filter);
+        let page = self.query_page(&log, limit, cursor).await?;
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .map(ActivityEntry::try_from)
+                .collect::<Result<_>>()?,
+            next_cursor: page.next_cursor,
+        })
     }
 }

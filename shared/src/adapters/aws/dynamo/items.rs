@@ -3,7 +3,7 @@
 
 use super::keys::*;
 use super::Item;
-use crate::domain::{Connection, ConnectionStatus, Recording, SyncJob, Upload};
+use crate::domain::{ActivityEntry, Connection, ConnectionStatus, Recording, SyncJob, Upload};
 use anyhow::{anyhow, Result};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -36,7 +36,7 @@ impl TryFrom<&Recording> for Item {
     type Error = anyhow::Error;
 
     fn try_from(recording: &Recording) -> Result<Item> {
-        let key = Key::recording(&recording.user_id, recording.source, &recording.external_id);
+        let key = Key::recording(&recording.owner(), recording.source, &recording.external_id);
         let without_search_text = Recording {
             search_text: String::new(),
             ..recording.clone()
@@ -45,9 +45,12 @@ impl TryFrom<&Recording> for Item {
         item.insert(SEARCH_TEXT.into(), text(&recording.search_text));
         item.insert(ID.into(), text(recording.id.as_str()));
         item.insert(SOURCE.into(), text(recording.source.as_str()));
+        // What a listing filters on: the viewer's own, or shared with the workspace.
+        item.insert(USER.into(), text(recording.user_id.as_str()));
+        item.insert(SHARING.into(), text(recording.sharing.as_str()));
         item.insert(
             GSI1PK.into(),
-            text(recordings_index_partition(&recording.user_id)),
+            text(recordings_index_partition(&recording.workspace_id)),
         );
         item.insert(
             GSI1SK.into(),
@@ -73,10 +76,18 @@ impl TryFrom<&Connection> for Item {
     type Error = anyhow::Error;
 
     fn try_from(connection: &Connection) -> Result<Item> {
-        let key = Key::connection(&connection.user_id, connection.source);
+        let key = Key::connection(&connection.owner(), connection.source);
         let mut item = with_body(key, connection, "connection")?;
         item.insert(ID.into(), text(connection.id.as_str()));
         item.insert(VERSION.into(), number(connection.version));
+        item.insert(
+            GSI1PK.into(),
+            text(workspace_connections_partition(&connection.workspace_id)),
+        );
+        item.insert(
+            GSI1SK.into(),
+            text(time_then_id(connection.created_at, connection.id.as_str())),
+        );
         // Sparse indexes: disconnected connections leave the all-connections listing, and
         // only connections with a known account email are found by it.
         if connection.status != ConnectionStatus::Disconnected {
@@ -109,9 +120,9 @@ impl TryFrom<&SyncJob> for Item {
     type Error = anyhow::Error;
 
     fn try_from(job: &SyncJob) -> Result<Item> {
-        let mut item = with_body(Key::job(&job.user_id, &job.id), job, "job")?;
+        let mut item = with_body(Key::job(&job.owner(), &job.id), job, "job")?;
         item.insert(SOURCE.into(), text(job.source.as_str()));
-        item.insert(GSI1PK.into(), text(jobs_index_partition(&job.user_id)));
+        item.insert(GSI1PK.into(), text(jobs_index_partition(&job.owner())));
         item.insert(
             GSI1SK.into(),
             text(time_then_id(job.created_at, job.id.as_str())),
@@ -145,7 +156,16 @@ impl TryFrom<&Upload> for Item {
     type Error = anyhow::Error;
 
     fn try_from(upload: &Upload) -> Result<Item> {
-        with_body(Key::upload(&upload.user_id, &upload.id), upload, "upload")
+        let mut item = with_body(Key::upload(&upload.owner(), &upload.id), upload, "upload")?;
+        item.insert(
+            GSI1PK.into(),
+            text(uploads_index_partition(&upload.owner())),
+        );
+        item.insert(
+            GSI1SK.into(),
+            text(time_then_id(upload.created_at, upload.id.as_str())),
+        );
+        Ok(item)
     }
 }
 
@@ -162,7 +182,7 @@ impl TryFrom<&crate::ports::DeliveryRecord> for Item {
 
     fn try_from(delivery: &crate::ports::DeliveryRecord) -> Result<Item> {
         let key = Key::delivery(
-            delivery.user_id.as_ref(),
+            delivery.owner.as_ref(),
             delivery.source,
             delivery.received_at,
             &delivery.id,
@@ -178,5 +198,26 @@ impl TryFrom<Item> for crate::ports::DeliveryRecord {
 
     fn try_from(item: Item) -> Result<crate::ports::DeliveryRecord> {
         body(&item, "delivery record")
+    }
+}
+
+impl TryFrom<&ActivityEntry> for Item {
+    type Error = anyhow::Error;
+
+    fn try_from(entry: &ActivityEntry) -> Result<Item> {
+        let key = Key::activity(&entry.workspace_id, entry.at, &entry.id);
+        let mut item = with_body(key, entry, "activity entry")?;
+        item.insert(USER.into(), text(entry.user_id.as_str()));
+        item.insert(SOURCE.into(), text(entry.source.as_str()));
+        expiry(&mut item, entry.expires_at);
+        Ok(item)
+    }
+}
+
+impl TryFrom<Item> for ActivityEntry {
+    type Error = anyhow::Error;
+
+    fn try_from(item: Item) -> Result<ActivityEntry> {
+        body(&item, "activity entry")
     }
 }

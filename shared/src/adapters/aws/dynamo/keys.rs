@@ -1,7 +1,9 @@
 //! Attribute names and key patterns of the table (the design is in the module docs above).
 
 use super::Item;
-use crate::domain::{ConnectionId, ExternalId, JobId, RecordingId, Source, UploadId, UserId};
+use crate::domain::{
+    ConnectionId, ExternalId, JobId, RecordingId, Source, Tenant, UploadId, WorkspaceId,
+};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
@@ -30,18 +32,21 @@ pub(super) const EXPIRES_AT: &str = "expires_at";
 pub(super) const EXPIRES_US: &str = "expires_us";
 pub(super) const VALUE: &str = "value";
 pub(super) const OWNER: &str = "owner";
+/// The member (user id) a recording belongs to, and who else reads it.
+pub(super) const USER: &str = "user_id";
+pub(super) const SHARING: &str = "sharing";
 pub(super) const COUNT: &str = "n";
 /// Where a pointer item points.
 pub(super) const TARGET_PK: &str = "target_pk";
 pub(super) const TARGET_SK: &str = "target_sk";
 
-/// The sort-key prefix of a user's connections.
+/// The sort-key prefix of a member's connections.
 pub(super) const CONNECTIONS_PREFIX: &str = "CONN#";
 /// The GSI2 partition of every connection that is not disconnected.
 pub(super) const ALL_CONNECTIONS: &str = "CONNS";
 /// The GSI2 partition of every running job, by last save.
 pub(super) const RUNNING_JOBS: &str = "RUNNING_JOBS";
-/// The partition of delivery attempts no user could be told.
+/// The partition of delivery attempts no member could be told.
 pub(super) const UNOWNED_DELIVERIES: &str = "DELIVERIES#UNOWNED";
 /// The sort-key prefix of held items.
 pub(super) const HELD_PREFIX: &str = "HELD#";
@@ -53,9 +58,11 @@ pub(super) struct Key {
     pub sk: String,
 }
 
-/// The partition holding a user's recordings, connections, jobs and uploads.
-pub(super) fn user_partition(user: &UserId) -> String {
-    format!("USER#{user}")
+/// The partition holding a member's recordings, connections, jobs, uploads and delivery
+/// log. Workspace and user are separated by a space, which neither id can contain, so no two
+/// members share a partition.
+pub(super) fn member_partition(member: &Tenant) -> String {
+    format!("MEMBER#{} {}", member.workspace, member.user)
 }
 
 impl Key {
@@ -63,25 +70,25 @@ impl Key {
         Key { pk, sk: sk.into() }
     }
 
-    pub fn recording(user: &UserId, source: Source, external_id: &ExternalId) -> Self {
+    pub fn recording(owner: &Tenant, source: Source, external_id: &ExternalId) -> Self {
         Key::new(
-            user_partition(user),
+            member_partition(owner),
             format!("{}{external_id}", Key::recordings_of(source)),
         )
     }
 
-    /// The sort-key prefix of a user's recordings from `source`.
+    /// The sort-key prefix of a member's recordings from `source`.
     pub fn recordings_of(source: Source) -> String {
         format!("REC#{source}#")
     }
 
-    pub fn recording_pointer(user: &UserId, id: &RecordingId) -> Self {
-        Key::new(user_partition(user), format!("RECID#{id}"))
+    pub fn recording_pointer(id: &RecordingId) -> Self {
+        Key::new(format!("RECID#{id}"), "RECID")
     }
 
-    pub fn connection(user: &UserId, source: Source) -> Self {
+    pub fn connection(owner: &Tenant, source: Source) -> Self {
         Key::new(
-            user_partition(user),
+            member_partition(owner),
             format!("{CONNECTIONS_PREFIX}{source}"),
         )
     }
@@ -90,12 +97,17 @@ impl Key {
         Key::new(format!("CONNID#{id}"), "CONNID")
     }
 
-    pub fn job(user: &UserId, id: &JobId) -> Self {
-        Key::new(user_partition(user), format!("JOB#{id}"))
+    pub fn job(owner: &Tenant, id: &JobId) -> Self {
+        Key::new(member_partition(owner), format!("JOB#{id}"))
     }
 
-    pub fn upload(user: &UserId, id: &UploadId) -> Self {
-        Key::new(user_partition(user), format!("UPLOAD#{id}"))
+    pub fn upload(owner: &Tenant, id: &UploadId) -> Self {
+        Key::new(member_partition(owner), format!("UPLOAD#{id}"))
+    }
+
+    /// One entry of a workspace's activity log.
+    pub fn activity(workspace: &WorkspaceId, at: DateTime<Utc>, id: &str) -> Self {
+        Key::new(activity_partition(workspace), time_then_id(at, id))
     }
 
     pub fn once(key: &str) -> Self {
@@ -112,13 +124,13 @@ impl Key {
 
     /// One webhook delivery attempt in its owner's log.
     pub fn delivery(
-        user: Option<&UserId>,
+        owner: Option<&Tenant>,
         source: Source,
         received_at: DateTime<Utc>,
         id: &str,
     ) -> Self {
         Key::new(
-            delivery_log_partition(user),
+            delivery_log_partition(owner),
             format!(
                 "{}{}",
                 Key::deliveries_of(source),
@@ -161,17 +173,32 @@ impl Key {
     }
 }
 
-pub(super) fn recordings_index_partition(user: &UserId) -> String {
-    format!("RECS#{user}")
+/// Every recording of a workspace, whoever owns it (listings filter what the viewer may read).
+pub(super) fn recordings_index_partition(workspace: &WorkspaceId) -> String {
+    format!("RECS#{workspace}")
 }
 
-pub(super) fn jobs_index_partition(user: &UserId) -> String {
-    format!("JOBS#{user}")
+/// Every member's connections in a workspace (what its admins list).
+pub(super) fn workspace_connections_partition(workspace: &WorkspaceId) -> String {
+    format!("WSCONNS#{workspace}")
 }
 
-/// The partition of a user's delivery log, or of the attempts no user could be told.
-pub(super) fn delivery_log_partition(user: Option<&UserId>) -> String {
-    user.map(user_partition)
+pub(super) fn jobs_index_partition(owner: &Tenant) -> String {
+    format!("JOBS#{} {}", owner.workspace, owner.user)
+}
+
+pub(super) fn uploads_index_partition(owner: &Tenant) -> String {
+    format!("UPLOADS#{} {}", owner.workspace, owner.user)
+}
+
+pub(super) fn activity_partition(workspace: &WorkspaceId) -> String {
+    format!("ACTIVITY#{workspace}")
+}
+
+/// The partition of a member's delivery log, or of the attempts no member could be told.
+pub(super) fn delivery_log_partition(owner: Option<&Tenant>) -> String {
+    owner
+        .map(member_partition)
         .unwrap_or_else(|| UNOWNED_DELIVERIES.to_owned())
 }
 
@@ -239,12 +266,24 @@ mod tests {
 
     #[test]
     fn recording_keys_of_one_source_share_the_prefix() {
-        let user = UserId::parse("u1").unwrap();
-        let key = Key::recording(&user, Source::Fathom, &ExternalId::parse("m#1").unwrap());
-        assert_eq!(key.pk, "USER#u1");
+        let owner = Tenant::new(
+            WorkspaceId::parse("w1").unwrap(),
+            crate::domain::UserId::parse("u1").unwrap(),
+        );
+        let key = Key::recording(&owner, Source::Fathom, &ExternalId::parse("m#1").unwrap());
+        assert_eq!(key.pk, "MEMBER#w1 u1");
         assert!(key.sk.starts_with(&Key::recordings_of(Source::Fathom)));
-        assert!(!Key::recording_pointer(&user, &RecordingId::new())
-            .sk
-            .starts_with("REC#"));
+    }
+
+    #[test]
+    fn members_never_share_a_partition() {
+        // Ids may hold `#`, so a `#` between them would let `a#b`/`c` and `a`/`b#c` meet.
+        let member = |w: &str, u: &str| {
+            member_partition(&Tenant::new(
+                WorkspaceId::parse(w).unwrap(),
+                crate::domain::UserId::parse(u).unwrap(),
+            ))
+        };
+        assert_ne!(member("a#b", "c"), member("a", "b#c"));
     }
 }

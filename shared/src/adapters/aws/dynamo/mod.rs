@@ -5,39 +5,54 @@
 //! Keys are strings; `{t}` is a UTC time as `YYYY-MM-DDTHH:MM:SS.ffffffZ`, which sorts as text
 //! in time order, and `{t}#{id}` keeps equal times apart.
 //!
+//! `{member}` is a member of a workspace: `{workspace} {user}`, separated by a space, which
+//! neither id can contain (ids may contain `#`, so `#` would let two members meet).
+//!
 //! | item | PK | SK | other attributes |
 //! |---|---|---|---|
-//! | recording | `USER#{user}` | `REC#{source}#{external_id}` | GSI1 `RECS#{user}` / `{sort_time}#{id}`; `id`, `source`, `search_text` |
-//! | recording by id | `USER#{user}` | `RECID#{id}` | `target_pk`, `target_sk` (the recording's key) |
-//! | connection | `USER#{user}` | `CONN#{source}` | GSI2 `CONNS` / `{created_at}#{id}` unless disconnected; GSI3 `ROUTE#{source}#{route_key}` / `{id}` when the account's route key is known; `id`, `version` |
+//! | recording | `MEMBER#{member}` | `REC#{source}#{external_id}` | GSI1 `RECS#{workspace}` / `{sort_time}#{id}`; `id`, `source`, `search_text`, `user_id`, `sharing` |
+//! | recording by id | `RECID#{id}` | `RECID` | `target_pk`, `target_sk` (the recording's key) |
+//! | connection | `MEMBER#{member}` | `CONN#{source}` | GSI1 `WSCONNS#{workspace}` / `{created_at}#{id}`; GSI2 `CONNS` / `{created_at}#{id}` unless disconnected; GSI3 `ROUTE#{source}#{route_key}` / `{id}` when the account's route key is known; `id`, `version` |
 //! | connection by id | `CONNID#{id}` | `CONNID` | `target_pk`, `target_sk` |
-//! | job | `USER#{user}` | `JOB#{id}` | GSI1 `JOBS#{user}` / `{created_at}#{id}`; GSI2 `RUNNING_JOBS` / `{updated_at}#{id}` while running; `source` |
-//! | upload | `USER#{user}` | `UPLOAD#{id}` | |
+//! | job | `MEMBER#{member}` | `JOB#{id}` | GSI1 `JOBS#{member}` / `{created_at}#{id}`; GSI2 `RUNNING_JOBS` / `{updated_at}#{id}` while running; `source` |
+//! | upload | `MEMBER#{member}` | `UPLOAD#{id}` | GSI1 `UPLOADS#{member}` / `{created_at}#{id}` |
 //! | once item (OAuth state, webhook receipt, claim) | `ONCE#{key}` | `ONCE` | `value`, `expires_at`, `expires_us` |
 //! | lease | `LEASE#{name}` | `LEASE` | `owner`, `expires_at`, `expires_us` |
-//! | counter | `COUNTER#{name}` | `COUNTER` | `n`, `expires_at` |
-//! | webhook delivery attempt | `USER#{user}`, or `DELIVERIES#UNOWNED` when no user could be told | `DELIVERY#{source}#{received_at}#{id}` | `expires_at`, `expires_us` (30 days) |
+//! | counter (quota: `imports:{workspace}:{month}`) | `COUNTER#{name}` | `COUNTER` | `n`, `expires_at` |
+//! | webhook delivery attempt | `MEMBER#{member}`, or `DELIVERIES#UNOWNED` when no member could be told | `DELIVERY#{source}#{received_at}#{id}` | `expires_at`, `expires_us` (30 days) |
 //! | held delivery | `HELD#{holder}` | `HELD#{key}` | `value`, `expires_at`, `expires_us` |
+//! | activity entry | `ACTIVITY#{workspace}` | `{at}#{id}` | `user_id`, `source`, `expires_at`, `expires_us` (90 days) |
 //!
 //! Domain objects are stored whole as JSON in `data`; the other attributes are derived from
 //! them for keys, indexes and conditions (`items`). A recording's `search_text` is its own
 //! attribute, not repeated inside `data`.
 //!
-//! - A recording is keyed by `(user, source, external_id)` because the sync's dedup check
+//! - Everything a member owns shares their partition; the workspace is part of every key, so
+//!   no read by key reaches another workspace.
+//! - A recording is keyed by `(member, source, external_id)` because the sync's dedup check
 //!   (one per meeting) reads it by that key. Inserting writes it and its by-id item in one
-//!   transaction, each conditioned on absence, so the key is claimed atomically.
-//! - A connection is keyed by `(user, source)`, which makes it unique per user and source;
-//!   its by-id item is written in the same transaction. `replace` is a put conditioned on the
-//!   stored `version`.
+//!   transaction, each conditioned on absence, so the key is claimed atomically. Reading by
+//!   id follows the pointer, then checks the recording is in the viewer's workspace and
+//!   theirs or shared (`Recording::visible_to`).
+//! - A connection is keyed by `(member, source)`, which makes it unique per member and
+//!   source; its by-id item is written in the same transaction. `replace` is a put
+//!   conditioned on the stored `version`. A workspace's connections (what admins list) are
+//!   one GSI1 partition.
+//! - Changing a connection's sharing rewrites each of its recordings (a put conditioned on
+//!   the recording's id), so the listing index sees the new `sharing`: rare, and bounded by
+//!   one member's recordings of one source.
 //! - Expiring items carry `expires_at` (epoch seconds, the table's TTL attribute) and
 //!   `expires_us` (the exact instant). TTL deletes lazily, up to days late, so every decision
 //!   compares `expires_us` with the caller's `now` inside the condition, never trusting
 //!   presence alone.
-//! - Listing recordings queries the user's GSI1 partition newest first. The `source` and
-//!   `text` filters are filter expressions (`text` is `contains` on `search_text`), so a
-//!   search reads the user's whole partition until a page fills: fine for one user's
-//!   meetings, and the place to add a search index if that stops being true.
-//! - A user's delivery log shares the user's partition, read newest first by sort key with a
+//! - Listing recordings queries the workspace's GSI1 partition newest first, filtered to
+//!   what the viewer may read (`user_id` is theirs or `sharing` is `workspace`). The
+//!   `source` and `text` filters are filter expressions too (`text` is `contains` on
+//!   `search_text`), so a search reads the workspace's partition until a page fills: fine
+//!   for a team's meetings, and the place to add a search index if that stops being true.
+//! - The activity log is one partition per workspace, newest first by sort key, filtered by
+//!   member, source and `expires_us` (TTL deletes late).
+//! - A member's delivery log shares the member's partition, read newest first by sort key with a
 //!   filter on `expires_us`, since TTL deletes late. Attempts no user could be told (unknown
 //!   connection, unverified app-level delivery) share one partition; a log write refused
 //!   there (a throttled partition under a flood) never changes the sender's answer.
@@ -46,7 +61,8 @@
 //! - Held deliveries wait in one partition per holder (a paused connection, a recorder's
 //!   email); taking one is a conditional delete, so two releasers never both get it.
 //! - Page cursors are base64 of the JSON key of the last item returned; a cursor is only
-//!   accepted for the partition it came from.
+//!   accepted for the partition it came from (and the API signs it for its listing and
+//!   viewer besides).
 //! - Index reads (listings, email lookup) are eventually consistent; reads by key are
 //!   strongly consistent.
 
@@ -150,6 +166,13 @@ impl Expr {
     }
 }
 
+/// Items of one source.
+fn source_filter(source: crate::domain::Source) -> Expr {
+    Expr::new(format!("#{} = :source", keys::SOURCE))
+        .name(keys::SOURCE)
+        .value(":source", keys::text(source.as_str()))
+}
+
 /// The table itself or one of its indexes, with the key attributes a query uses there.
 #[derive(Debug)]
 struct Index {
@@ -163,7 +186,7 @@ const TABLE: Index = Index {
     partition_key: PK,
     sort_key: SK,
 };
-/// A user's recordings and jobs by time.
+/// By time: a workspace's recordings and connections, a member's jobs and uploads.
 const BY_TIME: Index = Index {
     name: Some(GSI1),
     partition_key: GSI1PK,

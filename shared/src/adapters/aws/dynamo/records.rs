@@ -1,10 +1,12 @@
 //! Recordings, connections, jobs and uploads.
 
-use super::keys::{self, Key, CONNECTIONS_PREFIX, ID, SEARCH_TEXT, SOURCE, VERSION};
-use super::{DynamoStore, Expr, Item, Query, ACROSS_USERS, BY_ROUTE, BY_TIME, TABLE};
+use super::keys::{self, Key, CONNECTIONS_PREFIX, ID, SEARCH_TEXT, SHARING, USER, VERSION};
+use super::{
+    source_filter, DynamoStore, Expr, Item, Query, ACROSS_USERS, BY_ROUTE, BY_TIME, TABLE,
+};
 use crate::domain::{
-    Connection, ConnectionId, ExternalId, JobId, Recording, RecordingId, Source, SyncJob, Upload,
-    UploadId, UserId,
+    Connection, ConnectionId, ExternalId, JobId, Recording, RecordingId, Sharing, Source, SyncJob,
+    Tenant, Upload, UploadId, WorkspaceId,
 };
 use crate::ports::{
     ConnectionStore, Inserted, JobStore, Page, RecordingQuery, RecordingReader, RecordingWriter,
@@ -25,10 +27,13 @@ fn convert_page<T: TryFrom<Item, Error = anyhow::Error>>(page: Page<Item>) -> Re
     })
 }
 
-fn source_filter(source: Source) -> Expr {
-    Expr::new("#source = :source")
-        .name(SOURCE)
-        .value(":source", keys::text(source.as_str()))
+/// What `viewer` may read of a workspace's recordings: their own, and the shared ones.
+fn readable_by(viewer: &Tenant) -> Expr {
+    Expr::new(format!("#{USER} = :viewer OR #{SHARING} = :shared"))
+        .name(USER)
+        .name(SHARING)
+        .value(":viewer", keys::text(viewer.user.as_str()))
+        .value(":shared", keys::text(Sharing::Workspace.as_str()))
 }
 
 fn both(left: Option<Expr>, right: Option<Expr>) -> Option<Expr> {
@@ -40,30 +45,27 @@ fn both(left: Option<Expr>, right: Option<Expr>) -> Option<Expr> {
 
 #[async_trait]
 impl RecordingReader for DynamoStore {
-    async fn get(&self, user: &UserId, id: &RecordingId) -> Result<Option<Recording>> {
-        let Some(item) = self
-            .get_via_pointer(Key::recording_pointer(user, id))
-            .await?
-        else {
+    async fn get(&self, viewer: &Tenant, id: &RecordingId) -> Result<Option<Recording>> {
+        let Some(item) = self.get_via_pointer(Key::recording_pointer(id)).await? else {
             return Ok(None);
         };
         let recording = Recording::try_from(item)?;
-        Ok((recording.id == *id).then_some(recording))
+        Ok((recording.id == *id && recording.visible_to(viewer)).then_some(recording))
     }
 
     async fn find_by_key(
         &self,
-        user: &UserId,
+        owner: &Tenant,
         source: Source,
         external_id: &ExternalId,
     ) -> Result<Option<Recording>> {
-        self.get_item(Key::recording(user, source, external_id))
+        self.get_item(Key::recording(owner, source, external_id))
             .await?
             .map(Recording::try_from)
             .transpose()
     }
 
-    async fn list(&self, user: &UserId, query: &RecordingQuery) -> Result<Page<Recording>> {
+    async fn list(&self, viewer: &Tenant, query: &RecordingQuery) -> Result<Page<Recording>> {
         let text = query
             .text
             .as_deref()
@@ -74,17 +76,23 @@ impl RecordingReader for DynamoStore {
                 .name(SEARCH_TEXT)
                 .value(":text", keys::text(t))
         });
-        let mut listing = Query::new(&BY_TIME, keys::recordings_index_partition(user));
+        let mut listing = Query::new(
+            &BY_TIME,
+            keys::recordings_index_partition(&viewer.workspace),
+        );
         listing.newest_first = true;
-        listing.filter = both(query.source.map(source_filter), text_filter);
+        listing.filter = both(
+            Some(readable_by(viewer)),
+            both(query.source.map(source_filter), text_filter),
+        );
         convert_page(
             self.query_page(&listing, query.limit, query.cursor.as_deref())
                 .await?,
         )
     }
 
-    async fn count(&self, user: &UserId, source: Source) -> Result<u64> {
-        let mut recordings = Query::new(&TABLE, keys::user_partition(user));
+    async fn count(&self, owner: &Tenant, source: Source) -> Result<u64> {
+        let mut recordings = Query::new(&TABLE, keys::member_partition(owner));
         recordings.sort_prefix = Some(Key::recordings_of(source));
         self.count_items(&recordings).await
     }
@@ -93,18 +101,15 @@ impl RecordingReader for DynamoStore {
 #[async_trait]
 impl RecordingWriter for DynamoStore {
     async fn insert_if_absent(&self, recording: &Recording) -> Result<Inserted> {
-        let key = Key::recording(&recording.user_id, recording.source, &recording.external_id);
-        let by_id = Key::recording_pointer(&recording.user_id, &recording.id).pointer_to(&key);
+        let key = Key::recording(&recording.owner(), recording.source, &recording.external_id);
+        let by_id = Key::recording_pointer(&recording.id).pointer_to(&key);
         self.insert_all_if_absent(vec![Item::try_from(recording)?, by_id])
             .await
     }
 
     async fn update(&self, recording: &Recording) -> Result<()> {
-        let same_id = Expr::new(format!("#{ID} = :id"))
-            .name(ID)
-            .value(":id", keys::text(recording.id.as_str()));
         if !self
-            .put_item(Item::try_from(recording)?, Some(same_id))
+            .put_item(Item::try_from(recording)?, Some(same_id(recording)))
             .await?
         {
             bail!(
@@ -114,12 +119,45 @@ impl RecordingWriter for DynamoStore {
         }
         Ok(())
     }
+
+    async fn set_sharing(&self, owner: &Tenant, source: Source, sharing: Sharing) -> Result<u64> {
+        // One write per recording: a sharing change is rare, and the listing index must see
+        // each recording's new `sharing`.
+        let mut recordings = Query::new(&TABLE, keys::member_partition(owner));
+        recordings.sort_prefix = Some(Key::recordings_of(source));
+        let mut changed = 0;
+        for item in self.query_all(&recordings).await? {
+            let recording = Recording::try_from(item)?;
+            if recording.sharing == sharing {
+                continue;
+            }
+            let shared = Recording {
+                sharing,
+                ..recording
+            };
+            // A recording deleted meanwhile stays deleted.
+            if self
+                .put_item(Item::try_from(&shared)?, Some(same_id(&shared)))
+                .await?
+            {
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+}
+
+/// The condition that the stored item is this recording (and so exists).
+fn same_id(recording: &Recording) -> Expr {
+    Expr::new(format!("#{ID} = :id"))
+        .name(ID)
+        .value(":id", keys::text(recording.id.as_str()))
 }
 
 #[async_trait]
 impl ConnectionStore for DynamoStore {
     async fn insert_if_absent(&self, connection: &Connection) -> Result<Inserted> {
-        let key = Key::connection(&connection.user_id, connection.source);
+        let key = Key::connection(&connection.owner(), connection.source);
         let by_id = Key::connection_pointer(&connection.id).pointer_to(&key);
         self.insert_all_if_absent(vec![Item::try_from(connection)?, by_id])
             .await
@@ -133,17 +171,22 @@ impl ConnectionStore for DynamoStore {
         Ok((connection.id == *id).then_some(connection))
     }
 
-    async fn find(&self, user: &UserId, source: Source) -> Result<Option<Connection>> {
-        self.get_item(Key::connection(user, source))
+    async fn find(&self, owner: &Tenant, source: Source) -> Result<Option<Connection>> {
+        self.get_item(Key::connection(owner, source))
             .await?
             .map(Connection::try_from)
             .transpose()
     }
 
-    async fn list_for_user(&self, user: &UserId) -> Result<Vec<Connection>> {
-        let mut connections = Query::new(&TABLE, keys::user_partition(user));
+    async fn list_for_owner(&self, owner: &Tenant) -> Result<Vec<Connection>> {
+        let mut connections = Query::new(&TABLE, keys::member_partition(owner));
         connections.sort_prefix = Some(CONNECTIONS_PREFIX.to_owned());
         convert(self.query_all(&connections).await?)
+    }
+
+    async fn list_for_workspace(&self, workspace: &WorkspaceId) -> Result<Vec<Connection>> {
+        let members = Query::new(&BY_TIME, keys::workspace_connections_partition(workspace));
+        convert(self.query_all(&members).await?)
     }
 
     async fn find_by_route_key(&self, source: Source, key: &str) -> Result<Vec<Connection>> {
@@ -176,8 +219,8 @@ impl JobStore for DynamoStore {
         Ok(())
     }
 
-    async fn get(&self, user: &UserId, id: &JobId) -> Result<Option<SyncJob>> {
-        self.get_item(Key::job(user, id))
+    async fn get(&self, owner: &Tenant, id: &JobId) -> Result<Option<SyncJob>> {
+        self.get_item(Key::job(owner, id))
             .await?
             .map(SyncJob::try_from)
             .transpose()
@@ -185,11 +228,11 @@ impl JobStore for DynamoStore {
 
     async fn list(
         &self,
-        user: &UserId,
+        owner: &Tenant,
         source: Option<Source>,
         limit: usize,
     ) -> Result<Vec<SyncJob>> {
-        let mut jobs = Query::new(&BY_TIME, keys::jobs_index_partition(user));
+        let mut jobs = Query::new(&BY_TIME, keys::jobs_index_partition(owner));
         jobs.newest_first = true;
         jobs.filter = source.map(source_filter);
         convert(self.query_page(&jobs, limit, None).await?.items)
@@ -217,10 +260,16 @@ impl UploadStore for DynamoStore {
         Ok(())
     }
 
-    async fn get(&self, user: &UserId, id: &UploadId) -> Result<Option<Upload>> {
-        self.get_item(Key::upload(user, id))
+    async fn get(&self, owner: &Tenant, id: &UploadId) -> Result<Option<Upload>> {
+        self.get_item(Key::upload(owner, id))
             .await?
             .map(Upload::try_from)
             .transpose()
+    }
+
+    async fn list(&self, owner: &Tenant, limit: usize) -> Result<Vec<Upload>> {
+        let mut uploads = Query::new(&BY_TIME, keys::uploads_index_partition(owner));
+        uploads.newest_first = true;
+        convert(self.query_page(&uploads, limit, None).await?.items)
     }
 }

@@ -1,0 +1,170 @@
+//! A database written before workspaces (schema version 2) opens with its data in each
+//! user's personal workspace, private, as it was.
+
+use super::db::{millis, Db, MIGRATIONS, SCHEMA};
+use super::{LocalConnections, LocalDeliveries, LocalJobs, LocalRecordings, LocalUploads};
+use crate::domain::{Connection, JobKind, Sharing, Source, SyncJob, Tenant, Upload, UploadId};
+use crate::ports::{
+    ConnectionStore, DeliveryLog, DeliveryRecord, DeliveryStatus, JobStore, RecordingQuery,
+    RecordingReader, UploadStore,
+};
+use crate::testing::{epoch, meeting, member, recording, teammate};
+use rusqlite::params;
+
+/// The JSON an object had before workspaces: without the fields they added.
+fn before_workspaces(value: &impl serde::Serialize, drop: &[&str]) -> String {
+    let mut json = serde_json::to_value(value).unwrap();
+    for field in drop {
+        json.as_object_mut().unwrap().remove(*field);
+    }
+    json.to_string()
+}
+
+#[tokio::test]
+async fn data_from_before_workspaces_moves_into_personal_workspaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("callsync.db");
+    let alice = member("alice");
+    let rec = recording(&alice, meeting(Source::Fathom, "m-1", "Old call", 0));
+    let connection = Connection::new(alice.clone(), Source::Fathom, epoch());
+    let job = SyncJob::new(alice.clone(), Source::Fathom, JobKind::Initial, epoch());
+    let upload = Upload::pending(
+        UploadId::new(),
+        alice.clone(),
+        "call.mp3".into(),
+        "audio/mpeg".into(),
+        10,
+        "uploads/alice/x/call.mp3".into(),
+        epoch(),
+    );
+    let delivery = DeliveryRecord {
+        id: "d-1".into(),
+        source: Source::Fathom,
+        owner: Some(alice.clone()),
+        connection_id: Some(connection.id.clone()),
+        webhook_id: Some("msg_1".into()),
+        received_at: epoch(),
+        status: DeliveryStatus::Accepted,
+        http_status: 202,
+        signature_valid: true,
+        error: None,
+        header_names: Vec::new(),
+        body_bytes: 10,
+        expires_at: epoch() + chrono::Duration::days(30),
+    };
+    {
+        // The database as version 2 of the schema left it, rows as that code wrote them.
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(SCHEMA).unwrap();
+        for migration in &MIGRATIONS[..2] {
+            c.execute_batch(migration).unwrap();
+        }
+        c.pragma_update(None, "user_version", 2).unwrap();
+        let tenancy = ["workspace_id", "sharing"];
+        c.execute(
+            "INSERT INTO recordings (id, user_id, source, external_id, sort_time, search_text, body)
+             VALUES (?1, 'alice', 'fathom', 'm-1', ?2, ?3, ?4)",
+            params![
+                rec.id.as_str(),
+                millis(rec.sort_time()),
+                rec.search_text,
+                before_workspaces(&rec, &tenancy)
+            ],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO connections (id, user_id, source, status, account_email, created_at,
+                 version, body, route_key)
+             VALUES (?1, 'alice', 'fathom', 'active', NULL, ?2, 0, ?3, NULL)",
+            params![
+                connection.id.as_str(),
+                millis(epoch()),
+                before_workspaces(&connection, &tenancy)
+            ],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO jobs (id, user_id, source, created_at, expires_at, body)
+             VALUES (?1, 'alice', 'fathom', ?2, NULL, ?3)",
+            params![
+                job.id.as_str(),
+                millis(epoch()),
+                before_workspaces(&job, &["workspace_id"])
+            ],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO uploads (id, user_id, body) VALUES (?1, 'alice', ?2)",
+            params![upload.id.as_str(), before_workspaces(&upload, &tenancy)],
+        )
+        .unwrap();
+        let mut old_delivery = serde_json::to_value(&delivery).unwrap();
+        let object = old_delivery.as_object_mut().unwrap();
+        object.remove("owner");
+        object.insert("user_id".into(), "alice".into());
+        c.execute(
+            "INSERT INTO webhook_deliveries (id, owner, source, received_at, expires_at, body)
+             VALUES ('d-1', 'alice', 'fathom', ?1, ?2, ?3)",
+            params![
+                millis(epoch()),
+                millis(delivery.expires_at),
+                old_delivery.to_string()
+            ],
+        )
+        .unwrap();
+    }
+
+    let db = Db::open(&path).unwrap();
+    let recordings = LocalRecordings(db.clone());
+    let stored = recordings.get(&alice, &rec.id).await.unwrap();
+    assert_eq!(
+        stored.as_ref(),
+        Some(&rec),
+        "the recording, readable by its owner"
+    );
+    assert_eq!(stored.unwrap().sharing, Sharing::Private);
+    let all = RecordingQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(
+        recordings.list(&alice, &all).await.unwrap().items,
+        vec![rec.clone()]
+    );
+    assert_eq!(recordings.count(&alice, Source::Fathom).await.unwrap(), 1);
+    let connections = LocalConnections(db.clone());
+    let found = connections.find(&alice, Source::Fathom).await.unwrap();
+    assert_eq!(
+        found.map(|c| (c.id, c.sharing)),
+        Some((connection.id.clone(), Sharing::Private))
+    );
+    assert_eq!(
+        LocalJobs(db.clone()).get(&alice, &job.id).await.unwrap(),
+        Some(job)
+    );
+    let uploads = LocalUploads(db.clone());
+    assert_eq!(uploads.list(&alice, 10).await.unwrap(), vec![upload]);
+    let log = LocalDeliveries(db.clone());
+    let logged = log
+        .list(Some(&alice), Source::Fathom, 10, epoch())
+        .await
+        .unwrap();
+    assert_eq!(logged, vec![delivery]);
+
+    // Nobody else reads them, the same user in a team workspace included; and that member
+    // can connect the same source there.
+    let at_work: Tenant = teammate("acme", "alice");
+    for other in [&at_work, &member("bob")] {
+        assert!(recordings.get(other, &rec.id).await.unwrap().is_none());
+        assert!(connections
+            .find(other, Source::Fathom)
+            .await
+            .unwrap()
+            .is_none());
+    }
+    let work = Connection::new(at_work, Source::Fathom, epoch());
+    assert_eq!(
+        connections.insert_if_absent(&work).await.unwrap(),
+        crate::ports::Inserted::New
+    );
+}

@@ -1,0 +1,37 @@
+//! Writing a workspace's activity log: one entry per thing that happened to a connection.
+//! Recording is best effort: a log write that fails is reported in the process log and never
+//! fails (or repeats) what it records.
+
+use crate::domain::{ActivityAction, ActivityEntry, Connection, UserId, ACTIVITY_RETENTION};
+use crate::services::Services;
+
+/// Records `action` on `connection`, done by `actor` when that was not its owner or the
+/// system (an admin pausing a member's source), with `message` in words.
+pub async fn record(
+    services: &Services,
+    connection: &Connection,
+    action: ActivityAction,
+    actor: Option<&UserId>,
+    message: impl Into<String>,
+) {
+    let at = services.clock.now();
+    let entry = ActivityEntry {
+        id: format!("act_{}", uuid::Uuid::new_v4().simple()),
+        workspace_id: connection.workspace_id.clone(),
+        user_id: connection.user_id.clone(),
+        actor_id: actor.filter(|a| **a != connection.user_id).cloned(),
+        source: connection.source,
+        action,
+        message: message.into(),
+        at,
+        expires_at: at + ACTIVITY_RETENTION,
+    };
+    if let Err(e) = services.activity.record(&entry).await {
+        tracing::error!(
+            connection = %connection.id,
+            ?action,
+            error = format!("{e:#}"),
+            "an activity entry could not be recorded"
+        );
+    }
+}
