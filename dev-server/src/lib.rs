@@ -6,6 +6,7 @@
 pub mod app;
 pub mod auth;
 mod connection;
+mod cors;
 mod dev_routes;
 mod gateway;
 mod uploads;
@@ -71,6 +72,7 @@ pub struct DevServer {
     concurrency: usize,
     web_root: Option<PathBuf>,
     demo: Option<Arc<fakes::demo::Demo>>,
+    cors: Option<String>,
 }
 
 /// Concurrent invocations per queue consumer, as Lambda scales an SQS event source out.
@@ -110,12 +112,21 @@ impl DevServer {
             concurrency: DEFAULT_CONSUMER_CONCURRENCY,
             web_root: None,
             demo: None,
+            cors: None,
         }
     }
 
     /// Serves the built Import Hub (web/dist) at `/` for requests no API route takes.
     pub fn web_root(mut self, dist: impl Into<PathBuf>) -> Self {
         self.web_root = Some(dist.into());
+        self
+    }
+
+    /// Lets a web app on `origin` (or any, for `*`) call the API and PUT uploads, as the
+    /// template's API and bucket CORS rules do (`CORS_ALLOWED_ORIGIN`). Without it only the
+    /// server's own origin can.
+    pub fn cors(mut self, origin: Option<String>) -> Self {
+        self.cors = origin;
         self
     }
 
@@ -185,10 +196,13 @@ impl DevServer {
             web_root: self.web_root,
             demo: self.demo,
         });
-        let router = axum::Router::new().fallback(move |req: AxumRequest| {
+        let mut router = axum::Router::new().fallback(move |req: AxumRequest| {
             let state = state.clone();
             async move { state.serve(req).await }
         });
+        if let Some(origin) = &self.cors {
+            router = router.layer(cors::layer(origin)?);
+        }
         let mut tasks = vec![tokio::spawn(async move {
             let listener = connection::JsonRefusals(listener);
             if let Err(e) = axum::serve(listener, router).await {

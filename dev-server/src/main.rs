@@ -99,7 +99,8 @@ async fn serve(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<()> {
     let mut server = dev_server::app::callsync(backend, jwt)
         .cron_interval(cron)
         .visibility(visibility)
-        .web_root(&web_root);
+        .web_root(&web_root)
+        .cors(env.get("CORS_ALLOWED_ORIGIN"));
     if let Some(demo) = &demo {
         server = server.demo(demo.clone());
     }

@@ -1,5 +1,5 @@
 //! The dev server's own routes beside the API: the built Import Hub at `/` (API routes and
-//! local uploads first), `POST /dev/token` and `GET /dev/demo`.
+//! local uploads first), `POST /dev/token`, `GET /dev/demo`, and CORS for an app elsewhere.
 
 use dev_server::auth::{self, JwtSecret};
 use dev_server::Running;
@@ -17,6 +17,10 @@ struct Server {
 }
 
 async fn start() -> Server {
+    start_with_cors(None).await
+}
+
+async fn start_with_cors(origin: Option<&str>) -> Server {
     let data = tempfile::tempdir().unwrap();
     let dist = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -38,6 +42,7 @@ async fn start() -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let running = dev_server::app::callsync(backend, JwtSecret::new(SECRET))
         .web_root(dist.path())
+        .cors(origin.map(str::to_owned))
         .start(listener)
         .await
         .unwrap();
@@ -188,4 +193,72 @@ async fn without_demo_providers_the_server_says_so() {
         .await
         .unwrap();
     assert_eq!(response.status(), 409);
+}
+
+#[tokio::test]
+async fn an_app_on_the_allowed_origin_may_call_the_api_and_others_may_not() {
+    let server = start_with_cors(Some("http://app.test:5173")).await;
+    let client = reqwest::Client::new();
+    let allowed = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let preflight = client
+        .request(reqwest::Method::OPTIONS, server.running.url("/sources"))
+        .header("origin", "http://app.test:5173")
+        .header("access-control-request-method", "PATCH")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(allowed(&preflight).as_deref(), Some("http://app.test:5173"));
+    let methods = preflight.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        methods.contains("PATCH") && methods.contains("PUT"),
+        "{methods}"
+    );
+
+    let refused = client
+        .get(server.running.url("/sources"))
+        .header("origin", "http://app.test:5173")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status(),
+        401,
+        "CORS lets the call through, not past sign-in"
+    );
+    assert_eq!(allowed(&refused).as_deref(), Some("http://app.test:5173"));
+
+    let elsewhere = client
+        .get(server.running.url("/health"))
+        .header("origin", "http://evil.test")
+        .send()
+        .await
+        .unwrap();
+    // A browser on another origin finds its own origin not allowed.
+    assert_ne!(allowed(&elsewhere).as_deref(), Some("http://evil.test"));
+
+    let same_origin_only = start().await;
+    let response = client
+        .get(same_origin_only.running.url("/health"))
+        .header("origin", "http://app.test:5173")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        allowed(&response),
+        None,
+        "without CORS_ALLOWED_ORIGIN, only the server's own origin"
+    );
 }

@@ -3,6 +3,7 @@
 
 mod dev_server_mechanisms;
 mod fathom;
+mod hub_api;
 mod infra;
 mod oauth_security;
 mod plugins;

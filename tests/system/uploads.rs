@@ -290,6 +290,27 @@ async fn a_document_renamed_to_mp3_fails_with_what_it_is() {
     );
     assert_eq!(w.fake.stats().requests, 0);
     assert!(w.upload_recordings("alice").await.is_empty());
+
+    // It is a failed import, named after its file, and "Retry all" tries it again.
+    let (_, failed) = w.app.get("/failed-imports", Some("alice")).await;
+    let items = failed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{failed}");
+    assert_eq!(
+        (
+            &items[0]["kind"],
+            &items[0]["upload_id"],
+            &items[0]["title"]
+        ),
+        (&json!("upload"), &json!(id), &json!("board-meeting.mp3"))
+    );
+    assert!(items[0]["reason"].as_str().unwrap().contains("PDF"));
+    let (status, answer) = w
+        .app
+        .send_json(Method::POST, "/failed-imports/retry", "alice", &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(answer["upload_ids"], json!([id]));
+    assert_eq!(w.finished("alice", &id, 30).await["status"], "failed");
 }
 
 #[tokio::test]

@@ -451,3 +451,56 @@ async fn another_users_zoom_data_is_not_found() {
     assert_eq!(status, StatusCode::OK, "{page}");
     assert_eq!(page["items"][0]["synced"], true);
 }
+
+#[tokio::test]
+async fn a_listing_counts_what_its_last_window_holds() {
+    use pipeline::connectors::{ListPurpose, ListRequest};
+    let w = zoom_world().await;
+    w.add_meetings(4, 1, Span::days(1));
+    w.add_meetings(2, 40, Span::days(1));
+    connected(&w, "alice").await;
+    let services = w.app.services();
+    let connection = services
+        .connections
+        .find(&w.app.tenant("alice"), pipeline::domain::Source::Zoom)
+        .await
+        .unwrap()
+        .unwrap();
+    let credential = pipeline::pipeline::credentials::credential(services, &connection.id)
+        .await
+        .unwrap();
+    let connector = services
+        .providers
+        .connector(pipeline::domain::Source::Zoom)
+        .unwrap();
+    let now = Utc::now();
+    let recent = ListRequest {
+        position: None,
+        created_after: Some(now - Span::days(10)),
+        created_before: Some(now),
+        purpose: ListPurpose::Sync,
+    };
+    let page = connector.list(&credential, &recent).await.unwrap();
+    assert_eq!(
+        (page.items.len(), page.remaining),
+        (4, Some(4)),
+        "one window: its count is the listing's"
+    );
+
+    // Over 60 days, newest window first: only the last window's count is the rest.
+    let mut request = ListRequest {
+        created_after: Some(now - Span::days(60)),
+        ..recent
+    };
+    let mut remaining = Vec::new();
+    loop {
+        let page = connector.list(&credential, &request).await.unwrap();
+        remaining.push(page.remaining);
+        match page.next_position {
+            Some(next) => request.position = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(remaining.first(), Some(&None), "{remaining:?}");
+    assert_eq!(remaining.last(), Some(&Some(0)), "{remaining:?}");
+}

@@ -1,5 +1,7 @@
 //! `jobs`: start syncs, watch their progress, retry what failed.
 
+mod failed;
+
 use chrono::{DateTime, Utc};
 use lambda_http::http::StatusCode;
 use pipeline::domain::{
@@ -19,6 +21,8 @@ pub const ROUTES: &[Route] = &[
     Route::user("GET", "/jobs/{id}"),
     Route::user("POST", "/sync"),
     Route::user("POST", "/jobs/{id}/retry"),
+    Route::user("GET", "/failed-imports"),
+    Route::user("POST", "/failed-imports/retry"),
 ];
 
 /// Most meetings one sync request may select.
@@ -54,6 +58,10 @@ async fn route(services: &Services, req: &Request) -> ApiResult {
         }
         ("POST", ["jobs", id, "retry"]) => {
             retry(services, &http::tenant(req, services)?, id, req).await
+        }
+        ("GET", ["failed-imports"]) => failed::list(services, &http::tenant(req, services)?).await,
+        ("POST", ["failed-imports", "retry"]) => {
+            failed::retry_all(services, &http::tenant(req, services)?).await
         }
         _ => Err(ApiError::no_route(req)),
     }
@@ -200,6 +208,17 @@ async fn retry(services: &Services, owner: &Tenant, raw_id: &str, req: &Request)
             "the job has no failed items",
         ));
     }
+    accepted(&retry_items(services, owner, &job, chosen).await?)
+}
+
+/// Queues a job for `chosen` failed items of `job`, naming the job it retries, and says so in
+/// the activity log.
+async fn retry_items(
+    services: &Services,
+    owner: &Tenant,
+    job: &SyncJob,
+    chosen: Vec<ExternalId>,
+) -> Result<SyncJob, ApiError> {
     let connection = syncable(services, owner, job.source).await?;
     let count = chosen.len();
     let scope = SyncScope {
@@ -222,7 +241,7 @@ async fn retry(services: &Services, owner: &Tenant, raw_id: &str, req: &Request)
         message,
     )
     .await;
-    accepted(&retry)
+    Ok(retry)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! `sources`: what a dashboard shows about each source a member can import from, the
 //! switches that manage a connection (pause, resume, sharing, disconnect, API key), what
-//! admins see of the team's sources, the activity log, and the health check.
+//! admins see of the team's sources, the activity log, who the caller is (`/me`), the
+//! workspace's monthly usage, and the health check.
 
 mod team;
 
@@ -13,6 +14,7 @@ use pipeline::pipeline::activity;
 use pipeline::pipeline::connect::{connect, disconnect, NewCredential};
 use pipeline::pipeline::connections::update_connection;
 use pipeline::pipeline::deliveries::release_held_deliveries;
+use pipeline::pipeline::persist::usage;
 use pipeline::ports::{DeliveryRecord, DeliveryStatus};
 use pipeline::services::Services;
 use pipeline::views::JobView;
@@ -27,6 +29,8 @@ pub const ROUTES: &[Route] = &[
     Route::user("POST", "/sources/{source}/api-key"),
     Route::user("GET", "/sources/{source}/deliveries"),
     Route::user("GET", "/activity"),
+    Route::user("GET", "/me"),
+    Route::user("GET", "/usage"),
 ];
 
 pub async fn handle(services: &Services, req: Request) -> Response<Body> {
@@ -67,6 +71,19 @@ async fn route(services: &Services, req: &Request) -> ApiResult {
         ("GET", ["sources", source, "deliveries"]) => {
             list_deliveries(services, &http::tenant(req, services)?, source, req).await
         }
+        ("GET", ["me"]) => {
+            let caller = http::caller(req, &services.config.identity)?;
+            http::ok(&json!({
+                "user_id": caller.tenant.user,
+                "workspace_id": (!caller.tenant.is_personal()).then_some(&caller.tenant.workspace),
+                "role": caller.role,
+                "personal": caller.tenant.is_personal(),
+            }))
+        }
+        ("GET", ["usage"]) => {
+            let owner = http::tenant(req, services)?;
+            http::ok(&usage(services, &owner.workspace).await?)
+        }
         ("GET", ["activity"]) => {
             let caller = http::caller(req, &services.config.identity)?;
             team::list_activity(services, &caller, req).await
@@ -91,9 +108,21 @@ struct SourceItem<'a> {
     last_error: Option<&'a str>,
     recording_count: u64,
     current_job: Option<JobView<'a>>,
+    /// How it can be connected here: `oauth` (when its app is configured), `api_key`.
+    connect_methods: Vec<&'static str>,
+}
+
+fn connect_methods(services: &Services, source: Source) -> Vec<&'static str> {
+    let Some(connector) = services.providers.connector(source) else {
+        return Vec::new();
+    };
+    let oauth = connector.oauth().is_some().then_some("oauth");
+    let api_key = connector.accepts_api_key().then_some("api_key");
+    oauth.into_iter().chain(api_key).collect()
 }
 
 fn source_item<'a>(
+    services: &Services,
     owner: &Tenant,
     source: Source,
     connection: Option<&'a Connection>,
@@ -120,6 +149,7 @@ fn source_item<'a>(
         last_error: connection.and_then(|c| c.last_error.as_deref()),
         recording_count,
         current_job,
+        connect_methods: connect_methods(services, source),
     }
 }
 
@@ -130,6 +160,7 @@ async fn list_sources(services: &Services, owner: &Tenant) -> ApiResult {
     for source in Source::ALL {
         let count = services.recordings.count(owner, source).await?;
         items.push(source_item(
+            services,
             owner,
             source,
             connections.iter().find(|c| c.source == source),
@@ -149,6 +180,7 @@ async fn one_source(services: &Services, connection: &Connection) -> ApiResult {
         .await?;
     let count = services.recordings.count(&owner, connection.source).await?;
     http::ok(&source_item(
+        services,
         &owner,
         connection.source,
         Some(connection),

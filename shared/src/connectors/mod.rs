@@ -116,6 +116,9 @@ pub struct MeetingPage {
     pub undecodable: Vec<(Option<ExternalId>, String)>,
     /// Where the next page starts; `None` on the last page.
     pub next_position: Option<String>,
+    /// Entries from this page's first to the listing's end, when the provider counts them:
+    /// what lets a running sync show its total.
+    pub remaining: Option<u64>,
 }
 
 /// A meeting's content, or what it needs to become one.

@@ -60,7 +60,20 @@ pub struct Counts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FailedItem {
     pub external_id: ExternalId,
+    /// The meeting's title when it was known (listed, or fetched before it failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
     pub reason: String,
+}
+
+impl FailedItem {
+    pub fn new(external_id: ExternalId, title: Option<String>, reason: impl Into<String>) -> Self {
+        FailedItem {
+            external_id,
+            title,
+            reason: reason.into(),
+        }
+    }
 }
 
 /// What a sync job covers: selected meetings, a creation-time window, or everything.

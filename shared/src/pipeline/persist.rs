@@ -54,6 +54,27 @@ pub fn quota_resets_at(now: DateTime<Utc>) -> DateTime<Utc> {
         .unwrap_or(now)
 }
 
+/// A workspace's imports this month, against its monthly limit.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Usage {
+    pub imports_this_month: u64,
+    /// `None`: no limit.
+    pub limit: Option<u64>,
+    pub resets_at: DateTime<Utc>,
+}
+
+/// `workspace`'s usage now. Imports are counted with or without a limit.
+pub async fn usage(services: &Services, workspace: &WorkspaceId) -> Result<Usage> {
+    let now = services.clock.now();
+    let (counter, _) = quota_counter(workspace, now);
+    let limit = services.config.imports_per_month;
+    Ok(Usage {
+        imports_this_month: services.counters.get(&counter).await?,
+        limit: (limit > 0).then_some(limit),
+        resets_at: quota_resets_at(now),
+    })
+}
+
 /// Stores `content` for `owner` (readable as `sharing` says) as part of `job`: new -> imported (quota permitting); stored
 /// with the same content -> unchanged; stored with other content -> updated in place. A
 /// recording `job` itself stored earlier (its message redelivered, its page resumed after a
@@ -74,14 +95,17 @@ pub async fn import_meeting(
     {
         return refresh_existing(services, existing, content, fingerprint, job, now).await;
     }
-    let limit = services.config.imports_per_month;
+    // Counted without a limit too, so usage is known before one is set.
+    let limit = match services.config.imports_per_month {
+        0 => u64::MAX,
+        limit => limit,
+    };
     let (counter, expires) = quota_counter(&owner.workspace, now);
-    if limit > 0
-        && services
-            .counters
-            .increment_below(&counter, limit, expires)
-            .await?
-            .is_none()
+    if services
+        .counters
+        .increment_below(&counter, limit, expires)
+        .await?
+        .is_none()
     {
         return Ok(ImportResult {
             outcome: ImportOutcome::QuotaReached,
@@ -99,9 +123,7 @@ pub async fn import_meeting(
         }),
         other => {
             // Not stored after all: give the quota back and drop a transcript blob we wrote.
-            if limit > 0 {
-                services.counters.decrement(&counter).await?;
-            }
+            services.counters.decrement(&counter).await?;
             if let TranscriptRef::Blob { key, .. } = &recording.transcript {
                 services.blobs.delete(key).await?;
             }

@@ -275,6 +275,9 @@ impl SyncRun<'_> {
     ) -> Result<Option<Stop>> {
         let wanted: HashSet<ExternalId> = self.job.scope.external_ids.iter().cloned().collect();
         let mut found: HashSet<ExternalId> = HashSet::new();
+        if !wanted.is_empty() {
+            self.job.progress.total = Some(wanted.len() as u64);
+        }
         loop {
             let now = self.now();
             if now + DEADLINE_MARGIN >= self.deadline {
@@ -298,6 +301,15 @@ impl SyncRun<'_> {
                 Ok(page) => page,
                 Err(e) => return stop_for(connector, e),
             };
+            if let (true, Some(remaining)) = (wanted.is_empty(), page.remaining) {
+                // Entries of this page done before an interruption are counted already.
+                let before_page = self
+                    .job
+                    .progress
+                    .current
+                    .saturating_sub(self.job.page_done.len() as u64);
+                self.job.progress.total = Some(before_page + remaining);
+            }
             if let Some(stop) = self
                 .import_page(connector, credential, &page, &wanted, &mut found)
                 .await?
@@ -308,7 +320,7 @@ impl SyncRun<'_> {
             let all_found = !wanted.is_empty() && found.len() == wanted.len();
             if page.next_position.is_none() || all_found {
                 for missing in wanted.difference(&found) {
-                    self.fail_item(missing, format!("not found in {}", connector.name()));
+                    self.fail_item(missing, None, format!("not found in {}", connector.name()));
                 }
                 return Ok(None);
             }
@@ -353,7 +365,7 @@ impl SyncRun<'_> {
         for (id, reason) in &page.undecodable {
             if let Some(external_id) = id {
                 if wanted.is_empty() || wanted.contains(external_id) {
-                    self.fail_item(external_id, reason.clone());
+                    self.fail_item(external_id, None, reason.clone());
                 }
             }
         }
@@ -393,7 +405,7 @@ impl SyncRun<'_> {
             Ok(content) => content,
             Err(e) if e.needs_reauth() => return stop_for(connector, e),
             Err(e) => {
-                self.fail_item(external_id, e.to_string());
+                self.fail_item(external_id, Some(&meeting.title), e.to_string());
                 return Ok(None);
             }
         };
@@ -412,10 +424,11 @@ impl SyncRun<'_> {
             ImportOutcome::Unchanged => self.job.counts.skipped += 1,
             ImportOutcome::QuotaReached => {
                 self.job.counts.not_imported += 1;
-                self.job.not_imported_items.push(FailedItem {
-                    external_id: external_id.clone(),
-                    reason: MONTHLY_LIMIT_REACHED.into(),
-                });
+                self.job.not_imported_items.push(FailedItem::new(
+                    external_id.clone(),
+                    Some(meeting.title.clone()),
+                    MONTHLY_LIMIT_REACHED,
+                ));
                 self.job.oldest_not_imported_at = Some(
                     self.job
                         .oldest_not_imported_at
@@ -429,12 +442,13 @@ impl SyncRun<'_> {
         Ok(None)
     }
 
-    fn fail_item(&mut self, external_id: &ExternalId, reason: String) {
+    fn fail_item(&mut self, external_id: &ExternalId, title: Option<&str>, reason: String) {
         self.job.counts.failed += 1;
-        self.job.failed_items.push(FailedItem {
-            external_id: external_id.clone(),
+        self.job.failed_items.push(FailedItem::new(
+            external_id.clone(),
+            title.map(str::to_owned),
             reason,
-        });
+        ));
     }
 
     /// Records who the account is, and queues app-level deliveries that waited for it.

@@ -223,16 +223,15 @@ async fn import_into(
         Err(Failure::Permanent(reason)) => {
             job.counts.failed += 1;
             if let Some(external_id) = delivered_id {
-                job.failed_items.push(FailedItem {
-                    external_id,
-                    reason,
-                });
+                job.failed_items
+                    .push(FailedItem::new(external_id, None, reason));
             }
             return Ok(());
         }
         Err(transient) => return Err(transient),
     };
     let external_id = content.external_id.clone();
+    let title = content.title.clone();
     job.scope.external_ids = vec![external_id.clone()];
     let result = import_meeting(
         services,
@@ -249,10 +248,11 @@ async fn import_into(
         ImportOutcome::Unchanged => job.counts.skipped += 1,
         ImportOutcome::QuotaReached => {
             job.counts.not_imported += 1;
-            job.not_imported_items.push(FailedItem {
+            job.not_imported_items.push(FailedItem::new(
                 external_id,
-                reason: MONTHLY_LIMIT_REACHED.into(),
-            });
+                Some(title),
+                MONTHLY_LIMIT_REACHED,
+            ));
         }
     }
     Ok(())

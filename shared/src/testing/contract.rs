@@ -795,6 +795,16 @@ pub async fn counter_never_passes_its_ceiling(b: &TestBackend) {
         None
     );
     assert_eq!(counters.get("quota:bob:2026-01").await.unwrap(), 0);
+    // No limit (counting only) is the largest ceiling there is.
+    for expected in 1..=3 {
+        assert_eq!(
+            counters
+                .increment_below("quota:carol:2026-01", u64::MAX, expires)
+                .await
+                .unwrap(),
+            Some(expected)
+        );
+    }
 }
 
 fn connection(name: &str, source: Source, minutes: i64) -> Connection {

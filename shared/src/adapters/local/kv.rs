@@ -147,7 +147,7 @@ impl CounterStore for LocalCounters {
                         "INSERT INTO counters (name, value, expires_at) SELECT ?1, 1, ?3 WHERE ?2 > 0
                          ON CONFLICT (name) DO UPDATE SET value = value + 1 WHERE counters.value < ?2
                          RETURNING value",
-                        params![name, limit as i64, millis(expires_at)],
+                        params![name, i64::try_from(limit).unwrap_or(i64::MAX), millis(expires_at)],
                         |r| r.get(0),
                     )
                     .optional()?;

@@ -252,6 +252,8 @@ impl Connector for FathomConnector {
             items,
             undecodable,
             next_position: page.next_cursor,
+            // Fathom's listing does not count its meetings.
+            remaining: None,
         })
     }
 

@@ -43,6 +43,9 @@ struct Position {
     windows: Vec<DateWindow>,
     window: usize,
     page_token: Option<String>,
+    /// Entries listed on earlier pages of the current window.
+    #[serde(default)]
+    seen_in_window: u64,
 }
 
 /// What a media file needs to be downloaded.
@@ -113,6 +116,7 @@ impl ZoomConnector {
             windows: windows(since, until),
             window: 0,
             page_token: None,
+            seen_in_window: 0,
         }
     }
 
@@ -281,12 +285,14 @@ impl Connector for ZoomConnector {
                 items: Vec::new(),
                 undecodable: Vec::new(),
                 next_position: None,
+                remaining: Some(0),
             });
         };
         let page = self
             .client
             .recordings(credential, &window, position.page_token.as_deref())
             .await?;
+        let listed = (page.meetings.len() + page.undecodable.len()) as u64;
         let mut items = Vec::with_capacity(page.meetings.len());
         let mut undecodable: Vec<(Option<ExternalId>, String)> = page
             .undecodable
@@ -302,11 +308,21 @@ impl Connector for ZoomConnector {
                 Err(odd) => undecodable.push(odd),
             }
         }
+        // Zoom counts a window's recordings: in the listing's last window, that is its rest.
+        let in_last_window = position.window + 1 == position.windows.len();
+        let remaining = page
+            .total_records
+            .filter(|_| in_last_window)
+            .map(|total| total.saturating_sub(position.seen_in_window));
         match page.next_page_token {
-            Some(token) => position.page_token = Some(token),
+            Some(token) => {
+                position.page_token = Some(token);
+                position.seen_in_window += listed;
+            }
             None => {
                 position.window += 1;
                 position.page_token = None;
+                position.seen_in_window = 0;
             }
         }
         let next_position = (position.window < position.windows.len())
@@ -315,6 +331,7 @@ impl Connector for ZoomConnector {
             items,
             undecodable,
             next_position,
+            remaining,
         })
     }
 

@@ -469,10 +469,11 @@ async fn finish(
         Done::Failed(reason) => {
             upload.status = UploadStatus::Failed;
             job.counts.failed = 1;
-            job.failed_items = vec![FailedItem {
-                external_id: ExternalId::parse(upload.id.as_str())?,
-                reason: reason.clone(),
-            }];
+            job.failed_items = vec![FailedItem::new(
+                ExternalId::parse(upload.id.as_str())?,
+                Some(upload.filename.clone()),
+                reason.clone(),
+            )];
             let summary = format!("{}: {reason}", upload.filename);
             upload.error = Some(reason);
             summary

@@ -2,7 +2,7 @@
 //! atomically, when its recording is stored.
 
 use crate::domain::WorkspaceId;
-use crate::pipeline::persist::{quota_counter, quota_resets_at};
+use crate::pipeline::persist::usage;
 use crate::services::Services;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -22,14 +22,14 @@ pub async fn quota_exhausted(
     services: &Services,
     workspace: &WorkspaceId,
 ) -> Result<Option<DateTime<Utc>>> {
-    let limit = services.config.imports_per_month;
-    if limit == 0 {
+    if services.config.imports_per_month == 0 {
         return Ok(None);
     }
-    let now = services.clock.now();
-    let (counter, _) = quota_counter(workspace, now);
-    let used = services.counters.get(&counter).await?;
-    Ok((used >= limit).then(|| quota_resets_at(now)))
+    let usage = usage(services, workspace).await?;
+    Ok(usage
+        .limit
+        .filter(|limit| usage.imports_this_month >= *limit)
+        .map(|_| usage.resets_at))
 }
 
 #[cfg(test)]
