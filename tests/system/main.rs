@@ -5,6 +5,7 @@ mod dev_server_mechanisms;
 mod fathom;
 mod infra;
 mod oauth_security;
+mod openapi;
 mod plugins;
 mod quota;
 mod read_api;
