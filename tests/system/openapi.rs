@@ -29,7 +29,10 @@ fn document() -> Value {
 /// none (`security: []`).
 fn spec_operations(doc: &Value) -> BTreeSet<Operation> {
     let global_security = doc["security"].as_array().is_some_and(|s| !s.is_empty());
-    assert!(global_security, "the document requires the bearer token by default");
+    assert!(
+        global_security,
+        "the document requires the bearer token by default"
+    );
     let mut operations = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for method in METHODS {
@@ -109,7 +112,12 @@ fn operations(doc: &Value) -> Vec<(String, &str, &Value, &Value)> {
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for method in METHODS {
             if let Some(op) = item.get(*method) {
-                found.push((format!("{} {path}", method.to_uppercase()), *method, item, op));
+                found.push((
+                    format!("{} {path}", method.to_uppercase()),
+                    *method,
+                    item,
+                    op,
+                ));
             }
         }
     }
@@ -126,7 +134,10 @@ fn every_refusal_is_the_shared_error_and_every_bearer_route_lists_401() {
             .unwrap_or_else(|| panic!("{name}: no responses"));
         let public = op.get("security") == Some(&serde_json::json!([]));
         if !public {
-            assert!(responses.contains_key("401"), "{name}: a bearer route lists 401");
+            assert!(
+                responses.contains_key("401"),
+                "{name}: a bearer route lists 401"
+            );
             assert!(responses.contains_key("400"), "{name}: lists 400");
         }
         for (status, response) in responses {

@@ -288,3 +288,19 @@ test('the source cards take one to three columns by width', async () => {
     await context.close();
   }
 });
+
+test("the API reference shows the served contract's title and its operations", async () => {
+  const { context, page } = await newPage(browser);
+  try {
+    const session = { token: await token('ava'), name: 'ava' };
+    await context.addInitScript((s) => sessionStorage.setItem('callsync.devToken', JSON.stringify(s)), session);
+    await page.goto('/');
+    await page.getByRole('link', { name: 'API reference' }).click();
+    await page.locator('#api-reference-title', { hasText: 'callsync API' }).waitFor();
+    // The viewer (its own chunk) renders the operations of /openapi.json.
+    await page.getByTestId('api-viewer').getByText('Health check.').first().waitFor({ timeout: 30000 });
+    await screenshot(page, '12-api-reference');
+  } finally {
+    await context.close();
+  }
+});
