@@ -297,9 +297,11 @@ test("the API reference shows the served contract's title and its operations", a
     await page.goto('/');
     await page.getByRole('link', { name: 'API reference' }).click();
     await page.locator('#api-reference-title', { hasText: 'callsync API' }).waitFor();
-    // The viewer (its own chunk) renders the operations of /openapi.json.
-    await page.getByTestId('api-viewer').getByText('Health check.').first().waitFor({ timeout: 30000 });
+    // The viewer (its own chunk) renders /openapi.json: its description and its operations.
+    const viewer = page.getByTestId('api-viewer');
+    await viewer.getByText('JSON in and out.', { exact: false }).first().waitFor({ state: 'attached', timeout: 30000 });
     await screenshot(page, '12-api-reference');
+    expect(await viewer.getByText('/sources/{source}/api-key').count()).toBeGreaterThan(0);
   } finally {
     await context.close();
   }
