@@ -6,6 +6,7 @@ mod fathom;
 mod hub_api;
 mod infra;
 mod oauth_security;
+mod openapi;
 mod plugins;
 mod quota;
 mod read_api;
