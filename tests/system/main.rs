@@ -1,6 +1,7 @@
 //! System tests: the dev-server app with a fresh data directory on a free port, driven over
 //! HTTP as a user would.
 
+mod changes;
 mod dev_server_mechanisms;
 mod fathom;
 mod hub_api;

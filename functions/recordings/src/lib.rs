@@ -1,5 +1,7 @@
-//! `recordings`: list, search and read the user's imported recordings; and the API's
-//! contract, `GET /openapi.json`.
+//! `recordings`: list, search and read the user's imported recordings, follow their changes;
+//! and the API's contract, `GET /openapi.json`.
+
+mod changes;
 
 use pipeline::domain::{RecordingId, Source, Tenant, TranscriptRef, TranscriptSegment};
 use pipeline::http::{self, ApiError, ApiResult, Body, Request, Response, Route};
@@ -12,6 +14,7 @@ use std::sync::OnceLock;
 pub const ROUTES: &[Route] = &[
     Route::user("GET", "/recordings"),
     Route::user("GET", "/recordings/{id}"),
+    Route::user("GET", "/changes"),
     Route::public("GET", "/openapi.json"),
 ];
 
@@ -29,6 +32,7 @@ async fn route(services: &Services, req: &Request) -> ApiResult {
     match (req.method().as_str(), http::segments(req).as_slice()) {
         ("GET", ["recordings"]) => list(services, &http::tenant(req, services)?, req).await,
         ("GET", ["recordings", id]) => detail(services, &http::tenant(req, services)?, id).await,
+        ("GET", ["changes"]) => changes::list(services, &http::tenant(req, services)?, req).await,
         ("GET", ["openapi.json"]) => openapi(),
         _ => Err(ApiError::no_route(req)),
     }

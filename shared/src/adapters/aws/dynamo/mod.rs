@@ -22,6 +22,8 @@
 //! | webhook delivery attempt | `MEMBER#{member}`, or `DELIVERIES#UNOWNED` when no member could be told | `DELIVERY#{source}#{received_at}#{id}` | `expires_at`, `expires_us` (30 days) |
 //! | held delivery | `HELD#{holder}` | `HELD#{key}` | `value`, `expires_at`, `expires_us` |
 //! | activity entry | `ACTIVITY#{workspace}` | `{at}#{id}` | `user_id`, `source`, `expires_at`, `expires_us` (90 days) |
+//! | change (the feed) | `CHANGES#{workspace}` | `C#{seq, 20 digits}` | `expires_at`, `expires_us` (35 days) |
+//! | change counter | `CHANGES#{workspace}` | `SEQ` | `value`: the last number given |
 //!
 //! Domain objects are stored whole as JSON in `data`; the other attributes are derived from
 //! them for keys, indexes and conditions (`items`). A recording's `search_text` is its own
@@ -66,6 +68,7 @@
 //! - Index reads (listings, email lookup) are eventually consistent; reads by key are
 //!   strongly consistent.
 
+mod changes;
 mod deliveries;
 mod expiring;
 mod items;
