@@ -5,14 +5,12 @@
 
 use super::items::change_item;
 use super::keys::{self, Key, PK, SK, VALUE};
-use super::{sdk_error, DynamoStore, Expr, Item};
+use super::{cancellation_reasons, conflicted, sdk_error, DynamoStore, Expr, Item};
 use crate::domain::{Change, WorkspaceId};
 use crate::ports::ChangeFeed;
 use crate::retry::Backoff;
 use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 
 /// How often a writer reads the counter again after another writer took its number.
@@ -62,22 +60,14 @@ impl DynamoStore {
                 Ok(_) => return Ok(true),
                 Err(err) => err,
             };
-            let reasons: Vec<Option<&str>> = match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
-                    .cancellation_reasons()
-                    .iter()
-                    .map(|r| r.code())
-                    .collect(),
-                _ => Vec::new(),
-            };
+            let reasons = cancellation_reasons(&err);
             let failed =
                 |i: usize| reasons.get(i).copied().flatten() == Some("ConditionalCheckFailed");
             if (0..writes.len()).any(failed) {
                 return Ok(false);
             }
             let renumber = (writes.len()..writes.len() + 2).any(failed);
-            let conflicted = reasons.contains(&Some("TransactionConflict"))
-                || err.code() == Some("TransactionInProgressException");
+            let conflicted = conflicted(&err, &reasons);
             if !renumber && !conflicted {
                 return Err(sdk_error("DynamoDB TransactWriteItems", err));
             }
