@@ -299,7 +299,11 @@ test("the API reference shows the served contract's title and its operations", a
     await page.locator('#api-reference-title', { hasText: 'callsync API' }).waitFor();
     // The viewer (its own chunk) renders /openapi.json: its description and its operations.
     const viewer = page.getByTestId('api-viewer');
-    await viewer.getByText('JSON in and out.', { exact: false }).first().waitFor({ state: 'attached', timeout: 30000 });
+    const description = viewer.getByText('JSON in and out.', { exact: false }).first();
+    await description.waitFor({ state: 'visible', timeout: 30000 });
+    // Readable, not squeezed into a sliver by the app's own styles.
+    const box = await description.boundingBox();
+    expect(box?.width ?? 0).toBeGreaterThan(400);
     await screenshot(page, '12-api-reference');
     expect(await viewer.getByText('/sources/{source}/api-key').count()).toBeGreaterThan(0);
   } finally {

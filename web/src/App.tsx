@@ -55,7 +55,7 @@ function Header() {
           </span>
         )}
       </div>
-      <nav aria-label="Main">
+      <nav aria-label="Main" className="hub-nav">
         <NavLink to="/" end>
           Sources
         </NavLink>
@@ -102,7 +102,7 @@ export function Shell() {
   return (
     <div className="hub">
       <Header />
-      <main id="main" tabIndex={-1}>
+      <main id="main" className="hub-main" tabIndex={-1}>
         <Suspense fallback={<p className="muted">Loading…</p>}>
           <Routes>
             <Route path="/" element={<SourcesPage />} />
