@@ -8,7 +8,7 @@
 #   scripts/schemathesis.sh        (make schemathesis)
 #
 # SCHEMATHESIS_MAX_EXAMPLES (default 15) and SCHEMATHESIS_MAX_TIME (seconds, default
-# 90, half that without a token) bound the runs; SCHEMATHESIS_SEED makes it reproducible.
+# 60, half that without a token) bound the runs; SCHEMATHESIS_SEED makes it reproducible.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -17,7 +17,7 @@ ST="$ROOT/.venv/bin/schemathesis"
 [[ -x "$ST" ]] || scripts/venv.sh
 export DEV_JWT_SECRET="${DEV_JWT_SECRET:-callsync-dev-secret}"
 MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-15}"
-MAX_TIME="${SCHEMATHESIS_MAX_TIME:-90}"
+MAX_TIME="${SCHEMATHESIS_MAX_TIME:-60}"
 
 log() { echo "schemathesis: $*" >&2; }
 
