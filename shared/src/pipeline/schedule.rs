@@ -3,7 +3,7 @@
 
 use super::claims::{self, Claimed};
 use super::messages::SyncMessage;
-use super::sync::{run_sync_job, sync_lease, RunOutcome, TransientSyncError, SYNC_LEASE};
+use super::sync::{run_sync_job, sync_lease, RunOutcome, TransientSyncError};
 use crate::domain::{ConnectionId, JobKind, JobStatus, Source, SyncJob, Tenant};
 use crate::services::Services;
 use anyhow::Result;
@@ -131,7 +131,7 @@ async fn fail_interrupted_jobs(
     now: DateTime<Utc>,
 ) -> Result<()> {
     for mut job in services.jobs.list(owner, Some(source), 20).await? {
-        if job.status == JobStatus::Running && job.updated_at + SYNC_LEASE < now {
+        if job.status == JobStatus::Running && job.updated_at + services.config.sync_lease < now {
             job.fail(&interrupted(&job), now);
             services.jobs.put(&job).await?;
         }
@@ -158,7 +158,7 @@ pub async fn run_scheduled(
         return Ok(RunOutcome::Ignored);
     }
     let once = services.once.as_ref();
-    let hold = (deadline - now).max(SYNC_LEASE) + Span::minutes(1);
+    let hold = (deadline - now).max(services.config.sync_lease) + Span::minutes(1);
     match claims::claim(once, &claim_key, hold, now).await? {
         Claimed::Ours => {}
         Claimed::Done | Claimed::InProgress => {
@@ -172,7 +172,7 @@ pub async fn run_scheduled(
     let lease = sync_lease(connection_id);
     if !services
         .leases
-        .acquire(&lease, job.id.as_str(), now + SYNC_LEASE, now)
+        .acquire(&lease, job.id.as_str(), now + services.config.sync_lease, now)
         .await?
     {
         tracing::info!(connection = %connection_id, tick, "a sync is already running");

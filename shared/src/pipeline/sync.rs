@@ -27,7 +27,7 @@ use std::time::Duration;
 
 /// How far before the watermark an incremental sync starts, for meetings that appear late.
 pub const OVERLAP: Span = Span::hours(2);
-/// A sync's hold on its connection; renewed before every page.
+/// A sync's hold on its connection by default (`Config::sync_lease`); renewed before every page.
 pub const SYNC_LEASE: Span = Span::minutes(5);
 /// Stop starting pages this long before the invocation's deadline.
 pub const DEADLINE_MARGIN: Span = Span::seconds(60);
@@ -80,7 +80,7 @@ pub async fn run_sync_job(
     let now = services.clock.now();
     if !services
         .leases
-        .acquire(&lease, &owner, now + SYNC_LEASE, now)
+        .acquire(&lease, &owner, now + services.config.sync_lease, now)
         .await?
     {
         services
@@ -286,7 +286,7 @@ impl SyncRun<'_> {
             if !self
                 .services
                 .leases
-                .acquire(&self.lease, &self.owner, now + SYNC_LEASE, now)
+                .acquire(&self.lease, &self.owner, now + self.services.config.sync_lease, now)
                 .await?
             {
                 anyhow::bail!("lost the sync lease of connection {}", self.connection.id);
