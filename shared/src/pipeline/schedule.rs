@@ -172,7 +172,12 @@ pub async fn run_scheduled(
     let lease = sync_lease(connection_id);
     if !services
         .leases
-        .acquire(&lease, job.id.as_str(), now + services.config.sync_lease, now)
+        .acquire(
+            &lease,
+            job.id.as_str(),
+            now + services.config.sync_lease,
+            now,
+        )
         .await?
     {
         tracing::info!(connection = %connection_id, tick, "a sync is already running");

@@ -286,7 +286,12 @@ impl SyncRun<'_> {
             if !self
                 .services
                 .leases
-                .acquire(&self.lease, &self.owner, now + self.services.config.sync_lease, now)
+                .acquire(
+                    &self.lease,
+                    &self.owner,
+                    now + self.services.config.sync_lease,
+                    now,
+                )
                 .await?
             {
                 anyhow::bail!("lost the sync lease of connection {}", self.connection.id);

@@ -10,8 +10,8 @@ use super::messages::{SyncMessage, WebhookDelivery};
 use super::persist::{import_meeting, ImportOutcome};
 use crate::connectors::{ConnectorError, Credential, CredentialSource, Fetched, WebhookEvent};
 use crate::domain::{
-    hex_digest, Connection, ConnectionStatus, ExternalId, FailedItem, JobId, JobKind, JobStatus, Source,
-    SyncJob, Tenant, MONTHLY_LIMIT_REACHED,
+    hex_digest, Connection, ConnectionStatus, ExternalId, FailedItem, JobId, JobKind, JobStatus,
+    Source, SyncJob, Tenant, MONTHLY_LIMIT_REACHED,
 };
 use crate::services::Services;
 use anyhow::Context;
