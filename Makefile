@@ -7,7 +7,7 @@ VENV := .venv
 DEV_JWT_SECRET ?= callsync-dev-secret
 export DEV_JWT_SECRET
 
-.PHONY: dev token test venv fmt lint build deploy bench web web-test
+.PHONY: dev token test venv fmt lint build deploy bench web web-test schemathesis
 
 ## Run every function on the embedded backend (SQLite + files + local queue) on PORT (8787),
 ## with the Import Hub at / (built first when web/dist is missing or stale) and, unless real
@@ -44,8 +44,14 @@ lint:
 
 test: venv lint
 	$(CARGO) test --workspace
+	@scripts/schemathesis.sh
 	$(VENV)/bin/cfn-lint infra/template.yaml
 	@$(MAKE) --no-print-directory web-test
+
+## The API contract (openapi/openapi.yaml) against the dev server: Schemathesis with and without
+## a bearer token, a few minutes at most (README, "API contract").
+schemathesis: venv
+	@scripts/schemathesis.sh
 
 ## Release builds of every function for Lambda with cargo-lambda (target/lambda/<fn>/bootstrap):
 ## arm64 when rustup has the aarch64-unknown-linux-gnu target, this host's architecture otherwise.

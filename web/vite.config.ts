@@ -4,7 +4,7 @@ import react from '@vitejs/plugin-react';
 
 // `npm run dev` proxies the API to the dev server on 8787 so the app and the API share an origin.
 const api = process.env.CALLSYNC_API ?? 'http://127.0.0.1:8787';
-const apiPaths = ['/sources', '/recordings', '/jobs', '/sync', '/oauth', '/uploads', '/meetings', '/dev', '/_local', '/usage', '/failed-imports', '/me', '/activity', '/health'];
+const apiPaths = ['/sources', '/recordings', '/jobs', '/sync', '/oauth', '/uploads', '/meetings', '/dev', '/_local', '/usage', '/failed-imports', '/me', '/activity', '/health', '/openapi.json'];
 
 // `vite build --mode lib` (npm run build:lib): the hub as one ES module for embedding,
 // `mountImportHub` its export, React included; dist-lib/import-hub.css holds its styles.

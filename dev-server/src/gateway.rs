@@ -9,6 +9,42 @@ use lambda_http::{Body, Response};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
+/// The id the dev server gave a request, as API Gateway's `requestContext.requestId`.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// `response` with the request's id in `x-request-id` and, when it is a JSON error, in its
+/// body, as the functions answer in AWS.
+pub async fn with_request_id(
+    response: axum::response::Response,
+    id: &str,
+) -> axum::response::Response {
+    let (mut parts, body) = response.into_parts();
+    if let Ok(value) = http::HeaderValue::from_str(id) {
+        parts
+            .headers
+            .insert(pipeline::http::REQUEST_ID_HEADER, value);
+    }
+    let is_json = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(parts.status.is_client_error() || parts.status.is_server_error()) || !is_json {
+        return axum::response::Response::from_parts(parts, body);
+    }
+    let bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let body = match pipeline::http::error_body_with_request_id(&bytes, id) {
+        Some(tagged) => {
+            parts.headers.remove(http::header::CONTENT_LENGTH);
+            axum::body::Body::from(tagged)
+        }
+        None => axum::body::Body::from(bytes),
+    };
+    axum::response::Response::from_parts(parts, body)
+}
+
 /// The request as API Gateway v2 (payload format 2.0) would deliver it, with the
 /// authorizer's JWT claims when the route needs a user.
 pub fn to_lambda_request(
@@ -36,7 +72,10 @@ pub fn to_lambda_request(
     let mut context = json!({
         "routeKey": route_key,
         "stage": "$default",
-        "requestId": uuid::Uuid::new_v4().to_string(),
+        "requestId": parts
+            .extensions
+            .get::<RequestId>()
+            .map_or_else(|| uuid::Uuid::new_v4().to_string(), |id| id.0.clone()),
         "timeEpoch": chrono::Utc::now().timestamp_millis(),
         "http": {
             "method": parts.method.as_str(),

@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 pub type HttpHandler =
     Arc<dyn Fn(Services, lambda_http::Request) -> BoxFuture<'static, Response<Body>> + Send + Sync>;
@@ -246,16 +247,26 @@ fn error(err: ApiError) -> AxumResponse {
 }
 
 impl HttpState {
-    async fn serve(&self, req: AxumRequest) -> AxumResponse {
+    /// One request as API Gateway and Lambda would serve it, with an id of its own on every log
+    /// line it causes, in `x-request-id` and in an error body.
+    async fn serve(&self, mut req: AxumRequest) -> AxumResponse {
         let started = Instant::now();
         let (method, path) = (req.method().clone(), req.uri().path().to_owned());
-        let response = self.dispatch(req).await;
-        tracing::info!(
-            "{method} {path} {} {}ms",
-            response.status().as_u16(),
-            started.elapsed().as_millis()
-        );
-        response
+        let id = uuid::Uuid::new_v4().to_string();
+        req.extensions_mut().insert(gateway::RequestId(id.clone()));
+        let span = tracing::info_span!("request", request_id = %id, method = %method, path = %path);
+        let response = async {
+            let response = self.dispatch(req).await;
+            tracing::info!(
+                "{method} {path} {} {}ms",
+                response.status().as_u16(),
+                started.elapsed().as_millis()
+            );
+            response
+        }
+        .instrument(span)
+        .await;
+        gateway::with_request_id(response, &id).await
     }
 
     async fn dispatch(&self, req: AxumRequest) -> AxumResponse {

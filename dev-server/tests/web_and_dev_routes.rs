@@ -262,3 +262,37 @@ async fn an_app_on_the_allowed_origin_may_call_the_api_and_others_may_not() {
         "without CORS_ALLOWED_ORIGIN, only the server's own origin"
     );
 }
+
+#[tokio::test]
+async fn every_answer_names_its_request_and_an_error_says_it_too() {
+    let server = start().await;
+    let client = reqwest::Client::new();
+    let refused = client
+        .get(server.running.url("/sources"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let id = refused.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["request_id"], id.as_str());
+    assert_eq!(body["error"]["code"], "unauthorized");
+
+    let health = client
+        .get(server.running.url("/health"))
+        .send()
+        .await
+        .unwrap();
+    let other = health.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(other, id, "each request has its own id");
+    assert_eq!(
+        health.json::<Value>().await.unwrap(),
+        json!({"status": "ok"})
+    );
+}

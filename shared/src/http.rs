@@ -1,5 +1,6 @@
 //! API Gateway (HTTP API) glue: identity from the JWT authorizer, JSON in and out, one error
-//! type mapped to `{"error": {"code", "message"}}` and a status in one place.
+//! type mapped to `{"error": {"code", "message"}}` and a status in one place, and each
+//! request's id on its log lines, in `x-request-id` and in its error body.
 
 use crate::config::IdentityClaims;
 use crate::domain::{InvalidValue, Role, Tenant, UserId, WorkspaceId};
@@ -9,6 +10,7 @@ pub use lambda_http::{Body, Request, RequestExt, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::future::Future;
+use tracing::Instrument;
 
 /// Largest JSON request body accepted (webhooks have their own, larger limit).
 pub const MAX_JSON_BODY: usize = 256 * 1024;
@@ -181,6 +183,52 @@ pub fn redirect(location: &str) -> Response<Body> {
         .header(header::LOCATION, location)
         .body(Body::Empty)
         .unwrap_or_default()
+}
+
+/// The response header that gives the caller the request's id, to quote when asking for help.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// API Gateway's id of the request (the dev server gives each request one the same way); a
+/// new one when the event carries none.
+pub fn request_id(req: &Request) -> String {
+    let id = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
+        _ => None,
+    };
+    id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// An error body (`{"error": {...}}`) with `request_id` added to the error; `None` for any
+/// other body.
+pub fn error_body_with_request_id(body: &[u8], id: &str) -> Option<String> {
+    let mut value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let error = value.get_mut("error")?.as_object_mut()?;
+    error.insert("request_id".into(), id.into());
+    serde_json::to_string(&value).ok()
+}
+
+/// Runs an HTTP function for `req` inside a `request` span carrying the request id, so every
+/// log line it writes names the request, and answers with the id in `x-request-id` and, on
+/// an error, in the body.
+pub async fn traced<F, Fut>(req: Request, handler: F) -> Response<Body>
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response<Body>>,
+{
+    let id = request_id(&req);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.uri().path()
+    );
+    let mut response = handler(req).instrument(span).await;
+    if response.status().is_client_error() || response.status().is_server_error() {
+        if let Some(body) = error_body_with_request_id(response.body().as_ref(), &id) {
+            *response.body_mut() = Body::Text(body);
+        }
+    }
+    with_header(response, REQUEST_ID_HEADER, &id)
 }
 
 /// Runs a handler body and turns its error into a response: no client mistake reaches the
@@ -484,5 +532,65 @@ mod tests {
         let err = ApiError::from(anyhow::anyhow!("table callsync-prod missing"));
         assert_eq!(err.status, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!err.message.contains("callsync-prod"));
+    }
+
+    /// Log output kept for a test to read.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_requests_id_is_on_its_log_lines_its_answer_and_its_error() {
+        let logs = Captured::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_span_list(true)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let mut event: serde_json::Value =
+            serde_json::from_str(include_str!("../../events/sources.json")).unwrap();
+        event["requestContext"]["requestId"] = "req-7f3a".into();
+        let req = crate::testing::api_request(&event.to_string());
+
+        let response = traced(req, |_| async {
+            tracing::info!("looking for the source");
+            tracing::warn!("not there");
+            error_response(&ApiError::not_found("no source `x`"))
+        })
+        .await;
+        assert_eq!(response.headers()[REQUEST_ID_HEADER], "req-7f3a");
+        let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        assert_eq!(body["error"]["request_id"], "req-7f3a");
+        assert_eq!(body["error"]["code"], "not_found");
+
+        let output = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = output
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2, "{output}");
+        for line in &lines {
+            assert_eq!(line["spans"][0]["request_id"], "req-7f3a", "{line}");
+        }
+
+        // A success carries the id too, and leaves the body alone.
+        let ok = traced(crate::testing::api_request(&event.to_string()), |_| async {
+            json(StatusCode::OK, &serde_json::json!({"items": []}))
+        })
+        .await;
+        assert_eq!(ok.headers()[REQUEST_ID_HEADER], "req-7f3a");
+        assert_eq!(ok.body().as_ref(), br#"{"items":[]}"#);
     }
 }

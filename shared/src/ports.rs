@@ -124,6 +124,21 @@ pub trait UploadStore: Send + Sync {
     async fn list(&self, owner: &Tenant, limit: usize) -> Result<Vec<Upload>>;
 }
 
+/// The change feed. The recording writers append to it in the same transaction as the
+/// recording itself (a new recording: `recording.created`; an update: `recording.updated`),
+/// numbering each workspace's changes 1, 2, 3... in commit order; this port reads it.
+#[async_trait]
+pub trait ChangeFeed: Send + Sync {
+    /// Up to `limit` unexpired changes of `workspace` numbered after `after`, in order. A
+    /// change is readable once it is committed, and every lower number is committed before it.
+    async fn read(
+        &self,
+        workspace: &WorkspaceId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<crate::domain::Change>>;
+}
+
 /// The activity log: a workspace's integration history, until each entry expires.
 #[async_trait]
 pub trait ActivityLog: Send + Sync {

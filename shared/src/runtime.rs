@@ -7,17 +7,37 @@ use crate::services::Services;
 use anyhow::Result;
 use std::sync::Arc;
 
-/// Plain-text logs without colours (CloudWatch shows escape codes verbatim); `RUST_LOG`
-/// filters, `info` by default.
+/// Logs as JSON objects when Lambda asks for them (`LoggingConfig: LogFormat: JSON` sets
+/// `AWS_LAMBDA_LOG_FORMAT`) or `LOG_FORMAT=json` does (the dev server), plain text without
+/// colours (CloudWatch shows escape codes verbatim) otherwise. Either way each line carries
+/// its spans' fields: the request id of an HTTP request, the job id of a sync. `RUST_LOG`
+/// (or Lambda's `AWS_LAMBDA_LOG_LEVEL`) filters, `info` by default.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".to_owned());
+    let filter = tracing_subscriber::EnvFilter::new(level.to_ascii_lowercase());
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)
-        .with_target(false)
-        .without_time()
-        .try_init();
+        .with_target(false);
+    let _ = if json_logs(|name| std::env::var(name).ok()) {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(true)
+            .try_init()
+    } else {
+        builder.without_time().try_init()
+    };
+}
+
+/// Whether the environment asks for JSON logs.
+fn json_logs(env: impl Fn(&str) -> Option<String>) -> bool {
+    ["AWS_LAMBDA_LOG_FORMAT", "LOG_FORMAT"]
+        .iter()
+        .any(|name| env(name).is_some_and(|v| v.eq_ignore_ascii_case("json")))
 }
 
 /// Builds the services of the backend the configuration names.
@@ -33,4 +53,25 @@ pub async fn build_services(config: Config) -> Result<Services> {
 pub async fn start() -> Result<Services> {
     init_tracing();
     build_services(Config::from_env()?).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lambda_or_the_dev_server_setting_asks_for_json() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert!(json_logs(env(&[("AWS_LAMBDA_LOG_FORMAT", "JSON")])));
+        assert!(json_logs(env(&[("LOG_FORMAT", "json")])));
+        assert!(!json_logs(env(&[("AWS_LAMBDA_LOG_FORMAT", "Text")])));
+        assert!(!json_logs(env(&[])));
+    }
 }

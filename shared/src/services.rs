@@ -2,8 +2,8 @@
 
 use crate::config::Config;
 use crate::ports::{
-    ActivityLog, BlobStore, Clock, ConnectionStore, CounterStore, DeliveryLog, JobStore,
-    LeaseStore, OnceStore, Queue, RecordingStore, UploadStore,
+    ActivityLog, BlobStore, ChangeFeed, Clock, ConnectionStore, CounterStore, DeliveryLog,
+    JobStore, LeaseStore, OnceStore, Queue, RecordingStore, UploadStore,
 };
 use crate::providers::Providers;
 use crate::secrets::Secrets;
@@ -27,6 +27,7 @@ pub struct Services {
     pub deliveries: Arc<dyn DeliveryLog>,
     /// Each workspace's integration history.
     pub activity: Arc<dyn ActivityLog>,
+    pub changes: Arc<dyn ChangeFeed>,
     pub blobs: Arc<dyn BlobStore>,
     pub sync_queue: Arc<dyn Queue>,
     pub transcribe_queue: Arc<dyn Queue>,

@@ -3,6 +3,7 @@
 //! across read batches, and retries of partial failures that moto never produces (those run
 //! against SDK mocks).
 
+use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
 use aws_sdk_dynamodb::operation::transact_write_items::{
     TransactWriteItemsError, TransactWriteItemsOutput,
 };
@@ -575,7 +576,20 @@ async fn a_transaction_conflict_is_retried_not_taken_for_a_duplicate() {
         .times(2)
         .output(|| TransactWriteItemsOutput::builder().build())
         .build();
-    let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&conflict_then_ok]);
+    // Each attempt reads the change feed's counter first (none yet), then commits.
+    let no_counter = || {
+        mock!(aws_sdk_dynamodb::Client::get_item)
+            .sequence()
+            .output(|| GetItemOutput::builder().build())
+            .repeatedly()
+            .build()
+    };
+    let counter = no_counter();
+    let client = mock_client!(
+        aws_sdk_dynamodb,
+        RuleMode::MatchAny,
+        [&counter, &conflict_then_ok]
+    );
     let store = DynamoStore::new(client, "table");
     let rec = recording(&member("alice"), meeting(Source::Fathom, "m-1", "Call", 0));
     assert_eq!(store.insert_if_absent(&rec).await.unwrap(), Inserted::New);
@@ -583,7 +597,8 @@ async fn a_transaction_conflict_is_retried_not_taken_for_a_duplicate() {
 
     let taken = mock!(aws_sdk_dynamodb::Client::transact_write_items)
         .then_error(|| cancelled("ConditionalCheckFailed"));
-    let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&taken]);
+    let counter = no_counter();
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&counter, &taken]);
     let store = DynamoStore::new(client, "table");
     assert_eq!(
         store.insert_if_absent(&rec).await.unwrap(),

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// The HTTP function crates, each a dev-dependency of this crate: adding a function is one
 /// line here.
-const HTTP_FUNCTIONS: &[(&str, &[Route])] = &[
+pub(crate) const HTTP_FUNCTIONS: &[(&str, &[Route])] = &[
     ("sources", sources::ROUTES),
     ("recordings", recordings::ROUTES),
     ("jobs", jobs::ROUTES),

@@ -1,11 +1,13 @@
 //! System tests: the dev-server app with a fresh data directory on a free port, driven over
 //! HTTP as a user would.
 
+mod changes;
 mod dev_server_mechanisms;
 mod fathom;
 mod hub_api;
 mod infra;
 mod oauth_security;
+mod openapi;
 mod plugins;
 mod quota;
 mod read_api;

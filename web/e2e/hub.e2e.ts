@@ -288,3 +288,21 @@ test('the source cards take one to three columns by width', async () => {
     await context.close();
   }
 });
+
+test("the API reference shows the served contract's title and its operations", async () => {
+  const { context, page } = await newPage(browser);
+  try {
+    const session = { token: await token('ava'), name: 'ava' };
+    await context.addInitScript((s) => sessionStorage.setItem('callsync.devToken', JSON.stringify(s)), session);
+    await page.goto('/');
+    await page.getByRole('link', { name: 'API reference' }).click();
+    await page.locator('#api-reference-title', { hasText: 'callsync API' }).waitFor();
+    // The viewer (its own chunk) renders /openapi.json: its description and its operations.
+    const viewer = page.getByTestId('api-viewer');
+    await viewer.getByText('JSON in and out.', { exact: false }).first().waitFor({ state: 'attached', timeout: 30000 });
+    await screenshot(page, '12-api-reference');
+    expect(await viewer.getByText('/sources/{source}/api-key').count()).toBeGreaterThan(0);
+  } finally {
+    await context.close();
+  }
+});

@@ -14,6 +14,10 @@ import { CallsPage } from './pages/CallsPage';
 // Pages with heavier dependencies (markdown) load when first opened.
 const MeetingPage = lazy(() => import('./pages/MeetingPage').then((m) => ({ default: m.MeetingPage })));
 const TeamPage = lazy(() => import('./pages/TeamPage').then((m) => ({ default: m.TeamPage })));
+// The API reference carries a whole viewer: it loads only when opened.
+const ApiReferencePage = lazy(() =>
+  import('./pages/ApiReferencePage').then((m) => ({ default: m.ApiReferencePage })),
+);
 
 export function createQueryClient(onUnauthorized?: () => void): QueryClient {
   const unauthorized = (error: unknown) => {
@@ -58,6 +62,7 @@ function Header() {
         <NavLink to="/upload">Upload</NavLink>
         <NavLink to="/calls">Calls</NavLink>
         {me && !me.personal && <NavLink to="/team">Team</NavLink>}
+        <NavLink to="/api">API reference</NavLink>
       </nav>
       <UserMenu />
     </header>
@@ -105,6 +110,7 @@ export function Shell() {
             <Route path="/calls" element={<CallsPage />} />
             <Route path="/meetings/:id" element={<MeetingPage />} />
             <Route path="/team" element={<TeamPage />} />
+            <Route path="/api" element={<ApiReferencePage />} />
             <Route path="*" element={<NotFound />} />
           </Routes>
         </Suspense>

@@ -5,7 +5,9 @@ async fn main() -> Result<(), Error> {
     let services = pipeline::runtime::start().await?;
     let services = &services;
     run(service_fn(move |req| async move {
-        Ok::<_, Error>(oauth_initiate::handle(services, req).await)
+        Ok::<_, Error>(
+            pipeline::http::traced(req, |req| oauth_initiate::handle(services, req)).await,
+        )
     }))
     .await
 }

@@ -1,4 +1,7 @@
-//! `recordings`: list, search and read the user's imported recordings.
+//! `recordings`: list, search and read the user's imported recordings, follow their changes;
+//! and the API's contract, `GET /openapi.json`.
+
+mod changes;
 
 use pipeline::domain::{RecordingId, Source, Tenant, TranscriptRef, TranscriptSegment};
 use pipeline::http::{self, ApiError, ApiResult, Body, Request, Response, Route};
@@ -6,11 +9,17 @@ use pipeline::ports::RecordingQuery;
 use pipeline::services::Services;
 use pipeline::views::{RecordingDetail, RecordingListItem};
 use serde_json::json;
+use std::sync::OnceLock;
 
 pub const ROUTES: &[Route] = &[
     Route::user("GET", "/recordings"),
     Route::user("GET", "/recordings/{id}"),
+    Route::user("GET", "/changes"),
+    Route::public("GET", "/openapi.json"),
 ];
+
+/// The OpenAPI document of every function's routes, kept in YAML in the repository.
+pub const OPENAPI_YAML: &str = include_str!("../../../openapi/openapi.yaml");
 
 /// Longest search text accepted.
 const MAX_QUERY_CHARS: usize = 200;
@@ -23,6 +32,8 @@ async fn route(services: &Services, req: &Request) -> ApiResult {
     match (req.method().as_str(), http::segments(req).as_slice()) {
         ("GET", ["recordings"]) => list(services, &http::tenant(req, services)?, req).await,
         ("GET", ["recordings", id]) => detail(services, &http::tenant(req, services)?, id).await,
+        ("GET", ["changes"]) => changes::list(services, &http::tenant(req, services)?, req).await,
+        ("GET", ["openapi.json"]) => openapi(),
         _ => Err(ApiError::no_route(req)),
     }
 }
@@ -66,6 +77,18 @@ async fn detail(services: &Services, viewer: &Tenant, raw_id: &str) -> ApiResult
     http::ok(&RecordingDetail::new(&recording, &transcript))
 }
 
+/// The contract as JSON, converted from the embedded YAML once per process.
+fn openapi() -> ApiResult {
+    static DOCUMENT: OnceLock<Result<serde_json::Value, String>> = OnceLock::new();
+    let document = DOCUMENT.get_or_init(|| {
+        serde_yaml::from_str::<serde_json::Value>(OPENAPI_YAML).map_err(|e| e.to_string())
+    });
+    match document {
+        Ok(document) => http::ok(document),
+        Err(e) => Err(anyhow::anyhow!("openapi/openapi.yaml is not valid YAML: {e}").into()),
+    }
+}
+
 async fn load_transcript(
     services: &Services,
     transcript: &TranscriptRef,
@@ -98,5 +121,26 @@ mod tests {
         let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
         assert_eq!(body["items"], serde_json::json!([]));
         assert_eq!(body["next_cursor"], serde_json::Value::Null);
+    }
+
+    #[tokio::test]
+    async fn the_contract_is_served_as_json_without_a_token() {
+        let backend = pipeline::testing::local_backend().await;
+        let mut event: serde_json::Value =
+            serde_json::from_str(include_str!("../../../events/recordings.json")).unwrap();
+        event["rawPath"] = json!("/openapi.json");
+        event["routeKey"] = json!("GET /openapi.json");
+        event["requestContext"]["http"]["path"] = json!("/openapi.json");
+        event["requestContext"]["routeKey"] = json!("GET /openapi.json");
+        let context = event["requestContext"].as_object_mut().unwrap();
+        context.remove("authorizer");
+        let event: LambdaRequest = serde_json::from_value(event).unwrap();
+        let response = handle(&backend.services, Request::from(event)).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "application/json");
+        let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        assert_eq!(body["openapi"], "3.1.0");
+        assert_eq!(body["info"]["title"], "callsync API");
+        assert!(body["paths"]["/openapi.json"]["get"].is_object());
     }
 }

@@ -1,6 +1,7 @@
 //! The domain model: what callsync stores, independent of any backend or source.
 
 mod activity;
+mod change;
 mod connection;
 mod ids;
 mod job;
@@ -9,6 +10,7 @@ mod tenant;
 mod upload;
 
 pub use activity::{ActivityAction, ActivityEntry, ACTIVITY_RETENTION};
+pub use change::{Change, ChangeKind, CHANGE_RETENTION};
 pub use connection::{
     Connection, ConnectionStatus, OAuthTokens, StoredCredentials, SyncCheckpoint,
     WebhookRegistration,

@@ -54,7 +54,9 @@ pub enum RunOutcome {
 pub struct TransientSyncError(#[from] pub anyhow::Error);
 
 /// Runs (or continues) `job_id` until it finishes or `deadline` nears. `Err` means the
-/// message should be retried by the queue; permanent failures are recorded on the job.
+/// message should be retried by the queue; permanent failures are recorded on the job. Every
+/// log line of the run names the job.
+#[tracing::instrument(name = "job", skip_all, fields(job_id = %job_id))]
 pub async fn run_sync_job(
     services: &Services,
     member: &Tenant,

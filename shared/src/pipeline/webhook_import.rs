@@ -107,6 +107,7 @@ async fn delivered_external_id(
 /// Imports the delivery for its connection. A delivery without a connection is matched by
 /// its recorder's email. One that meets the monthly import limit is kept, and queued again
 /// (as a new round) once imports are possible.
+#[tracing::instrument(name = "delivery", skip_all, fields(webhook_id = %delivery.webhook_id))]
 pub async fn import_webhook(
     services: &Services,
     delivery: &WebhookDelivery,

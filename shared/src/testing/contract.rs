@@ -24,6 +24,7 @@ macro_rules! backend_contract {
             workspaces_keep_their_data_apart,
             private_recordings_are_read_by_their_owner_only,
             activity_log_is_per_workspace_newest_first_until_expiry,
+            the_change_feed_numbers_commits_in_order_without_gaps,
             recordings_list_newest_first_in_pages_with_search,
             recording_update_replaces_content,
             cursors_the_backend_did_not_hand_out_are_invalid,
@@ -302,6 +303,137 @@ fn activity(owner: &Tenant, source: Source, minutes: i64) -> ActivityEntry {
         at,
         expires_at: at + ACTIVITY_RETENTION,
     }
+}
+
+/// Reads `workspace`'s feed after `cursor` to its end, `limit` at a time.
+async fn read_feed(
+    b: &TestBackend,
+    workspace: &crate::domain::WorkspaceId,
+    mut cursor: u64,
+    limit: usize,
+) -> Vec<crate::domain::Change> {
+    let mut read = Vec::new();
+    loop {
+        let page = b
+            .services
+            .changes
+            .read(workspace, cursor, limit)
+            .await
+            .unwrap();
+        match page.last() {
+            Some(last) => cursor = last.seq,
+            None => return read,
+        }
+        read.extend(page);
+    }
+}
+
+pub async fn the_change_feed_numbers_commits_in_order_without_gaps(b: &TestBackend) {
+    use crate::domain::ChangeKind;
+    const WORKERS: usize = 4;
+    const EACH: usize = 50;
+    let ann = teammate("acme", "ann");
+    let workspace = ann.workspace.clone();
+    // A reader follows the feed while four workers import; what it collects must be exactly
+    // what the feed holds at the end: nothing skipped, nothing twice.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let follower = {
+        let (services, workspace, done) = (b.services.clone(), workspace.clone(), done.clone());
+        tokio::spawn(async move {
+            let (mut cursor, mut seen) = (0, Vec::new());
+            loop {
+                let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                let page = services.changes.read(&workspace, cursor, 7).await.unwrap();
+                if let Some(last) = page.last() {
+                    cursor = last.seq;
+                }
+                let empty = page.is_empty();
+                seen.extend(page);
+                if finished && empty {
+                    return seen;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
+    let workers = (0..WORKERS).map(|w| {
+        let (recordings, ann) = (b.services.recordings.clone(), ann.clone());
+        tokio::spawn(async move {
+            for i in 0..EACH {
+                let id = format!("w{w}-{i}");
+                let content = meeting(Source::Fathom, &id, &format!("Call {id}"), i as i64);
+                let rec = recording(&ann, content);
+                assert_eq!(
+                    recordings.insert_if_absent(&rec).await.unwrap(),
+                    Inserted::New
+                );
+                // A second insert of the same meeting changes nothing, so it is no change.
+                let again = recording(&ann, meeting(Source::Fathom, &id, "again", 0));
+                assert_eq!(
+                    recordings.insert_if_absent(&again).await.unwrap(),
+                    Inserted::AlreadyExists
+                );
+                if i % 10 == 0 {
+                    let mut updated = rec.clone();
+                    updated.title = format!("Call {id}, renamed");
+                    recordings.update(&updated).await.unwrap();
+                }
+            }
+        })
+    });
+    for worker in join_all(workers).await {
+        worker.unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let followed = follower.await.unwrap();
+
+    let all = read_feed(b, &workspace, 0, 37).await;
+    let created = WORKERS * EACH;
+    let updated = WORKERS * EACH / 10;
+    assert_eq!(all.len(), created + updated);
+    let numbers: Vec<u64> = all.iter().map(|c| c.seq).collect();
+    assert_eq!(
+        numbers,
+        (1..=all.len() as u64).collect::<Vec<_>>(),
+        "1, 2, 3... in order"
+    );
+    assert_eq!(
+        followed, all,
+        "a reader following along saw every change once, in order"
+    );
+    let kinds = |kind| all.iter().filter(|c| c.kind == kind).count();
+    assert_eq!(kinds(ChangeKind::RecordingCreated), created);
+    assert_eq!(kinds(ChangeKind::RecordingUpdated), updated);
+    // Each update comes after its recording's creation.
+    for change in all
+        .iter()
+        .filter(|c| c.kind == ChangeKind::RecordingUpdated)
+    {
+        let created_at = all
+            .iter()
+            .find(|c| {
+                c.kind == ChangeKind::RecordingCreated && c.recording_id == change.recording_id
+            })
+            .unwrap();
+        assert!(created_at.seq < change.seq);
+    }
+    // From a cursor taken halfway: exactly the rest.
+    let half = all[all.len() / 2].seq;
+    assert_eq!(
+        read_feed(b, &workspace, half, 50).await,
+        all[all.len() / 2 + 1..]
+    );
+    // Another workspace's feed is its own.
+    let olga = teammate("globex", "olga");
+    assert!(read_feed(b, &olga.workspace, 0, 10).await.is_empty());
+    let rec = recording(&olga, meeting(Source::Zoom, "z-1", "Globex call", 0));
+    b.services.recordings.insert_if_absent(&rec).await.unwrap();
+    let theirs = read_feed(b, &olga.workspace, 0, 10).await;
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(
+        (theirs[0].seq, theirs[0].kind),
+        (1, ChangeKind::RecordingCreated)
+    );
 }
 
 pub async fn activity_log_is_per_workspace_newest_first_until_expiry(b: &TestBackend) {

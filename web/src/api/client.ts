@@ -2,6 +2,7 @@ import type {
   Activity,
   DemoInfo,
   FailedImport,
+  OpenApiDocument,
   Job,
   Me,
   Page,
@@ -102,6 +103,11 @@ export class ApiClient {
 
   get<T>(path: string): Promise<T> {
     return this.request<T>('GET', path);
+  }
+
+  /** The API's OpenAPI document (`GET /openapi.json`, public). */
+  openapi() {
+    return this.request<OpenApiDocument>('GET', '/openapi.json', undefined, { auth: false });
   }
 
   // Sources and connecting

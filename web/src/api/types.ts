@@ -174,3 +174,11 @@ export interface Page<T> {
   items: T[];
   next_cursor?: string | null;
 }
+
+/** The API's contract (openapi/openapi.yaml, served at `GET /openapi.json`). */
+export interface OpenApiDocument {
+  openapi: string;
+  info: { title: string; version: string; summary?: string; description?: string };
+  paths: Record<string, unknown>;
+  [key: string]: unknown;
+}

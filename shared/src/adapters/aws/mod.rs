@@ -93,6 +93,7 @@ pub async fn build_with(config: Arc<Config>, sdk: &SdkConfig) -> Result<Services
         leases: store.clone(),
         deliveries: store.clone(),
         activity: store.clone(),
+        changes: store.clone(),
         counters: store,
         blobs: Arc::new(S3BlobStore::new(
             clients.s3.clone(),

@@ -173,6 +173,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
          body TEXT NOT NULL
      );
      CREATE INDEX activity_by_workspace ON activity (workspace_id, at DESC, id DESC);",
+    // The change feed: each workspace's last number, and its numbered changes.
+    "CREATE TABLE change_seq (workspace_id TEXT PRIMARY KEY, last INTEGER NOT NULL);
+     CREATE TABLE changes (
+         workspace_id TEXT NOT NULL,
+         seq INTEGER NOT NULL,
+         expires_at INTEGER NOT NULL,
+         body TEXT NOT NULL,
+         PRIMARY KEY (workspace_id, seq)
+     );
+     CREATE INDEX changes_expiry ON changes (expires_at);",
 ];
 
 fn migrate(conn: &mut Connection) -> Result<()> {

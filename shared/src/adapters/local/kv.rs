@@ -186,7 +186,7 @@ impl CounterStore for LocalCounters {
     }
 }
 
-/// Deletes expired once-items, leases, counters and finished jobs past their retention
+/// Deletes expired once-items, leases, counters, changes and finished jobs past their retention
 /// (DynamoDB's TTL does this in AWS).
 pub async fn purge_expired(db: &Db, now: DateTime<Utc>) -> Result<usize> {
     db.call(move |c| {
@@ -198,6 +198,7 @@ pub async fn purge_expired(db: &Db, now: DateTime<Utc>) -> Result<usize> {
         n += c.execute("DELETE FROM leases WHERE expires_at <= ?1", params![now])?;
         n += c.execute("DELETE FROM counters WHERE expires_at <= ?1", params![now])?;
         n += c.execute("DELETE FROM jobs WHERE expires_at <= ?1", params![now])?;
+        n += c.execute("DELETE FROM changes WHERE expires_at <= ?1", params![now])?;
         Ok(n)
     })
     .await

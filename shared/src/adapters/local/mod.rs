@@ -2,6 +2,7 @@
 
 mod activity;
 mod blobs;
+mod changes;
 mod db;
 mod deliveries;
 mod kv;
@@ -13,6 +14,7 @@ mod migration_tests;
 
 pub use activity::LocalActivity;
 pub use blobs::{LocalBlobs, ReceiveError, ReceivedBlob, UploadUrlError, UPLOAD_ROUTE};
+pub use changes::LocalChanges;
 pub use db::Db;
 pub use deliveries::LocalDeliveries;
 pub use kv::{purge_expired, LocalCounters, LocalLeases, LocalOnce};
@@ -168,6 +170,7 @@ impl LocalBackend {
             counters: Arc::new(LocalCounters(db.clone())),
             deliveries: Arc::new(LocalDeliveries(db.clone())),
             activity: Arc::new(LocalActivity(db.clone())),
+            changes: Arc::new(LocalChanges(db.clone())),
             blobs: Arc::new(blobs.clone()),
             sync_queue: Arc::new(sync_queue.clone()),
             transcribe_queue: Arc::new(transcribe_queue.clone()),

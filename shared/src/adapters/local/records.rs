@@ -1,10 +1,11 @@
 //! Recordings, connections, jobs and uploads in SQLite. Each row keeps the domain object as
 //! JSON plus the columns its keys and indexes need.
 
+use super::changes;
 use super::db::{from_json, millis, Db};
 use crate::domain::{
-    Connection, ConnectionId, ExternalId, JobId, JobStatus, Recording, RecordingId, Sharing,
-    Source, SyncJob, Tenant, Upload, UploadId, WorkspaceId, JOB_RETENTION,
+    Change, ChangeKind, Connection, ConnectionId, ExternalId, JobId, JobStatus, Recording,
+    RecordingId, Sharing, Source, SyncJob, Tenant, Upload, UploadId, WorkspaceId, JOB_RETENTION,
 };
 use crate::ports::{
     ConnectionStore, Inserted, InvalidCursor, JobStore, Page, RecordingQuery, RecordingReader,
@@ -194,7 +195,8 @@ impl RecordingWriter for LocalRecordings {
         let body = serde_json::to_string(recording)?;
         self.0
             .call(move |c| {
-                inserted(c.execute(
+                let tx = c.transaction()?;
+                let result = inserted(tx.execute(
                     "INSERT INTO recordings (id, workspace_id, user_id, sharing, source, external_id,
                          sort_time, search_text, body)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -209,7 +211,13 @@ impl RecordingWriter for LocalRecordings {
                         rec.search_text,
                         body
                     ],
-                ))
+                ))?;
+                if result == Inserted::New {
+                    let change = Change::of(ChangeKind::RecordingCreated, &rec);
+                    changes::append(&tx, &rec.workspace_id, change)?;
+                }
+                tx.commit()?;
+                Ok(result)
             })
             .await
     }
@@ -219,7 +227,8 @@ impl RecordingWriter for LocalRecordings {
         let body = serde_json::to_string(recording)?;
         self.0
             .call(move |c| {
-                let n = c.execute(
+                let tx = c.transaction()?;
+                let n = tx.execute(
                     "UPDATE recordings SET sort_time = ?2, search_text = ?3, sharing = ?4, body = ?5
                      WHERE id = ?1 AND workspace_id = ?6 AND user_id = ?7",
                     params![
@@ -233,6 +242,9 @@ impl RecordingWriter for LocalRecordings {
                     ],
                 )?;
                 anyhow::ensure!(n == 1, "recording {} does not exist", rec.id);
+                let change = Change::of(ChangeKind::RecordingUpdated, &rec);
+                changes::append(&tx, &rec.workspace_id, change)?;
+                tx.commit()?;
                 Ok(())
             })
             .await

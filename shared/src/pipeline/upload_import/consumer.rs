@@ -120,6 +120,7 @@ pub struct Delivery {
 /// A transient failure schedules the next attempt (see `retry`), unless this is the round's
 /// last attempt or the message's last delivery, which fail the upload with the reason. `Err`
 /// is left for failures to record any of that (storage, the queue), for the queue to retry.
+#[tracing::instrument(name = "upload", skip_all, fields(upload_id = %announced.upload.upload_id))]
 pub async fn transcribe_upload(
     services: &Services,
     settings: &UploadTranscription,

@@ -3,7 +3,9 @@
 
 use super::keys::*;
 use super::Item;
-use crate::domain::{ActivityEntry, Connection, ConnectionStatus, Recording, SyncJob, Upload};
+use crate::domain::{
+    ActivityEntry, Change, Connection, ConnectionStatus, Recording, SyncJob, Upload, WorkspaceId,
+};
 use anyhow::{anyhow, Result};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -219,5 +221,21 @@ impl TryFrom<Item> for ActivityEntry {
 
     fn try_from(item: Item) -> Result<ActivityEntry> {
         body(&item, "activity entry")
+    }
+}
+
+/// `change`, numbered, as an item of `workspace`'s feed.
+pub(super) fn change_item(workspace: &WorkspaceId, change: &Change) -> Result<Item> {
+    let key = Key::change(workspace, change.seq);
+    let mut item = with_body(key, change, "change")?;
+    expiry(&mut item, change.expires_at());
+    Ok(item)
+}
+
+impl TryFrom<Item> for Change {
+    type Error = anyhow::Error;
+
+    fn try_from(item: Item) -> Result<Change> {
+        body(&item, "change")
     }
 }

@@ -110,6 +110,16 @@ impl Key {
         Key::new(activity_partition(workspace), time_then_id(at, id))
     }
 
+    /// A workspace's change numbered `seq` (zero-padded, so keys sort as numbers).
+    pub fn change(workspace: &WorkspaceId, seq: u64) -> Self {
+        Key::new(changes_partition(workspace), format!("C#{seq:020}"))
+    }
+
+    /// The last number a workspace's change feed gave.
+    pub fn change_seq(workspace: &WorkspaceId) -> Self {
+        Key::new(changes_partition(workspace), "SEQ")
+    }
+
     pub fn once(key: &str) -> Self {
         Key::new(format!("ONCE#{key}"), "ONCE")
     }
@@ -189,6 +199,10 @@ pub(super) fn jobs_index_partition(owner: &Tenant) -> String {
 
 pub(super) fn uploads_index_partition(owner: &Tenant) -> String {
     format!("UPLOADS#{} {}", owner.workspace, owner.user)
+}
+
+pub(super) fn changes_partition(workspace: &WorkspaceId) -> String {
+    format!("CHANGES#{workspace}")
 }
 
 pub(super) fn activity_partition(workspace: &WorkspaceId) -> String {

@@ -22,6 +22,8 @@
 //! | webhook delivery attempt | `MEMBER#{member}`, or `DELIVERIES#UNOWNED` when no member could be told | `DELIVERY#{source}#{received_at}#{id}` | `expires_at`, `expires_us` (30 days) |
 //! | held delivery | `HELD#{holder}` | `HELD#{key}` | `value`, `expires_at`, `expires_us` |
 //! | activity entry | `ACTIVITY#{workspace}` | `{at}#{id}` | `user_id`, `source`, `expires_at`, `expires_us` (90 days) |
+//! | change (the feed) | `CHANGES#{workspace}` | `C#{seq, 20 digits}` | `expires_at`, `expires_us` (35 days) |
+//! | change counter | `CHANGES#{workspace}` | `SEQ` | `value`: the last number given |
 //!
 //! Domain objects are stored whole as JSON in `data`; the other attributes are derived from
 //! them for keys, indexes and conditions (`items`). A recording's `search_text` is its own
@@ -66,6 +68,7 @@
 //! - Index reads (listings, email lookup) are eventually consistent; reads by key are
 //!   strongly consistent.
 
+mod changes;
 mod deliveries;
 mod expiring;
 mod items;
@@ -258,6 +261,25 @@ impl<'a> Query<'a> {
 /// How many items a filtered query reads per request when looking for matches.
 const FILTERED_READ_BATCH: usize = 100;
 
+/// Why each item of a cancelled transaction failed, in the items' order (`None`: it did not).
+fn cancellation_reasons<R>(err: &SdkError<TransactWriteItemsError, R>) -> Vec<Option<&str>> {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
+            .cancellation_reasons()
+            .iter()
+            .map(|r| r.code().filter(|code| *code != "None"))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The transaction lost to a concurrent one on the same items: nothing was written, and
+/// trying again may succeed.
+fn conflicted<R>(err: &SdkError<TransactWriteItemsError, R>, reasons: &[Option<&str>]) -> bool {
+    reasons.contains(&Some("TransactionConflict"))
+        || err.code() == Some("TransactionInProgressException")
+}
+
 fn condition_failed<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
     err.code() == Some("ConditionalCheckFailedException")
 }
@@ -365,20 +387,11 @@ impl DynamoStore {
                 Ok(_) => return Ok(Inserted::New),
                 Err(err) => err,
             };
-            let reasons: Vec<&str> = match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
-                    .cancellation_reasons()
-                    .iter()
-                    .filter_map(|r| r.code())
-                    .collect(),
-                _ => Vec::new(),
-            };
-            if reasons.contains(&"ConditionalCheckFailed") {
+            let reasons = cancellation_reasons(&err);
+            if reasons.contains(&Some("ConditionalCheckFailed")) {
                 return Ok(Inserted::AlreadyExists);
             }
-            let conflicted = reasons.contains(&"TransactionConflict")
-                || err.code() == Some("TransactionInProgressException");
-            if !conflicted {
+            if !conflicted(&err, &reasons) {
                 return Err(sdk_error("DynamoDB TransactWriteItems", err));
             }
         }

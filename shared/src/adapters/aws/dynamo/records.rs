@@ -5,8 +5,8 @@ use super::{
     source_filter, DynamoStore, Expr, Item, Query, ACROSS_USERS, BY_ROUTE, BY_TIME, TABLE,
 };
 use crate::domain::{
-    Connection, ConnectionId, ExternalId, JobId, Recording, RecordingId, Sharing, Source, SyncJob,
-    Tenant, Upload, UploadId, WorkspaceId,
+    Change, ChangeKind, Connection, ConnectionId, ExternalId, JobId, Recording, RecordingId,
+    Sharing, Source, SyncJob, Tenant, Upload, UploadId, WorkspaceId,
 };
 use crate::ports::{
     ConnectionStore, Inserted, JobStore, Page, RecordingQuery, RecordingReader, RecordingWriter,
@@ -103,13 +103,28 @@ impl RecordingWriter for DynamoStore {
     async fn insert_if_absent(&self, recording: &Recording) -> Result<Inserted> {
         let key = Key::recording(&recording.owner(), recording.source, &recording.external_id);
         let by_id = Key::recording_pointer(&recording.id).pointer_to(&key);
-        self.insert_all_if_absent(vec![Item::try_from(recording)?, by_id])
-            .await
+        let absent = || Expr::new("attribute_not_exists(#pk)").alias("#pk", keys::PK);
+        let writes = vec![
+            self.conditional_put(Item::try_from(recording)?, absent())?,
+            self.conditional_put(by_id, absent())?,
+        ];
+        let change = Change::of(ChangeKind::RecordingCreated, recording);
+        Ok(
+            match self
+                .write_with_change(writes, &recording.workspace_id, change)
+                .await?
+            {
+                true => Inserted::New,
+                false => Inserted::AlreadyExists,
+            },
+        )
     }
 
     async fn update(&self, recording: &Recording) -> Result<()> {
+        let write = self.conditional_put(Item::try_from(recording)?, same_id(recording))?;
+        let change = Change::of(ChangeKind::RecordingUpdated, recording);
         if !self
-            .put_item(Item::try_from(recording)?, Some(same_id(recording)))
+            .write_with_change(vec![write], &recording.workspace_id, change)
             .await?
         {
             bail!(
