@@ -3,7 +3,7 @@
 
 use super::claims::{self, Claimed};
 use super::messages::SyncMessage;
-use super::sync::{run_sync_job, sync_lease, RunOutcome, TransientSyncError};
+use super::sync::{run_owner, run_sync_job_as, sync_lease, RunOutcome, TransientSyncError};
 use crate::domain::{ConnectionId, JobKind, JobStatus, Source, SyncJob, Tenant};
 use crate::services::Services;
 use anyhow::Result;
@@ -170,11 +170,13 @@ pub async fn run_scheduled(
     let mut job = SyncJob::new(owner.clone(), connection.source, JobKind::Scheduled, now);
     // A sync of this connection is under way: it brings the new meetings in; skip the tick.
     let lease = sync_lease(connection_id);
+    // The run keeps this lease under the same owner, unique to this run.
+    let lease_owner = run_owner(&job.id);
     if !services
         .leases
         .acquire(
             &lease,
-            job.id.as_str(),
+            &lease_owner,
             now + services.config.sync_lease,
             now,
         )
@@ -186,7 +188,7 @@ pub async fn run_scheduled(
     }
     fail_interrupted_jobs(services, &owner, connection.source, now).await?;
     services.jobs.put(&job).await?;
-    match run_sync_job(services, &owner, &job.id, deadline).await {
+    match run_sync_job_as(services, &owner, &job.id, deadline, lease_owner).await {
         Err(e) => {
             // This attempt's job ends here; the retry starts a new one from the checkpoint.
             job = services.jobs.get(&owner, &job.id).await?.unwrap_or(job);
