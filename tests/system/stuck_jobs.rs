@@ -4,6 +4,7 @@
 
 use chrono::Duration as Span;
 use pipeline::domain::{Connection, ConnectionStatus, JobKind, JobStatus, Source, SyncJob};
+use pipeline::pipeline::schedule::run_scheduled;
 use pipeline::pipeline::sync::{run_sync_job, RunOutcome};
 use pipeline::ports::{Clock, ManualClock};
 use pipeline::testing::member;
@@ -170,4 +171,57 @@ async fn a_redelivered_message_of_a_running_sync_is_requeued_not_run_twice() {
         .map(|r| r["external_id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!((recordings.len(), ids.len()), (30, 30));
+}
+
+/// A scheduled run killed mid-way leaves its job `running`; the connection's next scheduled
+/// run ends it, however many jobs (webhook deliveries, other syncs) came after it.
+#[tokio::test]
+async fn the_next_scheduled_run_fails_an_interrupted_job_behind_many_newer_ones() {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let w = world_with(
+        fake_options(),
+        3,
+        Settings::default().clock(clock.clone()),
+        |s| s,
+    )
+    .await;
+    w.connect_and_sync("alice").await;
+    let services = w.app.services().clone();
+    let alice = member("alice");
+    let mut killed = SyncJob::new(
+        alice.clone(),
+        Source::Fathom,
+        JobKind::Scheduled,
+        clock.now(),
+    );
+    killed.status = JobStatus::Running;
+    services.jobs.put(&killed).await.unwrap();
+    clock.advance(Span::seconds(1));
+    for _ in 0..30 {
+        let mut delivery =
+            SyncJob::new(alice.clone(), Source::Fathom, JobKind::Webhook, clock.now());
+        delivery.finish(clock.now());
+        services.jobs.put(&delivery).await.unwrap();
+    }
+
+    // Past the killed worker's lease, the next tick runs.
+    clock.advance(Span::minutes(10));
+    let connection = w.connection("alice").await;
+    let deadline = clock.now() + Span::minutes(15);
+    let outcome = run_scheduled(&services, &connection.id, "tick-2", deadline)
+        .await
+        .unwrap();
+    assert_eq!(outcome, RunOutcome::Finished);
+    let after = services
+        .jobs
+        .get(&alice, &killed.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.status, JobStatus::Failed, "{after:?}");
+    assert!(
+        after.summary.as_deref().unwrap().starts_with("interrupted"),
+        "{:?}",
+        after.summary
+    );
 }

@@ -130,8 +130,22 @@ async fn fail_interrupted_jobs(
     source: Source,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    for mut job in services.jobs.list(owner, Some(source), 20).await? {
-        if job.status == JobStatus::Running && job.updated_at + services.config.sync_lease < now {
+    let cutoff = now - services.config.sync_lease;
+    // The owner's newest jobs alone miss a dead one behind many newer (a webhook delivery is a
+    // job each): the running jobs silent past the lease, of every user, are few (dead workers
+    // only), so they are read too and this connection's taken from them.
+    let newest = services.jobs.list(owner, Some(source), 20).await?;
+    let stale = services
+        .jobs
+        .list_running_before(cutoff, SWEEP_PAGE)
+        .await?;
+    let behind: Vec<SyncJob> = stale
+        .into_iter()
+        .filter(|job| &job.owner() == owner && job.source == source)
+        .filter(|job| !newest.iter().any(|j| j.id == job.id))
+        .collect();
+    for mut job in newest.into_iter().chain(behind) {
+        if job.status == JobStatus::Running && job.updated_at < cutoff {
             job.fail(&interrupted(&job), now);
             services.jobs.put(&job).await?;
         }
@@ -174,12 +188,7 @@ pub async fn run_scheduled(
     let lease_owner = run_owner(&job.id);
     if !services
         .leases
-        .acquire(
-            &lease,
-            &lease_owner,
-            now + services.config.sync_lease,
-            now,
-        )
+        .acquire(&lease, &lease_owner, now + services.config.sync_lease, now)
         .await?
     {
         tracing::info!(connection = %connection_id, tick, "a sync is already running");
