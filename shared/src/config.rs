@@ -62,6 +62,10 @@ pub struct Config {
     /// the template's `maxReceiveCount`): the last one ends its work visibly (a failed job, a
     /// failed upload) rather than leave it waiting for ever.
     pub queue_max_receives: u32,
+    /// How long a sync holds its connection without renewing (`SYNC_LEASE_SECS`, 300 s):
+    /// past it, a worker that stopped is taken for dead and another sync may take over.
+    /// Shortened only by tests that stop workers on purpose.
+    pub sync_lease: chrono::Duration,
     pub aws: Option<AwsResources>,
 }
 
@@ -276,6 +280,12 @@ impl Config {
                     problem: "is too large".into(),
                 },
             )?,
+            sync_lease: chrono::Duration::seconds(
+                i64::try_from(env.positive("SYNC_LEASE_SECS", 300)?).map_err(|_| ConfigError {
+                    variable: "SYNC_LEASE_SECS",
+                    problem: "is too large".into(),
+                })?,
+            ),
             aws,
         })
     }

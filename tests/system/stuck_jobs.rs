@@ -4,6 +4,8 @@
 
 use chrono::Duration as Span;
 use pipeline::domain::{Connection, ConnectionStatus, JobKind, JobStatus, Source, SyncJob};
+use pipeline::pipeline::schedule::run_scheduled;
+use pipeline::pipeline::sync::{run_sync_job, RunOutcome};
 use pipeline::ports::{Clock, ManualClock};
 use pipeline::testing::member;
 use reqwest::{Method, StatusCode};
@@ -115,4 +117,111 @@ async fn the_hourly_run_fails_jobs_left_running_whatever_their_connections_state
     })
     .await;
     assert_eq!(sources["items"][0]["status"], "paused");
+}
+
+/// A sync message comes back after its visibility timeout while its first worker is still on
+/// the job (a sync outlasts the timeout): the second delivery must wait its turn, not run the
+/// same job alongside, and the job ends finished with every meeting stored once.
+#[tokio::test]
+async fn a_redelivered_message_of_a_running_sync_is_requeued_not_run_twice() {
+    let w = world_with(fake_options(), 5, Settings::default(), |s| s).await;
+    w.connect_and_sync("alice").await;
+    w.fake.add_meetings(&w.account, 25);
+    let services = w.app.services().clone();
+    let alice = member("alice");
+    let job = SyncJob::new(
+        alice.clone(),
+        Source::Fathom,
+        JobKind::Manual,
+        services.clock.now(),
+    );
+    services.jobs.put(&job).await.unwrap();
+    let deadline = services.clock.now() + Span::minutes(15);
+
+    // The first list call goes through; the second hangs: the first worker is mid-sync.
+    w.fake.hold_list_calls_after(1);
+    let first = tokio::spawn({
+        let (services, alice, id) = (services.clone(), alice.clone(), job.id.clone());
+        async move { run_sync_job(&services, &alice, &id, deadline).await }
+    });
+    eventually(30, "the first page is committed", || async {
+        let saved = services.jobs.get(&alice, &job.id).await.unwrap().unwrap();
+        saved.status == JobStatus::Running && saved.cursor.is_some()
+    })
+    .await;
+
+    // The same message, delivered again.
+    let second = tokio::time::timeout(
+        Duration::from_secs(10),
+        run_sync_job(&services, &alice, &job.id, deadline),
+    )
+    .await;
+    w.fake.release_held_calls();
+    let second = second
+        .expect("the second delivery runs the job alongside the first (it waits on Fathom)")
+        .unwrap();
+    assert_eq!(second, RunOutcome::Requeued, "the job is busy");
+
+    assert_eq!(first.await.unwrap().unwrap(), RunOutcome::Finished);
+    let done = services.jobs.get(&alice, &job.id).await.unwrap().unwrap();
+    assert_eq!(done.status, JobStatus::Completed, "{done:?}");
+    let recordings = w.recordings("alice").await;
+    let ids: std::collections::HashSet<_> = recordings
+        .iter()
+        .map(|r| r["external_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!((recordings.len(), ids.len()), (30, 30));
+}
+
+/// A scheduled run killed mid-way leaves its job `running`; the connection's next scheduled
+/// run ends it, however many jobs (webhook deliveries, other syncs) came after it.
+#[tokio::test]
+async fn the_next_scheduled_run_fails_an_interrupted_job_behind_many_newer_ones() {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let w = world_with(
+        fake_options(),
+        3,
+        Settings::default().clock(clock.clone()),
+        |s| s,
+    )
+    .await;
+    w.connect_and_sync("alice").await;
+    let services = w.app.services().clone();
+    let alice = member("alice");
+    let mut killed = SyncJob::new(
+        alice.clone(),
+        Source::Fathom,
+        JobKind::Scheduled,
+        clock.now(),
+    );
+    killed.status = JobStatus::Running;
+    services.jobs.put(&killed).await.unwrap();
+    clock.advance(Span::seconds(1));
+    for _ in 0..30 {
+        let mut delivery =
+            SyncJob::new(alice.clone(), Source::Fathom, JobKind::Webhook, clock.now());
+        delivery.finish(clock.now());
+        services.jobs.put(&delivery).await.unwrap();
+    }
+
+    // Past the killed worker's lease, the next tick runs.
+    clock.advance(Span::minutes(10));
+    let connection = w.connection("alice").await;
+    let deadline = clock.now() + Span::minutes(15);
+    let outcome = run_scheduled(&services, &connection.id, "tick-2", deadline)
+        .await
+        .unwrap();
+    assert_eq!(outcome, RunOutcome::Finished);
+    let after = services
+        .jobs
+        .get(&alice, &killed.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.status, JobStatus::Failed, "{after:?}");
+    assert!(
+        after.summary.as_deref().unwrap().starts_with("interrupted"),
+        "{:?}",
+        after.summary
+    );
 }

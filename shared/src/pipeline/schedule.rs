@@ -3,7 +3,7 @@
 
 use super::claims::{self, Claimed};
 use super::messages::SyncMessage;
-use super::sync::{run_sync_job, sync_lease, RunOutcome, TransientSyncError, SYNC_LEASE};
+use super::sync::{run_owner, run_sync_job_as, sync_lease, RunOutcome, TransientSyncError};
 use crate::domain::{ConnectionId, JobKind, JobStatus, Source, SyncJob, Tenant};
 use crate::services::Services;
 use anyhow::Result;
@@ -130,8 +130,22 @@ async fn fail_interrupted_jobs(
     source: Source,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    for mut job in services.jobs.list(owner, Some(source), 20).await? {
-        if job.status == JobStatus::Running && job.updated_at + SYNC_LEASE < now {
+    let cutoff = now - services.config.sync_lease;
+    // The owner's newest jobs alone miss a dead one behind many newer (a webhook delivery is a
+    // job each): the running jobs silent past the lease, of every user, are few (dead workers
+    // only), so they are read too and this connection's taken from them.
+    let newest = services.jobs.list(owner, Some(source), 20).await?;
+    let stale = services
+        .jobs
+        .list_running_before(cutoff, SWEEP_PAGE)
+        .await?;
+    let behind: Vec<SyncJob> = stale
+        .into_iter()
+        .filter(|job| &job.owner() == owner && job.source == source)
+        .filter(|job| !newest.iter().any(|j| j.id == job.id))
+        .collect();
+    for mut job in newest.into_iter().chain(behind) {
+        if job.status == JobStatus::Running && job.updated_at < cutoff {
             job.fail(&interrupted(&job), now);
             services.jobs.put(&job).await?;
         }
@@ -158,7 +172,7 @@ pub async fn run_scheduled(
         return Ok(RunOutcome::Ignored);
     }
     let once = services.once.as_ref();
-    let hold = (deadline - now).max(SYNC_LEASE) + Span::minutes(1);
+    let hold = (deadline - now).max(services.config.sync_lease) + Span::minutes(1);
     match claims::claim(once, &claim_key, hold, now).await? {
         Claimed::Ours => {}
         Claimed::Done | Claimed::InProgress => {
@@ -170,9 +184,11 @@ pub async fn run_scheduled(
     let mut job = SyncJob::new(owner.clone(), connection.source, JobKind::Scheduled, now);
     // A sync of this connection is under way: it brings the new meetings in; skip the tick.
     let lease = sync_lease(connection_id);
+    // The run keeps this lease under the same owner, unique to this run.
+    let lease_owner = run_owner(&job.id);
     if !services
         .leases
-        .acquire(&lease, job.id.as_str(), now + SYNC_LEASE, now)
+        .acquire(&lease, &lease_owner, now + services.config.sync_lease, now)
         .await?
     {
         tracing::info!(connection = %connection_id, tick, "a sync is already running");
@@ -181,7 +197,7 @@ pub async fn run_scheduled(
     }
     fail_interrupted_jobs(services, &owner, connection.source, now).await?;
     services.jobs.put(&job).await?;
-    match run_sync_job(services, &owner, &job.id, deadline).await {
+    match run_sync_job_as(services, &owner, &job.id, deadline, lease_owner).await {
         Err(e) => {
             // This attempt's job ends here; the retry starts a new one from the checkpoint.
             job = services.jobs.get(&owner, &job.id).await?.unwrap_or(job);

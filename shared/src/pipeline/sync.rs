@@ -27,11 +27,12 @@ use std::time::Duration;
 
 /// How far before the watermark an incremental sync starts, for meetings that appear late.
 pub const OVERLAP: Span = Span::hours(2);
-/// A sync's hold on its connection; renewed before every page.
+/// A sync's hold on its connection by default (`Config::sync_lease`); renewed before every page.
 pub const SYNC_LEASE: Span = Span::minutes(5);
 /// Stop starting pages this long before the invocation's deadline.
 pub const DEADLINE_MARGIN: Span = Span::seconds(60);
-/// When another sync holds the connection, look again after this.
+/// When another sync holds the connection, look again after this (or after the lease, if
+/// shorter: by then a stopped worker's hold has expired).
 const BUSY_RETRY: Duration = Duration::from_secs(30);
 /// Failures in a row after which a connection shows `error` and scheduled syncs back off.
 pub const FAILURES_BEFORE_ERROR: u32 = 3;
@@ -63,6 +64,26 @@ pub async fn run_sync_job(
     job_id: &JobId,
     deadline: DateTime<Utc>,
 ) -> Result<RunOutcome, TransientSyncError> {
+    run_sync_job_as(services, member, job_id, deadline, run_owner(job_id)).await
+}
+
+/// The sync lease's owner for one run of `job`: the job id plus a fresh id. A message comes
+/// back after its visibility timeout while its first worker may still be on the job; with
+/// the job id alone it would take the lease as its own and run the job a second time (the
+/// stale run's saves then overwrite the finished job). Unique per run, a second delivery finds
+/// the connection busy and is queued again, and a crashed run's lease simply expires.
+pub fn run_owner(job_id: &JobId) -> String {
+    format!("{job_id}:{}", uuid::Uuid::new_v4().simple())
+}
+
+/// `run_sync_job` for a caller that holds (or is to take) the lease as `owner`.
+pub async fn run_sync_job_as(
+    services: &Services,
+    member: &Tenant,
+    job_id: &JobId,
+    deadline: DateTime<Utc>,
+    owner: String,
+) -> Result<RunOutcome, TransientSyncError> {
     let Some(mut job) = services.jobs.get(member, job_id).await? else {
         tracing::warn!(job = %job_id, "sync message for an unknown job");
         return Ok(RunOutcome::Ignored);
@@ -78,16 +99,20 @@ pub async fn run_sync_job(
         return finish_failed(services, &mut job, "syncing is paused for this source").await;
     }
     let lease = sync_lease(&connection.id);
-    let owner = job.id.to_string();
     let now = services.clock.now();
     if !services
         .leases
-        .acquire(&lease, &owner, now + SYNC_LEASE, now)
+        .acquire(&lease, &owner, now + services.config.sync_lease, now)
         .await?
     {
+        let retry = services
+            .config
+            .sync_lease
+            .to_std()
+            .map_or(BUSY_RETRY, |lease| lease.min(BUSY_RETRY));
         services
             .sync_queue
-            .send_delayed(&SyncMessage::run(&job).to_body(), BUSY_RETRY)
+            .send_delayed(&SyncMessage::run(&job).to_body(), retry)
             .await?;
         return Ok(RunOutcome::Requeued);
     }
@@ -288,7 +313,12 @@ impl SyncRun<'_> {
             if !self
                 .services
                 .leases
-                .acquire(&self.lease, &self.owner, now + SYNC_LEASE, now)
+                .acquire(
+                    &self.lease,
+                    &self.owner,
+                    now + self.services.config.sync_lease,
+                    now,
+                )
                 .await?
             {
                 anyhow::bail!("lost the sync lease of connection {}", self.connection.id);

@@ -10,8 +10,8 @@ use super::messages::{SyncMessage, WebhookDelivery};
 use super::persist::{import_meeting, ImportOutcome};
 use crate::connectors::{ConnectorError, Credential, CredentialSource, Fetched, WebhookEvent};
 use crate::domain::{
-    hex_digest, Connection, ConnectionStatus, FailedItem, JobId, JobKind, JobStatus, Source,
-    SyncJob, Tenant, MONTHLY_LIMIT_REACHED,
+    hex_digest, Connection, ConnectionStatus, ExternalId, FailedItem, JobId, JobKind, JobStatus,
+    Source, SyncJob, Tenant, MONTHLY_LIMIT_REACHED,
 };
 use crate::services::Services;
 use anyhow::Context;
@@ -75,7 +75,33 @@ pub async fn give_up_webhook(
         }
     };
     job.fail(reason, now);
+    // The meeting shows among the failed imports, to be retried, as a sync's failed item does.
+    if job.failed_items.is_empty() {
+        let external_id = match job.scope.external_ids.first() {
+            Some(id) => Some(id.clone()),
+            None => delivered_external_id(services, &connection, &delivery.blob_key).await,
+        };
+        if let Some(external_id) = external_id {
+            job.counts.failed += 1;
+            job.failed_items
+                .push(FailedItem::new(external_id, None, reason));
+        }
+    }
     services.jobs.put(&job).await
+}
+
+/// The meeting a stored delivery names, when it can be read.
+async fn delivered_external_id(
+    services: &Services,
+    connection: &Connection,
+    blob_key: &str,
+) -> Option<ExternalId> {
+    let connector = connector_of(services, connection).ok()?;
+    let payload = services.blobs.get_bytes(blob_key).await.ok()??;
+    match connector.parse_delivery(&payload) {
+        Ok(WebhookEvent::Meeting { external_id, .. }) => external_id,
+        _ => None,
+    }
 }
 
 /// Imports the delivery for its connection. A delivery without a connection is matched by
