@@ -232,3 +232,28 @@ async fn retry_all_leaves_out_a_paused_source_and_says_why() {
     );
     assert_eq!(failed_imports(&w).await.len(), 1, "still listed");
 }
+
+#[tokio::test]
+async fn a_failure_stays_listed_behind_many_newer_jobs() {
+    use pipeline::domain::{JobKind, Source, SyncJob};
+    let w = world(3).await;
+    let broken = w.fake.meetings()[0].recording_id;
+    w.fake.fail_recording(broken);
+    w.connect_with_oauth("alice").await;
+    assert_eq!(w.initial_job("alice").await["counts"]["failed"], 1);
+    // Webhook deliveries and hourly ticks are a job each: 150 newer ones.
+    let owner = w.app.tenant("alice");
+    for _ in 0..150 {
+        let mut job = SyncJob::new(
+            owner.clone(),
+            Source::Fathom,
+            JobKind::Webhook,
+            chrono::Utc::now(),
+        );
+        job.status = pipeline::domain::JobStatus::Completed;
+        w.app.services().jobs.put(&job).await.unwrap();
+    }
+    let items = failed_imports(&w).await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0]["external_id"], broken.to_string());
+}

@@ -13,8 +13,9 @@ use serde::Serialize;
 use serde_json::json;
 use std::collections::{BTreeMap, HashSet};
 
-/// How many of the member's newest jobs are searched for failures.
-const RECENT_JOBS: usize = 100;
+/// How many of the member's newest jobs are searched for failures: each webhook delivery and
+/// each hourly tick is a job, so a failure must stay in sight behind many newer ones.
+const RECENT_JOBS: usize = 1000;
 
 /// One failed item as the list shows it.
 #[derive(Debug, Serialize)]
