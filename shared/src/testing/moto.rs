@@ -220,6 +220,7 @@ impl MotoBackend {
 
 async fn sdk_config_for(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(crate::adapters::aws::https_client())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
         .endpoint_url(endpoint)

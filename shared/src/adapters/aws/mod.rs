@@ -60,7 +60,7 @@ impl Clients {
 /// `AWS_ENDPOINT_URL` (`config.aws.endpoint_url`).
 pub async fn build(config: Arc<Config>) -> Result<Services> {
     let resources = aws_resources(&config)?;
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https_client());
     if let Some(url) = &resources.endpoint_url {
         loader = loader.endpoint_url(url);
     }
@@ -115,6 +115,14 @@ pub async fn build_with(config: Arc<Config>, sdk: &SdkConfig) -> Result<Services
         transcribe_queue: Arc::new(SqsQueue::new(clients.sqs, &resources.transcribe_queue_url)),
         config,
     })
+}
+
+/// The SDK's HTTPS client: rustls on ring, the TLS stack and crypto provider reqwest uses too.
+pub fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 fn aws_resources(config: &Config) -> Result<&crate::config::AwsResources> {
