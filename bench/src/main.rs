@@ -15,8 +15,20 @@ use std::path::Path;
 
 /// Starts per function and backend; the median is reported.
 const RUNS: usize = 7;
-const SIZE_TARGET_MB: f64 = 8.0;
-const LOCAL_COLD_START_TARGET_MS: f64 = 20.0;
+/// Issue 15's targets: stripped size per function (file-transcribe carries the audio decoders)
+/// and cold start on each backend.
+const SIZE_TARGET_MB: f64 = 6.0;
+const TRANSCRIBE_SIZE_TARGET_MB: f64 = 8.0;
+const LOCAL_COLD_START_TARGET_MS: f64 = 5.0;
+const AWS_COLD_START_TARGET_MS: f64 = 12.0;
+
+fn size_target_mb(function: &str) -> f64 {
+    if function == "file-transcribe" {
+        TRANSCRIBE_SIZE_TARGET_MB
+    } else {
+        SIZE_TARGET_MB
+    }
+}
 /// Receives before dead-lettering on the benchmark's queues, as in the template.
 const MAX_RECEIVE_COUNT: u32 = 5;
 
@@ -140,11 +152,17 @@ async fn main() -> Result<()> {
         .cloned()
         .collect();
     println!(
-        "bench: building {} with the release profile for {} (this host)",
+        "bench: building {} with the release profile for {} (this host), in one cargo \
+         invocation that does nothing when they are up to date",
         present.join(", "),
         std::env::consts::ARCH
     );
+    let started = std::time::Instant::now();
     binaries::build_release(&root, &present)?;
+    println!(
+        "bench: release binaries ready in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let release = binaries::release_dir(&root)?;
 
     let scratch = tempfile::tempdir().context("creating a scratch directory")?;
@@ -208,8 +226,8 @@ async fn main() -> Result<()> {
 fn print_table(rows: &[(&str, Row)]) {
     println!();
     println!(
-        "{:<16} {:>8} {:>14} {:>12}  {:<12} targets",
-        "function", "size MB", "cold local ms", "cold aws ms", "answers"
+        "{:<16} {:>8} {:>7} {:>14} {:>12}  {:<12} targets",
+        "function", "size MB", "target", "cold local ms", "cold aws ms", "answers"
     );
     for (function, row) in rows {
         match row {
@@ -220,13 +238,18 @@ fn print_table(rows: &[(&str, Row)]) {
                 aws,
             } => {
                 let size_mb = *size_bytes as f64 / 1e6;
+                let size_target = size_target_mb(function);
                 let local_ms = local.as_ref().map(millis);
+                let aws_ms = aws.as_ref().map(millis);
                 let mut misses = Vec::new();
-                if size_mb > SIZE_TARGET_MB {
+                if size_mb > size_target {
                     misses.push("size");
                 }
                 if local_ms.is_none_or(|ms| ms > LOCAL_COLD_START_TARGET_MS) {
-                    misses.push("cold start");
+                    misses.push("cold local");
+                }
+                if aws_ms.is_none_or(|ms| ms > AWS_COLD_START_TARGET_MS) {
+                    misses.push("cold aws");
                 }
                 let verdict = if misses.is_empty() {
                     "met".to_owned()
@@ -234,7 +257,8 @@ fn print_table(rows: &[(&str, Row)]) {
                     format!("missed: {}", misses.join(", "))
                 };
                 println!(
-                    "{function:<16} {size_mb:>8.2} {:>14} {:>12}  {:<12} {verdict}",
+                    "{function:<16} {size_mb:>8.2} {size_target:>7.1} {:>14} {:>12}  {:<12} \
+                     {verdict}",
                     shown_ms(local),
                     shown_ms(aws),
                     format!("{} / {}", summary(local), summary(aws)),
@@ -243,10 +267,12 @@ fn print_table(rows: &[(&str, Row)]) {
         }
     }
     println!(
-        "\ntargets: size <= {SIZE_TARGET_MB} MB (10^6 bytes, stripped), cold start <= \
-         {LOCAL_COLD_START_TARGET_MS} ms on the embedded backend; median of {RUNS} starts, from \
-         spawn to the answer reaching the Runtime API. Binaries are built for this host's \
-         architecture; the template deploys arm64 by default."
+        "\ntargets: size <= {SIZE_TARGET_MB} MB per function, {TRANSCRIBE_SIZE_TARGET_MB} MB \
+         for file-transcribe (10^6 bytes, stripped); cold start <= \
+         {LOCAL_COLD_START_TARGET_MS} ms on the embedded backend, <= \
+         {AWS_COLD_START_TARGET_MS} ms on the AWS backend against moto; median of {RUNS} \
+         starts, from spawn to the answer reaching the Runtime API. Binaries are built for \
+         this host's architecture; the template deploys arm64 by default."
     );
 }
 

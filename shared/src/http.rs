@@ -346,19 +346,34 @@ pub fn query_as<T, E: std::fmt::Display>(
 }
 
 /// The backend's cursor carried by the `cursor` parameter, when this API handed it out for
-/// the listing `scope`; anything else is a 400 `invalid_cursor`.
-pub fn page_cursor(
+/// the listing `scope`; anything else is a 400 `invalid_cursor`. The cursor key (derived from
+/// the sealing key) is only loaded when there is a cursor to open.
+pub async fn page_cursor(
     req: &Request,
-    signer: &crate::cursor::CursorSigner,
+    services: &crate::services::Services,
     scope: &str,
 ) -> Result<Option<String>, ApiError> {
-    query(req, "cursor")
-        .map(|cursor| {
-            signer
-                .open(scope, &cursor)
-                .map_err(|e| ApiError::bad_request("invalid_cursor", e.to_string()))
-        })
-        .transpose()
+    let Some(cursor) = query(req, "cursor") else {
+        return Ok(None);
+    };
+    let signer = &services.secrets().await?.cursors;
+    signer
+        .open(scope, &cursor)
+        .map(Some)
+        .map_err(|e| ApiError::bad_request("invalid_cursor", e.to_string()))
+}
+
+/// The cursor handed out for the next page of the listing `scope`, when there is one; the
+/// cursor key is only loaded then.
+pub async fn next_cursor(
+    services: &crate::services::Services,
+    scope: &str,
+    position: Option<String>,
+) -> Result<Option<String>, ApiError> {
+    match position {
+        None => Ok(None),
+        Some(raw) => Ok(Some(services.secrets().await?.cursors.sign(scope, &raw))),
+    }
 }
 
 /// A page size from `limit`: 1..=`max`, `default` when absent.

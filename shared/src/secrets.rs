@@ -1,4 +1,5 @@
-//! Secret settings, loaded once at start-up and kept for the life of the process.
+//! Secret settings, loaded once (at start-up locally, on first use in AWS) and kept for the
+//! life of the process.
 
 use crate::config::ConfigError;
 use crate::connectors::zoom::ZoomSecretToken;
@@ -6,6 +7,10 @@ use crate::crypto::{SealingKey, SecretString};
 use crate::cursor::CursorSigner;
 use crate::webhook::WebhookSecret;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::OnceCell;
 
 /// Names of the secret values, the same as environment variables locally and as keys of the
 /// JSON secret in Secrets Manager.
@@ -77,6 +82,74 @@ impl Secrets {
     }
 }
 
+/// A load of the secrets from where the backend keeps them (Secrets Manager in AWS).
+pub type LoadSecrets =
+    Box<dyn Fn() -> Pin<Box<dyn Future<Output = anyhow::Result<Secrets>> + Send>> + Send + Sync>;
+
+/// The process's secrets, loaded on first use and only once, whoever asks first and however
+/// many ask at the same time: a function that never needs a secret never loads them. A failed
+/// load is not kept, so the next use tries again.
+pub struct SharedSecrets {
+    cell: OnceCell<Secrets>,
+    load: Option<LoadSecrets>,
+    loads: AtomicUsize,
+}
+
+impl fmt::Debug for SharedSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if self.cell.initialized() {
+            "loaded"
+        } else {
+            "not loaded"
+        };
+        write!(f, "SharedSecrets({state}, [redacted])")
+    }
+}
+
+impl SharedSecrets {
+    /// Secrets already at hand (the embedded backend reads them from the environment).
+    pub fn ready(secrets: Secrets) -> Self {
+        SharedSecrets {
+            cell: OnceCell::new_with(Some(secrets)),
+            load: None,
+            loads: AtomicUsize::new(0),
+        }
+    }
+
+    /// Secrets that `load` fetches when they are first needed.
+    pub fn lazy(load: LoadSecrets) -> Self {
+        SharedSecrets {
+            cell: OnceCell::new(),
+            load: Some(load),
+            loads: AtomicUsize::new(0),
+        }
+    }
+
+    /// The secrets, loading them first if no one has yet.
+    pub async fn get(&self) -> anyhow::Result<&Secrets> {
+        self.cell
+            .get_or_try_init(|| async {
+                let load = self
+                    .load
+                    .as_ref()
+                    .ok_or_else(|| anyhow::anyhow!("no secrets are configured"))?;
+                self.loads.fetch_add(1, Ordering::Relaxed);
+                load().await
+            })
+            .await
+    }
+
+    /// Whether the secrets have been loaded (or were given).
+    pub fn is_loaded(&self) -> bool {
+        self.cell.initialized()
+    }
+
+    /// How many times the secrets were fetched from their store.
+    pub fn loads(&self) -> usize {
+        self.loads.load(Ordering::Relaxed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +175,31 @@ mod tests {
         })
         .unwrap();
         assert!(good.fathom_webhook_secret.is_some());
+    }
+
+    #[tokio::test]
+    async fn shared_secrets_load_once_on_first_use_and_retry_a_failed_load() {
+        let attempts = std::sync::Arc::new(AtomicUsize::new(0));
+        let counted = attempts.clone();
+        let shared = SharedSecrets::lazy(Box::new(move || {
+            let attempt = counted.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                if attempt == 0 {
+                    anyhow::bail!("Secrets Manager is unavailable");
+                }
+                Ok(Secrets::from_lookup(key(), |_| None)?)
+            })
+        }));
+        assert!(!shared.is_loaded(), "nothing is loaded before it is needed");
+        assert_eq!(shared.loads(), 0);
+        assert!(shared.get().await.is_err(), "the first load fails");
+        let (a, b, c) = tokio::join!(shared.get(), shared.get(), shared.get());
+        assert!(a.is_ok() && b.is_ok() && c.is_ok());
+        assert!(shared.get().await.is_ok());
+        assert_eq!(attempts.load(Ordering::SeqCst), 2, "one failed, one shared");
+        assert_eq!(shared.loads(), 2);
+        assert!(shared.is_loaded());
+        assert!(!format!("{shared:?}").contains("Secrets {"));
     }
 }

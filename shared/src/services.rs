@@ -6,15 +6,18 @@ use crate::ports::{
     JobStore, LeaseStore, OnceStore, Queue, RecordingStore, UploadStore,
 };
 use crate::providers::Providers;
-use crate::secrets::Secrets;
+use crate::secrets::{Secrets, SharedSecrets};
 use std::sync::Arc;
+use tokio::sync::OnceCell;
 
 #[derive(Clone)]
 pub struct Services {
     pub config: Arc<Config>,
-    pub secrets: Arc<Secrets>,
-    /// Clients of Fathom and the other third-party APIs.
-    pub providers: Arc<Providers>,
+    /// Loaded on first use (see `Services::secrets`).
+    pub secrets: Arc<SharedSecrets>,
+    /// Clients of Fathom and the other third-party APIs, built on first use from the
+    /// configuration and the secrets (see `Services::providers`).
+    pub providers: Arc<OnceCell<Providers>>,
     pub clock: Arc<dyn Clock>,
     pub recordings: Arc<dyn RecordingStore>,
     pub connections: Arc<dyn ConnectionStore>,
@@ -31,4 +34,24 @@ pub struct Services {
     pub blobs: Arc<dyn BlobStore>,
     pub sync_queue: Arc<dyn Queue>,
     pub transcribe_queue: Arc<dyn Queue>,
+}
+
+impl Services {
+    /// The secrets, loaded by the first caller of the process (a function that needs none never
+    /// fetches them).
+    pub async fn secrets(&self) -> anyhow::Result<&Secrets> {
+        self.secrets.get().await
+    }
+
+    /// The third-party API clients, built by the first caller of the process; they hold
+    /// secrets (OAuth client secrets, webhook secrets, the transcription key), so building
+    /// them loads the secrets.
+    pub async fn providers(&self) -> anyhow::Result<&Providers> {
+        self.providers
+            .get_or_try_init(|| async {
+                let secrets = self.secrets().await?;
+                Providers::new(&self.config, secrets)
+            })
+            .await
+    }
 }

@@ -218,6 +218,47 @@ async fn secrets_load_from_the_json_secret_and_never_leak() {
         .is_err());
 }
 
+#[tokio::test]
+async fn services_start_without_their_secret_and_load_it_once_when_first_needed() {
+    let b = backend().await;
+    // A secret that does not exist: start-up makes no Secrets Manager call, so it succeeds,
+    // and only a use of a secret fails (naming no value).
+    let missing = format!("{}-missing", b.secrets_arn);
+    let services = b.services_with_secret(&missing).await.unwrap();
+    assert_eq!(services.secrets.loads(), 0);
+    let owner = member("alice");
+    let page = services
+        .recordings
+        .list(&owner, &RecordingQuery::default())
+        .await
+        .unwrap();
+    assert!(page.items.is_empty(), "what needs no secret is served");
+    assert_eq!(services.secrets.loads(), 0, "nothing asked for the secret");
+    assert!(services.secrets().await.is_err());
+    assert!(services.providers().await.is_err());
+    assert!(!services.secrets.is_loaded());
+
+    // The real secret: fetched by the first use, once, however many ask at the same time.
+    let services = b.services_with_secret(&b.secrets_arn).await.unwrap();
+    assert!(!services.secrets.is_loaded());
+    let (a, c, p) = tokio::join!(services.secrets(), services.secrets(), services.providers());
+    let (a, c) = (a.unwrap(), c.unwrap());
+    assert!(p.is_ok());
+    let sealed = a.sealing_key.seal(&SecretString::new("token"), "test");
+    assert_eq!(
+        c.sealing_key.open(&sealed, "test").unwrap().expose(),
+        "token"
+    );
+    services.providers().await.unwrap();
+    services.secrets().await.unwrap();
+    assert_eq!(
+        services.secrets.loads(),
+        1,
+        "one GetSecretValue for the process"
+    );
+    assert!(!format!("{:?}", services.secrets).contains("sealing"));
+}
+
 async fn create_secret(b: &MotoBackend, name: &str, value: &str) -> String {
     let name = format!("{}-{name}", b.resources.table_name);
     b.clients

@@ -260,7 +260,7 @@ async fn main() {
     connection.webhook = Some(WebhookRegistration {
         provider_webhook_id: "wh_bench".into(),
         secret: pipeline::pipeline::credentials::seal(
-            &services.secrets.sealing_key,
+            &services.secrets().await.unwrap().sealing_key,
             &connection.id,
             pipeline::pipeline::credentials::SecretField::WebhookSecret,
             &SecretString::new(secret.expose_str()),

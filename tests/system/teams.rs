@@ -368,7 +368,7 @@ async fn every_action_on_a_connection_leaves_an_activity_entry() {
         .await;
 
     // The refresh token is dead: the connection needs Ann to connect again.
-    let key = services.secrets.sealing_key.clone();
+    let key = services.secrets().await.unwrap().sealing_key.clone();
     let id = connection.id.clone();
     change(&services, &connection.id, move |c: &mut Connection| {
         if let Some(tokens) = c.credentials.oauth.as_mut() {

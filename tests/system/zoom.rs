@@ -470,7 +470,9 @@ async fn a_listing_counts_what_its_last_window_holds() {
         .await
         .unwrap();
     let connector = services
-        .providers
+        .providers()
+        .await
+        .unwrap()
         .connector(pipeline::domain::Source::Zoom)
         .unwrap();
     let now = Utc::now();

@@ -46,16 +46,19 @@ async fn list(services: &Services, owner: &Tenant, req: &Request) -> ApiResult {
             "query parameter `source` is required: a source you connect",
         )
     })?;
-    let connector = services.providers.connector(source).ok_or_else(|| {
-        ApiError::bad_request(
-            "unsupported_source",
-            format!("{source} has no meetings to browse"),
-        )
-    })?;
+    let connector = services
+        .providers()
+        .await?
+        .connector(source)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "unsupported_source",
+                format!("{source} has no meetings to browse"),
+            )
+        })?;
     let scope = format!("meetings:{source}:{owner}");
-    let cursors = &services.secrets.cursors;
     let request = ListRequest {
-        position: http::page_cursor(req, cursors, &scope)?,
+        position: http::page_cursor(req, services, &scope).await?,
         created_after: http::query_as(req, "created_after", timestamp)?,
         created_before: http::query_as(req, "created_before", timestamp)?,
         purpose: ListPurpose::Browse,
@@ -86,7 +89,7 @@ async fn list(services: &Services, owner: &Tenant, req: &Request) -> ApiResult {
     for meeting in &page.items {
         items.push(item(services, owner, source, meeting).await?);
     }
-    let next_cursor = page.next_position.map(|raw| cursors.sign(&scope, &raw));
+    let next_cursor = http::next_cursor(services, &scope, page.next_position).await?;
     http::ok(&json!({ "items": items, "next_cursor": next_cursor }))
 }
 

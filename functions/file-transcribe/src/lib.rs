@@ -609,7 +609,7 @@ mod tests {
         let base_url = hang_up_server().await;
         let mut backend = backend_with(&base_url, "sk-test", &[]);
         // Quick retries within an attempt: the API's client is built once, with its back-off.
-        let mut providers = (*backend.services.providers).clone();
+        let mut providers = backend.services.providers().await.unwrap().clone();
         let mut settings = pipeline::connectors::upload::TranscribeSettings::new(
             base_url.parse().unwrap(),
             Some(pipeline::crypto::SecretString::new("sk-test")),
@@ -619,7 +619,7 @@ mod tests {
         settings.max_backoff = Duration::from_millis(10);
         providers.transcribe =
             Some(pipeline::connectors::upload::TranscribeClient::new(settings).unwrap());
-        backend.services.providers = Arc::new(providers);
+        backend.services.providers = Arc::new(providers.into());
         let (_, wav) = tone_wav(6.0, 7);
         let upload = staged(&backend, &wav).await;
         let last = attempt_message(

@@ -119,7 +119,7 @@ async fn syncable(
 
 async fn start_sync(services: &Services, owner: &Tenant, request: SyncRequest) -> ApiResult {
     let source = Source::parse(&request.source)?;
-    if services.providers.connector(source).is_none() {
+    if !source.is_connectable() {
         return Err(ApiError::bad_request(
             "unsupported_source",
             format!("{source} is not synced: it needs no connection"),

@@ -236,7 +236,15 @@ async fn confirm(services: &Services, raw_source: &str, req: &Request) -> ApiRes
 /// Trades the code for tokens and links the account.
 async fn finish(services: &Services, state: &OAuthState, code: &str) -> Result<(), Failure> {
     let oauth = services
-        .providers
+        .providers()
+        .await
+        .map_err(|e| {
+            tracing::error!(
+                error = format!("{e:#}"),
+                "loading the OAuth app's secrets failed"
+            );
+            Failure::Internal
+        })?
         .connector(state.source)
         .and_then(|connector| connector.oauth())
         .ok_or(Failure::ExchangeFailed)?;

@@ -40,9 +40,13 @@ struct InitiateBody {
 
 async fn initiate(services: &Services, owner: &Tenant, source: &str, req: &Request) -> ApiResult {
     let source = Source::parse(source).map_err(|e| ApiError::not_found(e.to_string()))?;
-    let connector = services.providers.connector(source).ok_or_else(|| {
-        ApiError::bad_request("not_connectable", format!("{source} needs no connection"))
-    })?;
+    let connector = services
+        .providers()
+        .await?
+        .connector(source)
+        .ok_or_else(|| {
+            ApiError::bad_request("not_connectable", format!("{source} needs no connection"))
+        })?;
     let body: InitiateBody = if http::body_bytes(req).is_empty() {
         InitiateBody::default()
     } else {

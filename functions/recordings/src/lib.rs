@@ -51,16 +51,15 @@ async fn list(services: &Services, viewer: &Tenant, req: &Request) -> ApiResult 
         ));
     }
     let scope = format!("recordings:{viewer}");
-    let cursors = &services.secrets.cursors;
     let query = RecordingQuery {
         source: http::query_as(req, "source", Source::parse)?,
         text,
         limit: http::limit(req, 20, 100)?,
-        cursor: http::page_cursor(req, cursors, &scope)?,
+        cursor: http::page_cursor(req, services, &scope).await?,
     };
     let page = services.recordings.list(viewer, &query).await?;
     let items: Vec<RecordingListItem> = page.items.iter().map(RecordingListItem::from).collect();
-    let next_cursor = page.next_cursor.map(|raw| cursors.sign(&scope, &raw));
+    let next_cursor = http::next_cursor(services, &scope, page.next_cursor).await?;
     http::ok(&json!({ "items": items, "next_cursor": next_cursor }))
 }
 
@@ -121,6 +120,22 @@ mod tests {
         let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
         assert_eq!(body["items"], serde_json::json!([]));
         assert_eq!(body["next_cursor"], serde_json::Value::Null);
+    }
+
+    #[tokio::test]
+    async fn lists_on_aws_without_ever_reading_the_secret() {
+        let event: LambdaRequest =
+            serde_json::from_str(include_str!("../../../events/recordings.json")).unwrap();
+        let backend = pipeline::testing::moto::MotoServer::shared()
+            .create_backend(3)
+            .await
+            .unwrap();
+        // The secret does not exist: a function that reads none starts and serves anyway.
+        let missing = format!("{}-missing", backend.secrets_arn);
+        let services = backend.services_with_secret(&missing).await.unwrap();
+        let response = handle(&services, Request::from(event)).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(services.secrets.loads(), 0, "no Secrets Manager call");
     }
 
     #[tokio::test]

@@ -16,6 +16,7 @@ use pipeline::pipeline::connections::update_connection;
 use pipeline::pipeline::deliveries::release_held_deliveries;
 use pipeline::pipeline::persist::usage;
 use pipeline::ports::{DeliveryRecord, DeliveryStatus};
+use pipeline::providers::Providers;
 use pipeline::services::Services;
 use pipeline::views::JobView;
 use serde::{Deserialize, Serialize};
@@ -112,8 +113,8 @@ struct SourceItem<'a> {
     connect_methods: Vec<&'static str>,
 }
 
-fn connect_methods(services: &Services, source: Source) -> Vec<&'static str> {
-    let Some(connector) = services.providers.connector(source) else {
+fn connect_methods(providers: &Providers, source: Source) -> Vec<&'static str> {
+    let Some(connector) = providers.connector(source) else {
         return Vec::new();
     };
     let oauth = connector.oauth().is_some().then_some("oauth");
@@ -122,7 +123,7 @@ fn connect_methods(services: &Services, source: Source) -> Vec<&'static str> {
 }
 
 fn source_item<'a>(
-    services: &Services,
+    providers: &Providers,
     owner: &Tenant,
     source: Source,
     connection: Option<&'a Connection>,
@@ -149,18 +150,19 @@ fn source_item<'a>(
         last_error: connection.and_then(|c| c.last_error.as_deref()),
         recording_count,
         current_job,
-        connect_methods: connect_methods(services, source),
+        connect_methods: connect_methods(providers, source),
     }
 }
 
 async fn list_sources(services: &Services, owner: &Tenant) -> ApiResult {
     let connections = services.connections.list_for_owner(owner).await?;
     let jobs = services.jobs.list(owner, None, 50).await?;
+    let providers = services.providers().await?;
     let mut items = Vec::with_capacity(Source::ALL.len());
     for source in Source::ALL {
         let count = services.recordings.count(owner, source).await?;
         items.push(source_item(
-            services,
+            providers,
             owner,
             source,
             connections.iter().find(|c| c.source == source),
@@ -180,7 +182,7 @@ async fn one_source(services: &Services, connection: &Connection) -> ApiResult {
         .await?;
     let count = services.recordings.count(&owner, connection.source).await?;
     http::ok(&source_item(
-        services,
+        services.providers().await?,
         &owner,
         connection.source,
         Some(connection),
@@ -363,9 +365,10 @@ async fn add_api_key(
     source: &str,
     body: ApiKeyBody,
 ) -> ApiResult {
+    let providers = services.providers().await?;
     let connector = Source::parse(source)
         .ok()
-        .and_then(|source| services.providers.connector(source))
+        .and_then(|source| providers.connector(source))
         .filter(|connector| connector.accepts_api_key())
         .ok_or_else(|| ApiError::not_found(format!("`{source}` does not take an API key")))?;
     let name = connector.name();

@@ -127,8 +127,7 @@ pub async fn list_activity(services: &Services, caller: &Caller, req: &Request) 
         user.map_or("*", |u| u.as_str()),
         source.map_or("*", |s| s.as_str())
     );
-    let cursors = &services.secrets.cursors;
-    let cursor = http::page_cursor(req, cursors, &scope)?;
+    let cursor = http::page_cursor(req, services, &scope).await?;
     let page = services
         .activity
         .list(
@@ -141,6 +140,6 @@ pub async fn list_activity(services: &Services, caller: &Caller, req: &Request) 
         )
         .await?;
     let items: Vec<ActivityItem> = page.items.iter().map(ActivityItem::from).collect();
-    let next_cursor = page.next_cursor.map(|raw| cursors.sign(&scope, &raw));
+    let next_cursor = http::next_cursor(services, &scope, page.next_cursor).await?;
     http::ok(&json!({ "items": items, "next_cursor": next_cursor }))
 }

@@ -274,9 +274,10 @@ async fn receive(
             ApiError::payload_too_large(format!("the delivery is over {limit} MiB")),
         ));
     }
+    let providers = services.providers().await?;
     let connector = attempt
         .source
-        .and_then(|source| services.providers.connector(source))
+        .and_then(|source| providers.connector(source))
         .filter(|connector| connector.receives_webhooks())
         .ok_or_else(|| {
             refuse(
@@ -340,7 +341,7 @@ async fn for_connection(
         ));
     };
     let secret = credentials::open(
-        &services.secrets.sealing_key,
+        &services.secrets().await?.sealing_key,
         &connection.id,
         SecretField::WebhookSecret,
         &registration.secret,
@@ -584,7 +585,7 @@ mod tests {
         connection.webhook = Some(WebhookRegistration {
             provider_webhook_id: "wh_1".into(),
             secret: credentials::seal(
-                &backend.services.secrets.sealing_key,
+                &backend.services.secrets().await.unwrap().sealing_key,
                 &connection.id,
                 SecretField::WebhookSecret,
                 &SecretString::new(secret.expose_str()),

@@ -53,7 +53,8 @@ pub async fn connect(
     new: NewCredential,
 ) -> Result<Connected> {
     let connector = services
-        .providers
+        .providers()
+        .await?
         .connector(source)
         .with_context(|| format!("{source} cannot be connected here"))?;
     let identity = match connector.identify(&new.as_credential()).await {
@@ -65,7 +66,7 @@ pub async fn connect(
         }
     };
     let now = services.clock.now();
-    let key = &services.secrets.sealing_key;
+    let key = &services.secrets().await?.sealing_key;
     let apply = |c: &mut Connection| {
         match &new {
             NewCredential::OAuth(tokens) => {
@@ -189,7 +190,7 @@ async fn register_webhook(
         Err(e) => Err(e),
     };
     let now = services.clock.now();
-    let key = &services.secrets.sealing_key;
+    let key = &services.secrets().await?.sealing_key;
     let name = connector.name();
     update_connection(services.connections.as_ref(), &connection.id, |c| {
         match &created {
@@ -220,7 +221,7 @@ pub async fn disconnect(
 ) -> Result<Connection> {
     if let Some(webhook) = &connection.webhook {
         let deleted = match (
-            connector_of(services, connection),
+            connector_of(services, connection).await,
             credential(services, &connection.id).await,
         ) {
             (Ok(connector), Ok(credential)) => connector

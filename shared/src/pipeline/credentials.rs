@@ -115,12 +115,13 @@ pub fn seal_tokens(
 }
 
 /// The connector of a connection's source.
-pub fn connector_of<'a>(
+pub async fn connector_of<'a>(
     services: &'a Services,
     connection: &Connection,
 ) -> Result<&'a dyn Connector, CredentialError> {
     services
-        .providers
+        .providers()
+        .await?
         .connector(connection.source)
         .ok_or_else(|| {
             CredentialError::NeedsReauth(format!("{} cannot be connected here", connection.source))
@@ -133,7 +134,7 @@ pub async fn credential(
     services: &Services,
     connection_id: &ConnectionId,
 ) -> Result<Credential, CredentialError> {
-    let key = &services.secrets.sealing_key;
+    let key = &services.secrets().await?.sealing_key;
     let connection = load(services, connection_id).await?;
     let Some(tokens) = &connection.credentials.oauth else {
         return api_key(key, &connection);
@@ -215,7 +216,7 @@ async fn refresh_holding_lease(
     services: &Services,
     connection_id: &ConnectionId,
 ) -> Result<Credential, CredentialError> {
-    let key = &services.secrets.sealing_key;
+    let key = &services.secrets().await?.sealing_key;
     // Re-read under the lease: the previous holder may have rotated the tokens already.
     let connection = load(services, connection_id).await?;
     let Some(tokens) = connection.credentials.oauth.clone() else {
@@ -224,7 +225,7 @@ async fn refresh_holding_lease(
     if is_fresh(&tokens, services.clock.now()) {
         return bearer(key, &connection, &tokens);
     }
-    let connector = connector_of(services, &connection)?;
+    let connector = connector_of(services, &connection).await?;
     let name = connector.name();
     let (Some(oauth), Some(refresh_token)) = (connector.oauth(), &tokens.refresh_token) else {
         return give_up_oauth(
@@ -322,6 +323,6 @@ async fn give_up_oauth(
         format!("{reason}{outcome}"),
     )
     .await;
-    api_key(&services.secrets.sealing_key, &updated)
+    api_key(&services.secrets().await?.sealing_key, &updated)
         .map_err(|_| CredentialError::NeedsReauth(reason.to_owned()))
 }

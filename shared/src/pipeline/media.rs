@@ -80,7 +80,9 @@ async fn transcribe_recording(
         .await
         .map_err(|e| unavailable(format!("{e:#}")))?;
     let client = services
-        .providers
+        .providers()
+        .await
+        .map_err(|e| unavailable(format!("{e:#}")))?
         .transcribe
         .as_ref()
         .ok_or_else(|| ConnectorError::Permanent(TranscribeError::NotConfigured.to_string()))?;

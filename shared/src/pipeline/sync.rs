@@ -236,9 +236,10 @@ impl SyncRun<'_> {
     }
 
     async fn run(&mut self) -> Result<RunOutcome, TransientSyncError> {
-        let connector = match connector_of(self.services, &self.connection) {
+        let connector = match connector_of(self.services, &self.connection).await {
             Ok(connector) => connector,
-            Err(e) => return self.needs_reauth(&e.to_string()).await,
+            Err(CredentialError::NeedsReauth(reason)) => return self.needs_reauth(&reason).await,
+            Err(CredentialError::Transient(e)) => return Err(e.into()),
         };
         let credential = match credential(self.services, &self.connection.id).await {
             Ok(c) => c,

@@ -3,7 +3,7 @@
 //! sync is stored once. Each import shows as a job of kind `webhook`; its id is derived from
 //! the delivery, so a redelivered message finds the job and does not import twice.
 
-use super::credentials::{connector_of, credential};
+use super::credentials::{connector_of, credential, CredentialError};
 use super::deliveries::{hold_unmatched, hold_until_limit_resets, hold_while_paused};
 use super::media::content_of;
 use super::messages::{SyncMessage, WebhookDelivery};
@@ -221,8 +221,12 @@ async fn import_into(
     blob_key: &str,
     job: &mut SyncJob,
 ) -> Result<(), Failure> {
-    let connector =
-        connector_of(services, connection).map_err(|e| Failure::Permanent(e.to_string()))?;
+    let connector = connector_of(services, connection)
+        .await
+        .map_err(|e| match e {
+            CredentialError::NeedsReauth(reason) => Failure::Permanent(reason),
+            CredentialError::Transient(e) => Failure::Transient(e),
+        })?;
     let payload = load_payload(services, blob_key).await?;
     let delivered_id = match connector.parse_delivery(&payload) {
         Ok(WebhookEvent::Meeting { external_id, .. }) => external_id,
@@ -302,7 +306,8 @@ async fn match_recorder(
         }
     };
     let route = services
-        .providers
+        .providers()
+        .await?
         .connector(source)
         .and_then(|connector| connector.parse_delivery(&payload).ok())
         .and_then(|event| match event {

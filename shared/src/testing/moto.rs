@@ -136,12 +136,7 @@ impl MotoServer {
     /// SDK configuration for this server with fixed test credentials and region, whatever
     /// the developer's environment holds.
     pub async fn sdk_config(&self) -> SdkConfig {
-        aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-            .endpoint_url(&self.endpoint)
-            .load()
-            .await
+        sdk_config_for(&self.endpoint).await
     }
 
     /// A complete AWS backend on fresh, uniquely named resources: table, bucket, queues whose
@@ -202,6 +197,35 @@ pub struct MotoBackend {
     pub clients: Clients,
     pub resources: Resources,
     pub secrets_arn: String,
+}
+
+impl MotoBackend {
+    /// The services of this backend as another function would build them, reading their
+    /// secrets from `secrets_arn` (which need not exist: nothing is read until needed).
+    pub async fn services_with_secret(&self, secrets_arn: &str) -> Result<Services> {
+        let mut config = (*self.services.config).clone();
+        let aws = config
+            .aws
+            .as_mut()
+            .context("the backend's configuration names AWS resources")?;
+        aws.secrets_arn = Some(secrets_arn.to_owned());
+        let endpoint = aws
+            .endpoint_url
+            .clone()
+            .context("the backend's configuration names its endpoint")?;
+        let sdk = sdk_config_for(&endpoint).await;
+        build_with(Arc::new(config), &sdk).await
+    }
+}
+
+async fn sdk_config_for(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(crate::adapters::aws::https_client())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .endpoint_url(endpoint)
+        .load()
+        .await
 }
 
 /// A fresh AWS backend on the shared server, as the contract suite wants it.

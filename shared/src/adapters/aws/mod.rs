@@ -1,5 +1,5 @@
 //! The AWS backend: DynamoDB (every record port, one table), S3 (blobs), SQS (queues) and
-//! Secrets Manager (secrets read once at start-up).
+//! Secrets Manager (secrets read once, when first needed).
 //!
 //! `build` makes every client once per process; a Lambda's `main` calls it before `run`.
 //! `create_resources` makes the same table, bucket and queues on an AWS-compatible endpoint
@@ -21,6 +21,7 @@ pub use sqs::SqsQueue;
 
 use crate::config::Config;
 use crate::ports::SystemClock;
+use crate::secrets::SharedSecrets;
 use crate::services::Services;
 use anyhow::{Context, Result};
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -59,7 +60,7 @@ impl Clients {
 /// `AWS_ENDPOINT_URL` (`config.aws.endpoint_url`).
 pub async fn build(config: Arc<Config>) -> Result<Services> {
     let resources = aws_resources(&config)?;
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https_client());
     if let Some(url) = &resources.endpoint_url {
         loader = loader.endpoint_url(url);
     }
@@ -68,21 +69,30 @@ pub async fn build(config: Arc<Config>) -> Result<Services> {
 }
 
 /// Builds the AWS services with a given SDK configuration (tests pass fixed credentials).
+/// Nothing here calls AWS: the secrets are fetched when a handler first needs them.
 pub async fn build_with(config: Arc<Config>, sdk: &SdkConfig) -> Result<Services> {
     let resources = aws_resources(&config)?;
     let clients = Clients::new(sdk);
-    let secrets_arn = resources
-        .secrets_arn
-        .as_deref()
-        .context("configuration: SECRETS_ARN is required by the aws backend")?;
-    let secrets = load_secrets(&clients.secrets, secrets_arn).await?;
+    let secrets = match resources.secrets_arn.clone() {
+        Some(arn) => {
+            let client = clients.secrets.clone();
+            SharedSecrets::lazy(Box::new(move || {
+                let (client, arn) = (client.clone(), arn.clone());
+                Box::pin(async move { load_secrets(&client, &arn).await })
+            }))
+        }
+        None => SharedSecrets::lazy(Box::new(|| {
+            Box::pin(async {
+                anyhow::bail!("configuration: SECRETS_ARN is required by the aws backend")
+            })
+        })),
+    };
     let store = Arc::new(DynamoStore::new(
         clients.dynamodb.clone(),
         &resources.table_name,
     ));
-    let providers = Arc::new(crate::providers::Providers::new(&config, &secrets)?);
     Ok(Services {
-        providers,
+        providers: Arc::default(),
         secrets: Arc::new(secrets),
         clock: Arc::new(SystemClock),
         recordings: store.clone(),
@@ -106,6 +116,14 @@ pub async fn build_with(config: Arc<Config>, sdk: &SdkConfig) -> Result<Services
         transcribe_queue: Arc::new(SqsQueue::new(clients.sqs, &resources.transcribe_queue_url)),
         config,
     })
+}
+
+/// The SDK's HTTPS client: rustls on ring, the TLS stack and crypto provider reqwest uses too.
+pub fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 fn aws_resources(config: &Config) -> Result<&crate::config::AwsResources> {

@@ -1,4 +1,4 @@
-//! The JSON secret in Secrets Manager (`SECRETS_ARN`), read once at start-up. Its keys are
+//! The JSON secret in Secrets Manager (`SECRETS_ARN`), read once, when a function first needs it. Its keys are
 //! the names in `crate::secrets` (`TOKEN_SEALING_KEY`, `FATHOM_CLIENT_SECRET`, ...); values
 //! never appear in errors or logs.
 

@@ -24,7 +24,7 @@ pub use records::{LocalConnections, LocalJobs, LocalRecordings, LocalUploads};
 use crate::config::Config;
 use crate::crypto::SealingKey;
 use crate::ports::{Clock, SystemClock};
-use crate::secrets::{Secrets, TOKEN_SEALING_KEY};
+use crate::secrets::{Secrets, SharedSecrets, TOKEN_SEALING_KEY};
 use crate::services::Services;
 use anyhow::{Context, Result};
 use std::path::Path;
@@ -155,11 +155,10 @@ impl LocalBackend {
         );
         let sync_queue = LocalQueue::new(db.clone(), SYNC_QUEUE, MAX_RECEIVES);
         let transcribe_queue = LocalQueue::new(db.clone(), TRANSCRIBE_QUEUE, MAX_RECEIVES);
-        let providers = Arc::new(crate::providers::Providers::new(&config, &secrets)?);
         let services = Services {
             config,
-            secrets: Arc::new(secrets),
-            providers,
+            secrets: Arc::new(SharedSecrets::ready(secrets)),
+            providers: Arc::default(),
             clock,
             recordings: Arc::new(LocalRecordings(db.clone())),
             connections: Arc::new(LocalConnections(db.clone())),

@@ -333,7 +333,12 @@ async fn import_upload(
         return Ok(Done::Duplicate(existing.id));
     }
     let client = services
-        .providers
+        .providers()
+        .await
+        .map_err(|cause| Stop::Retry {
+            reason: "the transcription service could not be set up".to_owned(),
+            cause,
+        })?
         .transcribe
         .as_ref()
         .ok_or_else(|| Stop::Fail(TranscribeError::NotConfigured.to_string()))?;
