@@ -12,8 +12,7 @@ use serde_json::{json, Value};
 
 pub async fn list(services: &Services, viewer: &Tenant, req: &Request) -> ApiResult {
     let scope = format!("changes:{viewer}");
-    let cursors = &services.secrets.cursors;
-    let after = match http::page_cursor(req, cursors, &scope)? {
+    let after = match http::page_cursor(req, services, &scope).await? {
         None => 0,
         Some(raw) => raw.parse::<u64>().map_err(|_| {
             ApiError::bad_request("invalid_cursor", "the cursor is not a feed position")
@@ -35,7 +34,7 @@ pub async fn list(services: &Services, viewer: &Tenant, req: &Request) -> ApiRes
         "items": items,
         // Always a place to resume from: after the last change read, even one the viewer may
         // not see; at the end of the feed, where it ends now.
-        "next_cursor": cursors.sign(&scope, &last.to_string()),
+        "next_cursor": http::next_cursor(services, &scope, Some(last.to_string())).await?,
         "has_more": changes.len() == limit,
     }))
 }

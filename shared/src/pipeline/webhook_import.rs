@@ -96,7 +96,7 @@ async fn delivered_external_id(
     connection: &Connection,
     blob_key: &str,
 ) -> Option<ExternalId> {
-    let connector = connector_of(services, connection).ok()?;
+    let connector = connector_of(services, connection).await.ok()?;
     let payload = services.blobs.get_bytes(blob_key).await.ok()??;
     match connector.parse_delivery(&payload) {
         Ok(WebhookEvent::Meeting { external_id, .. }) => external_id,
