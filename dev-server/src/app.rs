@@ -1,8 +1,8 @@
 //! Which function serves what: every HTTP function, queue consumer and scheduled function of
 //! callsync registered on a dev server.
 
-use crate::{DevServer, HttpFunction};
-use pipeline::adapters::local::{purge_expired, LocalBackend};
+use crate::{Backend, DevServer, HttpFunction};
+use pipeline::adapters::local::purge_expired;
 use std::sync::Arc;
 
 /// An HTTP function crate (`ROUTES` and `handle`) as a dev-server function.
@@ -36,20 +36,26 @@ pub fn http_functions() -> Vec<HttpFunction> {
 const QUEUE_FUNCTION_TIMEOUT: chrono::Duration = chrono::Duration::minutes(15);
 
 /// The whole system on `backend`.
-pub fn callsync(backend: LocalBackend, jwt: crate::auth::JwtSecret) -> DevServer {
-    let db = backend.db.clone();
-    let server = http_functions()
+pub fn callsync(backend: impl Into<Backend>, jwt: crate::auth::JwtSecret) -> DevServer {
+    let backend = backend.into();
+    let local_db = match &backend {
+        Backend::Local(local) => Some(local.db.clone()),
+        Backend::Aws(_) => None,
+    };
+    let mut server = http_functions()
         .into_iter()
         .fold(DevServer::new(backend, jwt), DevServer::http);
-    server
+    if let Some(db) = local_db {
         // What DynamoDB's TTL does in AWS: expired states, receipts, leases, old jobs.
-        .schedule(
+        server = server.schedule(
             "purge-expired",
             Arc::new(move |services, _event| {
                 let db = db.clone();
                 Box::pin(async move { purge_expired(&db, services.clock.now()).await.map(|_| ()) })
             }),
-        )
+        );
+    }
+    server
         .consume_sync(Arc::new(|services, event| {
             Box::pin(async move {
                 let deadline = services.clock.now() + QUEUE_FUNCTION_TIMEOUT;

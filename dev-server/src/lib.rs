@@ -1,7 +1,10 @@
 //! The local host for every callsync function: serves the HTTP functions on one port as the
-//! API Gateway requests they get in AWS, drains the local queues into the queue-driven
-//! functions as SQS events (honouring partial-batch failures), and runs the scheduled
-//! functions with an EventBridge scheduled event on an interval.
+//! API Gateway requests they get in AWS, drains the queues into the queue-driven functions as
+//! SQS events (honouring partial-batch failures), and runs the scheduled functions with an
+//! EventBridge scheduled event on an interval.
+//!
+//! It runs on the embedded backend, or (`BACKEND=aws`) on the AWS backend, against AWS or an
+//! AWS-compatible endpoint such as moto: the same functions, the AWS adapters underneath.
 
 pub mod app;
 pub mod auth;
@@ -50,10 +53,39 @@ pub struct HttpFunction {
     pub handler: HttpHandler,
 }
 
+/// What a dev server runs on.
+#[derive(Clone)]
+pub enum Backend {
+    /// SQLite, files and the local queue in one data directory.
+    Local(LocalBackend),
+    /// The AWS adapters (DynamoDB, S3, SQS, Secrets Manager), as `pipeline::adapters::aws`
+    /// builds them. Its queues are polled as Lambda's SQS event source polls them. Uploads go
+    /// to the bucket's presigned URLs; nothing here stands in for the bucket's event
+    /// notification, so an upload is not announced on this backend.
+    Aws(Services),
+}
+
+impl Backend {
+    pub fn services(&self) -> &Services {
+        match self {
+            Backend::Local(local) => &local.services,
+            Backend::Aws(services) => services,
+        }
+    }
+}
+
+impl From<LocalBackend> for Backend {
+    fn from(local: LocalBackend) -> Self {
+        Backend::Local(local)
+    }
+}
+
 #[derive(Clone)]
 struct QueueConsumer {
     name: &'static str,
-    queue: LocalQueue,
+    queue: Arc<dyn Queue>,
+    /// The local queue's arrivals, which wake an idle consumer at once; SQS is polled.
+    arrivals: Option<LocalQueue>,
     handler: QueueHandler,
 }
 
@@ -63,7 +95,7 @@ struct Scheduled {
 }
 
 pub struct DevServer {
-    backend: LocalBackend,
+    backend: Backend,
     jwt: JwtSecret,
     http: Vec<HttpFunction>,
     consumers: Vec<QueueConsumer>,
@@ -101,9 +133,9 @@ impl Drop for Running {
 }
 
 impl DevServer {
-    pub fn new(backend: LocalBackend, jwt: JwtSecret) -> Self {
+    pub fn new(backend: impl Into<Backend>, jwt: JwtSecret) -> Self {
         DevServer {
-            backend,
+            backend: backend.into(),
             jwt,
             http: Vec::new(),
             consumers: Vec::new(),
@@ -145,20 +177,37 @@ impl DevServer {
     /// Drains the sync queue into `handler`, as the SQS event source mapping of
     /// `sync-meetings` does.
     pub fn consume_sync(self, handler: QueueHandler) -> Self {
-        let queue = self.backend.sync_queue.clone();
+        let queue = match &self.backend {
+            Backend::Local(local) => Ok(local.sync_queue.clone()),
+            Backend::Aws(services) => Err(services.sync_queue.clone()),
+        };
         self.consume("sync-meetings", queue, handler)
     }
 
     /// Drains the transcribe queue into `handler` (`file-transcribe`).
     pub fn consume_transcribe(self, handler: QueueHandler) -> Self {
-        let queue = self.backend.transcribe_queue.clone();
+        let queue = match &self.backend {
+            Backend::Local(local) => Ok(local.transcribe_queue.clone()),
+            Backend::Aws(services) => Err(services.transcribe_queue.clone()),
+        };
         self.consume("file-transcribe", queue, handler)
     }
 
-    fn consume(mut self, name: &'static str, queue: LocalQueue, handler: QueueHandler) -> Self {
+    /// `queue` is the local queue itself, or the backend's queue port.
+    fn consume(
+        mut self,
+        name: &'static str,
+        queue: Result<LocalQueue, Arc<dyn Queue>>,
+        handler: QueueHandler,
+    ) -> Self {
+        let (queue, arrivals) = match queue {
+            Ok(local) => (Arc::new(local.clone()) as Arc<dyn Queue>, Some(local)),
+            Err(port) => (port, None),
+        };
         self.consumers.push(QueueConsumer {
             name,
             queue,
+            arrivals,
             handler,
         });
         self
@@ -189,7 +238,7 @@ impl DevServer {
 
     pub async fn start(self, listener: TcpListener) -> anyhow::Result<Running> {
         let addr = listener.local_addr()?;
-        let services = self.backend.services.clone();
+        let services = self.backend.services().clone();
         let state = Arc::new(HttpState {
             backend: self.backend.clone(),
             jwt: self.jwt,
@@ -235,7 +284,7 @@ impl DevServer {
 }
 
 struct HttpState {
-    backend: LocalBackend,
+    backend: Backend,
     jwt: JwtSecret,
     functions: Vec<HttpFunction>,
     web_root: Option<PathBuf>,
@@ -271,8 +320,10 @@ impl HttpState {
 
     async fn dispatch(&self, req: AxumRequest) -> AxumResponse {
         let (parts, body) = req.into_parts();
-        if let Some(key) = parts.uri.path().strip_prefix(UPLOAD_ROUTE) {
-            return uploads::receive(&self.backend, &parts, key, body)
+        if let (Backend::Local(local), Some(key)) =
+            (&self.backend, parts.uri.path().strip_prefix(UPLOAD_ROUTE))
+        {
+            return uploads::receive(local, &parts, key, body)
                 .await
                 .into_response();
         }
@@ -319,7 +370,7 @@ impl HttpState {
             }
         };
         let handler = function.handler.clone();
-        let services = self.backend.services.clone();
+        let services = self.backend.services().clone();
         // A panicking handler becomes a 500, as the Lambda runtime reports it.
         match tokio::spawn(async move { handler(services, request).await }).await {
             Ok(response) => gateway::from_lambda_response(response),
@@ -335,7 +386,7 @@ impl HttpState {
         if parts.uri.path().starts_with("/dev/") {
             if let Some(response) = dev_routes::handle(
                 &self.jwt,
-                &self.backend.services.config.identity,
+                &self.backend.services().config.identity,
                 self.demo.as_deref(),
                 &parts,
                 &body,
@@ -388,7 +439,7 @@ async fn drain(consumer: QueueConsumer, services: Services, visibility: Duration
             Err(e) => {
                 tracing::error!(
                     error = format!("{e:#}"),
-                    queue = consumer.queue.name(),
+                    consumer = consumer.name,
                     "receive failed"
                 );
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -396,15 +447,20 @@ async fn drain(consumer: QueueConsumer, services: Services, visibility: Duration
             }
         };
         if messages.is_empty() {
-            // Wake on a new message, or poll for ones whose visibility timeout ran out.
-            tokio::select! {
-                _ = consumer.queue.arrival() => {}
-                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            // Wake on a new local message, or poll for ones whose visibility timeout ran out
+            // (and for SQS's).
+            let poll = tokio::time::sleep(Duration::from_millis(250));
+            match &consumer.arrivals {
+                Some(local) => tokio::select! {
+                    _ = local.arrival() => {}
+                    _ = poll => {}
+                },
+                None => poll.await,
             }
             continue;
         }
         let started = Instant::now();
-        let event = sqs_event(consumer.queue.name(), &messages);
+        let event = sqs_event(consumer.name, &messages);
         let handler = consumer.handler.clone();
         let run = tokio::spawn({
             let services = services.clone();

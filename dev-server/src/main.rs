@@ -4,7 +4,8 @@ use anyhow::{bail, Context, Result};
 use dev_server::auth::{self, JwtSecret};
 use fakes::demo::{self, Demo};
 use pipeline::adapters::local::{create_data_dir, load_secrets_from, LocalBackend};
-use pipeline::config::{Config, Env, DEFAULT_PORT};
+use dev_server::Backend;
+use pipeline::config::{Backend as ConfigBackend, Config, Env, DEFAULT_PORT};
 use pipeline::ports::SystemClock;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -82,16 +83,30 @@ async fn serve(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<()> {
         env.get(name)
             .or_else(|| demo.as_ref().and_then(|d| d.var(name)))
     })?;
-    create_data_dir(&config.local_data_dir)?;
-    // Demo secrets, too, fill in only what the environment leaves unset.
-    let secrets = load_secrets_from(&config, |name| {
-        std::env::var(name)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .or_else(|| demo.as_ref().and_then(|d| d.var(name)))
-    })?;
-    let backend = LocalBackend::open_with(Arc::new(config), Arc::new(SystemClock), Some(secrets))
-        .context("opening the local backend")?;
+    let backend = match config.backend {
+        ConfigBackend::Local => {
+            create_data_dir(&config.local_data_dir)?;
+            // Demo secrets, too, fill in only what the environment leaves unset.
+            let secrets = load_secrets_from(&config, |name| {
+                std::env::var(name)
+                    .ok()
+                    .filter(|v| !v.trim().is_empty())
+                    .or_else(|| demo.as_ref().and_then(|d| d.var(name)))
+            })?;
+            let local =
+                LocalBackend::open_with(Arc::new(config), Arc::new(SystemClock), Some(secrets))
+                    .context("opening the local backend")?;
+            Backend::Local(local)
+        }
+        // The resources are named by TABLE_NAME, AUDIO_BUCKET, the queue URLs and SECRETS_ARN
+        // (whose secret holds what the environment holds on the local backend), reached
+        // through AWS_ENDPOINT_URL when it is set.
+        ConfigBackend::Aws => Backend::Aws(
+            pipeline::adapters::aws::build(Arc::new(config))
+                .await
+                .context("building the aws backend")?,
+        ),
+    };
     let web_root = web_root(env);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port as u16))
         .await
@@ -105,11 +120,19 @@ async fn serve(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<()> {
         server = server.demo(demo.clone());
     }
     let running = server.start(listener).await?;
-    tracing::info!(
-        "callsync dev server on http://{} (data in {})",
-        running.addr,
-        running.services.config.local_data_dir.display()
-    );
+    let config = &running.services.config;
+    match &config.aws {
+        None => tracing::info!(
+            "callsync dev server on http://{} (data in {})",
+            running.addr,
+            config.local_data_dir.display()
+        ),
+        Some(aws) => tracing::info!(
+            "callsync dev server on http://{} (aws backend: table {})",
+            running.addr,
+            aws.table_name
+        ),
+    }
     match &demo {
         Some(demo) => tracing::info!(
             "DEMO PROVIDERS in use: every provider is a local fake ({demo:?}); \
