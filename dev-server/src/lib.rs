@@ -57,12 +57,12 @@ pub struct HttpFunction {
 #[derive(Clone)]
 pub enum Backend {
     /// SQLite, files and the local queue in one data directory.
-    Local(LocalBackend),
+    Local(Box<LocalBackend>),
     /// The AWS adapters (DynamoDB, S3, SQS, Secrets Manager), as `pipeline::adapters::aws`
     /// builds them. Its queues are polled as Lambda's SQS event source polls them. Uploads go
     /// to the bucket's presigned URLs; nothing here stands in for the bucket's event
     /// notification, so an upload is not announced on this backend.
-    Aws(Services),
+    Aws(Box<Services>),
 }
 
 impl Backend {
@@ -76,7 +76,7 @@ impl Backend {
 
 impl From<LocalBackend> for Backend {
     fn from(local: LocalBackend) -> Self {
-        Backend::Local(local)
+        Backend::Local(Box::new(local))
     }
 }
 

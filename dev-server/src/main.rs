@@ -2,9 +2,9 @@
 
 use anyhow::{bail, Context, Result};
 use dev_server::auth::{self, JwtSecret};
+use dev_server::Backend;
 use fakes::demo::{self, Demo};
 use pipeline::adapters::local::{create_data_dir, load_secrets_from, LocalBackend};
-use dev_server::Backend;
 use pipeline::config::{Backend as ConfigBackend, Config, Env, DEFAULT_PORT};
 use pipeline::ports::SystemClock;
 use std::path::PathBuf;
@@ -96,16 +96,16 @@ async fn serve(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<()> {
             let local =
                 LocalBackend::open_with(Arc::new(config), Arc::new(SystemClock), Some(secrets))
                     .context("opening the local backend")?;
-            Backend::Local(local)
+            Backend::from(local)
         }
         // The resources are named by TABLE_NAME, AUDIO_BUCKET, the queue URLs and SECRETS_ARN
         // (whose secret holds what the environment holds on the local backend), reached
         // through AWS_ENDPOINT_URL when it is set.
-        ConfigBackend::Aws => Backend::Aws(
+        ConfigBackend::Aws => Backend::Aws(Box::new(
             pipeline::adapters::aws::build(Arc::new(config))
                 .await
                 .context("building the aws backend")?,
-        ),
+        )),
     };
     let web_root = web_root(env);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port as u16))

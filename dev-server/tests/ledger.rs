@@ -12,6 +12,9 @@
 //! restarted on the same data. Once everything has drained, the ledger is printed and
 //! asserted: every meeting offered is stored once or visible as failed, every job finished,
 //! no message is left in flight, and each dead letter shows as a failed job.
+//!
+//! It runs on the embedded backend, and shorter on the AWS backend against a moto server,
+//! which keeps the data across the kills as the data directory does.
 
 use fakes::fathom::{FakeAccount, FakeFathom, FakeFathomOptions, Includes};
 use futures::StreamExt;
@@ -19,13 +22,14 @@ use pipeline::domain::{Connection, JobId};
 use pipeline::pipeline::credentials::REFRESH_AHEAD;
 use pipeline::pipeline::messages::SyncMessage;
 use pipeline::pipeline::webhook_import::webhook_job_id;
+use pipeline::testing::moto::{MotoBackend, MotoServer};
 use pipeline::webhook::{sign, WebhookSecret};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -34,10 +38,6 @@ use tokio::sync::Mutex;
 
 const JWT_SECRET: &str = "ledger-test-secret";
 const APP_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-/// Deliveries sent, repeats included.
-const DELIVERIES: usize = 500;
-/// SIGKILLs during the run.
-const KILLS: usize = 5;
 /// Concurrent senders.
 const SENDERS: usize = 8;
 /// Longest pause a sender takes before a delivery: spreads the run over about half a minute,
@@ -47,10 +47,154 @@ const MAX_GAP_MS: u64 = 900;
 const DRAIN_DEADLINE: Duration = Duration::from_secs(150);
 const USERS: [&str; 2] = ["alice", "bob"];
 
-/// The dev-server binary on one port and one data directory, restartable.
+/// Most receives of a message before it is dead-lettered, on both backends.
+const MAX_RECEIVES: u32 = 4;
+/// Runs one at a time: each loads the machine on its own.
+static ONE_RUN_AT_A_TIME: Mutex<()> = Mutex::const_new(());
+
+/// One run's size.
+struct Run {
+    /// Deliveries sent, repeats included.
+    deliveries: usize,
+    /// SIGKILLs during the run.
+    kills: usize,
+}
+
+/// Where the server keeps its data across kills, and how the test reads it at rest.
+enum Store {
+    /// The embedded backend's data directory.
+    Local(tempfile::TempDir),
+    /// The AWS backend's resources on a moto server, which outlives the kills.
+    Aws(Box<AwsStore>),
+}
+
+struct AwsStore {
+    backend: MotoBackend,
+    /// The secret the server reads: the sealing key and the Fathom secrets.
+    secrets_arn: String,
+    // Dropped last: the server behind the backend.
+    _moto: MotoServer,
+}
+
+impl Store {
+    async fn aws(client_secret: &str) -> Store {
+        let moto = MotoServer::start().expect("start moto (`make venv` installs it)");
+        let backend = moto.create_backend(MAX_RECEIVES).await.unwrap();
+        let secret = json!({
+            "TOKEN_SEALING_KEY": pipeline::crypto::SealingKey::generate_base64(),
+            "FATHOM_CLIENT_SECRET": client_secret,
+            "FATHOM_WEBHOOK_SECRET": APP_SECRET,
+        });
+        let secrets_arn = backend
+            .clients
+            .secrets
+            .create_secret()
+            .name(format!("{}-ledger", backend.resources.table_name))
+            .secret_string(secret.to_string())
+            .send()
+            .await
+            .unwrap()
+            .arn
+            .unwrap();
+        Store::Aws(Box::new(AwsStore {
+            backend,
+            secrets_arn,
+            _moto: moto,
+        }))
+    }
+
+    /// The server's environment for this store.
+    fn configure(&self, command: &mut Command, client_secret: &str) {
+        match self {
+            Store::Local(dir) => {
+                command
+                    .env("LOCAL_DATA_DIR", dir.path())
+                    .env("FATHOM_CLIENT_SECRET", client_secret)
+                    .env("FATHOM_WEBHOOK_SECRET", APP_SECRET)
+                    .env("QUEUE_MAX_RECEIVES", MAX_RECEIVES.to_string())
+                    .env_remove("TOKEN_SEALING_KEY");
+            }
+            Store::Aws(aws) => {
+                let resources = &aws.backend.resources;
+                let endpoint = aws.backend.services.config.aws.as_ref().unwrap();
+                command
+                    .env("BACKEND", "aws")
+                    .env("TABLE_NAME", &resources.table_name)
+                    .env("AUDIO_BUCKET", &resources.audio_bucket)
+                    .env("SYNC_QUEUE_URL", &resources.sync_queue_url)
+                    .env("TRANSCRIBE_QUEUE_URL", &resources.transcribe_queue_url)
+                    .env("SECRETS_ARN", &aws.secrets_arn)
+                    .env(
+                        "AWS_ENDPOINT_URL",
+                        endpoint.endpoint_url.as_deref().unwrap(),
+                    )
+                    .env("AWS_ACCESS_KEY_ID", "testing")
+                    .env("AWS_SECRET_ACCESS_KEY", "testing")
+                    .env("AWS_REGION", "us-east-1")
+                    .env_remove("AWS_PROFILE")
+                    .env_remove("AWS_SESSION_TOKEN");
+            }
+        }
+    }
+
+    /// Jobs, held deliveries and connections, and what the sync queue holds as far as can be
+    /// told without taking messages from a running server.
+    async fn records(&self) -> AtRest {
+        match self {
+            Store::Local(dir) => read_local(dir.path()),
+            Store::Aws(aws) => read_aws(aws).await,
+        }
+    }
+
+    /// The sync queue and its dead letters, read once the server is stopped: taking the
+    /// messages is harmless then.
+    async fn queue(&self, at_rest: &mut AtRest) {
+        match self {
+            Store::Local(dir) => {
+                let read = read_local(dir.path());
+                at_rest.in_flight = read.in_flight;
+                at_rest.ticks = read.ticks;
+                at_rest.dead_letters = read.dead_letters;
+            }
+            Store::Aws(aws) => {
+                let queue = &aws.backend.services.sync_queue;
+                // The dead-letter queue first: taking from the queue may move a message there.
+                at_rest.dead_letters.clear();
+                loop {
+                    let dead = queue.receive_dead_letters(10).await.unwrap();
+                    if dead.is_empty() {
+                        break;
+                    }
+                    at_rest
+                        .dead_letters
+                        .extend(dead.into_iter().map(|m| m.body));
+                }
+                at_rest.in_flight.clear();
+                loop {
+                    let taken = queue.receive(10, Duration::from_secs(600)).await.unwrap();
+                    if taken.is_empty() {
+                        break;
+                    }
+                    for message in taken {
+                        at_rest.count_message(message.body);
+                    }
+                }
+            }
+        }
+    }
+
+    fn keep_for_inspection(self) {
+        match self {
+            Store::Local(dir) => println!("data kept for inspection in {}", dir.keep().display()),
+            Store::Aws(_) => {}
+        }
+    }
+}
+
+/// The dev-server binary on one port and one store, restartable.
 struct Server {
     port: u16,
-    data_dir: PathBuf,
+    store: Arc<Store>,
     fake: Arc<FakeFathom>,
     child: Option<Child>,
 }
@@ -58,25 +202,22 @@ struct Server {
 impl Server {
     fn spawn(&mut self) {
         let options = self.fake.options();
-        let child = Command::new(env!("CARGO_BIN_EXE_dev-server"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dev-server"));
+        self.store.configure(&mut command, &options.client_secret);
+        let child = command
             .env("PORT", self.port.to_string())
-            .env("LOCAL_DATA_DIR", &self.data_dir)
             .env("DEV_JWT_SECRET", JWT_SECRET)
             .env("DEMO", "0")
             .env("FATHOM_API_BASE_URL", self.fake.api_base_url())
             .env("FATHOM_OAUTH_BASE_URL", self.fake.oauth_base_url())
             .env("FATHOM_CLIENT_ID", &options.client_id)
-            .env("FATHOM_CLIENT_SECRET", &options.client_secret)
-            .env("FATHOM_WEBHOOK_SECRET", APP_SECRET)
             .env("FATHOM_RATE_WINDOW_MS", "200")
             .env("FATHOM_RETRY_BASE_MS", "10")
             .env("QUEUE_VISIBILITY_SECS", "2")
-            .env("QUEUE_MAX_RECEIVES", "4")
             // A killed worker's hold on its connection expires in seconds, not minutes.
             .env("SYNC_LEASE_SECS", "6")
             .env("CRON_INTERVAL_SECS", "3")
             .env("RUST_LOG", "error")
-            .env_remove("TOKEN_SEALING_KEY")
             .env_remove("PUBLIC_BASE_URL")
             .env_remove("APP_BASE_URL")
             .stdout(Stdio::null())
@@ -284,13 +425,18 @@ struct Traffic {
 /// Alice's deliveries carry the whole meeting; Bob's carry no transcript or summary, so each
 /// import fetches them with his (often expired) OAuth token. About one in twelve of Bob's
 /// meetings fails for good at Fathom.
-fn traffic(rng: &mut StdRng, fake: &FakeFathom, accounts: &[FakeAccount; 2]) -> Traffic {
+fn traffic(
+    rng: &mut StdRng,
+    fake: &FakeFathom,
+    accounts: &[FakeAccount; 2],
+    total: usize,
+) -> Traffic {
     let mut offered: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
     let mut failing = Vec::new();
     let mut deliveries = Vec::new();
     let (mut same_id_repeats, mut new_id_repeats) = (0, 0);
     let mut meeting = 0;
-    while deliveries.len() < DELIVERIES {
+    while deliveries.len() < total {
         let who = usize::from(rng.gen_bool(0.35));
         let account = &accounts[who];
         let created = fake
@@ -312,7 +458,7 @@ fn traffic(rng: &mut StdRng, fake: &FakeFathom, accounts: &[FakeAccount; 2]) -> 
         }
         offered.entry(USERS[who]).or_default().push(id);
         let body = serde_json::to_vec(&created.to_json(includes)).unwrap();
-        let copies = rng.gen_range(1..=3usize).min(DELIVERIES - deliveries.len());
+        let copies = rng.gen_range(1..=3usize).min(total - deliveries.len());
         let mut ids = vec![format!("msg_{meeting}")];
         for copy in 0..copies {
             let webhook_id = if copy == 0 {
@@ -450,7 +596,7 @@ async fn visible_failures(
     Some(listed.map(str::to_owned).chain(on_jobs).collect())
 }
 
-/// What the data directory holds, read straight from SQLite (read-only, beside the server).
+/// What the store holds, read beside the server (or after it).
 #[derive(Debug, Default)]
 struct AtRest {
     jobs_by_status: BTreeMap<String, usize>,
@@ -464,7 +610,26 @@ struct AtRest {
     connections: Vec<Connection>,
 }
 
-fn read_at_rest(data_dir: &Path) -> AtRest {
+impl AtRest {
+    fn count_job(&mut self, id: String, body: &str) {
+        let body: Value = serde_json::from_str(body).unwrap();
+        let status = body["status"].as_str().unwrap_or("?").to_owned();
+        *self.jobs_by_status.entry(status.clone()).or_default() += 1;
+        self.job_status.insert(id, status);
+    }
+
+    /// A message not yet handled: a tick, or one in flight.
+    fn count_message(&mut self, body: String) {
+        if matches!(SyncMessage::parse(&body), Ok(SyncMessage::Scheduled { .. })) {
+            self.ticks += 1;
+        } else {
+            self.in_flight.push(body);
+        }
+    }
+}
+
+/// The data directory, read straight from SQLite (read-only, beside the server).
+fn read_local(data_dir: &Path) -> AtRest {
     let db = rusqlite::Connection::open_with_flags(
         data_dir.join("callsync.db"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -477,10 +642,7 @@ fn read_at_rest(data_dir: &Path) -> AtRest {
         .unwrap();
     for row in rows {
         let (id, body) = row.unwrap();
-        let body: Value = serde_json::from_str(&body).unwrap();
-        let status = body["status"].as_str().unwrap_or("?").to_owned();
-        *at_rest.jobs_by_status.entry(status.clone()).or_default() += 1;
-        at_rest.job_status.insert(id, status);
+        at_rest.count_job(id, &body);
     }
     let mut messages = db.prepare("SELECT body, dead FROM queue_messages").unwrap();
     let rows = messages
@@ -488,13 +650,10 @@ fn read_at_rest(data_dir: &Path) -> AtRest {
         .unwrap();
     for row in rows {
         let (body, dead) = row.unwrap();
-        let tick = matches!(SyncMessage::parse(&body), Ok(SyncMessage::Scheduled { .. }));
         if dead == 1 {
             at_rest.dead_letters.push(body);
-        } else if tick {
-            at_rest.ticks += 1;
         } else {
-            at_rest.in_flight.push(body);
+            at_rest.count_message(body);
         }
     }
     let mut held = db
@@ -520,6 +679,76 @@ fn read_at_rest(data_dir: &Path) -> AtRest {
     at_rest
 }
 
+/// The table, scanned (its key design is in the DynamoDB adapter), and the sync queue's
+/// message counts: messages cannot be looked at without taking them, so while the server
+/// runs each one counts as in flight, a tick or not.
+async fn read_aws(aws: &AwsStore) -> AtRest {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let text = |item: &HashMap<String, AttributeValue>, name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut at_rest = AtRest::default();
+    let mut start = None;
+    loop {
+        let page = aws
+            .backend
+            .clients
+            .dynamodb
+            .scan()
+            .table_name(&aws.backend.resources.table_name)
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan the table");
+        for item in page.items() {
+            let (pk, sk) = (text(item, "PK"), text(item, "SK"));
+            if let Some(id) = sk.strip_prefix("JOB#") {
+                at_rest.count_job(id.to_owned(), &text(item, "data"));
+            } else if sk.starts_with("HELD#") {
+                at_rest.held.push(format!("{pk} {sk}"));
+            } else if sk.starts_with("CONN#") {
+                let connection = serde_json::from_str(&text(item, "data"));
+                at_rest
+                    .connections
+                    .push(connection.expect("a stored connection"));
+            }
+        }
+        match page.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => break,
+        }
+    }
+    let counts = aws
+        .backend
+        .clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&aws.backend.resources.sync_queue_url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .expect("read the sync queue's counts");
+    let waiting: usize = [
+        QueueAttributeName::ApproximateNumberOfMessages,
+        QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+        QueueAttributeName::ApproximateNumberOfMessagesDelayed,
+    ]
+    .iter()
+    .filter_map(|name| counts.attributes()?.get(name)?.parse::<usize>().ok())
+    .sum();
+    if waiting > 0 {
+        at_rest
+            .in_flight
+            .push(format!("{waiting} messages in the sync queue"));
+    }
+    at_rest
+}
+
 /// The job a dead-lettered message should have ended as failed, if it has one.
 fn job_of_dead_letter(body: &str, connections: &[Connection]) -> Option<JobId> {
     match SyncMessage::parse(body).ok()? {
@@ -536,6 +765,33 @@ fn job_of_dead_letter(body: &str, connections: &[Connection]) -> Option<JobId> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_ledger_balances_under_repeats_pauses_syncs_faults_and_sigkills() {
+    let run = Run {
+        deliveries: 500,
+        kills: 5,
+    };
+    let store = Store::Local(tempfile::tempdir().unwrap());
+    the_ledger_balances(run, move |_| async move { store }).await;
+}
+
+/// The same on the AWS backend (DynamoDB, SQS, S3 and Secrets Manager on moto), shorter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_ledger_balances_on_the_aws_backend_against_moto() {
+    let run = Run {
+        deliveries: 150,
+        kills: 2,
+    };
+    the_ledger_balances(run, |client_secret| async move {
+        Store::aws(&client_secret).await
+    })
+    .await;
+}
+
+async fn the_ledger_balances<F, Fut>(run: Run, store: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = Store>,
+{
+    let _alone = ONE_RUN_AT_A_TIME.lock().await;
     let started = Instant::now();
     let seed: u64 = std::env::var("LEDGER_SEED")
         .ok()
@@ -569,8 +825,11 @@ async fn the_ledger_balances_under_repeats_pauses_syncs_faults_and_sigkills() {
         .flat_map(|account| fake.add_meetings(account, 1))
         .map(|meeting| meeting.recording_id.to_string())
         .collect();
-    let data = tempfile::tempdir().unwrap();
-    let data_path = data.path().to_owned();
+    let store = Arc::new(store(fake.options().client_secret.clone()).await);
+    let backend = match *store {
+        Store::Local(_) => "embedded",
+        Store::Aws(_) => "aws (moto)",
+    };
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -578,7 +837,7 @@ async fn the_ledger_balances_under_repeats_pauses_syncs_faults_and_sigkills() {
         .port();
     let server: Shared = Arc::new(Mutex::new(Server {
         port,
-        data_dir: data_path.clone(),
+        store: store.clone(),
         fake: fake.clone(),
         child: None,
     }));
@@ -604,19 +863,20 @@ async fn the_ledger_balances_under_repeats_pauses_syncs_faults_and_sigkills() {
         wait_for_account_email(&client, &server, user).await;
     }
 
-    let mut plan = traffic(&mut rng, &fake, &accounts);
+    let mut plan = traffic(&mut rng, &fake, &accounts, run.deliveries);
     for (user, id) in USERS.iter().zip(initial) {
         plan.offered.get_mut(user).unwrap().push(id);
     }
     let kill_after: Vec<u32> = {
-        let mut at: Vec<u32> = (0..KILLS)
-            .map(|_| rng.gen_range(1..DELIVERIES as u32))
+        let mut at: Vec<u32> = (0..run.kills)
+            .map(|_| rng.gen_range(1..run.deliveries as u32))
             .collect();
         at.sort();
         at
     };
-    let pause_at = rng.gen_range(DELIVERIES as u32 / 10..DELIVERIES as u32 / 3);
-    let resume_at = rng.gen_range(DELIVERIES as u32 / 2..DELIVERIES as u32 * 9 / 10);
+    let n = run.deliveries as u32;
+    let pause_at = rng.gen_range(n / 10..n / 3);
+    let resume_at = rng.gen_range(n / 2..n * 9 / 10);
     println!(
         "plan: {} deliveries of {} meetings ({} resent with the same id, {} under a new id), \
          {} failing for good; Bob paused after {pause_at} deliveries and resumed after \
@@ -724,7 +984,7 @@ async fn the_ledger_balances_under_repeats_pauses_syncs_faults_and_sigkills() {
     let (mut stored, mut failed) = (BTreeMap::new(), BTreeMap::new());
     let mut at_rest;
     loop {
-        at_rest = read_at_rest(&data_path);
+        at_rest = store.records().await;
         let mut settled = at_rest.in_flight.is_empty()
             && at_rest.held.is_empty()
             && !at_rest.jobs_by_status.contains_key("queued")
@@ -748,7 +1008,8 @@ async fn the_ledger_balances_under_repeats_pauses_syncs_faults_and_sigkills() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     server.lock().await.kill();
-    let ticks = read_at_rest(&data_path).ticks;
+    store.queue(&mut at_rest).await;
+    let ticks = at_rest.ticks;
 
     // The ledger.
     let mut problems = Vec::new();
@@ -806,7 +1067,7 @@ async fn the_ledger_balances_under_repeats_pauses_syncs_faults_and_sigkills() {
     }
     let jobs_total: usize = at_rest.jobs_by_status.values().sum();
     println!(
-        "LEDGER seed {seed}: offered {offered_total} / stored {stored_total} / failed \
+        "LEDGER {backend} seed {seed}: offered {offered_total} / stored {stored_total} / failed \
          {failed_total} / duplicates {duplicates} / jobs {jobs_total} {:?} / in flight {} \
          (+{ticks} schedule ticks) / held {} / dead letters {} / time taken {:.1}s",
         at_rest.jobs_by_status,
@@ -835,7 +1096,10 @@ async fn the_ledger_balances_under_repeats_pauses_syncs_faults_and_sigkills() {
         ));
     }
     if !problems.is_empty() {
-        println!("data kept for inspection in {}", data.keep().display());
+        drop(server);
+        if let Ok(store) = Arc::try_unwrap(store) {
+            store.keep_for_inspection();
+        }
     }
     assert!(
         problems.is_empty(),
