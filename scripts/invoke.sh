@@ -35,10 +35,11 @@ trap stop_watch EXIT
 
 if ! listening; then
     # Built first so the watch's first run does not compile while the invoke waits.
-    ${CARGO:-cargo} build -q -p "$function" --bin "$function"
+    # With the embedded backend, which Lambda builds leave out (the `local` feature).
+    ${CARGO:-cargo} build -q -p "$function" --bin "$function" --features pipeline/local
     echo "invoke: starting cargo lambda watch on 127.0.0.1:$port (BACKEND=local, LOCAL_DATA_DIR=$data_dir)"
     # Its own process group, so stopping it also stops the function processes it runs.
-    setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" \
+    setsid cargo lambda watch --features pipeline/local --invoke-address 127.0.0.1 --invoke-port "$port" \
         --env-var BACKEND=local --env-var "LOCAL_DATA_DIR=$data_dir" \
         --env-var "RUST_LOG=${RUST_LOG:-info}" >"$root/target/lambda-watch.log" 2>&1 &
     watch_group=$!

@@ -39,25 +39,53 @@ fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-/// Builds the functions' binaries with the release profile; cargo skips what is up to date.
-pub fn build_release(root: &Path, functions: &[String]) -> Result<()> {
+/// A release build of the functions: what ships to Lambda, or the same with the embedded
+/// backend linked in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Build {
+    Lambda,
+    Local,
+}
+
+impl Build {
+    fn profile(self) -> &'static str {
+        match self {
+            Build::Lambda => "release",
+            Build::Local => "release-local",
+        }
+    }
+}
+
+/// Builds the functions' binaries in one cargo invocation; cargo skips what is up to date.
+/// Features are unified across the functions of one invocation, so a capability one of them
+/// needs (the audio engine, say) may be linked into the others, where nothing reaches it and
+/// the linker drops it.
+pub fn build_release(root: &Path, functions: &[String], build: Build) -> Result<()> {
     if functions.is_empty() {
         return Ok(());
     }
     let mut command = cargo();
-    command.current_dir(root).args(["build", "--release"]);
+    command
+        .current_dir(root)
+        .args(["build", "--profile", build.profile()]);
+    if build == Build::Local {
+        command.args(["--features", "pipeline/local"]);
+    }
     for function in functions {
         command.args(["-p", function, "--bin", function]);
     }
     let status = command.status().context("running cargo build")?;
     if !status.success() {
-        bail!("cargo build --release failed ({status})");
+        bail!(
+            "cargo build --profile {} failed ({status})",
+            build.profile()
+        );
     }
     Ok(())
 }
 
-/// Where cargo puts release binaries (honours `CARGO_TARGET_DIR` and config files).
-pub fn release_dir(root: &Path) -> Result<PathBuf> {
+/// Where cargo puts the binaries of `build` (honours `CARGO_TARGET_DIR` and config files).
+pub fn release_dir(root: &Path, build: Build) -> Result<PathBuf> {
     let output = cargo()
         .current_dir(root)
         .args(["metadata", "--format-version", "1", "--no-deps"])
@@ -70,5 +98,5 @@ pub fn release_dir(root: &Path) -> Result<PathBuf> {
     let target = metadata["target_directory"]
         .as_str()
         .context("cargo metadata names no target directory")?;
-    Ok(PathBuf::from(target).join("release"))
+    Ok(PathBuf::from(target).join(build.profile()))
 }

@@ -77,8 +77,8 @@ impl SealingKey {
     /// A key for `purpose` derived from this one (HMAC-SHA256 of the purpose), so one
     /// secret setting serves several uses without one use's key revealing another's.
     pub fn derive(&self, purpose: &str) -> [u8; 32] {
-        use hmac::{Hmac, Mac};
-        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.0.as_slice())
+        use hmac::{Hmac, KeyInit, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(self.0.as_slice())
             .expect("HMAC takes keys of any length");
         mac.update(purpose.as_bytes());
         mac.finalize().into_bytes().into()
@@ -130,6 +130,17 @@ impl SealingKey {
 
 /// The prefix of values sealed with their context bound (base64 never contains `:`).
 const BOUND: &str = "v2:";
+
+/// Lowercase hex of `bytes` (digests, signatures).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    out
+}
 
 #[cfg(test)]
 mod tests {

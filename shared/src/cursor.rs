@@ -7,7 +7,7 @@ use crate::crypto::SealingKey;
 use crate::ports::InvalidCursor;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
@@ -36,7 +36,7 @@ impl CursorSigner {
     }
 
     fn tag(&self, scope: &str, raw: &str) -> [u8; 32] {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key)
             .expect("HMAC takes keys of any length");
         mac.update(scope.as_bytes());
         mac.update(&[0]);

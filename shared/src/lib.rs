@@ -6,6 +6,7 @@ pub mod connectors;
 pub mod crypto;
 pub mod cursor;
 pub mod domain;
+#[cfg(feature = "http")]
 pub mod http;
 pub mod pipeline;
 pub mod ports;

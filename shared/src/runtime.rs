@@ -1,7 +1,6 @@
 //! Start-up shared by every function binary and the dev server: tracing, configuration,
 //! and the backend's services, each done once per process.
 
-use crate::adapters::local::LocalBackend;
 use crate::config::{Backend, Config};
 use crate::services::Services;
 use anyhow::Result;
@@ -44,7 +43,14 @@ fn json_logs(env: impl Fn(&str) -> Option<String>) -> bool {
 pub async fn build_services(config: Config) -> Result<Services> {
     let config = Arc::new(config);
     match config.backend {
-        Backend::Local => Ok(LocalBackend::open(config)?.services),
+        #[cfg(feature = "local")]
+        Backend::Local => Ok(crate::adapters::local::LocalBackend::open(config)?.services),
+        // A Lambda build: the embedded backend is left out (`local` feature).
+        #[cfg(not(feature = "local"))]
+        Backend::Local => anyhow::bail!(
+            "configuration: BACKEND=local needs a build with the embedded backend \
+             (the function's `local` feature, as `make invoke` builds it)"
+        ),
         Backend::Aws => crate::adapters::aws::build(config).await,
     }
 }

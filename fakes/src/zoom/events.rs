@@ -5,7 +5,7 @@
 use super::downloads::hex;
 use super::state::FakeZoomAccount;
 use chrono::{SecondsFormat, Utc};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 

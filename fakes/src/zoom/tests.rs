@@ -5,7 +5,7 @@ use super::*;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::TimeZone;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use std::collections::HashMap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -91,10 +91,7 @@ impl MeetingContent {
 }
 
 pub fn hex_digest(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::crypto::hex(&Sha256::digest(bytes))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -74,7 +74,7 @@ pub async fn spool_to_temp_file(
     file.flush().await?;
     Ok(SpooledFile {
         file: temp,
-        sha256_hex: format!("{:x}", hasher.finalize()),
+        sha256_hex: crate::crypto::hex(&hasher.finalize()),
         size_bytes,
     })
 }
@@ -94,7 +94,7 @@ mod tests {
         assert_eq!(spooled.size_bytes, 1_000_000);
         assert_eq!(
             spooled.sha256_hex,
-            format!("{:x}", Sha256::digest(&content))
+            crate::crypto::hex(&Sha256::digest(&content))
         );
         let empty = spool_to_temp_file(&b""[..], dir.path(), 10).await.unwrap();
         assert_eq!(

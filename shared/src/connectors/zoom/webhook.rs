@@ -7,10 +7,11 @@
 
 use super::error::ZoomWireError;
 use super::wire::{lenient_time, optional_secret, secret_safe, ZoomMeeting};
+use crate::crypto::hex;
 use crate::crypto::SecretString;
 use crate::domain::hex_digest;
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
@@ -330,16 +331,6 @@ fn parse_unix_seconds(text: &str) -> Result<i64, ZoomVerifyError> {
         return Err(ZoomVerifyError::InvalidTimestamp);
     }
     text.parse().map_err(|_| ZoomVerifyError::InvalidTimestamp)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-    out
 }
 
 /// Either case; `None` for odd lengths or non-hex characters.
