@@ -214,16 +214,20 @@ pub enum UploadUrlError {
 impl BlobStore for LocalBlobs {
     async fn put(&self, key: &str, bytes: Bytes, _content_type: &str) -> Result<()> {
         let path = self.path(key)?;
-        if let Some(dir) = path.parent() {
-            tokio::fs::create_dir_all(dir).await?;
-        }
-        // Write then rename, so a reader never sees half a blob.
-        let tmp = path.with_extension(format!("partial-{}", uuid::Uuid::new_v4().simple()));
-        tokio::fs::write(&tmp, &bytes)
-            .await
-            .with_context(|| format!("writing blob {key}"))?;
-        tokio::fs::rename(&tmp, &path).await?;
-        Ok(())
+        let key = key.to_owned();
+        // One trip to the blocking pool for the three steps (a webhook payload is small).
+        tokio::task::spawn_blocking(move || {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            // Write then rename, so a reader never sees half a blob.
+            let tmp = path.with_extension(format!("partial-{}", uuid::Uuid::new_v4().simple()));
+            std::fs::write(&tmp, &bytes).with_context(|| format!("writing blob {key}"))?;
+            std::fs::rename(&tmp, &path)?;
+            Ok(())
+        })
+        .await
+        .context("local blob task failed")?
     }
 
     async fn put_file(&self, key: &str, path: &std::path::Path, _content_type: &str) -> Result<()> {

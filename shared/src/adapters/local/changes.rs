@@ -42,7 +42,7 @@ impl ChangeFeed for LocalChanges {
     async fn read(&self, workspace: &WorkspaceId, after: u64, limit: usize) -> Result<Vec<Change>> {
         let workspace = workspace.to_string();
         self.0
-            .call(move |c| {
+            .read(move |c| {
                 let mut stmt = c.prepare(
                     "SELECT body FROM changes WHERE workspace_id = ?1 AND seq > ?2
                      ORDER BY seq LIMIT ?3",

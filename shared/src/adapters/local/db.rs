@@ -1,8 +1,8 @@
 //! The SQLite file every local port shares, and the schema.
 
 use anyhow::{Context, Result};
-use rusqlite::Connection;
-use std::path::Path;
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 pub(super) const SCHEMA: &str = r#"
@@ -197,16 +197,67 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
-/// One SQLite connection shared by every local port; calls run on the blocking pool so
+/// The SQLite file every local port shares: one connection that writes (SQLite takes one
+/// writer at a time), and read-only connections for reads, which in WAL mode run beside the
+/// writer and each other instead of queueing behind it. Calls run on the blocking pool so
 /// the async runtime never waits on disk.
 #[derive(Clone)]
-pub struct Db(Arc<Mutex<Connection>>);
+pub struct Db {
+    writer: Arc<Mutex<Connection>>,
+    /// `None` for an in-memory database, which other connections cannot open: its reads go
+    /// through the writer.
+    readers: Option<Arc<Readers>>,
+}
+
+/// Idle read-only connections, opened as needed and kept up to `MAX_IDLE_READERS`.
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+/// Read connections kept open between calls: enough for the blocking pool's usual work.
+const MAX_IDLE_READERS: usize = 8;
+
+impl Readers {
+    fn take(&self) -> Result<Connection> {
+        if let Some(conn) = lock(&self.idle).pop() {
+            return Ok(conn);
+        }
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("opening SQLite database {} to read", self.path.display()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(conn)
+    }
+
+    fn give_back(&self, conn: Connection) {
+        let mut idle = lock(&self.idle);
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+    }
+}
+
+/// A poisoned lock still guards a usable connection: a panic inside a call rolls back its
+/// transaction when the transaction is dropped.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 impl Db {
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path)
             .with_context(|| format!("opening SQLite database {}", path.display()))?;
-        Self::init(conn)
+        let mut db = Self::init(conn)?;
+        db.readers = Some(Arc::new(Readers {
+            path: path.to_owned(),
+            idle: Mutex::new(Vec::new()),
+        }));
+        Ok(db)
     }
 
     pub fn in_memory() -> Result<Self> {
@@ -224,19 +275,39 @@ impl Db {
                 .context("creating the local schema")?;
         }
         migrate(&mut conn)?;
-        Ok(Db(Arc::new(Mutex::new(conn))))
+        Ok(Db {
+            writer: Arc::new(Mutex::new(conn)),
+            readers: None,
+        })
     }
 
-    /// Runs `f` with the connection, off the async threads.
+    /// Runs `f` with the writing connection, off the async threads.
     pub async fn call<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
-        let db = self.0.clone();
+        let db = self.writer.clone();
+        tokio::task::spawn_blocking(move || f(&mut lock(&db)))
+            .await
+            .context("local database task failed")?
+    }
+
+    /// Runs `f`, which only reads, with a read-only connection: it sees every write committed
+    /// before it starts. A write in `f` fails ("attempt to write a readonly database").
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let Some(readers) = self.readers.clone() else {
+            return self.call(f).await;
+        };
         tokio::task::spawn_blocking(move || {
-            let mut conn = db.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut conn)
+            let mut conn = readers.take()?;
+            let result = f(&mut conn);
+            readers.give_back(conn);
+            result
         })
         .await
         .context("local database task failed")?
@@ -250,4 +321,70 @@ pub fn millis(t: chrono::DateTime<chrono::Utc>) -> i64 {
 
 pub fn from_json<T: serde::de::DeserializeOwned>(body: &str) -> Result<T> {
     serde_json::from_str(body).context("a stored item could not be read")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    async fn count(db: &Db) -> i64 {
+        db.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM probe", [], |r| r.get(0))?))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_run_beside_an_open_write_and_see_what_was_committed_before_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("callsync.db")).unwrap();
+        let insert = "INSERT INTO probe (id) VALUES (?1)";
+        db.call(move |c| {
+            c.execute_batch("CREATE TABLE probe (id TEXT PRIMARY KEY)")?;
+            Ok(c.execute(insert, ["r1"])?)
+        })
+        .await
+        .unwrap();
+        assert_eq!(count(&db).await, 1, "a committed write is read");
+
+        // The writer holds a transaction with a second row until told to commit.
+        let (holding_tx, holding) = mpsc::channel();
+        let (commit_tx, commit) = mpsc::channel::<()>();
+        let writer = tokio::spawn({
+            let db = db.clone();
+            async move {
+                db.call(move |c| {
+                    let tx = c.transaction()?;
+                    tx.execute(insert, ["r2"])?;
+                    holding_tx.send(()).unwrap();
+                    commit.recv().unwrap();
+                    tx.commit()?;
+                    Ok(())
+                })
+                .await
+            }
+        });
+        tokio::task::spawn_blocking(move || holding.recv().unwrap())
+            .await
+            .unwrap();
+        // Queued behind the writer this read would never return (the writer waits for it).
+        let during = tokio::time::timeout(Duration::from_secs(30), count(&db))
+            .await
+            .expect("a read does not wait for the writer");
+        assert_eq!(during, 1, "an uncommitted write is not read");
+        commit_tx.send(()).unwrap();
+        writer.await.unwrap().unwrap();
+        assert_eq!(count(&db).await, 2, "the committed write is read");
+    }
+
+    #[tokio::test]
+    async fn a_read_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("callsync.db")).unwrap();
+        let attempt = db
+            .read(|c| Ok(c.execute("DELETE FROM recordings", [])?))
+            .await;
+        assert!(attempt.is_err(), "a read-only connection refuses writes");
+    }
 }

@@ -52,7 +52,7 @@ impl OnceStore for LocalOnce {
     async fn get(&self, key: &str, now: DateTime<Utc>) -> Result<Option<String>> {
         let key = key.to_owned();
         self.0
-            .call(move |c| {
+            .read(move |c| {
                 Ok(c.query_row(
                     "SELECT value FROM once_items WHERE key = ?1 AND expires_at > ?2",
                     params![key, millis(now)],
@@ -172,7 +172,7 @@ impl CounterStore for LocalCounters {
     async fn get(&self, name: &str) -> Result<u64> {
         let name = name.to_owned();
         self.0
-            .call(move |c| {
+            .read(move |c| {
                 let v: Option<i64> = c
                     .query_row(
                         "SELECT value FROM counters WHERE name = ?1",

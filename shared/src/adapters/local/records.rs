@@ -100,7 +100,7 @@ impl RecordingReader for LocalRecordings {
             id.to_string(),
         );
         self.0
-            .call(move |c| {
+            .read(move |c| {
                 one(
                     c,
                     "SELECT body FROM recordings WHERE id = ?1 AND workspace_id = ?2
@@ -123,7 +123,7 @@ impl RecordingReader for LocalRecordings {
             external_id.to_string(),
         );
         self.0
-            .call(move |c| {
+            .read(move |c| {
                 one(
                     c,
                     "SELECT body FROM recordings WHERE workspace_id = ?1 AND user_id = ?2
@@ -141,7 +141,7 @@ impl RecordingReader for LocalRecordings {
         let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
         let limit = query.limit.max(1);
         self.0
-            .call(move |c| {
+            .read(move |c| {
                 let (after_sort, after_id) =
                     after.unwrap_or((i64::MAX, String::from("\u{10FFFF}")));
                 let mut stmt = c.prepare(
@@ -175,7 +175,7 @@ impl RecordingReader for LocalRecordings {
     async fn count(&self, owner: &Tenant, source: Source) -> Result<u64> {
         let (workspace, user) = (owner.workspace.to_string(), owner.user.to_string());
         self.0
-            .call(move |c| {
+            .read(move |c| {
                 let n: i64 = c.query_row(
                     "SELECT COUNT(*) FROM recordings
                      WHERE workspace_id = ?1 AND user_id = ?2 AND source = ?3",
@@ -310,14 +310,14 @@ impl ConnectionStore for LocalConnections {
     async fn get(&self, id: &ConnectionId) -> Result<Option<Connection>> {
         let id = id.to_string();
         self.0
-            .call(move |c| Ok(connections_where(c, "id = ?1", params![id])?.pop()))
+            .read(move |c| Ok(connections_where(c, "id = ?1", params![id])?.pop()))
             .await
     }
 
     async fn find(&self, owner: &Tenant, source: Source) -> Result<Option<Connection>> {
         let (workspace, user) = (owner.workspace.to_string(), owner.user.to_string());
         self.0
-            .call(move |c| {
+            .read(move |c| {
                 Ok(connections_where(
                     c,
                     "workspace_id = ?1 AND user_id = ?2 AND source = ?3",
@@ -331,7 +331,7 @@ impl ConnectionStore for LocalConnections {
     async fn list_for_owner(&self, owner: &Tenant) -> Result<Vec<Connection>> {
         let (workspace, user) = (owner.workspace.to_string(), owner.user.to_string());
         self.0
-            .call(move |c| {
+            .read(move |c| {
                 connections_where(
                     c,
                     "workspace_id = ?1 AND user_id = ?2 ORDER BY created_at",
@@ -344,7 +344,7 @@ impl ConnectionStore for LocalConnections {
     async fn list_for_workspace(&self, workspace: &WorkspaceId) -> Result<Vec<Connection>> {
         let workspace = workspace.to_string();
         self.0
-            .call(move |c| {
+            .read(move |c| {
                 connections_where(
                     c,
                     "workspace_id = ?1 ORDER BY created_at, id",
@@ -357,7 +357,7 @@ impl ConnectionStore for LocalConnections {
     async fn find_by_route_key(&self, source: Source, key: &str) -> Result<Vec<Connection>> {
         let key = key.to_owned();
         self.0
-            .call(move |c| {
+            .read(move |c| {
                 connections_where(
                     c,
                     "source = ?1 AND route_key = ?2",
@@ -371,7 +371,7 @@ impl ConnectionStore for LocalConnections {
         let after = cursor.map(decode_cursor).transpose()?;
         let limit = limit.max(1);
         self.0
-            .call(move |c| {
+            .read(move |c| {
                 let (after_created, after_id) = after.unwrap_or((i64::MIN, String::new()));
                 let mut stmt = c.prepare(
                     "SELECT body, created_at, id FROM connections
@@ -450,7 +450,7 @@ impl JobStore for LocalJobs {
             id.to_string(),
         );
         self.0
-            .call(move |c| {
+            .read(move |c| {
                 one(
                     c,
                     "SELECT body FROM jobs WHERE id = ?1 AND workspace_id = ?2 AND user_id = ?3",
@@ -469,7 +469,7 @@ impl JobStore for LocalJobs {
         let (workspace, user) = (owner.workspace.to_string(), owner.user.to_string());
         let source = source.map(|s| s.as_str().to_owned());
         self.0
-            .call(move |c| {
+            .read(move |c| {
                 let mut stmt = c.prepare(
                     "SELECT body FROM jobs WHERE workspace_id = ?1 AND user_id = ?2
                          AND (?3 IS NULL OR source = ?3)
@@ -491,7 +491,7 @@ impl JobStore for LocalJobs {
         limit: usize,
     ) -> Result<Vec<SyncJob>> {
         self.0
-            .call(move |c| {
+            .read(move |c| {
                 let mut stmt = c.prepare(
                     "SELECT body FROM jobs WHERE running_updated_at IS NOT NULL
                          AND running_updated_at < ?1
@@ -542,7 +542,7 @@ impl UploadStore for LocalUploads {
             id.to_string(),
         );
         self.0
-            .call(move |c| {
+            .read(move |c| {
                 one(
                     c,
                     "SELECT body FROM uploads WHERE id = ?1 AND workspace_id = ?2 AND user_id = ?3",
@@ -555,7 +555,7 @@ impl UploadStore for LocalUploads {
     async fn list(&self, owner: &Tenant, limit: usize) -> Result<Vec<Upload>> {
         let (workspace, user) = (owner.workspace.to_string(), owner.user.to_string());
         self.0
-            .call(move |c| {
+            .read(move |c| {
                 let mut stmt = c.prepare(
                     "SELECT body FROM uploads WHERE workspace_id = ?1 AND user_id = ?2
                      ORDER BY created_at DESC, id DESC LIMIT ?3",
