@@ -39,8 +39,9 @@ fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-/// A release build of the functions: what ships to Lambda, or the same with the embedded
-/// backend linked in.
+/// An optimised build of the functions: what ships to Lambda (the release profile), or one with
+/// the embedded backend linked in, in the perf profile (optimised, without the release
+/// profile's size-focused LTO, and kept apart from the Lambda binaries).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Build {
     Lambda,
@@ -51,7 +52,7 @@ impl Build {
     fn profile(self) -> &'static str {
         match self {
             Build::Lambda => "release",
-            Build::Local => "release-local",
+            Build::Local => "perf",
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `make bench`: the size of each function's release binary and its cold start, measured the
 //! way Lambda starts a function (spawn the process, serve one event from the Runtime API, time
-//! the answer), on the embedded backend (a build with it linked in, which Lambda builds leave
-//! out) and on the AWS backend against a moto server (the binary Lambda gets).
+//! the answer), on the embedded backend (a perf-profile build with it linked in, which Lambda
+//! builds leave out) and on the AWS backend against a moto server (the binary Lambda gets).
 //! It prints figures and their targets; it never fails on a figure.
 
 mod binaries;
@@ -155,7 +155,7 @@ async fn main() -> Result<()> {
         .collect();
     println!(
         "bench: building {} for {} (this host) as Lambda gets them (release profile) and with \
-         the embedded backend (release-local), one cargo invocation each, which does nothing \
+         the embedded backend (perf profile), one cargo invocation each, which does nothing \
          when they are up to date",
         present.join(", "),
         std::env::consts::ARCH
@@ -279,8 +279,10 @@ fn print_table(rows: &[(&str, Row)]) {
          for file-transcribe (10^6 bytes, stripped); cold start <= \
          {LOCAL_COLD_START_TARGET_MS} ms on the embedded backend, <= \
          {AWS_COLD_START_TARGET_MS} ms on the AWS backend against moto; median of {RUNS} \
-         starts, from spawn to the answer reaching the Runtime API. Binaries are built for \
-         this host's architecture; the template deploys arm64 by default."
+         starts, from spawn to the answer reaching the Runtime API. Sizes and AWS starts are \
+         of the Lambda builds, embedded-backend starts of perf-profile builds that link it \
+         (Lambda builds leave it out). Binaries are built for this host's architecture; the \
+         template deploys arm64 by default."
     );
 }
 
