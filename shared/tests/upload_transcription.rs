@@ -716,3 +716,21 @@ async fn a_twenty_minute_recording_is_cut_at_quiet_places_into_enough_chunks_for
         assert!(inside.is_none(), "cut at {cut:.2} s, in {inside:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configured_concurrency_is_the_number_of_requests_in_flight() {
+    let config = pipeline::config::Config::from_lookup(|name| {
+        (name == "TRANSCRIBE_CONCURRENCY").then(|| "2".to_owned())
+    })
+    .unwrap();
+    let options =
+        pipeline::pipeline::upload_import::UploadTranscription::from_config(&config).options;
+    assert_eq!(options.parallelism, 2);
+    let fake = FakeTranscribe::start().await.unwrap();
+    // Two rounds of two chunks.
+    let (_dir, path, bursts) = short_recording(20.0 * 60.0);
+    let transcription = held_transcription(&fake, 2, &path, &options).await;
+    assert_eq!(transcription.chunks, 4);
+    assert_eq!(fake.stats().peak_concurrent_requests, 2);
+    assert_heard_each_burst_once(&transcription, &bursts, 0.03);
+}
