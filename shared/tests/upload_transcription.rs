@@ -734,3 +734,48 @@ async fn the_configured_concurrency_is_the_number_of_requests_in_flight() {
     assert_eq!(fake.stats().peak_concurrent_requests, 2);
     assert_heard_each_burst_once(&transcription, &bursts, 0.03);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_chunk_after_the_first_is_prompted_with_the_last_words_of_the_one_before() {
+    let fake = FakeTranscribe::start().await.unwrap();
+    let (_dir, path, bursts) = short_recording(800.0);
+    let options = TranscriptionOptions {
+        max_chunk_seconds: 300.0,
+        parallelism: 1,
+        ..TranscriptionOptions::default()
+    };
+    let transcription =
+        transcribe_media(&path, &client_for(&fake, "whisper-1"), &options, |_, _| {})
+            .await
+            .unwrap();
+    assert_eq!(transcription.chunks, 3);
+    assert_heard_each_burst_once(&transcription, &bursts, 0.03);
+
+    let forms = forms_in_chunk_order(&fake);
+    assert_eq!(
+        forms[0].prompt, None,
+        "the first chunk has nothing before it"
+    );
+    for pair in forms.windows(2) {
+        let (before, after) = (&pair[0], &pair[1]);
+        let prompt = after
+            .prompt
+            .as_deref()
+            .unwrap_or_else(|| panic!("{} was sent without a prompt", after.filename));
+        assert!(
+            before.text.len() > 200,
+            "{} words, enough to need cutting",
+            before.text
+        );
+        let said_before = before
+            .text
+            .strip_suffix(prompt)
+            .unwrap_or_else(|| panic!("`{prompt}` is not the end of `{}`", before.text));
+        assert!(said_before.ends_with(' '), "`{prompt}` starts mid-word");
+        assert!(
+            (150..=200).contains(&prompt.len()),
+            "{} characters: `{prompt}`",
+            prompt.len()
+        );
+    }
+}

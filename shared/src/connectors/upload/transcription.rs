@@ -9,6 +9,7 @@ use super::sniff::{sniff, MediaFormat, SniffError, SNIFF_LEN};
 use super::transcribe_client::{AudioFile, TimedSegment, TranscribeClient, TranscribeError};
 use crate::domain::TranscriptSegment;
 use futures::stream::{FuturesUnordered, StreamExt};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use tokio::io::AsyncReadExt;
@@ -27,6 +28,9 @@ const MULTIPART_ALLOWANCE_BYTES: u64 = 64 * 1024;
 /// rounds of requests (see `chunk_seconds_for`), and a round lasts as long as its longest
 /// chunk. Memory bounds it too: each request in flight holds its encoded chunk.
 pub const DEFAULT_PARALLELISM: usize = 4;
+/// The prompt for a chunk: at most this much of the end of the previous chunk's text, in
+/// whole words (Whisper reads only the last 224 tokens of a prompt; this is well within).
+const PROMPT_TAIL_CHARS: usize = 200;
 /// A chunk shortened for parallelism looks for a quiet place in its last tenth ...
 const SEARCH_FRACTION: f64 = 0.1;
 /// ... but at least this far back (within `silence_search_seconds`).
@@ -306,6 +310,7 @@ async fn transcribe_as_is(
         bytes: tokio::fs::read(path).await?.into(),
         filename: format!("upload.{}", format.api_extension()),
         duration_seconds: None,
+        prompt: None,
     };
     let transcript = client.transcribe(&audio).await?;
     progress(1, 1);
@@ -356,12 +361,23 @@ async fn transcribe_decoded(
 
     let mut in_flight = FuturesUnordered::new();
     let mut transcripts = Vec::new();
+    // Prompt continuity without giving up parallelism: a chunk is sent with the end of its
+    // predecessor's text when the predecessor has been transcribed by the time the chunk's
+    // turn comes, and without a prompt rather than wait for it (the overlap still gives each
+    // word at a cut whole to one request). With one request at a time that is every chunk:
+    // a finished request frees its slot only as its transcript is taken in below, before the
+    // next chunk can be received. With several, it is the chunks that waited for a slot.
+    // The ends of chunks whose successor has not been sent yet, by index.
+    let mut tails: HashMap<usize, String> = HashMap::new();
     let (mut created, mut sent, mut all_created) = (0, 0, false);
     progress(0, estimate);
     let outcome: Result<(), MediaError> = loop {
         tokio::select! {
             finished = in_flight.next(), if !in_flight.is_empty() => match finished {
-                Some(Ok((transcript, requested))) => {
+                Some(Ok((index, transcript, requested))) => {
+                    if index + 1 >= created {
+                        tails.insert(index, prompt_tail(&transcript, PROMPT_TAIL_CHARS));
+                    }
                     transcripts.push(transcript);
                     sent += usize::from(requested);
                     progress(transcripts.len(), if all_created { created } else { estimate.max(created) });
@@ -372,7 +388,12 @@ async fn transcribe_decoded(
             next = receiver.recv(), if !all_created => match next {
                 Some((chunk, permit)) => {
                     created += 1;
-                    in_flight.push(transcribe_chunk(client, chunk, permit));
+                    let prompt = chunk
+                        .index
+                        .checked_sub(1)
+                        .and_then(|previous| tails.remove(&previous))
+                        .filter(|tail| !tail.is_empty());
+                    in_flight.push(transcribe_chunk(client, chunk, prompt, permit));
                 }
                 None => all_created = true,
             },
@@ -465,16 +486,20 @@ fn produce_chunks(
     Ok(Produced::Whole(total_samples))
 }
 
-/// Transcribes one chunk; digital silence is answered without a request. The permit is
-/// released, and the chunk's bytes freed, when this finishes.
+/// Transcribes one chunk, `prompt` the text said just before it; digital silence is answered
+/// without a request. The permit is released, and the chunk's bytes freed, when this
+/// finishes. Answers the chunk's index, its transcript, and whether a request was made.
 async fn transcribe_chunk(
     client: &TranscribeClient,
     chunk: WavChunk,
+    prompt: Option<String>,
     permit: OwnedSemaphorePermit,
-) -> Result<(ChunkTranscript, bool), TranscribeError> {
-    let (start_seconds, end_seconds) = (chunk.start_seconds, chunk.end_seconds());
+) -> Result<(usize, ChunkTranscript, bool), TranscribeError> {
+    let (index, start_seconds, end_seconds) =
+        (chunk.index, chunk.start_seconds, chunk.end_seconds());
     if chunk.silent {
         return Ok((
+            index,
             ChunkTranscript {
                 start_seconds,
                 end_seconds,
@@ -487,11 +512,13 @@ async fn transcribe_chunk(
         bytes: chunk.wav,
         filename: format!("chunk-{:04}.wav", chunk.index),
         duration_seconds: Some(chunk.duration_seconds),
+        prompt,
     };
     let transcript = client.transcribe(&audio).await;
     drop(audio);
     drop(permit);
     Ok((
+        index,
         ChunkTranscript {
             start_seconds,
             end_seconds,
@@ -499,6 +526,32 @@ async fn transcribe_chunk(
         },
         true,
     ))
+}
+
+/// The last words of a chunk's text, at most `max_chars` of them and whole words only (a
+/// single word longer than that is cut at its start).
+fn prompt_tail(transcript: &ChunkTranscript, max_chars: usize) -> String {
+    let mut words: Vec<&str> = Vec::new();
+    let mut length = 0;
+    for word in transcript
+        .segments
+        .iter()
+        .rev()
+        .flat_map(|s| s.text.split_whitespace().rev())
+    {
+        let added = word.chars().count() + usize::from(!words.is_empty());
+        if length + added > max_chars {
+            if words.is_empty() {
+                let skip = word.chars().count() - max_chars;
+                return word.chars().skip(skip).collect();
+            }
+            break;
+        }
+        length += added;
+        words.push(word);
+    }
+    words.reverse();
+    words.join(" ")
 }
 
 fn into_domain(segments: Vec<TimedSegment>) -> Vec<TranscriptSegment> {
@@ -577,6 +630,41 @@ mod tests {
         assert!(
             (search - plan.max_seconds() / 10.0).abs() < 0.01,
             "{search} s"
+        );
+    }
+
+    fn chunk_of(texts: &[&str]) -> ChunkTranscript {
+        ChunkTranscript {
+            start_seconds: 0.0,
+            end_seconds: 10.0,
+            segments: texts
+                .iter()
+                .map(|text| TimedSegment {
+                    start: 0.0,
+                    end: 1.0,
+                    text: (*text).to_owned(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_prompt_is_the_last_whole_words_of_the_previous_chunk() {
+        let chunk = chunk_of(&[
+            "So we agreed.",
+            "Next, the budget for Q3",
+            "and the hiring plan.",
+        ]);
+        assert_eq!(
+            prompt_tail(&chunk, 200),
+            "So we agreed. Next, the budget for Q3 and the hiring plan."
+        );
+        assert_eq!(prompt_tail(&chunk, 24), "Q3 and the hiring plan.");
+        assert_eq!(prompt_tail(&chunk, 27), "for Q3 and the hiring plan.");
+        assert_eq!(prompt_tail(&chunk_of(&[]), 200), "");
+        assert_eq!(
+            prompt_tail(&chunk_of(&["Supercalifragilistic"]), 5),
+            "istic"
         );
     }
 
