@@ -5,7 +5,8 @@
 //! worded `tone <Hz>` (the span's pitch rounded to 10 Hz), so a test that sends tone bursts
 //! can check each burst comes back once, in order, at the right time. Other formats get one
 //! segment naming the format. It enforces the bearer key and the request size limit, and can
-//! be told to fail, to be slow, and to report what it saw.
+//! be told to fail, to be slow, to hold requests until several are in flight, and to report
+//! what it saw (each form's fields, its `prompt` included, and the text it answered).
 
 use axum::body::Body;
 use axum::extract::State;
@@ -19,7 +20,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// The real service's limit on a whole request.
@@ -69,7 +70,11 @@ pub struct ReceivedForm {
     pub model: String,
     pub response_format: String,
     pub language: Option<String>,
+    /// The `prompt` field, when the client sent one.
+    pub prompt: Option<String>,
     pub file_bytes: usize,
+    /// The text the fake answered.
+    pub text: String,
 }
 
 #[derive(Default)]
@@ -89,6 +94,14 @@ struct Shared {
     faults: Mutex<VecDeque<StatusCode>>,
     latency_per_audio_second: Mutex<Duration>,
     forms: Mutex<Vec<ReceivedForm>>,
+    hold: Mutex<Option<Hold>>,
+}
+
+/// Holds the first `count` requests until all of them are in the fake at once.
+struct Hold {
+    count: usize,
+    arrived: usize,
+    released: watch::Sender<bool>,
 }
 
 /// Locks a mutex even if a handler panicked while holding it: the data stays usable for a fake.
@@ -119,6 +132,7 @@ impl FakeTranscribe {
             faults: Mutex::new(VecDeque::new()),
             latency_per_audio_second: Mutex::new(Duration::ZERO),
             forms: Mutex::new(Vec::new()),
+            hold: Mutex::new(None),
         });
         let app = Router::new()
             .route("/v1/audio/transcriptions", post(transcribe))
@@ -160,6 +174,18 @@ impl FakeTranscribe {
     /// Each answer takes this long per second of WAV audio in the request.
     pub fn set_latency_per_audio_second(&self, latency: Duration) {
         *lock(&self.shared.latency_per_audio_second) = latency;
+    }
+
+    /// The next `count` requests are answered only once all `count` have arrived, so that a
+    /// test sees whether a client really keeps `count` requests in flight at once (without
+    /// timing anything). A client that never does waits for ever: run it under a timeout.
+    pub fn hold_until_in_flight(&self, count: usize) {
+        let (released, _) = watch::channel(count == 0);
+        *lock(&self.shared.hold) = Some(Hold {
+            count,
+            arrived: 0,
+            released,
+        });
     }
 
     pub fn stats(&self) -> TranscribeStats {
@@ -218,6 +244,20 @@ async fn transcribe(State(shared): State<Arc<Shared>>, headers: HeaderMap, body:
     let counters = &shared.counters;
     let _in_flight = InFlight::enter(counters);
     counters.requests.fetch_add(1, Ordering::SeqCst);
+    let held = lock(&shared.hold).as_mut().and_then(|hold| {
+        if hold.arrived >= hold.count {
+            return None;
+        }
+        hold.arrived += 1;
+        if hold.arrived == hold.count {
+            hold.released.send_replace(true);
+        }
+        Some(hold.released.subscribe())
+    });
+    if let Some(mut released) = held {
+        // The sender lives in `shared` for as long as the server does.
+        let _ = released.wait_for(|open| *open).await;
+    }
 
     // Read the whole request (within reason) before answering, so the client always sees the
     // answer rather than a reset connection.
@@ -309,23 +349,25 @@ async fn transcribe(State(shared): State<Arc<Shared>>, headers: HeaderMap, body:
         tokio::time::sleep(latency.mul_f64(seconds)).await;
     }
     counters.transcribed.fetch_add(1, Ordering::SeqCst);
-    lock(&shared.forms).push(ReceivedForm {
-        filename: form.filename.clone(),
-        model: form.model.clone(),
-        response_format: form.response_format.clone(),
-        language: form.language.clone(),
-        file_bytes: form.file.len(),
-    });
-    answer(&form.response_format, &heard)
-}
-
-fn answer(response_format: &str, heard: &Heard) -> Response {
     let text = heard
         .segments
         .iter()
         .map(|(_, _, t)| t.as_str())
         .collect::<Vec<_>>()
         .join(" ");
+    lock(&shared.forms).push(ReceivedForm {
+        filename: form.filename.clone(),
+        model: form.model.clone(),
+        response_format: form.response_format.clone(),
+        language: form.language.clone(),
+        prompt: form.prompt.clone(),
+        file_bytes: form.file.len(),
+        text: text.clone(),
+    });
+    answer(&form.response_format, &heard, text)
+}
+
+fn answer(response_format: &str, heard: &Heard, text: String) -> Response {
     match response_format {
         "text" => text.into_response(),
         "verbose_json" => {
@@ -354,6 +396,7 @@ struct Form<'a> {
     model: String,
     response_format: String,
     language: Option<String>,
+    prompt: Option<String>,
 }
 
 /// A minimal `multipart/form-data` reader: enough for well-formed client requests.
@@ -375,6 +418,7 @@ fn parse_form<'a>(headers: &HeaderMap, body: &'a [u8]) -> Result<Form<'a>, Strin
         model: String::new(),
         response_format: "json".into(),
         language: None,
+        prompt: None,
     };
     let mut has_file = false;
     let mut at =
@@ -402,6 +446,7 @@ fn parse_form<'a>(headers: &HeaderMap, body: &'a [u8]) -> Result<Form<'a>, Strin
             "model" => form.model = text(),
             "response_format" => form.response_format = text(),
             "language" => form.language = Some(text()),
+            "prompt" => form.prompt = Some(text()),
             _ => {}
         }
         at = data_end + 2 + delimiter.len();
@@ -622,7 +667,7 @@ mod tests {
 
     #[test]
     fn reads_a_multipart_form() {
-        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"chunk-0001.wav\"\r\n\r\nRIFF\r\n--not-it\r\n--XyZ\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n--XyZ\r\nContent-Disposition: form-data; name=\"response_format\"\r\n\r\nverbose_json\r\n--XyZ--\r\n";
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"chunk-0001.wav\"\r\n\r\nRIFF\r\n--not-it\r\n--XyZ\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n--XyZ\r\nContent-Disposition: form-data; name=\"response_format\"\r\n\r\nverbose_json\r\n--XyZ\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\ntone 440 tone 550\r\n--XyZ--\r\n";
         let mut headers = HeaderMap::new();
         headers.insert(
             header::CONTENT_TYPE,
@@ -633,6 +678,7 @@ mod tests {
         assert_eq!(form.file, b"RIFF\r\n--not-it");
         assert_eq!(form.model, "whisper-1");
         assert_eq!(form.response_format, "verbose_json");
+        assert_eq!(form.prompt.as_deref(), Some("tone 440 tone 550"));
         assert!(parse_form(&HeaderMap::new(), body).is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! Typed configuration from environment variables (see the README's configuration table).
 //! A bad value stops start-up with a message naming the variable.
 
+use crate::connectors::upload::transcription::DEFAULT_PARALLELISM;
 use std::path::PathBuf;
 use url::Url;
 
@@ -49,6 +50,10 @@ pub struct Config {
     pub zoom: ZoomSettings,
     pub transcribe_api_base_url: Url,
     pub transcribe_model: String,
+    /// Chunks of one recording transcribed at once (`TRANSCRIBE_CONCURRENCY`; see
+    /// `DEFAULT_PARALLELISM` for the default's reasons). Each holds one encoded chunk (up to
+    /// about 19 MB) in memory while its request runs.
+    pub transcribe_concurrency: usize,
     /// Per-workspace monthly import quota across sources and members; 0 means unlimited.
     pub imports_per_month: u64,
     /// Which token claims name the caller's workspace and role there.
@@ -263,6 +268,13 @@ impl Config {
             transcribe_model: env
                 .get("TRANSCRIBE_MODEL")
                 .unwrap_or_else(|| "whisper-1".into()),
+            transcribe_concurrency: usize::try_from(
+                env.positive("TRANSCRIBE_CONCURRENCY", DEFAULT_PARALLELISM as u64)?,
+            )
+            .map_err(|_| ConfigError {
+                variable: "TRANSCRIBE_CONCURRENCY",
+                problem: "is too large".into(),
+            })?,
             imports_per_month: env.number("IMPORTS_PER_MONTH", 0)?,
             identity: IdentityClaims {
                 workspace: env
@@ -312,6 +324,7 @@ mod tests {
         assert_eq!(cfg.app_base_url, cfg.public_base_url);
         assert_eq!(cfg.imports_per_month, 0);
         assert_eq!(cfg.transcribe_model, "whisper-1");
+        assert_eq!(cfg.transcribe_concurrency, 4);
         assert_eq!(cfg.max_audio_seconds, 21_600);
         assert_eq!(cfg.queue_max_receives, 5);
     }
@@ -324,6 +337,8 @@ mod tests {
         assert_eq!(err.variable, "IMPORTS_PER_MONTH");
         let err = config(&[("FATHOM_API_BASE_URL", "ftp://x")]).unwrap_err();
         assert_eq!(err.variable, "FATHOM_API_BASE_URL");
+        let err = config(&[("TRANSCRIBE_CONCURRENCY", "0")]).unwrap_err();
+        assert_eq!(err.variable, "TRANSCRIBE_CONCURRENCY");
         let err = config(&[("MAX_AUDIO_SECONDS", "0")]).unwrap_err();
         assert_eq!(err.variable, "MAX_AUDIO_SECONDS");
         let err = config(&[("QUEUE_MAX_RECEIVES", "0")]).unwrap_err();

@@ -653,3 +653,129 @@ async fn a_recording_longer_than_the_limit_fails_before_anything_is_sent() {
     }
     assert_eq!(fake.stats().requests, 0);
 }
+
+/// The forms the fake answered, in the order of the chunks they carried.
+fn forms_in_chunk_order(fake: &FakeTranscribe) -> Vec<fakes::transcribe::ReceivedForm> {
+    let mut forms = fake.received();
+    forms.sort_by(|a, b| a.filename.cmp(&b.filename));
+    forms
+}
+
+/// Where each chunk after the first began and each before the last ended, in seconds of the
+/// recording, from the lengths of the 16 kHz mono WAV chunks the fake received.
+fn cuts(forms: &[fakes::transcribe::ReceivedForm], overlap: f64) -> Vec<f64> {
+    let mut start = 0.0;
+    let mut cuts = Vec::new();
+    for form in &forms[..forms.len() - 1] {
+        let seconds = (form.file_bytes - 44) as f64 / 32_000.0;
+        cuts.push(start + seconds);
+        start += seconds - overlap;
+    }
+    cuts
+}
+
+/// Runs a transcription that the fake holds until `in_flight` requests are waiting at once;
+/// the guard only turns a client that never gets there into a failure instead of a hang.
+async fn held_transcription(
+    fake: &FakeTranscribe,
+    in_flight: usize,
+    path: &Path,
+    options: &TranscriptionOptions,
+) -> Transcription {
+    fake.hold_until_in_flight(in_flight);
+    let client = client_for(fake, "whisper-1");
+    tokio::time::timeout(
+        Duration::from_secs(180),
+        transcribe_media(path, &client, options, |_, _| {}),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("the client never had {in_flight} requests in flight at once"))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_twenty_minute_recording_is_cut_at_quiet_places_into_enough_chunks_for_every_slot() {
+    let fake = FakeTranscribe::start().await.unwrap();
+    let (_dir, path, bursts) = short_recording(20.0 * 60.0);
+    let options = TranscriptionOptions::default();
+    assert_eq!(options.parallelism, 4);
+    // 600 s chunks would make 3 requests and leave a slot idle.
+    let transcription = held_transcription(&fake, options.parallelism, &path, &options).await;
+
+    assert_eq!(transcription.chunks, options.parallelism);
+    assert_eq!(fake.stats().peak_concurrent_requests, options.parallelism);
+    assert_heard_each_burst_once(&transcription, &bursts, 0.03);
+    let forms = forms_in_chunk_order(&fake);
+    let cuts = cuts(&forms, options.overlap_seconds);
+    assert_eq!(cuts.len(), options.parallelism - 1);
+    for cut in cuts {
+        // The middle of a silent 0.4 s window: at least 0.2 s from any burst.
+        let inside = bursts
+            .iter()
+            .find(|b| cut > b.start - 0.15 && cut < b.end + 0.15);
+        assert!(inside.is_none(), "cut at {cut:.2} s, in {inside:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configured_concurrency_is_the_number_of_requests_in_flight() {
+    let config = pipeline::config::Config::from_lookup(|name| {
+        (name == "TRANSCRIBE_CONCURRENCY").then(|| "2".to_owned())
+    })
+    .unwrap();
+    let options =
+        pipeline::pipeline::upload_import::UploadTranscription::from_config(&config).options;
+    assert_eq!(options.parallelism, 2);
+    let fake = FakeTranscribe::start().await.unwrap();
+    // Two rounds of two chunks.
+    let (_dir, path, bursts) = short_recording(20.0 * 60.0);
+    let transcription = held_transcription(&fake, 2, &path, &options).await;
+    assert_eq!(transcription.chunks, 4);
+    assert_eq!(fake.stats().peak_concurrent_requests, 2);
+    assert_heard_each_burst_once(&transcription, &bursts, 0.03);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_chunk_after_the_first_is_prompted_with_the_last_words_of_the_one_before() {
+    let fake = FakeTranscribe::start().await.unwrap();
+    let (_dir, path, bursts) = short_recording(800.0);
+    let options = TranscriptionOptions {
+        max_chunk_seconds: 300.0,
+        parallelism: 1,
+        ..TranscriptionOptions::default()
+    };
+    let transcription =
+        transcribe_media(&path, &client_for(&fake, "whisper-1"), &options, |_, _| {})
+            .await
+            .unwrap();
+    assert_eq!(transcription.chunks, 3);
+    assert_heard_each_burst_once(&transcription, &bursts, 0.03);
+
+    let forms = forms_in_chunk_order(&fake);
+    assert_eq!(
+        forms[0].prompt, None,
+        "the first chunk has nothing before it"
+    );
+    for pair in forms.windows(2) {
+        let (before, after) = (&pair[0], &pair[1]);
+        let prompt = after
+            .prompt
+            .as_deref()
+            .unwrap_or_else(|| panic!("{} was sent without a prompt", after.filename));
+        assert!(
+            before.text.len() > 200,
+            "{} words, enough to need cutting",
+            before.text
+        );
+        let said_before = before
+            .text
+            .strip_suffix(prompt)
+            .unwrap_or_else(|| panic!("`{prompt}` is not the end of `{}`", before.text));
+        assert!(said_before.ends_with(' '), "`{prompt}` starts mid-word");
+        assert!(
+            (150..=200).contains(&prompt.len()),
+            "{} characters: `{prompt}`",
+            prompt.len()
+        );
+    }
+}

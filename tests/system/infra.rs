@@ -364,7 +364,10 @@ fn the_functions_get_every_variable_the_aws_backend_requires_and_no_unknown_one(
         asked.borrow_mut().insert(name.to_owned());
         variables.contains(name).then(|| match name {
             "BACKEND" => "aws".to_owned(),
-            "IMPORTS_PER_MONTH" | "MAX_UPLOAD_BYTES" | "MAX_AUDIO_SECONDS" => "1".to_owned(),
+            "IMPORTS_PER_MONTH"
+            | "MAX_UPLOAD_BYTES"
+            | "MAX_AUDIO_SECONDS"
+            | "TRANSCRIBE_CONCURRENCY" => "1".to_owned(),
             _ if name.starts_with("ZOOM_RATE_") || name == "ZOOM_BACKFILL_DAYS" => "1".to_owned(),
             "FATHOM_OAUTH_PKCE" => "false".to_owned(),
             _ if name.ends_with("_URL") => "https://example.com".to_owned(),

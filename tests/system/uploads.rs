@@ -236,6 +236,27 @@ async fn a_forty_minute_recording_becomes_one_ordered_transcript_from_several_ch
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_recording_is_transcribed_with_as_many_requests_at_once_as_configured() {
+    let w = world_with(Settings::default().set("TRANSCRIBE_CONCURRENCY", "3"), true).await;
+    // The fake answers nothing until three requests are waiting at once.
+    w.fake.hold_until_in_flight(3);
+    let (played, path) = w.tone_file("planning.wav", 20.0 * 60.0, 20);
+
+    let id = w.upload("alice", "Planning.wav", "audio/wav", &path).await;
+    let upload = w.finished("alice", &id, 600).await;
+    assert_eq!(upload["status"], "completed", "{upload}");
+    // Three chunks, one per request slot, all in flight at once.
+    assert_eq!(upload["progress"]["chunks_total"], 3);
+    assert_eq!(w.fake.stats().peak_concurrent_requests, 3);
+    let recording = w.recording("alice", &upload).await;
+    assert_eq!(
+        texts(&recording),
+        played.texts(),
+        "every burst once, in order"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn small_compressed_files_uploaded_at_once_are_each_transcribed() {
     let w = world().await;
     let tones = vec!["tone 440".to_owned(), "tone 660".to_owned()];

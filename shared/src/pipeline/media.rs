@@ -86,25 +86,24 @@ async fn transcribe_recording(
         .transcribe
         .as_ref()
         .ok_or_else(|| ConnectorError::Permanent(TranscribeError::NotConfigured.to_string()))?;
-    let transcription = transcribe_media(
-        spooled.path(),
-        client,
-        &TranscriptionOptions::default(),
-        |_, _| {},
-    )
-    .await
-    .map_err(|e| match e {
-        MediaError::Transcribe(TranscribeError::GaveUp { .. })
-        | MediaError::Io(_)
-        | MediaError::Internal(_) => ConnectorError::Unavailable {
-            provider: "the transcription service",
-            attempts: 1,
-            reason: e.to_string(),
-        },
-        other => ConnectorError::Permanent(format!(
-            "the {name} recording could not be transcribed: {other}"
-        )),
-    })?;
+    let options = TranscriptionOptions {
+        parallelism: services.config.transcribe_concurrency,
+        ..TranscriptionOptions::default()
+    };
+    let transcription = transcribe_media(spooled.path(), client, &options, |_, _| {})
+        .await
+        .map_err(|e| match e {
+            MediaError::Transcribe(TranscribeError::GaveUp { .. })
+            | MediaError::Io(_)
+            | MediaError::Internal(_) => ConnectorError::Unavailable {
+                provider: "the transcription service",
+                attempts: 1,
+                reason: e.to_string(),
+            },
+            other => ConnectorError::Permanent(format!(
+                "the {name} recording could not be transcribed: {other}"
+            )),
+        })?;
     content.transcript = transcription.segments;
     if content.duration_seconds.is_none() {
         content.duration_seconds = transcription.duration_seconds;

@@ -88,6 +88,9 @@ pub struct AudioFile {
     pub filename: String,
     /// The length of the audio when known, used as the end of a transcript without timings.
     pub duration_seconds: Option<f64>,
+    /// Text said just before this audio (the end of the previous chunk's transcript), sent as
+    /// the `prompt` so the model continues its spelling, punctuation and names.
+    pub prompt: Option<String>,
 }
 
 /// A stretch of transcribed speech, in seconds from the start of the audio sent.
@@ -220,6 +223,9 @@ impl TranscribeClient {
             .text("response_format", self.response_format());
         if let Some(language) = &self.settings.language {
             form = form.text("language", language.clone());
+        }
+        if let Some(prompt) = audio.prompt.as_ref().filter(|p| !p.is_empty()) {
+            form = form.text("prompt", prompt.clone());
         }
         let response = self
             .http

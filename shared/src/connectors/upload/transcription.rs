@@ -9,6 +9,7 @@ use super::sniff::{sniff, MediaFormat, SniffError, SNIFF_LEN};
 use super::transcribe_client::{AudioFile, TimedSegment, TranscribeClient, TranscribeError};
 use crate::domain::TranscriptSegment;
 use futures::stream::{FuturesUnordered, StreamExt};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use tokio::io::AsyncReadExt;
@@ -19,10 +20,30 @@ pub const API_MAX_REQUEST_BYTES: u64 = 25_000_000;
 /// Room left in a request for the multipart envelope and the other form fields.
 const MULTIPART_ALLOWANCE_BYTES: u64 = 64 * 1024;
 
+/// Chunks transcribed at once unless `TRANSCRIBE_CONCURRENCY` says otherwise. OpenAI limits
+/// audio requests per minute per model and account tier, and every upload being transcribed
+/// at the same time (one per Lambda invocation) shares that limit. A chunk's request takes
+/// tens of seconds, so 4 in flight is a handful of requests a minute, well inside the lowest
+/// tiers, while more rarely shortens an upload by much: the chunks are sized to fill whole
+/// rounds of requests (see `chunk_seconds_for`), and a round lasts as long as its longest
+/// chunk. Memory bounds it too: each request in flight holds its encoded chunk.
+pub const DEFAULT_PARALLELISM: usize = 4;
+/// The prompt for a chunk: at most this much of the end of the previous chunk's text, in
+/// whole words (Whisper reads only the last 224 tokens of a prompt; this is well within).
+const PROMPT_TAIL_CHARS: usize = 200;
+/// A chunk shortened for parallelism looks for a quiet place in its last tenth ...
+const SEARCH_FRACTION: f64 = 0.1;
+/// ... but at least this far back (within `silence_search_seconds`).
+const MIN_SEARCH_SECONDS: f64 = 10.0;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TranscriptionOptions {
     /// Longest chunk; shortened further if its WAV would not fit in one request.
     pub max_chunk_seconds: f64,
+    /// Shortest chunk cut to spread a recording of known length over `parallelism` requests:
+    /// each request costs a round trip and each cut repeats the overlap, so a short recording
+    /// is not cut into slivers.
+    pub min_chunk_seconds: f64,
     /// Audio repeated at the start of each chunk after the first.
     pub overlap_seconds: f64,
     /// How far before the longest allowed cut to look for a quiet place to cut.
@@ -39,9 +60,10 @@ impl Default for TranscriptionOptions {
     fn default() -> Self {
         Self {
             max_chunk_seconds: 600.0,
+            min_chunk_seconds: 60.0,
             overlap_seconds: 2.0,
             silence_search_seconds: 30.0,
-            parallelism: 3,
+            parallelism: DEFAULT_PARALLELISM,
             max_request_bytes: API_MAX_REQUEST_BYTES,
             max_audio_seconds: 6.0 * 3600.0,
         }
@@ -49,16 +71,63 @@ impl Default for TranscriptionOptions {
 }
 
 impl TranscriptionOptions {
-    fn chunk_plan(&self) -> ChunkPlan {
+    /// The chunks for a recording of `seconds` (when its length is known up front).
+    fn chunk_plan(&self, seconds: Option<f64>) -> ChunkPlan {
+        let length = self.chunk_seconds_for(seconds);
+        self.plan_of(length, self.search_seconds_for(length))
+    }
+
+    fn plan_of(&self, chunk_seconds: f64, search_seconds: f64) -> ChunkPlan {
         let wav_limit = self
             .max_request_bytes
             .saturating_sub(MULTIPART_ALLOWANCE_BYTES);
         ChunkPlan::new(
-            self.max_chunk_seconds,
+            chunk_seconds,
             self.overlap_seconds,
-            self.silence_search_seconds,
+            search_seconds,
             wav_limit,
         )
+    }
+
+    /// How far back from the longest cut a chunk of `length` looks for a quiet place: a tenth
+    /// of it, at least `MIN_SEARCH_SECONDS` (speech pauses within that), at most
+    /// `silence_search_seconds`. A shorter chunk searches less, so its cuts stay near its
+    /// length and the number of chunks stays near the number planned.
+    fn search_seconds_for(&self, length: f64) -> f64 {
+        (length * SEARCH_FRACTION)
+            .max(MIN_SEARCH_SECONDS)
+            .min(self.silence_search_seconds)
+    }
+
+    /// The longest chunk for a recording of `seconds`: short enough that the recording makes
+    /// a whole number of rounds of `parallelism` chunks, as few rounds as the longest chunk
+    /// allows (usually one), so every request slot is busy and the chunk that finishes last,
+    /// which sets the wall time, is as short as it can be. A cut may land up to the silence
+    /// search before the longest cut and repeats the overlap, so each chunk but the last
+    /// advances at least `length - search - overlap`; the length is chosen so that the planned
+    /// number of chunks always reaches the end. Not below `min_chunk_seconds`, not above the
+    /// longest a request takes; without a known length, the longest.
+    pub fn chunk_seconds_for(&self, seconds: Option<f64>) -> f64 {
+        let longest_plan = self.plan_of(self.max_chunk_seconds, self.silence_search_seconds);
+        let longest = longest_plan.max_seconds();
+        let Some(seconds) = seconds.filter(|s| s.is_finite() && *s > 0.0) else {
+            return longest;
+        };
+        let rate = f64::from(TARGET_RATE);
+        let overlap = longest_plan.overlap_samples as f64 / rate;
+        // The plan keeps search + overlap under the chunk, so `per_cut < longest`.
+        let per_cut = longest_plan.search_samples as f64 / rate + overlap;
+        let fewest = ((seconds - per_cut) / (longest - per_cut)).ceil().max(1.0);
+        let slots = self.parallelism.max(1) as f64;
+        let chunks = (fewest / slots).ceil() * slots;
+        let length_for = |search: f64| (seconds + (chunks - 1.0) * (search + overlap)) / chunks;
+        // The search shrinks with the length: start from the longest search and shorten; each
+        // step's length still covers the recording with its own (no longer) search.
+        let mut length = length_for(longest_plan.search_samples as f64 / rate);
+        for _ in 0..3 {
+            length = length_for(self.search_seconds_for(length).min(per_cut - overlap));
+        }
+        length.max(self.min_chunk_seconds).min(longest)
     }
 
     fn fits_in_one_request(&self, file_bytes: u64) -> bool {
@@ -241,6 +310,7 @@ async fn transcribe_as_is(
         bytes: tokio::fs::read(path).await?.into(),
         filename: format!("upload.{}", format.api_extension()),
         duration_seconds: None,
+        prompt: None,
     };
     let transcript = client.transcribe(&audio).await?;
     progress(1, 1);
@@ -265,7 +335,7 @@ async fn transcribe_decoded(
     options: &TranscriptionOptions,
     progress: &(impl Fn(usize, usize) + Send + Sync),
 ) -> Result<Transcription, MediaError> {
-    let plan = options.chunk_plan();
+    let plan = options.chunk_plan(decoder.duration_seconds());
     let parallelism = options.parallelism.max(1);
     let max_samples = (options.max_audio_seconds * f64::from(TARGET_RATE)) as u64;
     let estimate = decoder
@@ -291,12 +361,23 @@ async fn transcribe_decoded(
 
     let mut in_flight = FuturesUnordered::new();
     let mut transcripts = Vec::new();
+    // Prompt continuity without giving up parallelism: a chunk is sent with the end of its
+    // predecessor's text when the predecessor has been transcribed by the time the chunk's
+    // turn comes, and without a prompt rather than wait for it (the overlap still gives each
+    // word at a cut whole to one request). With one request at a time that is every chunk:
+    // a finished request frees its slot only as its transcript is taken in below, before the
+    // next chunk can be received. With several, it is the chunks that waited for a slot.
+    // The ends of chunks whose successor has not been sent yet, by index.
+    let mut tails: HashMap<usize, String> = HashMap::new();
     let (mut created, mut sent, mut all_created) = (0, 0, false);
     progress(0, estimate);
     let outcome: Result<(), MediaError> = loop {
         tokio::select! {
             finished = in_flight.next(), if !in_flight.is_empty() => match finished {
-                Some(Ok((transcript, requested))) => {
+                Some(Ok((index, transcript, requested))) => {
+                    if index + 1 >= created {
+                        tails.insert(index, prompt_tail(&transcript, PROMPT_TAIL_CHARS));
+                    }
                     transcripts.push(transcript);
                     sent += usize::from(requested);
                     progress(transcripts.len(), if all_created { created } else { estimate.max(created) });
@@ -307,7 +388,12 @@ async fn transcribe_decoded(
             next = receiver.recv(), if !all_created => match next {
                 Some((chunk, permit)) => {
                     created += 1;
-                    in_flight.push(transcribe_chunk(client, chunk, permit));
+                    let prompt = chunk
+                        .index
+                        .checked_sub(1)
+                        .and_then(|previous| tails.remove(&previous))
+                        .filter(|tail| !tail.is_empty());
+                    in_flight.push(transcribe_chunk(client, chunk, prompt, permit));
                 }
                 None => all_created = true,
             },
@@ -400,16 +486,20 @@ fn produce_chunks(
     Ok(Produced::Whole(total_samples))
 }
 
-/// Transcribes one chunk; digital silence is answered without a request. The permit is
-/// released, and the chunk's bytes freed, when this finishes.
+/// Transcribes one chunk, `prompt` the text said just before it; digital silence is answered
+/// without a request. The permit is released, and the chunk's bytes freed, when this
+/// finishes. Answers the chunk's index, its transcript, and whether a request was made.
 async fn transcribe_chunk(
     client: &TranscribeClient,
     chunk: WavChunk,
+    prompt: Option<String>,
     permit: OwnedSemaphorePermit,
-) -> Result<(ChunkTranscript, bool), TranscribeError> {
-    let (start_seconds, end_seconds) = (chunk.start_seconds, chunk.end_seconds());
+) -> Result<(usize, ChunkTranscript, bool), TranscribeError> {
+    let (index, start_seconds, end_seconds) =
+        (chunk.index, chunk.start_seconds, chunk.end_seconds());
     if chunk.silent {
         return Ok((
+            index,
             ChunkTranscript {
                 start_seconds,
                 end_seconds,
@@ -422,11 +512,13 @@ async fn transcribe_chunk(
         bytes: chunk.wav,
         filename: format!("chunk-{:04}.wav", chunk.index),
         duration_seconds: Some(chunk.duration_seconds),
+        prompt,
     };
     let transcript = client.transcribe(&audio).await;
     drop(audio);
     drop(permit);
     Ok((
+        index,
         ChunkTranscript {
             start_seconds,
             end_seconds,
@@ -434,6 +526,32 @@ async fn transcribe_chunk(
         },
         true,
     ))
+}
+
+/// The last words of a chunk's text, at most `max_chars` of them and whole words only (a
+/// single word longer than that is cut at its start).
+fn prompt_tail(transcript: &ChunkTranscript, max_chars: usize) -> String {
+    let mut words: Vec<&str> = Vec::new();
+    let mut length = 0;
+    for word in transcript
+        .segments
+        .iter()
+        .rev()
+        .flat_map(|s| s.text.split_whitespace().rev())
+    {
+        let added = word.chars().count() + usize::from(!words.is_empty());
+        if length + added > max_chars {
+            if words.is_empty() {
+                let skip = word.chars().count() - max_chars;
+                return word.chars().skip(skip).collect();
+            }
+            break;
+        }
+        length += added;
+        words.push(word);
+    }
+    words.reverse();
+    words.join(" ")
 }
 
 fn into_domain(segments: Vec<TimedSegment>) -> Vec<TranscriptSegment> {
@@ -461,6 +579,93 @@ mod tests {
         let err = decoder_stopped(panicked, MediaFormat::Wav);
         assert!(matches!(err, MediaError::DecoderFailed { .. }), "{err:?}");
         assert_eq!(err.to_string(), "this WAV file could not be decoded");
+    }
+
+    fn on_slots(parallelism: usize) -> TranscriptionOptions {
+        TranscriptionOptions {
+            parallelism,
+            ..TranscriptionOptions::default()
+        }
+    }
+
+    #[test]
+    fn a_recording_of_known_length_is_cut_into_a_round_of_chunks_per_slot() {
+        // 20 minutes on 4 slots: 4 chunks of about 5 minutes, where 600 s chunks made 2 or 3.
+        let options = on_slots(4);
+        let length = options.chunk_seconds_for(Some(1_200.0));
+        assert!((300.0..330.0).contains(&length), "{length} s");
+        let plan = options.chunk_plan(Some(1_200.0));
+        assert_eq!(plan.estimated_chunks(1_200.0), 4);
+        // 40 minutes cannot be 4 chunks of at most 10 minutes: two rounds of 4.
+        let length = options.chunk_seconds_for(Some(2_400.0));
+        assert!((300.0..340.0).contains(&length), "{length} s");
+        // 6 hours: as many rounds as 10-minute chunks need.
+        let length = options.chunk_seconds_for(Some(21_600.0));
+        assert!((550.0..=600.0).contains(&length), "{length} s");
+        // A short recording is not cut into slivers, and one request at a time takes the
+        // longest chunks.
+        assert_eq!(options.chunk_seconds_for(Some(150.0)), 60.0);
+        assert_eq!(options.chunk_seconds_for(Some(30.0)), 60.0);
+        let one_at_a_time = on_slots(1);
+        assert_eq!(
+            one_at_a_time
+                .chunk_plan(Some(1_200.0))
+                .estimated_chunks(1_200.0),
+            one_at_a_time.chunk_plan(None).estimated_chunks(1_200.0)
+        );
+        // A length unknown up front: the longest chunks, as before.
+        assert_eq!(options.chunk_seconds_for(None), 600.0);
+        assert_eq!(options.chunk_plan(None).search_samples, 30 * 16_000);
+    }
+
+    #[test]
+    fn a_shortened_chunk_searches_a_tenth_of_its_length_for_a_quiet_place() {
+        let options = on_slots(4);
+        let plan = options.chunk_plan(Some(300.0));
+        let length = plan.max_seconds();
+        assert!((80.0..90.0).contains(&length), "{length} s");
+        assert_eq!(plan.search_samples, (10.0 * 16_000.0) as usize);
+        let plan = options.chunk_plan(Some(800.0));
+        let search = plan.search_samples as f64 / 16_000.0;
+        assert!(
+            (search - plan.max_seconds() / 10.0).abs() < 0.01,
+            "{search} s"
+        );
+    }
+
+    fn chunk_of(texts: &[&str]) -> ChunkTranscript {
+        ChunkTranscript {
+            start_seconds: 0.0,
+            end_seconds: 10.0,
+            segments: texts
+                .iter()
+                .map(|text| TimedSegment {
+                    start: 0.0,
+                    end: 1.0,
+                    text: (*text).to_owned(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_prompt_is_the_last_whole_words_of_the_previous_chunk() {
+        let chunk = chunk_of(&[
+            "So we agreed.",
+            "Next, the budget for Q3",
+            "and the hiring plan.",
+        ]);
+        assert_eq!(
+            prompt_tail(&chunk, 200),
+            "So we agreed. Next, the budget for Q3 and the hiring plan."
+        );
+        assert_eq!(prompt_tail(&chunk, 24), "Q3 and the hiring plan.");
+        assert_eq!(prompt_tail(&chunk, 27), "for Q3 and the hiring plan.");
+        assert_eq!(prompt_tail(&chunk_of(&[]), 200), "");
+        assert_eq!(
+            prompt_tail(&chunk_of(&["Supercalifragilistic"]), 5),
+            "istic"
+        );
     }
 
     #[test]

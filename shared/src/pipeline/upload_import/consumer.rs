@@ -48,10 +48,11 @@ impl Default for UploadTranscription {
 }
 
 impl UploadTranscription {
-    /// The defaults, with the configured limits.
+    /// The defaults, with the configured limits and concurrency.
     pub fn from_config(config: &Config) -> Self {
         let mut settings = Self::default();
         settings.options.max_audio_seconds = config.max_audio_seconds as f64;
+        settings.options.parallelism = config.transcribe_concurrency;
         settings
     }
 }
