@@ -377,13 +377,7 @@ async fn connect_with_oauth(server: &Shared, user: &str) {
         .send()
         .await
         .unwrap();
-    let cookie = initiated
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .unwrap_or_default()
-        .to_owned();
+    let cookie = pipeline::testing::set_cookie(initiated.headers());
     let body: Value = initiated.json().await.unwrap();
     let authorization_url = body["authorization_url"]
         .as_str()

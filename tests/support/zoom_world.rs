@@ -99,13 +99,7 @@ impl ZoomWorld {
             .send()
             .await
             .unwrap();
-        let cookie = response
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .unwrap_or_default()
-            .to_owned();
+        let cookie = pipeline::testing::set_cookie(response.headers());
         let (status, body) = read(response).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         (

@@ -27,6 +27,17 @@ pub struct TestBackend {
 }
 
 /// A fixed instant tests start from.
+/// The cookie (`name=value`) a response sets, as a browser sends it back: how tests carry the
+/// OAuth flow's browser binding from initiate to the callback.
+pub fn set_cookie(headers: &http::HeaderMap) -> String {
+    headers
+        .get(http::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 pub fn epoch() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0)
         .single()
