@@ -7,6 +7,7 @@ use fakes::fathom::{FakeAccount, FakeFathom, FakeFathomOptions};
 use pipeline::webhook::{sign, WebhookSecret};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const APP: &str = "http://app.callsync.test/";
@@ -58,6 +59,17 @@ pub async fn world_with(
         account,
         browser,
     }
+}
+
+/// A world whose app runs on `clock` (a manual clock to move time in a test).
+pub async fn world_on(meetings: usize, clock: Arc<dyn pipeline::ports::Clock>) -> World {
+    world_with(
+        fake_options(),
+        meetings,
+        Settings::default().clock(clock),
+        |s| s,
+    )
+    .await
 }
 
 pub async fn world(meetings: usize) -> World {

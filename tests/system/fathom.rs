@@ -11,7 +11,7 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use system_tests::fathom_world::{
-    counts, fake_options, url_param, urlencode, world, world_with, APP,
+    counts, fake_options, url_param, urlencode, world, world_on, world_with, APP,
 };
 use system_tests::{assert_error, eventually, read, Settings};
 
@@ -364,13 +364,7 @@ async fn a_sync_cut_by_its_deadline_continues_with_nothing_lost_or_doubled() {
         chrono::Utc::now(),
         chrono::Duration::seconds(5),
     ));
-    let w = world_with(
-        fake_options(),
-        37,
-        Settings::default().clock(clock.clone()),
-        |s| s,
-    )
-    .await;
+    let w = world_on(37, clock.clone()).await;
     let (status, _) = w.connect_with_api_key("alice").await;
     assert_eq!(status, StatusCode::OK);
     w.initial_job("alice").await;

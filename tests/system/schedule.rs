@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use system_tests::counting_queue::CountingQueue;
 use system_tests::eventually;
-use system_tests::fathom_world::{counts, fake_options, world_with, World};
+use system_tests::fathom_world::{counts, fake_options, world_on, world_with, World};
 use system_tests::Settings;
 
 fn scheduled_event(time: chrono::DateTime<chrono::Utc>) -> EventBridgeEvent {
@@ -169,13 +169,7 @@ async fn new_meetings_arrive_on_the_next_tick_without_a_manual_call() {
 #[tokio::test]
 async fn a_sync_killed_mid_way_resumes_from_its_checkpoint_on_the_next_tick() {
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    let w = world_with(
-        fake_options(),
-        5,
-        Settings::default().clock(clock.clone()),
-        |s| s,
-    )
-    .await;
+    let w = world_on(5, clock.clone()).await;
     w.connect_and_sync("alice").await;
     w.fake.add_meetings(&w.account, 25);
     let services = w.app.services().clone();
@@ -258,13 +252,7 @@ async fn a_sync_killed_mid_way_resumes_from_its_checkpoint_on_the_next_tick() {
 #[tokio::test]
 async fn three_failures_mark_the_connection_error_and_back_off_until_a_success_resets_it() {
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    let w = world_with(
-        fake_options(),
-        2,
-        Settings::default().clock(clock.clone()),
-        |s| s,
-    )
-    .await;
+    let w = world_on(2, clock.clone()).await;
     w.connect_and_sync("alice").await;
     let services = w.app.services().clone();
     let id = w.connection("alice").await.id;

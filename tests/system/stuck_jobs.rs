@@ -12,7 +12,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-use system_tests::fathom_world::{fake_options, world_with};
+use system_tests::fathom_world::{fake_options, world_on, world_with};
 use system_tests::{eventually, Settings, TestApp};
 
 #[tokio::test]
@@ -178,13 +178,7 @@ async fn a_redelivered_message_of_a_running_sync_is_requeued_not_run_twice() {
 #[tokio::test]
 async fn the_next_scheduled_run_fails_an_interrupted_job_behind_many_newer_ones() {
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    let w = world_with(
-        fake_options(),
-        3,
-        Settings::default().clock(clock.clone()),
-        |s| s,
-    )
-    .await;
+    let w = world_on(3, clock.clone()).await;
     w.connect_and_sync("alice").await;
     let services = w.app.services().clone();
     let alice = member("alice");

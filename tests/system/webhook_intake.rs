@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use std::sync::Arc;
 use system_tests::crash::{CrashingBlobs, CrashingOnce, CrashingQueue, Tripwire};
-use system_tests::fathom_world::{deliver, fake_options, new_meeting, world_with, World};
+use system_tests::fathom_world::{deliver, fake_options, new_meeting, world_on, world_with, World};
 use system_tests::{assert_error, eventually, read, Settings};
 
 async fn copies(w: &World, user: &str, recording_id: u64) -> usize {
@@ -153,13 +153,7 @@ async fn unsigned_floods_write_nothing_for_unknown_connections_and_a_bounded_log
     // The start of a minute, so every request below falls in the same one.
     let start = DateTime::from_timestamp(Utc::now().timestamp() / 60 * 60 + 5, 0).unwrap();
     let clock = Arc::new(ManualClock::new(start));
-    let w = world_with(
-        fake_options(),
-        1,
-        Settings::default().clock(clock.clone()),
-        |s| s,
-    )
-    .await;
+    let w = world_on(1, clock.clone()).await;
     let alice = w.connect_endpoint("alice", &w.account).await;
     let unsigned = |path: String| {
         let request = w
