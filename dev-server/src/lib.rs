@@ -72,6 +72,22 @@ impl Backend {
             Backend::Aws(services) => services,
         }
     }
+
+    /// A queue to drain: the local one (`local` picks it), with its arrivals, which wake an
+    /// idle consumer at once; or the AWS backend's (`port` picks it), which is polled.
+    fn drained(
+        &self,
+        local: fn(&LocalBackend) -> &LocalQueue,
+        port: fn(&Services) -> &Arc<dyn Queue>,
+    ) -> (Arc<dyn Queue>, Option<LocalQueue>) {
+        match self {
+            Backend::Local(backend) => {
+                let queue = local(backend).clone();
+                (Arc::new(queue.clone()), Some(queue))
+            }
+            Backend::Aws(services) => (port(services).clone(), None),
+        }
+    }
 }
 
 impl From<LocalBackend> for Backend {
@@ -177,33 +193,24 @@ impl DevServer {
     /// Drains the sync queue into `handler`, as the SQS event source mapping of
     /// `sync-meetings` does.
     pub fn consume_sync(self, handler: QueueHandler) -> Self {
-        let queue = match &self.backend {
-            Backend::Local(local) => Ok(local.sync_queue.clone()),
-            Backend::Aws(services) => Err(services.sync_queue.clone()),
-        };
+        let queue = self.backend.drained(|b| &b.sync_queue, |s| &s.sync_queue);
         self.consume("sync-meetings", queue, handler)
     }
 
     /// Drains the transcribe queue into `handler` (`file-transcribe`).
     pub fn consume_transcribe(self, handler: QueueHandler) -> Self {
-        let queue = match &self.backend {
-            Backend::Local(local) => Ok(local.transcribe_queue.clone()),
-            Backend::Aws(services) => Err(services.transcribe_queue.clone()),
-        };
+        let queue = self
+            .backend
+            .drained(|b| &b.transcribe_queue, |s| &s.transcribe_queue);
         self.consume("file-transcribe", queue, handler)
     }
 
-    /// `queue` is the local queue itself, or the backend's queue port.
     fn consume(
         mut self,
         name: &'static str,
-        queue: Result<LocalQueue, Arc<dyn Queue>>,
+        (queue, arrivals): (Arc<dyn Queue>, Option<LocalQueue>),
         handler: QueueHandler,
     ) -> Self {
-        let (queue, arrivals) = match queue {
-            Ok(local) => (Arc::new(local.clone()) as Arc<dyn Queue>, Some(local)),
-            Err(port) => (port, None),
-        };
         self.consumers.push(QueueConsumer {
             name,
             queue,
