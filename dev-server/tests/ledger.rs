@@ -43,8 +43,6 @@ const SENDERS: usize = 8;
 /// Longest pause a sender takes before a delivery: spreads the run over about half a minute,
 /// so syncs, the schedule, faults and kills fall between deliveries.
 const MAX_GAP_MS: u64 = 900;
-/// How long the final drain may take before the test gives up.
-const DRAIN_DEADLINE: Duration = Duration::from_secs(150);
 const USERS: [&str; 2] = ["alice", "bob"];
 
 /// Most receives of a message before it is dead-lettered, on both backends.
@@ -58,6 +56,9 @@ struct Run {
     deliveries: usize,
     /// SIGKILLs during the run.
     kills: usize,
+    /// How long the final drain may take before the test gives up: queued syncs of one
+    /// connection run one after another, each a full sync through the provider's faults.
+    drain_deadline: Duration,
 }
 
 /// Where the server keeps its data across kills, and how the test reads it at rest.
@@ -112,6 +113,8 @@ impl Store {
                     .env("FATHOM_CLIENT_SECRET", client_secret)
                     .env("FATHOM_WEBHOOK_SECRET", APP_SECRET)
                     .env("QUEUE_MAX_RECEIVES", MAX_RECEIVES.to_string())
+                    // A killed worker's messages come back in seconds.
+                    .env("QUEUE_VISIBILITY_SECS", "2")
                     .env_remove("TOKEN_SEALING_KEY");
             }
             Store::Aws(aws) => {
@@ -131,6 +134,11 @@ impl Store {
                     .env("AWS_ACCESS_KEY_ID", "testing")
                     .env("AWS_SECRET_ACCESS_KEY", "testing")
                     .env("AWS_REGION", "us-east-1")
+                    // Above what a busy moto takes to answer a handler's calls, as AWS's is
+                    // above the function timeout: a message that comes back while its handler
+                    // still runs is handled twice, and a sync finding its connection busy
+                    // queues a copy each time, so 2 s here let copies multiply.
+                    .env("QUEUE_VISIBILITY_SECS", "10")
                     .env_remove("AWS_PROFILE")
                     .env_remove("AWS_SESSION_TOKEN");
             }
@@ -173,7 +181,11 @@ impl Store {
                 loop {
                     let taken = queue.receive(10, Duration::from_secs(600)).await.unwrap();
                     if taken.is_empty() {
-                        break;
+                        // Delayed messages are not received until their delay ends.
+                        if waiting_in_sync_queue(aws, false).await == 0 {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(500)).await;
                     }
                     for message in taken {
                         at_rest.count_message(message.body);
@@ -213,7 +225,6 @@ impl Server {
             .env("FATHOM_CLIENT_ID", &options.client_id)
             .env("FATHOM_RATE_WINDOW_MS", "200")
             .env("FATHOM_RETRY_BASE_MS", "10")
-            .env("QUEUE_VISIBILITY_SECS", "2")
             // A killed worker's hold on its connection expires in seconds, not minutes.
             .env("SYNC_LEASE_SECS", "6")
             .env("CRON_INTERVAL_SECS", "3")
@@ -678,7 +689,6 @@ fn read_local(data_dir: &Path) -> AtRest {
 /// runs each one counts as in flight, a tick or not.
 async fn read_aws(aws: &AwsStore) -> AtRest {
     use aws_sdk_dynamodb::types::AttributeValue;
-    use aws_sdk_sqs::types::QueueAttributeName;
     let text = |item: &HashMap<String, AttributeValue>, name: &str| {
         item.get(name)
             .and_then(|v| v.as_s().ok())
@@ -717,6 +727,18 @@ async fn read_aws(aws: &AwsStore) -> AtRest {
             _ => break,
         }
     }
+    let waiting = waiting_in_sync_queue(aws, true).await;
+    if waiting > 0 {
+        at_rest
+            .in_flight
+            .push(format!("{waiting} messages in the sync queue"));
+    }
+    at_rest
+}
+
+/// Messages in the sync queue: visible, delayed and, with `taken`, received and not yet deleted.
+async fn waiting_in_sync_queue(aws: &AwsStore, taken: bool) -> usize {
+    use aws_sdk_sqs::types::QueueAttributeName;
     let counts = aws
         .backend
         .clients
@@ -727,20 +749,17 @@ async fn read_aws(aws: &AwsStore) -> AtRest {
         .send()
         .await
         .expect("read the sync queue's counts");
-    let waiting: usize = [
+    let mut names = vec![
         QueueAttributeName::ApproximateNumberOfMessages,
-        QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
         QueueAttributeName::ApproximateNumberOfMessagesDelayed,
-    ]
-    .iter()
-    .filter_map(|name| counts.attributes()?.get(name)?.parse::<usize>().ok())
-    .sum();
-    if waiting > 0 {
-        at_rest
-            .in_flight
-            .push(format!("{waiting} messages in the sync queue"));
+    ];
+    if taken {
+        names.push(QueueAttributeName::ApproximateNumberOfMessagesNotVisible);
     }
-    at_rest
+    names
+        .iter()
+        .filter_map(|name| counts.attributes()?.get(name)?.parse::<usize>().ok())
+        .sum()
 }
 
 /// The job a dead-lettered message should have ended as failed, if it has one.
@@ -762,6 +781,7 @@ async fn the_ledger_balances_under_repeats_pauses_syncs_faults_and_sigkills() {
     let run = Run {
         deliveries: 500,
         kills: 5,
+        drain_deadline: Duration::from_secs(150),
     };
     let store = Store::Local(tempfile::tempdir().unwrap());
     the_ledger_balances(run, move |_| async move { store }).await;
@@ -773,6 +793,8 @@ async fn the_ledger_balances_on_the_aws_backend_against_moto() {
     let run = Run {
         deliveries: 150,
         kills: 2,
+        // Moto answers each call in milliseconds, not microseconds: syncs take longer.
+        drain_deadline: Duration::from_secs(300),
     };
     the_ledger_balances(run, |client_secret| async move {
         Store::aws(&client_secret).await
@@ -974,7 +996,7 @@ where
     // tick, which keeps running) or held, and every meeting offered stored or visible as
     // failed. Jobs a killed worker left running end when its lease has expired, at the next
     // scheduled run of the connection.
-    let deadline = Instant::now() + DRAIN_DEADLINE;
+    let deadline = Instant::now() + run.drain_deadline;
     let (mut stored, mut failed) = (BTreeMap::new(), BTreeMap::new());
     let mut at_rest;
     loop {
