@@ -219,3 +219,35 @@ async fn the_next_scheduled_run_fails_an_interrupted_job_behind_many_newer_ones(
         after.summary
     );
 }
+
+/// A worker killed between creating its scheduled job and starting it leaves the job `queued`
+/// with no message behind it; the connection's next scheduled run ends it.
+#[tokio::test]
+async fn the_next_scheduled_run_fails_a_scheduled_job_left_queued_by_a_killed_worker() {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let w = world_on(3, clock.clone()).await;
+    w.connect_and_sync("alice").await;
+    let services = w.app.services().clone();
+    let alice = member("alice");
+    let orphan = SyncJob::new(
+        alice.clone(),
+        Source::Fathom,
+        JobKind::Scheduled,
+        clock.now(),
+    );
+    services.jobs.put(&orphan).await.unwrap();
+
+    clock.advance(Span::minutes(10));
+    let connection = w.connection("alice").await;
+    let deadline = clock.now() + Span::minutes(15);
+    run_scheduled(&services, &connection.id, "tick-2", deadline)
+        .await
+        .unwrap();
+    let after = services
+        .jobs
+        .get(&alice, &orphan.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.status, JobStatus::Failed, "{after:?}");
+}

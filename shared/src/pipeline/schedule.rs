@@ -145,7 +145,11 @@ async fn fail_interrupted_jobs(
         .filter(|job| !newest.iter().any(|j| j.id == job.id))
         .collect();
     for mut job in newest.into_iter().chain(behind) {
-        if job.status == JobStatus::Running && job.updated_at < cutoff {
+        // A scheduled job is created and run in one invocation, so one still queued past the
+        // lease lost its worker before it started.
+        let stopped = job.status == JobStatus::Running
+            || (job.status == JobStatus::Queued && job.kind == JobKind::Scheduled);
+        if stopped && job.updated_at < cutoff {
             job.fail(&interrupted(&job), now);
             services.jobs.put(&job).await?;
         }
