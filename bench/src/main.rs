@@ -72,26 +72,18 @@ impl Backend {
             .await
             .context("creating the table, bucket, queues and secret on moto")?;
         let resources = created.resources;
-        let env = [
+        let env = resources.variables().into_iter().chain([
             ("BACKEND", "aws"),
-            ("TABLE_NAME", resources.table_name.as_str()),
-            ("AUDIO_BUCKET", resources.audio_bucket.as_str()),
-            ("SYNC_QUEUE_URL", resources.sync_queue_url.as_str()),
-            (
-                "TRANSCRIBE_QUEUE_URL",
-                resources.transcribe_queue_url.as_str(),
-            ),
             ("SECRETS_ARN", created.secrets_arn.as_str()),
             ("AWS_ENDPOINT_URL", server.endpoint()),
             ("AWS_REGION", "us-east-1"),
             ("AWS_ACCESS_KEY_ID", "testing"),
             ("AWS_SECRET_ACCESS_KEY", "testing"),
             ("AWS_EC2_METADATA_DISABLED", "true"),
-        ];
+        ]);
         Ok(Backend {
             name: "aws",
             env: env
-                .into_iter()
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .chain(common_env())
                 .collect(),

@@ -29,6 +29,7 @@ pub fn http_functions() -> Vec<HttpFunction> {
         http_function!(fetch_meetings),
         http_function!(uploads),
         http_function!(webhook),
+        http_function!(webhook_endpoints),
     ]
 }
 
@@ -67,6 +68,9 @@ pub fn callsync(backend: impl Into<Backend>, jwt: crate::auth::JwtSecret) -> Dev
                 let deadline = services.clock.now() + QUEUE_FUNCTION_TIMEOUT;
                 file_transcribe::handle(&services, event, deadline).await
             })
+        }))
+        .consume_events(Arc::new(|services, event| {
+            Box::pin(async move { deliver_events::handle(&services, event).await })
         }))
         .schedule(
             "cron-sync",

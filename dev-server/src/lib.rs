@@ -205,6 +205,12 @@ impl DevServer {
         self.consume("file-transcribe", queue, handler)
     }
 
+    /// Drains the events queue into `handler` (`deliver-events`).
+    pub fn consume_events(self, handler: QueueHandler) -> Self {
+        let queue = self.backend.drained(|b| &b.events_queue, |s| &s.events_queue);
+        self.consume("deliver-events", queue, handler)
+    }
+
     fn consume(
         mut self,
         name: &'static str,

@@ -121,11 +121,8 @@ impl Store {
                 let resources = &aws.backend.resources;
                 let endpoint = aws.backend.services.config.aws.as_ref().unwrap();
                 command
+                    .envs(resources.variables())
                     .env("BACKEND", "aws")
-                    .env("TABLE_NAME", &resources.table_name)
-                    .env("AUDIO_BUCKET", &resources.audio_bucket)
-                    .env("SYNC_QUEUE_URL", &resources.sync_queue_url)
-                    .env("TRANSCRIBE_QUEUE_URL", &resources.transcribe_queue_url)
                     .env("SECRETS_ARN", &aws.secrets_arn)
                     .env(
                         "AWS_ENDPOINT_URL",

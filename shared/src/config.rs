@@ -25,6 +25,7 @@ pub struct AwsResources {
     pub audio_bucket: String,
     pub sync_queue_url: String,
     pub transcribe_queue_url: String,
+    pub events_queue_url: String,
     pub secrets_arn: Option<String>,
     pub endpoint_url: Option<String>,
 }
@@ -71,7 +72,50 @@ pub struct Config {
     /// past it, a worker that stopped is taken for dead and another sync may take over.
     /// Shortened only by tests that stop workers on purpose.
     pub sync_lease: chrono::Duration,
+    /// Where outbound webhooks may go and when they are retried.
+    pub outbound: OutboundSettings,
     pub aws: Option<AwsResources>,
+}
+
+/// Outbound webhook delivery settings.
+#[derive(Debug, Clone)]
+pub struct OutboundSettings {
+    /// Destinations may be `http` on a loopback address (`WEBHOOK_ALLOW_LOOPBACK`; on by
+    /// default on the embedded backend, for local work, and off in AWS, where destinations
+    /// must be public `https`).
+    pub allow_loopback: bool,
+    /// The wait before each retry (`WEBHOOK_RETRY_SCHEDULE_SECS`, comma-separated seconds):
+    /// by default the schedule webhook senders use, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h
+    /// after the first attempt; tests shorten it.
+    pub retry_schedule: Vec<std::time::Duration>,
+}
+
+/// The default wait before each retry of an outbound webhook, in seconds.
+pub const DEFAULT_RETRY_SCHEDULE_SECS: [u64; 7] = [5, 300, 1800, 7200, 18000, 36000, 36000];
+
+fn retry_schedule(raw: Option<String>) -> Result<Vec<std::time::Duration>, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(DEFAULT_RETRY_SCHEDULE_SECS
+            .iter()
+            .map(|s| std::time::Duration::from_secs(*s))
+            .collect());
+    };
+    raw.split(',')
+        .map(|part| {
+            part.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 86_400.0)
+                .map(std::time::Duration::from_secs_f64)
+                .ok_or_else(|| ConfigError {
+                    variable: "WEBHOOK_RETRY_SCHEDULE_SECS",
+                    problem: format!(
+                        "must be comma-separated seconds between 0 and 86400, not `{}`",
+                        part.trim()
+                    ),
+                })
+        })
+        .collect()
 }
 
 /// The JWT claims (as the authorizer passes them) that name the caller's workspace
@@ -217,6 +261,7 @@ impl Config {
                 audio_bucket: env.required("AUDIO_BUCKET")?,
                 sync_queue_url: env.required("SYNC_QUEUE_URL")?,
                 transcribe_queue_url: env.required("TRANSCRIBE_QUEUE_URL")?,
+                events_queue_url: env.required("EVENTS_QUEUE_URL")?,
                 secrets_arn: env.get("SECRETS_ARN"),
                 endpoint_url: env.get("AWS_ENDPOINT_URL"),
             }),
@@ -298,6 +343,10 @@ impl Config {
                     problem: "is too large".into(),
                 })?,
             ),
+            outbound: OutboundSettings {
+                allow_loopback: env.flag("WEBHOOK_ALLOW_LOOPBACK", backend == Backend::Local)?,
+                retry_schedule: retry_schedule(env.get("WEBHOOK_RETRY_SCHEDULE_SECS"))?,
+            },
             aws,
         })
     }

@@ -4,8 +4,8 @@
 //! values; `Err` means the backend itself failed.
 
 use crate::domain::{
-    ActivityEntry, Connection, ConnectionId, ExternalId, JobId, Recording, RecordingId, Sharing,
-    Source, SyncJob, Tenant, Upload, UploadId, WorkspaceId,
+    ActivityEntry, Connection, ConnectionId, DeliveryAttempt, EndpointId, ExternalId, JobId, Recording, RecordingId, Sharing,
+    Source, SyncJob, Tenant, Upload, UploadId, WebhookEndpoint, WorkspaceId,
 };
 use anyhow::Result;
 use async_trait::async_trait;
@@ -154,6 +154,31 @@ pub trait ActivityLog: Send + Sync {
         limit: usize,
         now: DateTime<Utc>,
     ) -> Result<Page<ActivityEntry>>;
+}
+
+/// Outbound webhook endpoints, kept per workspace, and the log of delivery attempts to each.
+#[async_trait]
+pub trait EndpointStore: Send + Sync {
+    /// Stores a new endpoint.
+    async fn insert(&self, endpoint: &WebhookEndpoint) -> Result<()>;
+    async fn get(&self, workspace: &WorkspaceId, id: &EndpointId)
+        -> Result<Option<WebhookEndpoint>>;
+    /// Every endpoint of `workspace`, oldest first.
+    async fn list(&self, workspace: &WorkspaceId) -> Result<Vec<WebhookEndpoint>>;
+    /// Writes `endpoint` if the stored version is still `endpoint.version`, bumping it;
+    /// `false` when another writer got there first or it is gone.
+    async fn replace(&self, endpoint: &WebhookEndpoint) -> Result<bool>;
+    /// Removes the endpoint (its attempts expire on their own).
+    async fn delete(&self, workspace: &WorkspaceId, id: &EndpointId) -> Result<()>;
+    async fn record_attempt(&self, attempt: &DeliveryAttempt) -> Result<()>;
+    /// Up to `limit` unexpired attempts to endpoint `id`, newest first.
+    async fn attempts(
+        &self,
+        workspace: &WorkspaceId,
+        id: &EndpointId,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DeliveryAttempt>>;
 }
 
 /// Small keyed items that expire: OAuth states, webhook receipts, per-tick claims.

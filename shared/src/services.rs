@@ -3,7 +3,7 @@
 use crate::config::Config;
 use crate::ports::{
     ActivityLog, BlobStore, ChangeFeed, Clock, ConnectionStore, CounterStore, DeliveryLog,
-    JobStore, LeaseStore, OnceStore, Queue, RecordingStore, UploadStore,
+    EndpointStore, JobStore, LeaseStore, OnceStore, Queue, RecordingStore, UploadStore,
 };
 use crate::providers::Providers;
 use crate::secrets::{Secrets, SharedSecrets};
@@ -31,9 +31,13 @@ pub struct Services {
     /// Each workspace's integration history.
     pub activity: Arc<dyn ActivityLog>,
     pub changes: Arc<dyn ChangeFeed>,
+    /// Outbound webhook endpoints and their delivery attempts.
+    pub endpoints: Arc<dyn EndpointStore>,
     pub blobs: Arc<dyn BlobStore>,
     pub sync_queue: Arc<dyn Queue>,
     pub transcribe_queue: Arc<dyn Queue>,
+    /// Outbound webhook events, fanned out to endpoints, and each endpoint's deliveries.
+    pub events_queue: Arc<dyn Queue>,
 }
 
 impl Services {

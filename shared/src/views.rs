@@ -3,8 +3,9 @@
 
 use crate::domain::{
     ActionItem, Counts, FailedItem, Participant, Progress, Recording, RecordingFile, SyncJob,
-    TranscriptSegment,
+    TranscriptRef, TranscriptSegment,
 };
+use crate::services::Services;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -93,6 +94,35 @@ pub struct RecordingDetail<'a> {
     pub files: &'a [RecordingFile],
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// `recording` as `GET /recordings/{id}` shows it, transcript loaded from wherever it is.
+pub async fn recording_detail_json(
+    services: &Services,
+    recording: &Recording,
+) -> anyhow::Result<serde_json::Value> {
+    let transcript = load_transcript(services, &recording.transcript).await?;
+    Ok(serde_json::to_value(RecordingDetail::new(
+        recording,
+        &transcript,
+    ))?)
+}
+
+async fn load_transcript(
+    services: &Services,
+    transcript: &TranscriptRef,
+) -> anyhow::Result<Vec<TranscriptSegment>> {
+    match transcript {
+        TranscriptRef::Inline { segments } => Ok(segments.clone()),
+        TranscriptRef::Blob { key, .. } => {
+            let bytes = services
+                .blobs
+                .get_bytes(key)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("transcript blob {key} is missing"))?;
+            Ok(serde_json::from_slice(&bytes)?)
+        }
+    }
 }
 
 impl<'a> RecordingDetail<'a> {

@@ -3,11 +3,10 @@
 //! order, with the recording as `GET /recordings/{id}` shows it now. The cursor is the last
 //! change read, signed for the viewer; it keeps working while the change is kept (35 days).
 
-use super::load_transcript;
 use pipeline::domain::{Change, ChangeKind, Sharing, Tenant};
 use pipeline::http::{self, ApiError, ApiResult, Request};
 use pipeline::services::Services;
-use pipeline::views::RecordingDetail;
+use pipeline::views;
 use serde_json::{json, Value};
 
 pub async fn list(services: &Services, viewer: &Tenant, req: &Request) -> ApiResult {
@@ -61,9 +60,7 @@ async fn item(
             else {
                 return Ok(None);
             };
-            let transcript = load_transcript(services, &recording.transcript).await?;
-            let detail = RecordingDetail::new(&recording, &transcript);
-            Some(serde_json::to_value(detail).map_err(anyhow::Error::from)?)
+            Some(views::recording_detail_json(services, &recording).await?)
         }
     };
     Ok(Some(json!({

@@ -3,11 +3,11 @@
 
 mod changes;
 
-use pipeline::domain::{RecordingId, Source, Tenant, TranscriptRef, TranscriptSegment};
+use pipeline::domain::{RecordingId, Source, Tenant};
 use pipeline::http::{self, ApiError, ApiResult, Body, Request, Response, Route};
 use pipeline::ports::RecordingQuery;
 use pipeline::services::Services;
-use pipeline::views::{RecordingDetail, RecordingListItem};
+use pipeline::views::{self, RecordingListItem};
 use serde_json::json;
 use std::sync::OnceLock;
 
@@ -72,8 +72,7 @@ async fn detail(services: &Services, viewer: &Tenant, raw_id: &str) -> ApiResult
         .get(viewer, &id)
         .await?
         .ok_or_else(not_found)?;
-    let transcript = load_transcript(services, &recording.transcript).await?;
-    http::ok(&RecordingDetail::new(&recording, &transcript))
+    http::ok(&views::recording_detail_json(services, &recording).await?)
 }
 
 /// The contract as JSON, converted from the embedded YAML once per process.
@@ -85,23 +84,6 @@ fn openapi() -> ApiResult {
     match document {
         Ok(document) => http::ok(document),
         Err(e) => Err(anyhow::anyhow!("openapi/openapi.yaml is not valid YAML: {e}").into()),
-    }
-}
-
-async fn load_transcript(
-    services: &Services,
-    transcript: &TranscriptRef,
-) -> Result<Vec<TranscriptSegment>, ApiError> {
-    match transcript {
-        TranscriptRef::Inline { segments } => Ok(segments.clone()),
-        TranscriptRef::Blob { key, .. } => {
-            let bytes = services
-                .blobs
-                .get_bytes(key)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("transcript blob {key} is missing"))?;
-            Ok(serde_json::from_slice(&bytes).map_err(anyhow::Error::from)?)
-        }
     }
 }
 

@@ -107,6 +107,7 @@ generated_id!(RecordingId, "rec_", "recording id");
 generated_id!(ConnectionId, "con_", "connection id");
 generated_id!(JobId, "job_", "job id");
 generated_id!(UploadId, "upl_", "upload id");
+generated_id!(EndpointId, "whe_", "webhook endpoint id");
 
 /// Ids that come from elsewhere (the identity provider, a source's API).
 macro_rules! external_token {

@@ -5,6 +5,7 @@ mod change;
 mod connection;
 mod ids;
 mod job;
+mod outbound;
 mod recording;
 mod tenant;
 mod upload;
@@ -16,12 +17,15 @@ pub use connection::{
     WebhookRegistration,
 };
 pub use ids::{
-    ConnectionId, ExternalId, InvalidValue, JobId, RecordingId, Source, UploadId, UserId,
+    ConnectionId, EndpointId, ExternalId, InvalidValue, JobId, RecordingId, Source, UploadId, UserId,
     WorkspaceId,
 };
 pub use job::{
     summarize, Counts, FailedItem, JobKind, JobStatus, Progress, SyncJob, SyncScope, JOB_RETENTION,
     MONTHLY_LIMIT_REACHED,
+};
+pub use outbound::{
+    AttemptOutcome, DeliveryAttempt, EndpointSecret, EventType, WebhookEndpoint, ATTEMPT_RETENTION,
 };
 pub use recording::{
     hex_digest, ActionItem, MeetingContent, Participant, Recording, RecordingFile, TranscriptRef,

@@ -1,8 +1,12 @@
-//! Writing a workspace's activity log: one entry per thing that happened to a connection.
+//! Writing a workspace's activity log: one entry per thing that happened to a connection;
+//! the ones a member must act on are pushed to their webhook endpoints too.
 //! Recording is best effort: a log write that fails is reported in the process log and never
 //! fails (or repeats) what it records.
 
-use crate::domain::{ActivityAction, ActivityEntry, Connection, UserId, ACTIVITY_RETENTION};
+use super::outbound;
+use crate::domain::{
+    ActivityAction, ActivityEntry, Connection, EventType, UserId, ACTIVITY_RETENTION,
+};
 use crate::services::Services;
 
 /// Records `action` on `connection`, done by `actor` when that was not its owner or the
@@ -26,6 +30,16 @@ pub async fn record(
         at,
         expires_at: at + ACTIVITY_RETENTION,
     };
+    let event = match action {
+        ActivityAction::NeedsReauth => Some(EventType::ConnectionNeedsReauth),
+        ActivityAction::RefreshFailed | ActivityAction::SyncFailed => {
+            Some(EventType::ConnectionError)
+        }
+        _ => None,
+    };
+    if let Some(kind) = event {
+        outbound::connection_event(services, connection, kind, &entry.id, &entry.message).await;
+    }
     if let Err(e) = services.activity.record(&entry).await {
         tracing::error!(
             connection = %connection.id,

@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod media;
 pub mod messages;
 pub mod oauth_state;
+pub mod outbound;
 pub mod persist;
 pub mod schedule;
 pub mod sync;

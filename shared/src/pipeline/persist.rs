@@ -4,6 +4,7 @@
 use crate::domain::{
     JobId, MeetingContent, Recording, RecordingId, Sharing, Tenant, TranscriptRef, WorkspaceId,
 };
+use super::outbound::{self, Event};
 use crate::ports::Inserted;
 use crate::services::Services;
 use anyhow::Result;
@@ -117,10 +118,13 @@ pub async fn import_meeting(
     recording.imported_by = Some(job.clone());
     place_transcript(services, &mut recording).await?;
     match services.recordings.insert_if_absent(&recording).await {
-        Ok(Inserted::New) => Ok(ImportResult {
-            outcome: ImportOutcome::Imported,
-            recording_id: Some(recording.id),
-        }),
+        Ok(Inserted::New) => {
+            outbound::publish(services, &Event::recording(&recording, true)).await?;
+            Ok(ImportResult {
+                outcome: ImportOutcome::Imported,
+                recording_id: Some(recording.id),
+            })
+        }
         other => {
             // Not stored after all: give the quota back and drop a transcript blob we wrote.
             services.counters.decrement(&counter).await?;
@@ -156,6 +160,8 @@ async fn refresh_existing(
             services.recordings.update(&existing).await?;
         }
         let outcome = if existing.imported_by_job(job) {
+            // A retry of the import that stored it: its event may not have been queued.
+            outbound::publish(services, &Event::recording(&existing, true)).await?;
             ImportOutcome::Imported
         } else {
             ImportOutcome::Unchanged
@@ -169,6 +175,7 @@ async fn refresh_existing(
     existing.source_fingerprint = fingerprint;
     place_transcript(services, &mut existing).await?;
     services.recordings.update(&existing).await?;
+    outbound::publish(services, &Event::recording(&existing, false)).await?;
     Ok(ImportResult {
         outcome: ImportOutcome::Updated,
         recording_id: id,

@@ -151,6 +151,7 @@ async fn finish_failed(
 ) -> Result<RunOutcome, TransientSyncError> {
     job.fail(reason, services.clock.now());
     services.jobs.put(job).await?;
+    super::outbound::sync_completed(services, job).await?;
     Ok(RunOutcome::Finished)
 }
 
@@ -563,6 +564,7 @@ impl SyncRun<'_> {
             },
         )
         .await?;
+        super::outbound::sync_completed(self.services, &self.job).await?;
         tracing::info!(job = %self.job.id, summary = self.job.summary.as_deref().unwrap_or(""), "sync finished");
         Ok(RunOutcome::Finished)
     }

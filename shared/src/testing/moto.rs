@@ -159,15 +159,13 @@ impl MotoServer {
             .context("creating the test secret")?
             .arn
             .context("CreateSecret returned no ARN")?;
-        let variables = HashMap::from([
+        let mut variables: HashMap<&str, String> = resources
+            .variables()
+            .into_iter()
+            .map(|(name, value)| (name, value.to_owned()))
+            .collect();
+        variables.extend([
             ("BACKEND", "aws".to_owned()),
-            ("TABLE_NAME", resources.table_name.clone()),
-            ("AUDIO_BUCKET", resources.audio_bucket.clone()),
-            ("SYNC_QUEUE_URL", resources.sync_queue_url.clone()),
-            (
-                "TRANSCRIBE_QUEUE_URL",
-                resources.transcribe_queue_url.clone(),
-            ),
             ("SECRETS_ARN", secrets_arn.clone()),
             ("AWS_ENDPOINT_URL", self.endpoint.clone()),
         ]);

@@ -104,6 +104,7 @@ pub async fn build_with(config: Arc<Config>, sdk: &SdkConfig) -> Result<Services
         deliveries: store.clone(),
         activity: store.clone(),
         changes: store.clone(),
+        endpoints: store.clone(),
         counters: store,
         blobs: Arc::new(S3BlobStore::new(
             clients.s3.clone(),
@@ -113,7 +114,11 @@ pub async fn build_with(config: Arc<Config>, sdk: &SdkConfig) -> Result<Services
             clients.sqs.clone(),
             &resources.sync_queue_url,
         )),
-        transcribe_queue: Arc::new(SqsQueue::new(clients.sqs, &resources.transcribe_queue_url)),
+        transcribe_queue: Arc::new(SqsQueue::new(
+            clients.sqs.clone(),
+            &resources.transcribe_queue_url,
+        )),
+        events_queue: Arc::new(SqsQueue::new(clients.sqs, &resources.events_queue_url)),
         config,
     })
 }

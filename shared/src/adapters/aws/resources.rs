@@ -16,6 +16,7 @@ pub struct ResourceSpec {
     pub audio_bucket: String,
     pub sync_queue: String,
     pub transcribe_queue: String,
+    pub events_queue: String,
     /// Receives after which SQS moves a message to the queue's dead-letter queue
     /// (`<queue>-dlq`).
     pub max_receive_count: u32,
@@ -30,6 +31,7 @@ impl ResourceSpec {
             audio_bucket: format!("{prefix}-audio"),
             sync_queue: format!("{prefix}-sync"),
             transcribe_queue: format!("{prefix}-transcribe"),
+            events_queue: format!("{prefix}-events"),
             max_receive_count,
         }
     }
@@ -42,9 +44,23 @@ pub struct Resources {
     pub audio_bucket: String,
     pub sync_queue_url: String,
     pub transcribe_queue_url: String,
+    pub events_queue_url: String,
 }
 
-/// Creates the table (with its indexes and TTL), the bucket, and both queues with their
+impl Resources {
+    /// The configuration variables that name these resources (see `Config`).
+    pub fn variables(&self) -> [(&'static str, &str); 5] {
+        [
+            ("TABLE_NAME", &self.table_name),
+            ("AUDIO_BUCKET", &self.audio_bucket),
+            ("SYNC_QUEUE_URL", &self.sync_queue_url),
+            ("TRANSCRIBE_QUEUE_URL", &self.transcribe_queue_url),
+            ("EVENTS_QUEUE_URL", &self.events_queue_url),
+        ]
+    }
+}
+
+/// Creates the table (with its indexes and TTL), the bucket, and the queues with their
 /// dead-letter queues.
 pub async fn create_resources(clients: &Clients, spec: &ResourceSpec) -> Result<Resources> {
     table::create_table(&clients.dynamodb, &spec.table_name).await?;
@@ -60,6 +76,8 @@ pub async fn create_resources(clients: &Clients, spec: &ResourceSpec) -> Result<
             spec.max_receive_count,
         )
         .await?,
+        events_queue_url: create_queue(&clients.sqs, &spec.events_queue, spec.max_receive_count)
+            .await?,
     })
 }
 

@@ -183,6 +183,26 @@ pub(super) const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (workspace_id, seq)
      );
      CREATE INDEX changes_expiry ON changes (expires_at);",
+    // Outbound webhooks: each workspace's endpoints, and the attempts to deliver to them.
+    "CREATE TABLE webhook_endpoints (
+         workspace_id TEXT NOT NULL,
+         id TEXT NOT NULL,
+         created_at INTEGER NOT NULL,
+         version INTEGER NOT NULL,
+         body TEXT NOT NULL,
+         PRIMARY KEY (workspace_id, id)
+     );
+     CREATE TABLE webhook_attempts (
+         id TEXT PRIMARY KEY,
+         workspace_id TEXT NOT NULL,
+         endpoint_id TEXT NOT NULL,
+         at INTEGER NOT NULL,
+         expires_at INTEGER NOT NULL,
+         body TEXT NOT NULL
+     );
+     CREATE INDEX webhook_attempts_by_endpoint
+         ON webhook_attempts (workspace_id, endpoint_id, at DESC, id DESC);
+     CREATE INDEX webhook_attempts_expiry ON webhook_attempts (expires_at);",
 ];
 
 fn migrate(conn: &mut Connection) -> Result<()> {

@@ -199,6 +199,10 @@ pub async fn purge_expired(db: &Db, now: DateTime<Utc>) -> Result<usize> {
         n += c.execute("DELETE FROM counters WHERE expires_at <= ?1", params![now])?;
         n += c.execute("DELETE FROM jobs WHERE expires_at <= ?1", params![now])?;
         n += c.execute("DELETE FROM changes WHERE expires_at <= ?1", params![now])?;
+        n += c.execute(
+            "DELETE FROM webhook_attempts WHERE expires_at <= ?1",
+            params![now],
+        )?;
         Ok(n)
     })
     .await

@@ -5,6 +5,7 @@ mod blobs;
 mod changes;
 mod db;
 mod deliveries;
+mod endpoints;
 mod kv;
 mod queue;
 mod records;
@@ -17,6 +18,7 @@ pub use blobs::{LocalBlobs, ReceiveError, ReceivedBlob, UploadUrlError, UPLOAD_R
 pub use changes::LocalChanges;
 pub use db::Db;
 pub use deliveries::LocalDeliveries;
+pub use endpoints::LocalEndpoints;
 pub use kv::{purge_expired, LocalCounters, LocalLeases, LocalOnce};
 pub use queue::LocalQueue;
 pub use records::{LocalConnections, LocalJobs, LocalRecordings, LocalUploads};
@@ -36,6 +38,8 @@ pub const MAX_RECEIVES: u32 = 5;
 
 pub const SYNC_QUEUE: &str = "sync";
 pub const TRANSCRIBE_QUEUE: &str = "transcribe";
+/// The queue of outbound webhook events and their deliveries.
+pub const EVENTS_QUEUE: &str = "events";
 
 /// The local backend's services plus the handles only the dev server needs.
 #[derive(Clone)]
@@ -45,6 +49,8 @@ pub struct LocalBackend {
     pub blobs: LocalBlobs,
     pub sync_queue: LocalQueue,
     pub transcribe_queue: LocalQueue,
+    /// Outbound webhook events and their deliveries.
+    pub events_queue: LocalQueue,
 }
 
 /// Files that hold keys or data are readable by their owner only.
@@ -155,6 +161,7 @@ impl LocalBackend {
         );
         let sync_queue = LocalQueue::new(db.clone(), SYNC_QUEUE, MAX_RECEIVES);
         let transcribe_queue = LocalQueue::new(db.clone(), TRANSCRIBE_QUEUE, MAX_RECEIVES);
+        let events_queue = LocalQueue::new(db.clone(), EVENTS_QUEUE, MAX_RECEIVES);
         let services = Services {
             config,
             secrets: Arc::new(SharedSecrets::ready(secrets)),
@@ -170,9 +177,11 @@ impl LocalBackend {
             deliveries: Arc::new(LocalDeliveries(db.clone())),
             activity: Arc::new(LocalActivity(db.clone())),
             changes: Arc::new(LocalChanges(db.clone())),
+            endpoints: Arc::new(LocalEndpoints(db.clone())),
             blobs: Arc::new(blobs.clone()),
             sync_queue: Arc::new(sync_queue.clone()),
             transcribe_queue: Arc::new(transcribe_queue.clone()),
+            events_queue: Arc::new(events_queue.clone()),
         };
         Ok(LocalBackend {
             services,
@@ -180,6 +189,7 @@ impl LocalBackend {
             blobs,
             sync_queue,
             transcribe_queue,
+            events_queue,
         })
     }
 }

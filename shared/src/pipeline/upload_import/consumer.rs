@@ -491,6 +491,7 @@ async fn finish(
     job.summary = Some(summary);
     services.uploads.put(&upload).await?;
     services.jobs.put(&job).await?;
+    crate::pipeline::outbound::upload_finished(services, &upload, &job).await?;
     if upload.status != UploadStatus::Failed {
         if let Err(e) = services.blobs.delete(&upload.object_key).await {
             tracing::warn!(upload = %upload.id, error = format!("{e:#}"), "staged file not deleted");

@@ -10,7 +10,7 @@ use anyhow::{anyhow, Result};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-fn with_body(key: Key, body: &impl Serialize, what: &str) -> Result<Item> {
+pub(super) fn with_body(key: Key, body: &impl Serialize, what: &str) -> Result<Item> {
     let json = serde_json::to_string(body)
         .map_err(|e| anyhow!("a {what} could not be written as JSON: {e}"))?;
     let mut item = key.into_item();
@@ -19,7 +19,7 @@ fn with_body(key: Key, body: &impl Serialize, what: &str) -> Result<Item> {
 }
 
 /// Reads `data` without echoing any of it in the error (connections hold sealed tokens).
-fn body<T: DeserializeOwned>(item: &Item, what: &str) -> Result<T> {
+pub(super) fn body<T: DeserializeOwned>(item: &Item, what: &str) -> Result<T> {
     let json = item
         .get(DATA)
         .and_then(|v| v.as_s().ok())

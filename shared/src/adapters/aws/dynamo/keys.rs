@@ -2,7 +2,7 @@
 
 use super::Item;
 use crate::domain::{
-    ConnectionId, ExternalId, JobId, RecordingId, Source, Tenant, UploadId, WorkspaceId,
+    ConnectionId, EndpointId, ExternalId, JobId, RecordingId, Source, Tenant, UploadId, WorkspaceId,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
@@ -50,6 +50,8 @@ pub(super) const RUNNING_JOBS: &str = "RUNNING_JOBS";
 pub(super) const UNOWNED_DELIVERIES: &str = "DELIVERIES#UNOWNED";
 /// The sort-key prefix of held items.
 pub(super) const HELD_PREFIX: &str = "HELD#";
+/// The sort-key prefix of a workspace's outbound webhook endpoints.
+pub(super) const ENDPOINT_PREFIX: &str = "EP#";
 
 /// The primary key of one item.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +156,29 @@ impl Key {
         format!("DELIVERY#{source}#")
     }
 
+    /// An outbound webhook endpoint of a workspace.
+    pub fn endpoint(workspace: &WorkspaceId, id: &EndpointId) -> Self {
+        Key::new(webhooks_partition(workspace), format!("{ENDPOINT_PREFIX}{id}"))
+    }
+
+    /// One delivery attempt to an endpoint.
+    pub fn endpoint_attempt(
+        workspace: &WorkspaceId,
+        endpoint: &EndpointId,
+        at: DateTime<Utc>,
+        id: &str,
+    ) -> Self {
+        Key::new(
+            webhooks_partition(workspace),
+            format!("{}{}", Key::attempts_of(endpoint), time_then_id(at, id)),
+        )
+    }
+
+    /// The sort-key prefix of the attempts to `endpoint`.
+    pub fn attempts_of(endpoint: &EndpointId) -> String {
+        format!("ATT#{endpoint}#")
+    }
+
     pub fn held(holder: &str, key: &str) -> Self {
         Key::new(held_partition(holder), format!("{HELD_PREFIX}{key}"))
     }
@@ -214,6 +239,10 @@ pub(super) fn delivery_log_partition(owner: Option<&Tenant>) -> String {
     owner
         .map(member_partition)
         .unwrap_or_else(|| UNOWNED_DELIVERIES.to_owned())
+}
+
+pub(super) fn webhooks_partition(workspace: &WorkspaceId) -> String {
+    format!("WEBHOOKS#{workspace}")
 }
 
 pub(super) fn held_partition(holder: &str) -> String {

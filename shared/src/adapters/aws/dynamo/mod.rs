@@ -24,6 +24,8 @@
 //! | activity entry | `ACTIVITY#{workspace}` | `{at}#{id}` | `user_id`, `source`, `expires_at`, `expires_us` (90 days) |
 //! | change (the feed) | `CHANGES#{workspace}` | `C#{seq, 20 digits}` | `expires_at`, `expires_us` (35 days) |
 //! | change counter | `CHANGES#{workspace}` | `SEQ` | `value`: the last number given |
+//! | outbound webhook endpoint | `WEBHOOKS#{workspace}` | `EP#{id}` | `version` |
+//! | delivery attempt to an endpoint | `WEBHOOKS#{workspace}` | `ATT#{endpoint}#{at}#{id}` | `expires_at`, `expires_us` (30 days) |
 //!
 //! Domain objects are stored whole as JSON in `data`; the other attributes are derived from
 //! them for keys, indexes and conditions (`items`). A recording's `search_text` is its own
@@ -62,6 +64,9 @@
 //!   job finishes), read oldest save first by the sweep that fails jobs whose worker died.
 //! - Held deliveries wait in one partition per holder (a paused connection, a recorder's
 //!   email); taking one is a conditional delete, so two releasers never both get it.
+//! - A workspace's outbound webhook endpoints and their attempts share one partition: the
+//!   fan-out of an event reads the endpoints in one query; an endpoint's attempts are read
+//!   newest first by sort-key prefix. Replacing an endpoint is a put conditioned on `version`.
 //! - Page cursors are base64 of the JSON key of the last item returned; a cursor is only
 //!   accepted for the partition it came from (and the API signs it for its listing and
 //!   viewer besides).
@@ -70,6 +75,7 @@
 
 mod changes;
 mod deliveries;
+mod endpoints;
 mod expiring;
 mod items;
 mod keys;
