@@ -207,7 +207,9 @@ impl DevServer {
 
     /// Drains the events queue into `handler` (`deliver-events`).
     pub fn consume_events(self, handler: QueueHandler) -> Self {
-        let queue = self.backend.drained(|b| &b.events_queue, |s| &s.events_queue);
+        let queue = self
+            .backend
+            .drained(|b| &b.events_queue, |s| &s.events_queue);
         self.consume("deliver-events", queue, handler)
     }
 

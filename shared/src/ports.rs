@@ -4,8 +4,9 @@
 //! values; `Err` means the backend itself failed.
 
 use crate::domain::{
-    ActivityEntry, Connection, ConnectionId, DeliveryAttempt, EndpointId, ExternalId, JobId, Recording, RecordingId, Sharing,
-    Source, SyncJob, Tenant, Upload, UploadId, WebhookEndpoint, WorkspaceId,
+    ActivityEntry, Connection, ConnectionId, DeliveryAttempt, EndpointId, ExternalId, JobId,
+    Recording, RecordingId, Sharing, Source, SyncJob, Tenant, Upload, UploadId, WebhookEndpoint,
+    WorkspaceId,
 };
 use anyhow::Result;
 use async_trait::async_trait;
@@ -161,8 +162,11 @@ pub trait ActivityLog: Send + Sync {
 pub trait EndpointStore: Send + Sync {
     /// Stores a new endpoint.
     async fn insert(&self, endpoint: &WebhookEndpoint) -> Result<()>;
-    async fn get(&self, workspace: &WorkspaceId, id: &EndpointId)
-        -> Result<Option<WebhookEndpoint>>;
+    async fn get(
+        &self,
+        workspace: &WorkspaceId,
+        id: &EndpointId,
+    ) -> Result<Option<WebhookEndpoint>>;
     /// Every endpoint of `workspace`, oldest first.
     async fn list(&self, workspace: &WorkspaceId) -> Result<Vec<WebhookEndpoint>>;
     /// Writes `endpoint` if the stored version is still `endpoint.version`, bumping it;

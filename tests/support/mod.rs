@@ -4,6 +4,7 @@
 pub mod counting_queue;
 pub mod crash;
 pub mod fathom_world;
+pub mod receiver;
 pub mod zoom_world;
 
 use dev_server::auth::{self, JwtSecret};

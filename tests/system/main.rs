@@ -8,6 +8,7 @@ mod hub_api;
 mod infra;
 mod oauth_security;
 mod openapi;
+mod outbound_webhooks;
 mod plugins;
 mod quota;
 mod read_api;

@@ -10,16 +10,21 @@ use pipeline::services::Services;
 
 pub async fn handle(services: &Services, event: SqsEvent) -> SqsBatchResponse {
     let max_receives = services.config.queue_max_receives;
-    handle_batch(&event, max_receives, "events", |record, _final_attempt| async move {
-        let body = record.body.as_deref().unwrap_or_default();
-        match Message::parse(body) {
-            Ok(message) => outbound::handle(services, message).await,
-            Err(_) => {
-                // Retrying cannot fix a message we cannot read: drop it, loudly.
-                tracing::error!("unreadable events message dropped");
-                Ok(())
+    handle_batch(
+        &event,
+        max_receives,
+        "events",
+        |record, _final_attempt| async move {
+            let body = record.body.as_deref().unwrap_or_default();
+            match Message::parse(body) {
+                Ok(message) => outbound::handle(services, message).await,
+                Err(_) => {
+                    // Retrying cannot fix a message we cannot read: drop it, loudly.
+                    tracing::error!("unreadable events message dropped");
+                    Ok(())
+                }
             }
-        }
-    })
+        },
+    )
     .await
 }

@@ -43,9 +43,7 @@ async fn route(services: &Services, req: &Request) -> ApiResult {
     match (req.method().as_str(), http::segments(req).as_slice()) {
         ("GET", ["webhook-endpoints"]) => list(services, &owner).await,
         ("POST", ["webhook-endpoints"]) => create(services, &owner, http::json_body(req)?).await,
-        ("GET", ["webhook-endpoints", id]) => {
-            http::ok(&view(&find(services, &owner, id).await?))
-        }
+        ("GET", ["webhook-endpoints", id]) => http::ok(&view(&find(services, &owner, id).await?)),
         ("PATCH", ["webhook-endpoints", id]) => {
             let endpoint = find(services, &owner, id).await?;
             change(services, endpoint, http::json_body(req)?).await
@@ -160,7 +158,9 @@ async fn create(services: &Services, owner: &Tenant, new: NewEndpoint) -> ApiRes
     if mine >= MAX_ENDPOINTS {
         return Err(ApiError::conflict(
             "endpoint_limit",
-            format!("a member may have at most {MAX_ENDPOINTS} webhook endpoints; delete one first"),
+            format!(
+                "a member may have at most {MAX_ENDPOINTS} webhook endpoints; delete one first"
+            ),
         ));
     }
     let now = services.clock.now();
@@ -223,9 +223,7 @@ async fn change(
     };
     outbound::update_endpoint(services, &endpoint, apply).await?;
     let owner = endpoint.owner.clone();
-    http::ok(&view(
-        &find(services, &owner, endpoint.id.as_str()).await?,
-    ))
+    http::ok(&view(&find(services, &owner, endpoint.id.as_str()).await?))
 }
 
 /// A new signing secret; the current ones keep signing for `ROTATION_OVERLAP`.
@@ -234,7 +232,10 @@ async fn rotate(services: &Services, endpoint: WebhookEndpoint) -> ApiResult {
     let mut rotated = endpoint.clone();
     let overlap_ends = now + ROTATION_OVERLAP;
     for old in &mut rotated.secrets {
-        old.expires_at = Some(old.expires_at.map_or(overlap_ends, |at| at.min(overlap_ends)));
+        old.expires_at = Some(
+            old.expires_at
+                .map_or(overlap_ends, |at| at.min(overlap_ends)),
+        );
     }
     rotated.secrets.retain(|s| s.active_at(now));
     let secret = new_secret(services, &mut rotated, now).await?;

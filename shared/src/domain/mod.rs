@@ -17,8 +17,8 @@ pub use connection::{
     WebhookRegistration,
 };
 pub use ids::{
-    ConnectionId, EndpointId, ExternalId, InvalidValue, JobId, RecordingId, Source, UploadId, UserId,
-    WorkspaceId,
+    ConnectionId, EndpointId, ExternalId, InvalidValue, JobId, RecordingId, Source, UploadId,
+    UserId, WorkspaceId,
 };
 pub use job::{
     summarize, Counts, FailedItem, JobKind, JobStatus, Progress, SyncJob, SyncScope, JOB_RETENTION,

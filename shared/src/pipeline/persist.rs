@@ -1,10 +1,10 @@
 //! The last stage: one meeting's content becomes a stored recording, once per
 //! `(member, source, external id)`, counted against the workspace's monthly quota when new.
 
+use super::outbound::{self, Event};
 use crate::domain::{
     JobId, MeetingContent, Recording, RecordingId, Sharing, Tenant, TranscriptRef, WorkspaceId,
 };
-use super::outbound::{self, Event};
 use crate::ports::Inserted;
 use crate::services::Services;
 use anyhow::Result;

@@ -143,7 +143,8 @@ fn private_v6(ip: Ipv6Addr) -> bool {
         || (first & 0xfe00) == 0xfc00 // unique local (AWS's fd00:ec2::254 metadata among them)
         || (first & 0xffc0) == 0xfe80 // link-local
         || (first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
-        || ip.to_ipv4().is_some_and(|v4| ip.segments()[..6] == [0; 6] && private_v4(v4)) // IPv4-compatible
+        || ip.to_ipv4().is_some_and(|v4| ip.segments()[..6] == [0; 6] && private_v4(v4))
+    // IPv4-compatible
 }
 
 #[cfg(test)]
@@ -152,7 +153,10 @@ mod tests {
 
     #[test]
     fn aws_mode_takes_public_https_only() {
-        for ok in ["https://hooks.example.com/callsync", "https://93.184.216.34:8443/x"] {
+        for ok in [
+            "https://hooks.example.com/callsync",
+            "https://93.184.216.34:8443/x",
+        ] {
             assert!(check_url(ok, false).is_ok(), "{ok}");
         }
         for bad in [
@@ -181,10 +185,18 @@ mod tests {
 
     #[test]
     fn local_mode_adds_loopback_http_but_nothing_private() {
-        for ok in ["http://127.0.0.1:9000/hook", "http://localhost:9000/", "http://[::1]:80/"] {
+        for ok in [
+            "http://127.0.0.1:9000/hook",
+            "http://localhost:9000/",
+            "http://[::1]:80/",
+        ] {
             assert!(check_url(ok, true).is_ok(), "{ok}");
         }
-        for bad in ["http://hooks.example.com/", "https://10.0.0.1/", "http://169.254.169.254/"] {
+        for bad in [
+            "http://hooks.example.com/",
+            "https://10.0.0.1/",
+            "http://169.254.169.254/",
+        ] {
             assert!(check_url(bad, true).is_err(), "{bad} was accepted");
         }
     }

@@ -19,8 +19,8 @@ use crate::domain::{
     Change, ChangeKind, Connection, EndpointId, EventType, ExternalId, Recording, RecordingId,
     Sharing, Source, SyncJob, Tenant, Upload, UploadStatus, WebhookEndpoint,
 };
-use crate::views::JobView;
 use crate::services::Services;
+use crate::views::JobView;
 use anyhow::{bail, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -210,7 +210,13 @@ pub async fn publish(services: &Services, event: &Event) -> Result<()> {
 pub async fn sync_completed(services: &Services, job: &SyncJob) -> Result<()> {
     let at = job.finished_at.unwrap_or_else(|| services.clock.now());
     let data = json!({ "job": JobView::from(job) });
-    let event = Event::about(EventType::SyncCompleted, job.owner(), job.id.as_str(), at, data);
+    let event = Event::about(
+        EventType::SyncCompleted,
+        job.owner(),
+        job.id.as_str(),
+        at,
+        data,
+    );
     publish(services, &event).await
 }
 

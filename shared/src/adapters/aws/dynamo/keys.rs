@@ -158,7 +158,10 @@ impl Key {
 
     /// An outbound webhook endpoint of a workspace.
     pub fn endpoint(workspace: &WorkspaceId, id: &EndpointId) -> Self {
-        Key::new(webhooks_partition(workspace), format!("{ENDPOINT_PREFIX}{id}"))
+        Key::new(
+            webhooks_partition(workspace),
+            format!("{ENDPOINT_PREFIX}{id}"),
+        )
     }
 
     /// One delivery attempt to an endpoint.
