@@ -339,8 +339,8 @@ fn queues_dead_letter_as_the_local_queue_does_and_outlast_their_consumers() {
         }
     }
     assert_eq!(
-        consumers, 2,
-        "sync-meetings and file-transcribe consume the queues"
+        consumers, 3,
+        "sync-meetings, file-transcribe and deliver-events consume the queues"
     );
 }
 
@@ -449,6 +449,8 @@ fn check_sample_event(function: &Value, text: &str) -> Result<(), String> {
             let body = record.body.unwrap_or_default();
             let readable = if queues.contains(&"TranscribeQueue") {
                 serde_json::from_str::<S3Event>(&body).is_ok_and(|s3| !s3.records.is_empty())
+            } else if queues.contains(&"EventsQueue") {
+                pipeline::pipeline::outbound::Message::parse(&body).is_ok()
             } else {
                 SyncMessage::parse(&body).is_ok()
             };

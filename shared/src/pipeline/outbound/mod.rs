@@ -47,7 +47,7 @@ pub struct Event {
 
 /// What an event is about.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "subject", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Subject {
     /// A recording: its data is read when sent.
     Recording {
