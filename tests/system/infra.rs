@@ -19,7 +19,7 @@ pub(crate) const HTTP_FUNCTIONS: &[(&str, &[Route])] = &[
     ("fetch-meetings", fetch_meetings::ROUTES),
     ("webhook", webhook::ROUTES),
     ("uploads", uploads::ROUTES),
-    ("webhook", webhook::ROUTES),
+    ("webhook-endpoints", webhook_endpoints::ROUTES),
 ];
 
 fn workspace_root() -> PathBuf {

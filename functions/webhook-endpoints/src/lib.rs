@@ -54,10 +54,7 @@ async fn route(services: &Services, req: &Request) -> ApiResult {
                 .endpoints
                 .delete(&owner.workspace, &endpoint.id)
                 .await?;
-            Response::builder()
-                .status(StatusCode::NO_CONTENT)
-                .body(Body::Empty)
-                .map_err(|e| ApiError::from(anyhow::Error::from(e)))
+            http::ok(&json!({ "id": endpoint.id, "deleted": true }))
         }
         ("POST", ["webhook-endpoints", id, "rotate-secret"]) => {
             rotate(services, find(services, &owner, id).await?).await
