@@ -492,3 +492,41 @@ async fn endpoints_and_their_attempts_are_their_owners_alone() {
     let (_, alices) = app.get("/webhook-endpoints", Some("alice")).await;
     assert_eq!(alices["items"], json!([]));
 }
+
+#[tokio::test]
+async fn an_endpoint_failing_everything_for_five_days_is_disabled_and_says_so() {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let w = quick_world(1, Some(clock.clone())).await;
+    let receiver = Receiver::start().await.unwrap();
+    receiver
+        .respond_with(json!({"default": {"status": 503}}))
+        .await
+        .unwrap();
+    let endpoint = register(&w.app, "alice", &receiver, Some(&["sync.completed"])).await;
+    let path = format!("/webhook-endpoints/{}", endpoint["id"].as_str().unwrap());
+    w.connect_and_sync("alice").await;
+    receiver.wait_for(WAIT, |d| !d.is_empty()).await.unwrap();
+    system_tests::eventually(30, "the failure is noted", || async {
+        w.app.get(&path, Some("alice")).await.1["failing_since"].is_string()
+    })
+    .await;
+    assert_eq!(w.app.get(&path, Some("alice")).await.1["enabled"], true);
+
+    // The retry due next comes five days after the first failure, and fails too.
+    clock.advance(chrono::Duration::days(5) + chrono::Duration::minutes(1));
+    system_tests::eventually(30, "the endpoint is disabled", || async {
+        w.app.get(&path, Some("alice")).await.1["enabled"] == false
+    })
+    .await;
+    let (_, after) = w.app.get(&path, Some("alice")).await;
+    assert!(
+        after["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .contains("5 days"),
+        "{after}"
+    );
+    let log = attempts(&w.app, "alice", &endpoint).await;
+    assert_eq!(log[0]["outcome"], "disabled", "{log:?}");
+    assert!(log[1..].iter().all(|a| a["outcome"] == "retrying"));
+}

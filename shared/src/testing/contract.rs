@@ -4,8 +4,9 @@
 
 use super::{epoch, meeting, member, recording, teammate, TestBackend};
 use crate::domain::{
-    ActivityAction, ActivityEntry, Connection, ConnectionStatus, JobKind, RecordingId, Sharing,
-    Source, SyncJob, Tenant, Upload, UploadId, ACTIVITY_RETENTION,
+    ActivityAction, ActivityEntry, AttemptOutcome, Connection, ConnectionStatus, DeliveryAttempt,
+    EndpointId, EventType, JobKind, RecordingId, Sharing, Source, SyncJob, Tenant, Upload,
+    UploadId, WebhookEndpoint, ACTIVITY_RETENTION, ATTEMPT_RETENTION,
 };
 use crate::ports::{DeliveryRecord, DeliveryStatus, Inserted, RecordingQuery};
 use chrono::Duration as Span;
@@ -46,7 +47,9 @@ macro_rules! backend_contract {
             queue_delayed_message_waits_its_delay,
             blobs_round_trip_and_delete,
             delivery_log_is_per_owner_and_source_newest_first_until_expiry,
-            held_deliveries_are_taken_once_and_never_after_expiry
+            held_deliveries_are_taken_once_and_never_after_expiry,
+            webhook_endpoints_are_per_workspace_and_replaced_by_version,
+            delivery_attempts_are_per_endpoint_newest_first_until_expiry
         );
     };
     (@cases $make:path; $($case:ident),*) => {
@@ -1474,5 +1477,128 @@ pub async fn held_deliveries_are_taken_once_and_never_after_expiry(b: &TestBacke
         log.take_held("paused:con_1", "msg_d", later).await.unwrap(),
         None,
         "an expired item is never taken"
+    );
+}
+
+fn endpoint(owner: &Tenant, minute: i64) -> WebhookEndpoint {
+    WebhookEndpoint {
+        id: EndpointId::new(),
+        owner: owner.clone(),
+        url: format!("https://hooks.example.com/{minute}"),
+        events: vec![EventType::RecordingCreated],
+        description: Some("crm".into()),
+        enabled: true,
+        disabled_reason: None,
+        secrets: vec![],
+        failing_since: None,
+        created_at: epoch() + Span::minutes(minute),
+        updated_at: epoch() + Span::minutes(minute),
+        version: 0,
+    }
+}
+
+pub async fn webhook_endpoints_are_per_workspace_and_replaced_by_version(b: &TestBackend) {
+    let (ann, ben) = (teammate("acme", "ann"), teammate("acme", "ben"));
+    let olga = teammate("globex", "olga");
+    let store = &b.services.endpoints;
+    let (first, second, theirs) = (endpoint(&ann, 1), endpoint(&ben, 2), endpoint(&olga, 0));
+    for e in [&second, &first, &theirs] {
+        store.insert(e).await.unwrap();
+    }
+    let listed = store.list(&ann.workspace).await.unwrap();
+    assert_eq!(listed, vec![first.clone(), second.clone()], "oldest first");
+    assert_eq!(
+        store.list(&olga.workspace).await.unwrap(),
+        vec![theirs.clone()]
+    );
+    assert_eq!(
+        store.get(&olga.workspace, &first.id).await.unwrap(),
+        None,
+        "read by key, another workspace's endpoint is not there"
+    );
+
+    // Two writers of one version: one wins, the other must read again.
+    let mut disabled = first.clone();
+    disabled.enabled = false;
+    let mut renamed = first.clone();
+    renamed.url = "https://hooks.example.com/renamed".into();
+    assert!(store.replace(&disabled).await.unwrap());
+    assert!(
+        !store.replace(&renamed).await.unwrap(),
+        "a lost update is refused"
+    );
+    let stored = store.get(&ann.workspace, &first.id).await.unwrap().unwrap();
+    assert_eq!((stored.enabled, stored.version), (false, 1));
+    assert_eq!(stored.url, first.url);
+
+    store.delete(&ann.workspace, &first.id).await.unwrap();
+    assert_eq!(store.get(&ann.workspace, &first.id).await.unwrap(), None);
+    assert!(
+        !store.replace(&stored).await.unwrap(),
+        "a deleted endpoint is not written back"
+    );
+    assert_eq!(store.list(&ann.workspace).await.unwrap(), vec![second]);
+}
+
+pub async fn delivery_attempts_are_per_endpoint_newest_first_until_expiry(b: &TestBackend) {
+    let ann = teammate("acme", "ann");
+    let store = &b.services.endpoints;
+    let (one, two) = (endpoint(&ann, 0), endpoint(&ann, 1));
+    let attempt = |endpoint: &WebhookEndpoint, minute: i64| {
+        let at = epoch() + Span::minutes(minute);
+        DeliveryAttempt {
+            id: format!("att-{minute}"),
+            owner: ann.clone(),
+            endpoint_id: endpoint.id.clone(),
+            event_id: "evt_1".into(),
+            event_type: EventType::RecordingCreated,
+            attempt: minute as u32 + 1,
+            at,
+            status: Some(500),
+            latency_ms: 12,
+            outcome: AttemptOutcome::Retrying,
+            error: Some("the endpoint answered 500".into()),
+            response_excerpt: None,
+            next_attempt_at: Some(at + Span::seconds(5)),
+            expires_at: at + ATTEMPT_RETENTION,
+        }
+    };
+    for minute in 0..4 {
+        store.record_attempt(&attempt(&one, minute)).await.unwrap();
+    }
+    store.record_attempt(&attempt(&two, 9)).await.unwrap();
+    let now = epoch() + Span::hours(1);
+    let minutes = |attempts: Vec<DeliveryAttempt>| {
+        attempts
+            .iter()
+            .map(|a| (a.at - epoch()).num_minutes())
+            .collect::<Vec<_>>()
+    };
+    let listed = store
+        .attempts(&ann.workspace, &one.id, 3, now)
+        .await
+        .unwrap();
+    assert_eq!(listed[0], attempt(&one, 3));
+    assert_eq!(minutes(listed), [3, 2, 1], "newest first, up to the limit");
+    assert_eq!(
+        minutes(
+            store
+                .attempts(&ann.workspace, &two.id, 10, now)
+                .await
+                .unwrap()
+        ),
+        [9],
+        "each endpoint's own"
+    );
+    let later = epoch() + ATTEMPT_RETENTION + Span::minutes(1);
+    assert_eq!(
+        minutes(
+            store
+                .attempts(&ann.workspace, &one.id, 10, later)
+                .await
+                .unwrap()
+        ),
+        [3, 2],
+        "expired attempts are not listed"
     );
 }
