@@ -74,11 +74,13 @@ invoke-%: venv
 
 ## Benchmarks, which print and never fail: binary sizes and cold starts of every function,
 ## then the Fathom sync against its rate-limit floor, the hourly fan-out and scheduled sync,
-## webhook throughput, and the memory and speed of transcribing a 200 MB upload.
+## webhook throughput, outbound webhooks' delay and throughput, and the memory and speed of
+## transcribing a 200 MB upload.
 ## The release binaries are built in one cargo invocation (a no-op when they are up to date),
 ## and so are the in-process benchmarks (perf profile, one feature set), which then run as
 ## built instead of through `cargo run`, which would resolve features per package.
 PERF_BENCHES := -p system-tests --bin bench-sync --bin bench-schedule --bin bench-webhook \
+	--bin bench-outbound \
 	-p file-transcribe --features file-transcribe/testing --example bench-upload
 bench: venv
 	$(CARGO) run -q -p bench
@@ -86,4 +88,4 @@ bench: venv
 	@perf="$$($(CARGO) metadata -q --format-version 1 --no-deps \
 		| sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/perf" && \
 		"$$perf/bench-sync" && "$$perf/bench-schedule" && "$$perf/bench-webhook" && \
-		"$$perf/examples/bench-upload"
+		"$$perf/bench-outbound" && "$$perf/examples/bench-upload"
