@@ -19,11 +19,14 @@ use system_tests::Settings;
 
 const MEETINGS: usize = 300;
 
-/// What the receiver saw: each delivery's event timestamp and when it arrived.
+/// One delivery: its event's timestamp, and when it arrived (wall clock and monotonic).
+type Arrival = (DateTime<Utc>, DateTime<Utc>, Instant);
+
+/// What the receiver saw.
 #[derive(Default)]
 struct Seen {
     secret: OnceLock<WebhookSecret>,
-    arrivals: Mutex<Vec<(DateTime<Utc>, DateTime<Utc>, Instant)>>,
+    arrivals: Mutex<Vec<Arrival>>,
     bad_signatures: Mutex<u64>,
 }
 
