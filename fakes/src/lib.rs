@@ -2,6 +2,7 @@
 //! loopback port, behaves like the documented API (including its failures), and stops when
 //! its handle is dropped.
 
+pub mod chat;
 pub mod demo;
 pub mod fathom;
 pub mod transcribe;

@@ -74,7 +74,19 @@ pub struct Config {
     pub sync_lease: chrono::Duration,
     /// Where outbound webhooks may go and when they are retried.
     pub outbound: OutboundSettings,
+    /// The chat completions API that analyses tasks, when configured (`LLM_API_BASE_URL` and
+    /// `LLM_MODEL`; the key, `LLM_API_KEY`, is a secret).
+    pub llm: Option<LlmSettings>,
     pub aws: Option<AwsResources>,
+}
+
+/// An OpenAI-compatible chat completions API.
+#[derive(Debug, Clone)]
+pub struct LlmSettings {
+    pub base_url: Url,
+    pub model: String,
+    /// First back-off of a retried call (`LLM_RETRY_BASE_MS`, 500 ms; tests shorten it).
+    pub retry_base: std::time::Duration,
 }
 
 /// Outbound webhook delivery settings.
@@ -343,6 +355,28 @@ impl Config {
                     problem: "is too large".into(),
                 })?,
             ),
+            llm: match (env.get("LLM_API_BASE_URL"), env.get("LLM_MODEL")) {
+                (None, None) => None,
+                (Some(raw), Some(model)) => Some(LlmSettings {
+                    base_url: parse_url("LLM_API_BASE_URL", &raw)?,
+                    model,
+                    retry_base: std::time::Duration::from_millis(
+                        env.positive("LLM_RETRY_BASE_MS", 500)?,
+                    ),
+                }),
+                (None, Some(_)) => {
+                    return Err(ConfigError {
+                        variable: "LLM_API_BASE_URL",
+                        problem: "is required when LLM_MODEL is set".into(),
+                    })
+                }
+                (Some(_), None) => {
+                    return Err(ConfigError {
+                        variable: "LLM_MODEL",
+                        problem: "is required when LLM_API_BASE_URL is set".into(),
+                    })
+                }
+            },
             outbound: OutboundSettings {
                 allow_loopback: env.flag("WEBHOOK_ALLOW_LOOPBACK", backend == Backend::Local)?,
                 retry_schedule: retry_schedule(env.get("WEBHOOK_RETRY_SCHEDULE_SECS"))?,

@@ -185,6 +185,35 @@ pub trait EndpointStore: Send + Sync {
     ) -> Result<Vec<DeliveryAttempt>>;
 }
 
+/// A stored document and the version that wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned {
+    pub body: String,
+    pub version: u64,
+}
+
+/// What is derived from a member's recordings (contacts, companies, tasks, meetings) and
+/// what they set themselves, as JSON documents by kind and id, per member. Writes are
+/// conditioned on the version read, so concurrent imports never lose each other's updates.
+#[async_trait]
+pub trait DerivedStore: Send + Sync {
+    async fn get(&self, owner: &Tenant, kind: &str, id: &str) -> Result<Option<Versioned>>;
+    /// Writes `body` if the stored version is `expected` (`None`: nothing stored); `false`
+    /// when another writer got there first. The written version is `expected + 1` (or 1).
+    async fn put(
+        &self,
+        owner: &Tenant,
+        kind: &str,
+        id: &str,
+        body: &str,
+        expected: Option<u64>,
+    ) -> Result<bool>;
+    /// Every document of `kind` of `owner`, in id order.
+    async fn list(&self, owner: &Tenant, kind: &str) -> Result<Vec<(String, Versioned)>>;
+    /// Removes every document of `kind` of `owner` (a rebuild starts afresh).
+    async fn clear(&self, owner: &Tenant, kind: &str) -> Result<()>;
+}
+
 /// Small keyed items that expire: OAuth states, webhook receipts, per-tick claims.
 #[async_trait]
 pub trait OnceStore: Send + Sync {

@@ -18,6 +18,7 @@ pub const TOKEN_SEALING_KEY: &str = "TOKEN_SEALING_KEY";
 pub const FATHOM_CLIENT_SECRET: &str = "FATHOM_CLIENT_SECRET";
 pub const FATHOM_WEBHOOK_SECRET: &str = "FATHOM_WEBHOOK_SECRET";
 pub const TRANSCRIBE_API_KEY: &str = "TRANSCRIBE_API_KEY";
+pub const LLM_API_KEY: &str = "LLM_API_KEY";
 pub const ZOOM_CLIENT_SECRET: &str = "ZOOM_CLIENT_SECRET";
 pub const ZOOM_WEBHOOK_SECRET_TOKEN: &str = "ZOOM_WEBHOOK_SECRET_TOKEN";
 
@@ -30,6 +31,8 @@ pub struct Secrets {
     /// The OAuth app's webhook secret (`whsec_...`), for app-level deliveries.
     pub fathom_webhook_secret: Option<WebhookSecret>,
     pub transcribe_api_key: Option<SecretString>,
+    /// The chat completions API's key, for task analysis.
+    pub llm_api_key: Option<SecretString>,
     pub zoom_client_secret: Option<SecretString>,
     /// The Zoom app's secret token, which signs its event notifications.
     pub zoom_webhook_secret_token: Option<ZoomSecretToken>,
@@ -76,6 +79,7 @@ impl Secrets {
             fathom_client_secret: get(FATHOM_CLIENT_SECRET),
             fathom_webhook_secret,
             transcribe_api_key: get(TRANSCRIBE_API_KEY),
+            llm_api_key: get(LLM_API_KEY),
             zoom_client_secret: get(ZOOM_CLIENT_SECRET),
             zoom_webhook_secret_token,
         })

@@ -3,7 +3,7 @@
 use crate::config::Config;
 use crate::ports::{
     ActivityLog, BlobStore, ChangeFeed, Clock, ConnectionStore, CounterStore, DeliveryLog,
-    EndpointStore, JobStore, LeaseStore, OnceStore, Queue, RecordingStore, UploadStore,
+    DerivedStore, EndpointStore, JobStore, LeaseStore, OnceStore, Queue, RecordingStore, UploadStore,
 };
 use crate::providers::Providers;
 use crate::secrets::{Secrets, SharedSecrets};
@@ -33,6 +33,8 @@ pub struct Services {
     pub changes: Arc<dyn ChangeFeed>,
     /// Outbound webhook endpoints and their delivery attempts.
     pub endpoints: Arc<dyn EndpointStore>,
+    /// Contacts, companies, tasks and meetings derived from each member's recordings.
+    pub derived: Arc<dyn DerivedStore>,
     pub blobs: Arc<dyn BlobStore>,
     pub sync_queue: Arc<dyn Queue>,
     pub transcribe_queue: Arc<dyn Queue>,

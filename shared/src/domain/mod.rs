@@ -3,6 +3,7 @@
 mod activity;
 mod change;
 mod connection;
+mod derived;
 mod ids;
 mod job;
 mod outbound;
@@ -15,6 +16,11 @@ pub use change::{Change, ChangeKind, CHANGE_RETENTION};
 pub use connection::{
     Connection, ConnectionStatus, OAuthTokens, StoredCredentials, SyncCheckpoint,
     WebhookRegistration,
+};
+pub use derived::{
+    company_name, email_domain, normalize_email, split_name, AnalysisStatus, Company, CompanyMeeting, Contact,
+    LinkedRecording, Meeting, MeetingRef, MemberSettings, SlotEntry, Task, TaskAnalysis,
+    TaskCategory, TaskState, TaskStatus, FREE_MAIL_DOMAINS,
 };
 pub use ids::{
     ConnectionId, EndpointId, ExternalId, InvalidValue, JobId, RecordingId, Source, UploadId,

@@ -127,7 +127,7 @@ pub struct Recording {
     /// resumed page) counts it as its own import, not as a duplicate.
     #[serde(default)]
     pub imported_by: Option<JobId>,
-    /// Lower-cased title and transcript text, kept for search.
+    /// Lower-cased text a search matches (`search_text`), kept for search.
     pub search_text: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -175,7 +175,7 @@ impl Recording {
     /// Replaces the content with a newer version, keeping identity and creation time.
     pub fn apply(&mut self, content: MeetingContent, now: DateTime<Utc>) {
         self.content_hash = content.content_hash();
-        self.search_text = search_text(&content.title, &content.transcript);
+        self.search_text = search_text(&content);
         self.title = content.title;
         self.started_at = content.started_at;
         self.ended_at = content.ended_at;
@@ -219,9 +219,26 @@ impl Recording {
 /// keeping an item well under DynamoDB's 400 KB.
 const SEARCH_TEXT_LIMIT: usize = 120_000;
 
-fn search_text(title: &str, transcript: &[TranscriptSegment]) -> String {
-    let mut text = title.to_lowercase();
-    for segment in transcript {
+/// What a search matches: the title, who took part (names and emails), the summary, the
+/// action items and their assignees, then the transcript.
+fn search_text(content: &MeetingContent) -> String {
+    let mut text = content.title.to_lowercase();
+    let mut add = |part: &str| {
+        text.push('\n');
+        text.push_str(&part.to_lowercase());
+    };
+    for p in &content.participants {
+        p.name.iter().chain(p.email.iter()).for_each(|s| add(s));
+    }
+    content.summary_markdown.iter().for_each(|s| add(s));
+    for item in &content.action_items {
+        add(&item.description);
+        item.assignee_name
+            .iter()
+            .chain(item.assignee_email.iter())
+            .for_each(|s| add(s));
+    }
+    for segment in &content.transcript {
         if text.len() >= SEARCH_TEXT_LIMIT {
             break;
         }

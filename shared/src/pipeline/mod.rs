@@ -7,6 +7,7 @@ pub mod connect;
 pub mod connections;
 pub mod credentials;
 pub mod deliveries;
+pub mod derive;
 pub mod jobs;
 pub mod media;
 pub mod messages;

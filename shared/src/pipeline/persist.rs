@@ -1,6 +1,7 @@
 //! The last stage: one meeting's content becomes a stored recording, once per
 //! `(member, source, external id)`, counted against the workspace's monthly quota when new.
 
+use super::derive;
 use super::outbound::{self, Event};
 use crate::domain::{
     JobId, MeetingContent, Recording, RecordingId, Sharing, Tenant, TranscriptRef, WorkspaceId,
@@ -119,6 +120,7 @@ pub async fn import_meeting(
     place_transcript(services, &mut recording).await?;
     match services.recordings.insert_if_absent(&recording).await {
         Ok(Inserted::New) => {
+            derive::apply(services, &recording, None).await?;
             outbound::publish(services, &Event::recording(&recording, true)).await?;
             Ok(ImportResult {
                 outcome: ImportOutcome::Imported,
@@ -160,7 +162,9 @@ async fn refresh_existing(
             services.recordings.update(&existing).await?;
         }
         let outcome = if existing.imported_by_job(job) {
-            // A retry of the import that stored it: its event may not have been queued.
+            // A retry of the import that stored it: what follows the commit may not have
+            // happened. Both are idempotent.
+            derive::apply(services, &existing, None).await?;
             outbound::publish(services, &Event::recording(&existing, true)).await?;
             ImportOutcome::Imported
         } else {
@@ -171,10 +175,12 @@ async fn refresh_existing(
             recording_id: id,
         });
     }
+    let before = existing.clone();
     existing.apply(content, now);
     existing.source_fingerprint = fingerprint;
     place_transcript(services, &mut existing).await?;
     services.recordings.update(&existing).await?;
+    derive::apply(services, &existing, Some(&before)).await?;
     outbound::publish(services, &Event::recording(&existing, false)).await?;
     Ok(ImportResult {
         outcome: ImportOutcome::Updated,

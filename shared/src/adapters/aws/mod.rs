@@ -105,6 +105,7 @@ pub async fn build_with(config: Arc<Config>, sdk: &SdkConfig) -> Result<Services
         activity: store.clone(),
         changes: store.clone(),
         endpoints: store.clone(),
+        derived: store.clone(),
         counters: store,
         blobs: Arc::new(S3BlobStore::new(
             clients.s3.clone(),

@@ -203,6 +203,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
      CREATE INDEX webhook_attempts_by_endpoint
          ON webhook_attempts (workspace_id, endpoint_id, at DESC, id DESC);
      CREATE INDEX webhook_attempts_expiry ON webhook_attempts (expires_at);",
+    // What is derived from each member's recordings, and what they set themselves.
+    "CREATE TABLE derived (
+         workspace_id TEXT NOT NULL,
+         user_id TEXT NOT NULL,
+         kind TEXT NOT NULL,
+         id TEXT NOT NULL,
+         version INTEGER NOT NULL,
+         body TEXT NOT NULL,
+         PRIMARY KEY (workspace_id, user_id, kind, id)
+     );",
 ];
 
 fn migrate(conn: &mut Connection) -> Result<()> {

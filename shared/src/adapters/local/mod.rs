@@ -5,6 +5,7 @@ mod blobs;
 mod changes;
 mod db;
 mod deliveries;
+mod derived;
 mod endpoints;
 mod kv;
 mod queue;
@@ -18,6 +19,7 @@ pub use blobs::{LocalBlobs, ReceiveError, ReceivedBlob, UploadUrlError, UPLOAD_R
 pub use changes::LocalChanges;
 pub use db::Db;
 pub use deliveries::LocalDeliveries;
+pub use derived::LocalDerived;
 pub use endpoints::LocalEndpoints;
 pub use kv::{purge_expired, LocalCounters, LocalLeases, LocalOnce};
 pub use queue::LocalQueue;
@@ -178,6 +180,7 @@ impl LocalBackend {
             activity: Arc::new(LocalActivity(db.clone())),
             changes: Arc::new(LocalChanges(db.clone())),
             endpoints: Arc::new(LocalEndpoints(db.clone())),
+            derived: Arc::new(LocalDerived(db.clone())),
             blobs: Arc::new(blobs.clone()),
             sync_queue: Arc::new(sync_queue.clone()),
             transcribe_queue: Arc::new(transcribe_queue.clone()),

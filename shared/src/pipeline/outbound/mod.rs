@@ -69,6 +69,8 @@ pub enum Message {
     Event { event: Event },
     /// One endpoint's attempt at an event.
     Delivery(Delivery),
+    /// A task to analyse (`derive::analysis`): work that follows an import, like an event.
+    AnalyzeTask { owner: Tenant, task_id: String },
 }
 
 /// One endpoint's delivery of an event, as queued for its next attempt.
@@ -283,6 +285,9 @@ pub async fn handle(services: &Services, message: Message) -> Result<()> {
     match message {
         Message::Event { event } => fan_out(services, &event).await,
         Message::Delivery(delivery) => deliver(services, delivery).await,
+        Message::AnalyzeTask { owner, task_id } => {
+            super::derive::analysis::analyze(services, &owner, &task_id).await
+        }
     }
 }
 

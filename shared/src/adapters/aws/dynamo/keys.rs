@@ -182,6 +182,11 @@ impl Key {
         format!("ATT#{endpoint}#")
     }
 
+    /// A derived document of a member.
+    pub fn derived(owner: &Tenant, kind: &str, id: &str) -> Self {
+        Key::new(derived_partition(owner, kind), id)
+    }
+
     pub fn held(holder: &str, key: &str) -> Self {
         Key::new(held_partition(holder), format!("{HELD_PREFIX}{key}"))
     }
@@ -246,6 +251,11 @@ pub(super) fn delivery_log_partition(owner: Option<&Tenant>) -> String {
 
 pub(super) fn webhooks_partition(workspace: &WorkspaceId) -> String {
     format!("WEBHOOKS#{workspace}")
+}
+
+/// A member's derived documents of one kind (kinds are fixed words without `#`).
+pub(super) fn derived_partition(owner: &Tenant, kind: &str) -> String {
+    format!("DERIVED#{kind}#{} {}", owner.workspace, owner.user)
 }
 
 pub(super) fn held_partition(holder: &str) -> String {

@@ -25,6 +25,7 @@
 //! | change (the feed) | `CHANGES#{workspace}` | `C#{seq, 20 digits}` | `expires_at`, `expires_us` (35 days) |
 //! | change counter | `CHANGES#{workspace}` | `SEQ` | `value`: the last number given |
 //! | outbound webhook endpoint | `WEBHOOKS#{workspace}` | `EP#{id}` | `version` |
+//! | derived document (contact, company, task, meeting, setting) | `DERIVED#{kind}#{member}` | `{id}` | `version`, `data` (the document) |
 //! | delivery attempt to an endpoint | `WEBHOOKS#{workspace}` | `ATT#{endpoint}#{at}#{id}` | `expires_at`, `expires_us` (30 days) |
 //!
 //! Domain objects are stored whole as JSON in `data`; the other attributes are derived from
@@ -67,6 +68,9 @@
 //! - A workspace's outbound webhook endpoints and their attempts share one partition: the
 //!   fan-out of an event reads the endpoints in one query; an endpoint's attempts are read
 //!   newest first by sort-key prefix. Replacing an endpoint is a put conditioned on `version`.
+//! - A member's derived documents of one kind share a partition, read whole (a member's
+//!   contacts or tasks are read together and filtered); each write is conditioned on the
+//!   version read (or on absence), so two imports never lose each other's update.
 //! - Page cursors are base64 of the JSON key of the last item returned; a cursor is only
 //!   accepted for the partition it came from (and the API signs it for its listing and
 //!   viewer besides).
@@ -75,6 +79,7 @@
 
 mod changes;
 mod deliveries;
+mod derived;
 mod endpoints;
 mod expiring;
 mod items;

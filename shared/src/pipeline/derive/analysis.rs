@@ -1,0 +1,214 @@
+//! The optional analysis of tasks by an OpenAI-compatible chat completions API
+//! (`LLM_API_BASE_URL`, `LLM_API_KEY`, `LLM_MODEL`): each new task is categorised with a
+//! confidence and a one-line reason, asynchronously (a message on the events queue), retried
+//! on 429 and 5xx, never holding up an import. Without the settings nothing is called and
+//! tasks say `not_configured`.
+
+use super::{kinds, read, update};
+use crate::connectors::rate_limit::{Budget, BucketBudget, Budgets, CredentialLimiter, RequestClass};
+use crate::connectors::transport::{self, RetryPolicy, TransportError};
+use crate::domain::{AnalysisStatus, Task, TaskAnalysis, TaskCategory, Tenant};
+use crate::pipeline::claims::{self, Claimed};
+use crate::pipeline::outbound::Message;
+use crate::services::Services;
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Requests per second this process sends at most (the account's own limit answers 429s,
+/// which are waited out).
+const REQUESTS_PER_SECOND: u32 = 20;
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest reason kept.
+const MAX_REASON_CHARS: usize = 200;
+
+const INSTRUCTIONS: &str = "You categorise action items from meetings. Answer with a JSON \
+object only: {\"category\": one of \"follow_up\", \"deliverable\", \"scheduling\", \
+\"decision\", \"other\"; \"confidence\": a number from 0 to 1; \"reason\": one short \
+sentence}.";
+
+/// Whether a chat API is configured.
+pub fn configured(services: &Services) -> bool {
+    services.config.llm.is_some()
+}
+
+/// Queues the analysis of task `task_id`.
+pub async fn request(services: &Services, owner: &Tenant, task_id: &str) -> Result<()> {
+    let body = serde_json::to_string(&Message::AnalyzeTask {
+        owner: owner.clone(),
+        task_id: task_id.to_owned(),
+    })?;
+    services.events_queue.send(&body).await
+}
+
+fn limiter() -> &'static CredentialLimiter {
+    static LIMITER: OnceLock<CredentialLimiter> = OnceLock::new();
+    LIMITER.get_or_init(|| {
+        CredentialLimiter::new(&Budgets(vec![BucketBudget {
+            budget: Budget::per_second(REQUESTS_PER_SECOND),
+            spent_by: &[RequestClass::Light],
+        }]))
+    })
+}
+
+/// What the model is asked to answer.
+#[derive(Deserialize)]
+struct Verdict {
+    category: TaskCategory,
+    confidence: f64,
+    reason: String,
+}
+
+/// Analyses task `task_id` once, when it is still waiting for it. A transient failure of the
+/// API is an error (the queue tries again); an answer that is not what was asked leaves the
+/// task uncategorised, with the reason.
+pub async fn analyze(services: &Services, owner: &Tenant, task_id: &str) -> Result<()> {
+    let Some(task) = read::<Task>(services, owner, kinds::TASK, task_id).await? else {
+        return Ok(());
+    };
+    if task.analysis.status != AnalysisStatus::Pending {
+        return Ok(());
+    }
+    let now = services.clock.now();
+    let key = format!("analysis:{owner}:{task_id}");
+    let once = services.once.as_ref();
+    match claims::claim(once, &key, chrono::Duration::minutes(5), now).await? {
+        Claimed::Done => return Ok(()),
+        Claimed::InProgress => bail!("task {task_id} is being analysed by another worker"),
+        Claimed::Ours => {}
+    }
+    let analysis = match ask(services, &task).await {
+        Ok(analysis) => analysis,
+        Err(e) => {
+            claims::release(once, &key).await?;
+            return Err(e);
+        }
+    };
+    update(services, owner, kinds::TASK, task_id, |stored: Option<Task>| {
+        stored.map(|mut t| {
+            t.analysis = analysis.clone();
+            t
+        })
+    })
+    .await?;
+    claims::confirm(once, &key, chrono::Duration::days(8), now).await
+}
+
+async fn ask(services: &Services, task: &Task) -> Result<TaskAnalysis> {
+    let settings = services
+        .config
+        .llm
+        .as_ref()
+        .context("no chat API is configured")?;
+    let key = services
+        .secrets()
+        .await?
+        .llm_api_key
+        .clone()
+        .context("LLM_API_KEY is not set")?;
+    let url = format!(
+        "{}/chat/completions",
+        settings.base_url.as_str().trim_end_matches('/')
+    );
+    let assignee = task
+        .assignee_name
+        .as_deref()
+        .or(task.assignee_email.as_deref())
+        .unwrap_or("no one");
+    let body = json!({
+        "model": settings.model,
+        "temperature": 0,
+        "response_format": {"type": "json_object"},
+        "messages": [
+            {"role": "system", "content": INSTRUCTIONS},
+            {"role": "user", "content": format!(
+                "Meeting: {}\nAction item: {}\nAssigned to: {assignee}",
+                task.recording_title, task.description
+            )},
+        ],
+    });
+    let http = reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .build()?;
+    let policy = RetryPolicy::default().with_first_delay(settings.retry_base);
+    let answer = transport::send(limiter(), RequestClass::Light, &policy, || {
+        http.post(&url).bearer_auth(key.expose()).json(&body)
+    })
+    .await
+    .map_err(|e| match e {
+        TransportError::RateLimited { attempts, .. } => {
+            anyhow!("the chat API kept answering 429 after {attempts} attempts")
+        }
+        TransportError::Unavailable { attempts, reason } => {
+            anyhow!("the chat API did not answer after {attempts} attempts: {reason}")
+        }
+    })?;
+    if !answer.status.is_success() {
+        return Ok(failed(format!(
+            "the chat API refused the request ({}): {}",
+            answer.status.as_u16(),
+            transport::provider_message(&answer.body)
+        )));
+    }
+    Ok(verdict(&answer.body))
+}
+
+fn failed(reason: String) -> TaskAnalysis {
+    TaskAnalysis {
+        status: AnalysisStatus::Failed,
+        category: None,
+        confidence: None,
+        reason: Some(crate::retry::cut(&reason, MAX_REASON_CHARS)),
+    }
+}
+
+/// The analysis a chat completion's body gives, or a failed one saying why not.
+fn verdict(body: &[u8]) -> TaskAnalysis {
+    let completion: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let Some(content) = completion["choices"][0]["message"]["content"].as_str() else {
+        return failed("the chat API's answer had no message".into());
+    };
+    match serde_json::from_str::<Verdict>(content.trim()) {
+        Ok(v) if (0.0..=1.0).contains(&v.confidence) && !v.reason.trim().is_empty() => {
+            TaskAnalysis {
+                status: AnalysisStatus::Done,
+                category: Some(v.category),
+                confidence: Some(v.confidence),
+                reason: Some(crate::retry::cut(v.reason.trim(), MAX_REASON_CHARS)),
+            }
+        }
+        _ => failed(format!(
+            "the answer was not the JSON asked for: {}",
+            crate::retry::cut(content.trim(), 120)
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_verdict_is_taken_only_when_it_is_what_was_asked() {
+        let completion = |content: &str| {
+            serde_json::to_vec(&json!({"choices": [{"message": {"content": content}}]})).unwrap()
+        };
+        let done = verdict(&completion(
+            r#"{"category": "follow_up", "confidence": 0.9, "reason": "send the deck"}"#,
+        ));
+        assert_eq!(done.status, AnalysisStatus::Done);
+        assert_eq!(done.category, Some(TaskCategory::FollowUp));
+        for bad in [
+            "I think this is a follow-up.",
+            r#"{"category": "urgent", "confidence": 0.9, "reason": "x"}"#,
+            r#"{"category": "other", "confidence": 7, "reason": "x"}"#,
+        ] {
+            let analysis = verdict(&completion(bad));
+            assert_eq!(analysis.status, AnalysisStatus::Failed, "{bad}");
+            assert_eq!(analysis.category, None);
+            assert!(analysis.reason.unwrap().contains("not the JSON asked for"));
+        }
+    }
+}
