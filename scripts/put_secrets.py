@@ -3,7 +3,7 @@
 
 TOKEN_SEALING_KEY is generated once (32 random bytes, base64) and never replaced: it decrypts
 the OAuth tokens already stored. FATHOM_CLIENT_SECRET, FATHOM_WEBHOOK_SECRET, ZOOM_CLIENT_SECRET,
-ZOOM_WEBHOOK_SECRET_TOKEN and TRANSCRIBE_API_KEY are taken from environment variables of those
+ZOOM_WEBHOOK_SECRET_TOKEN, TRANSCRIBE_API_KEY and LLM_API_KEY are taken from environment variables of those
 names when set, so the values
 stay out of arguments and shell history; keys not given keep their value. Values are never
 printed. Functions read the secret when they start, so running instances keep the old values
@@ -28,6 +28,7 @@ FROM_ENVIRONMENT = (
     "ZOOM_CLIENT_SECRET",
     "ZOOM_WEBHOOK_SECRET_TOKEN",
     "TRANSCRIBE_API_KEY",
+    "LLM_API_KEY",
 )
 
 

@@ -30,6 +30,7 @@ pub fn http_functions() -> Vec<HttpFunction> {
         http_function!(uploads),
         http_function!(webhook),
         http_function!(webhook_endpoints),
+        http_function!(crm),
     ]
 }
 

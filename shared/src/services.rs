@@ -3,7 +3,8 @@
 use crate::config::Config;
 use crate::ports::{
     ActivityLog, BlobStore, ChangeFeed, Clock, ConnectionStore, CounterStore, DeliveryLog,
-    DerivedStore, EndpointStore, JobStore, LeaseStore, OnceStore, Queue, RecordingStore, UploadStore,
+    DerivedStore, EndpointStore, JobStore, LeaseStore, OnceStore, Queue, RecordingStore,
+    UploadStore,
 };
 use crate::providers::Providers;
 use crate::secrets::{Secrets, SharedSecrets};

@@ -20,6 +20,7 @@ pub(crate) const HTTP_FUNCTIONS: &[(&str, &[Route])] = &[
     ("webhook", webhook::ROUTES),
     ("uploads", uploads::ROUTES),
     ("webhook-endpoints", webhook_endpoints::ROUTES),
+    ("crm", crm::ROUTES),
 ];
 
 fn workspace_root() -> PathBuf {

@@ -3,8 +3,9 @@
 
 mod changes;
 
-use pipeline::domain::{RecordingId, Source, Tenant};
+use pipeline::domain::{LinkedRecording, RecordingId, Source, Tenant};
 use pipeline::http::{self, ApiError, ApiResult, Body, Request, Response, Route};
+use pipeline::pipeline::derive;
 use pipeline::ports::RecordingQuery;
 use pipeline::services::Services;
 use pipeline::views::{self, RecordingListItem};
@@ -57,10 +58,73 @@ async fn list(services: &Services, viewer: &Tenant, req: &Request) -> ApiResult 
         limit: http::limit(req, 20, 100)?,
         cursor: http::page_cursor(req, services, &scope).await?,
     };
+    let group = match http::query(req, "group").as_deref() {
+        None => false,
+        Some("meeting") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_parameter",
+                format!("query parameter `group`: `{other}` is not `meeting`"),
+            ))
+        }
+    };
     let page = services.recordings.list(viewer, &query).await?;
-    let items: Vec<RecordingListItem> = page.items.iter().map(RecordingListItem::from).collect();
+    let mut items = Vec::with_capacity(page.items.len());
+    let priority = if group {
+        derive::meetings::settings(services, viewer)
+            .await?
+            .source_priority
+    } else {
+        Vec::new()
+    };
+    for recording in &page.items {
+        let mut item = serde_json::to_value(RecordingListItem::from(recording))
+            .map_err(anyhow::Error::from)?;
+        if group {
+            let linked = linked_recordings(services, viewer, recording).await?;
+            let rank = |source: Source| priority.iter().position(|s| *s == source);
+            let leads = linked.iter().all(|other| {
+                (rank(recording.source), recording.id.as_str())
+                    < (rank(other.source), other.recording_id.as_str())
+            });
+            if !leads {
+                continue; // listed under the recording that leads its meeting
+            }
+            item["linked_recording_ids"] = json!(linked
+                .iter()
+                .map(|r| r.recording_id.as_str())
+                .collect::<Vec<_>>());
+        }
+        items.push(item);
+    }
     let next_cursor = http::next_cursor(services, &scope, page.next_cursor).await?;
     http::ok(&json!({ "items": items, "next_cursor": next_cursor }))
+}
+
+/// The other recordings of the meeting `recording` is linked into that `viewer` may read.
+async fn linked_recordings(
+    services: &Services,
+    viewer: &Tenant,
+    recording: &pipeline::domain::Recording,
+) -> Result<Vec<LinkedRecording>, ApiError> {
+    let Some(meeting) =
+        derive::meetings::meeting_of(services, &recording.owner(), recording).await?
+    else {
+        return Ok(Vec::new());
+    };
+    let mut linked = Vec::new();
+    for other in meeting.recordings {
+        if other.recording_id != recording.id
+            && services
+                .recordings
+                .get(viewer, &other.recording_id)
+                .await?
+                .is_some()
+        {
+            linked.push(other);
+        }
+    }
+    Ok(linked)
 }
 
 async fn detail(services: &Services, viewer: &Tenant, raw_id: &str) -> ApiResult {
@@ -72,7 +136,18 @@ async fn detail(services: &Services, viewer: &Tenant, raw_id: &str) -> ApiResult
         .get(viewer, &id)
         .await?
         .ok_or_else(not_found)?;
-    http::ok(&views::recording_detail_json(services, &recording).await?)
+    let mut detail = views::recording_detail_json(services, &recording).await?;
+    detail["linked_recordings"] = json!(linked_recordings(services, viewer, &recording)
+        .await?
+        .iter()
+        .map(|r| json!({
+            "id": r.recording_id,
+            "source": r.source,
+            "title": r.title,
+            "started_at": r.started_at,
+        }))
+        .collect::<Vec<_>>());
+    http::ok(&detail)
 }
 
 /// The contract as JSON, converted from the embedded YAML once per process.

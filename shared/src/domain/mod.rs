@@ -18,9 +18,9 @@ pub use connection::{
     WebhookRegistration,
 };
 pub use derived::{
-    company_name, email_domain, normalize_email, split_name, AnalysisStatus, Company, CompanyMeeting, Contact,
-    LinkedRecording, Meeting, MeetingRef, MemberSettings, SlotEntry, Task, TaskAnalysis,
-    TaskCategory, TaskState, TaskStatus, FREE_MAIL_DOMAINS,
+    company_name, email_domain, normalize_email, split_name, AnalysisStatus, Company,
+    CompanyMeeting, Contact, LinkedRecording, Meeting, MeetingRef, MemberSettings, SlotEntry, Task,
+    TaskAnalysis, TaskCategory, TaskState, TaskStatus, FREE_MAIL_DOMAINS,
 };
 pub use ids::{
     ConnectionId, EndpointId, ExternalId, InvalidValue, JobId, RecordingId, Source, UploadId,

@@ -5,7 +5,9 @@
 //! tasks say `not_configured`.
 
 use super::{kinds, read, update};
-use crate::connectors::rate_limit::{Budget, BucketBudget, Budgets, CredentialLimiter, RequestClass};
+use crate::connectors::rate_limit::{
+    BucketBudget, Budget, Budgets, CredentialLimiter, RequestClass,
+};
 use crate::connectors::transport::{self, RetryPolicy, TransportError};
 use crate::domain::{AnalysisStatus, Task, TaskAnalysis, TaskCategory, Tenant};
 use crate::pipeline::claims::{self, Claimed};
@@ -86,12 +88,18 @@ pub async fn analyze(services: &Services, owner: &Tenant, task_id: &str) -> Resu
             return Err(e);
         }
     };
-    update(services, owner, kinds::TASK, task_id, |stored: Option<Task>| {
-        stored.map(|mut t| {
-            t.analysis = analysis.clone();
-            t
-        })
-    })
+    update(
+        services,
+        owner,
+        kinds::TASK,
+        task_id,
+        |stored: Option<Task>| {
+            stored.map(|mut t| {
+                t.analysis = analysis.clone();
+                t
+            })
+        },
+    )
     .await?;
     claims::confirm(once, &key, chrono::Duration::days(8), now).await
 }

@@ -75,7 +75,8 @@ async fn put_entry(services: &Services, owner: &Tenant, entry: &SlotEntry) -> Re
     let day = slot_id(entry.started_at.date_naive());
     update(services, owner, kinds::SLOT, &day, |slot: Option<Slot>| {
         let mut slot = slot.unwrap_or_default();
-        slot.entries.retain(|e| e.recording_id != entry.recording_id);
+        slot.entries
+            .retain(|e| e.recording_id != entry.recording_id);
         slot.entries.push(entry.clone());
         slot.entries
             .sort_by(|a, b| (a.started_at, &a.recording_id).cmp(&(b.started_at, &b.recording_id)));
@@ -91,12 +92,18 @@ async fn remove_entry(
     day: NaiveDate,
     recording: &RecordingId,
 ) -> Result<()> {
-    update(services, owner, kinds::SLOT, &slot_id(day), |slot: Option<Slot>| {
-        slot.map(|mut s| {
-            s.entries.retain(|e| &e.recording_id != recording);
-            s
-        })
-    })
+    update(
+        services,
+        owner,
+        kinds::SLOT,
+        &slot_id(day),
+        |slot: Option<Slot>| {
+            slot.map(|mut s| {
+                s.entries.retain(|e| &e.recording_id != recording);
+                s
+            })
+        },
+    )
     .await?;
     Ok(())
 }
@@ -110,8 +117,13 @@ pub async fn stored_entry(
     let Some((start, _)) = span(recording) else {
         return Ok(None);
     };
-    let slot: Option<Slot> = read(services, owner, kinds::SLOT, &slot_id(start.date_naive())).await?;
-    Ok(slot.and_then(|s| s.entries.into_iter().find(|e| e.recording_id == recording.id)))
+    let slot: Option<Slot> =
+        read(services, owner, kinds::SLOT, &slot_id(start.date_naive())).await?;
+    Ok(slot.and_then(|s| {
+        s.entries
+            .into_iter()
+            .find(|e| e.recording_id == recording.id)
+    }))
 }
 
 /// The meeting `recording` is linked into, if any.
@@ -154,7 +166,10 @@ pub async fn apply(
         let slot: Option<Slot> = read(services, &owner, kinds::SLOT, &slot_id(d)).await?;
         candidates.extend(slot.unwrap_or_default().entries);
     }
-    if let Some(stored) = candidates.iter().find(|e| e.recording_id == mine.recording_id) {
+    if let Some(stored) = candidates
+        .iter()
+        .find(|e| e.recording_id == mine.recording_id)
+    {
         mine.meeting_id = stored.meeting_id.clone();
     }
     let mut matches: Vec<SlotEntry> = candidates
@@ -181,20 +196,28 @@ pub async fn apply(
         .chain(matches.iter())
         .map(linked)
         .collect();
-    update(services, &owner, kinds::MEETING, &meeting_id, |stored: Option<Meeting>| {
-        let mut meeting = stored.unwrap_or_else(|| Meeting {
-            id: meeting_id.clone(),
-            recordings: Vec::new(),
-        });
-        for member in &members {
-            meeting.recordings.retain(|r| r.recording_id != member.recording_id);
-            meeting.recordings.push(member.clone());
-        }
-        meeting
-            .recordings
-            .sort_by(|a, b| (a.started_at, &a.recording_id).cmp(&(b.started_at, &b.recording_id)));
-        Some(meeting)
-    })
+    update(
+        services,
+        &owner,
+        kinds::MEETING,
+        &meeting_id,
+        |stored: Option<Meeting>| {
+            let mut meeting = stored.unwrap_or_else(|| Meeting {
+                id: meeting_id.clone(),
+                recordings: Vec::new(),
+            });
+            for member in &members {
+                meeting
+                    .recordings
+                    .retain(|r| r.recording_id != member.recording_id);
+                meeting.recordings.push(member.clone());
+            }
+            meeting.recordings.sort_by(|a, b| {
+                (a.started_at, &a.recording_id).cmp(&(b.started_at, &b.recording_id))
+            });
+            Some(meeting)
+        },
+    )
     .await?;
     Ok(())
 }

@@ -88,12 +88,7 @@ pub async fn rebuild(services: &Services, owner: &Tenant) -> Result<usize> {
         }
     }
     recordings.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-    for kind in [
-        kinds::CONTACT,
-        kinds::COMPANY,
-        kinds::SLOT,
-        kinds::MEETING,
-    ] {
+    for kind in [kinds::CONTACT, kinds::COMPANY, kinds::SLOT, kinds::MEETING] {
         services.derived.clear(owner, kind).await?;
     }
     let stale = tasks::stale_tasks(services, owner, &recordings).await?;

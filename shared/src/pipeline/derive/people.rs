@@ -82,37 +82,55 @@ pub async fn apply(
     let here = meeting_ref(recording);
     for (email, seen) in &people {
         let domain = company_domain(email, seen);
-        update(services, &owner, kinds::CONTACT, &contact_id(email), |stored: Option<Contact>| {
-            Some(with_meeting(stored, email, seen, domain.clone(), &here))
-        })
+        update(
+            services,
+            &owner,
+            kinds::CONTACT,
+            &contact_id(email),
+            |stored: Option<Contact>| {
+                Some(with_meeting(stored, email, seen, domain.clone(), &here))
+            },
+        )
         .await?;
     }
     let by_domain = companies(&people);
     for (domain, emails) in &by_domain {
-        update(services, &owner, kinds::COMPANY, &company_id(domain), |stored: Option<Company>| {
-            let mut company = stored.unwrap_or_else(|| Company {
-                id: company_id(domain),
-                domain: domain.clone(),
-                name: company_name(domain),
-                meetings: Vec::new(),
-            });
-            company.meetings.retain(|m| m.meeting.recording_id != here.recording_id);
-            company.meetings.push(CompanyMeeting {
-                meeting: here.clone(),
-                contacts: emails.clone(),
-            });
-            sort_meetings(&mut company.meetings, |m| &m.meeting);
-            Some(company)
-        })
+        update(
+            services,
+            &owner,
+            kinds::COMPANY,
+            &company_id(domain),
+            |stored: Option<Company>| {
+                let mut company = stored.unwrap_or_else(|| Company {
+                    id: company_id(domain),
+                    domain: domain.clone(),
+                    name: company_name(domain),
+                    meetings: Vec::new(),
+                });
+                company
+                    .meetings
+                    .retain(|m| m.meeting.recording_id != here.recording_id);
+                company.meetings.push(CompanyMeeting {
+                    meeting: here.clone(),
+                    contacts: emails.clone(),
+                });
+                sort_meetings(&mut company.meetings, |m| &m.meeting);
+                Some(company)
+            },
+        )
         .await?;
     }
     // Whoever (and whichever company) left the recording loses the meeting.
     if let Some(before) = before {
         let earlier = participants(before);
         for email in earlier.keys().filter(|e| !people.contains_key(*e)) {
-            update(services, &owner, kinds::CONTACT, &contact_id(email), |stored: Option<Contact>| {
-                stored.map(|c| without_meeting(c, &recording.id))
-            })
+            update(
+                services,
+                &owner,
+                kinds::CONTACT,
+                &contact_id(email),
+                |stored: Option<Contact>| stored.map(|c| without_meeting(c, &recording.id)),
+            )
             .await?;
         }
         let gone: BTreeSet<String> = companies(&earlier)
@@ -120,12 +138,19 @@ pub async fn apply(
             .filter(|d| !by_domain.contains_key(d))
             .collect();
         for domain in gone {
-            update(services, &owner, kinds::COMPANY, &company_id(&domain), |stored: Option<Company>| {
-                stored.map(|mut c| {
-                    c.meetings.retain(|m| m.meeting.recording_id != recording.id);
-                    c
-                })
-            })
+            update(
+                services,
+                &owner,
+                kinds::COMPANY,
+                &company_id(&domain),
+                |stored: Option<Company>| {
+                    stored.map(|mut c| {
+                        c.meetings
+                            .retain(|m| m.meeting.recording_id != recording.id);
+                        c
+                    })
+                },
+            )
             .await?;
         }
     }
@@ -153,7 +178,9 @@ fn with_meeting(
         last_seen: here.at,
         meetings: Vec::new(),
     });
-    contact.meetings.retain(|m| m.recording_id != here.recording_id);
+    contact
+        .meetings
+        .retain(|m| m.recording_id != here.recording_id);
     contact.meetings.push(here.clone());
     sort_meetings(&mut contact.meetings, |m| m);
     let newest = &contact.meetings[0];

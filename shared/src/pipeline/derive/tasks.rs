@@ -43,44 +43,50 @@ pub async fn apply(
     for (index, item) in recording.action_items.iter().enumerate() {
         let id = task_id(&recording.id, index);
         let excluded = excluded_reason(item);
-        let task = update(services, &owner, kinds::TASK, &id, |stored: Option<Task>| {
-            let status = if excluded.is_some() {
-                TaskStatus::Excluded
-            } else {
-                TaskStatus::Open
-            };
-            let mut task = stored.unwrap_or_else(|| Task {
-                id: id.clone(),
-                recording_id: recording.id.clone(),
-                recording_title: String::new(),
-                index,
-                description: String::new(),
-                assignee_name: None,
-                assignee_email: None,
-                timestamp_seconds: None,
-                meeting_at: meeting_time(recording),
-                status,
-                excluded_reason: None,
-                completed_at_source: false,
-                analysis: TaskAnalysis::waiting(configured && excluded.is_none()),
-                created_at: now,
-                updated_at: now,
-            });
-            let before = task.clone();
-            task.recording_title = recording.title.clone();
-            task.description = item.description.clone();
-            task.assignee_name = item.assignee_name.clone();
-            task.assignee_email = item.assignee_email.clone();
-            task.timestamp_seconds = item.timestamp_seconds;
-            task.meeting_at = meeting_time(recording);
-            task.status = status;
-            task.excluded_reason = excluded.clone();
-            task.completed_at_source = item.completed;
-            if task != before {
-                task.updated_at = now;
-            }
-            Some(task)
-        })
+        let task = update(
+            services,
+            &owner,
+            kinds::TASK,
+            &id,
+            |stored: Option<Task>| {
+                let status = if excluded.is_some() {
+                    TaskStatus::Excluded
+                } else {
+                    TaskStatus::Open
+                };
+                let mut task = stored.unwrap_or_else(|| Task {
+                    id: id.clone(),
+                    recording_id: recording.id.clone(),
+                    recording_title: String::new(),
+                    index,
+                    description: String::new(),
+                    assignee_name: None,
+                    assignee_email: None,
+                    timestamp_seconds: None,
+                    meeting_at: meeting_time(recording),
+                    status,
+                    excluded_reason: None,
+                    completed_at_source: false,
+                    analysis: TaskAnalysis::waiting(configured && excluded.is_none()),
+                    created_at: now,
+                    updated_at: now,
+                });
+                let before = task.clone();
+                task.recording_title = recording.title.clone();
+                task.description = item.description.clone();
+                task.assignee_name = item.assignee_name.clone();
+                task.assignee_email = item.assignee_email.clone();
+                task.timestamp_seconds = item.timestamp_seconds;
+                task.meeting_at = meeting_time(recording);
+                task.status = status;
+                task.excluded_reason = excluded.clone();
+                task.completed_at_source = item.completed;
+                if task != before {
+                    task.updated_at = now;
+                }
+                Some(task)
+            },
+        )
         .await?;
         if task.is_some_and(|t| t.analysis.status == AnalysisStatus::Pending) {
             // Asked again by each import while no answer is kept: the analysis is claimed,

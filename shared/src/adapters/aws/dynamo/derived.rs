@@ -43,10 +43,7 @@ impl DerivedStore for DynamoStore {
     ) -> Result<bool> {
         let mut item = Key::derived(owner, kind, id).into_item();
         item.insert(DATA.into(), keys::text(body));
-        item.insert(
-            VERSION.into(),
-            keys::number(expected.map_or(1, |v| v + 1)),
-        );
+        item.insert(VERSION.into(), keys::number(expected.map_or(1, |v| v + 1)));
         let condition = match expected {
             None => Expr::new("attribute_not_exists(#PK)").alias("#PK", keys::PK),
             Some(version) => Expr::new(format!("#{VERSION} = :version"))
