@@ -2,6 +2,7 @@
 //! HTTP as a user would.
 
 mod changes;
+mod crm;
 mod dev_server_mechanisms;
 mod fathom;
 mod hub_api;
