@@ -49,7 +49,8 @@ macro_rules! backend_contract {
             delivery_log_is_per_owner_and_source_newest_first_until_expiry,
             held_deliveries_are_taken_once_and_never_after_expiry,
             webhook_endpoints_are_per_workspace_and_replaced_by_version,
-            delivery_attempts_are_per_endpoint_newest_first_until_expiry
+            delivery_attempts_are_per_endpoint_newest_first_until_expiry,
+            derived_documents_are_per_member_and_written_by_version
         );
     };
     (@cases $make:path; $($case:ident),*) => {
@@ -1600,5 +1601,83 @@ pub async fn delivery_attempts_are_per_endpoint_newest_first_until_expiry(b: &Te
         ),
         [3, 2],
         "expired attempts are not listed"
+    );
+}
+
+pub async fn derived_documents_are_per_member_and_written_by_version(b: &TestBackend) {
+    let (ann, ben) = (teammate("acme", "ann"), teammate("acme", "ben"));
+    let store = &b.services.derived;
+    assert!(store
+        .put(&ann, "contact", "c2", "{\"n\":2}", None)
+        .await
+        .unwrap());
+    assert!(store
+        .put(&ann, "contact", "c1", "{\"n\":1}", None)
+        .await
+        .unwrap());
+    assert!(store.put(&ann, "task", "t1", "{}", None).await.unwrap());
+    assert!(store
+        .put(&ben, "contact", "c1", "{\"ben\":1}", None)
+        .await
+        .unwrap());
+    assert!(
+        !store.put(&ann, "contact", "c1", "{}", None).await.unwrap(),
+        "a second first write is refused"
+    );
+
+    let stored = store.get(&ann, "contact", "c1").await.unwrap().unwrap();
+    assert_eq!((stored.body.as_str(), stored.version), ("{\"n\":1}", 1));
+    // Many writers of one version: exactly one wins.
+    let ann_ref = &ann;
+    let writes = join_all((0..8).map(|i| {
+        let body = format!("{{\"n\":{}}}", 10 + i);
+        async move {
+            store
+                .put(ann_ref, "contact", "c1", &body, Some(1))
+                .await
+                .unwrap()
+        }
+    }))
+    .await;
+    assert_eq!(writes.iter().filter(|w| **w).count(), 1);
+    assert_eq!(
+        store
+            .get(&ann, "contact", "c1")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        2
+    );
+
+    let ids: Vec<String> = store
+        .list(&ann, "contact")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(ids, ["c1", "c2"], "one kind, in id order");
+    assert_eq!(
+        store
+            .get(&ben, "contact", "c1")
+            .await
+            .unwrap()
+            .unwrap()
+            .body,
+        "{\"ben\":1}",
+        "each member's own"
+    );
+    store.clear(&ann, "contact").await.unwrap();
+    assert!(store.list(&ann, "contact").await.unwrap().is_empty());
+    assert_eq!(
+        store.list(&ann, "task").await.unwrap().len(),
+        1,
+        "other kinds stay"
+    );
+    assert_eq!(
+        store.list(&ben, "contact").await.unwrap().len(),
+        1,
+        "other members stay"
     );
 }
