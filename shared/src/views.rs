@@ -108,7 +108,8 @@ pub async fn recording_detail_json(
     ))?)
 }
 
-async fn load_transcript(
+/// A recording's transcript, from wherever it is stored.
+pub async fn load_transcript(
     services: &Services,
     transcript: &TranscriptRef,
 ) -> anyhow::Result<Vec<TranscriptSegment>> {

@@ -888,3 +888,57 @@ async fn while_the_api_is_down_an_upload_says_why_and_when_and_a_stuck_one_can_b
     assert_eq!(w.fake.stats().transcribed, 1);
     assert_eq!(w.status("alice", &id).await.1["status"], "completed");
 }
+
+#[tokio::test]
+async fn an_upload_whose_name_says_nothing_is_titled_from_its_transcript() {
+    let chat = fakes::chat::FakeChat::start("sk-test-chat").await.unwrap();
+    chat.reply_with(|request| {
+        let asked = &request.messages.last().unwrap().1;
+        assert!(asked.contains("tone"), "asked from the transcript: {asked}");
+        r#"{"title": "Tuning fork calibration"}"#.to_owned()
+    });
+    let settings = Settings::default()
+        .set("LLM_API_BASE_URL", chat.base_url())
+        .set("LLM_MODEL", "gpt-test")
+        .set("LLM_API_KEY", chat.api_key())
+        .set("LLM_RETRY_BASE_MS", "10");
+    let w = world_with(settings, true).await;
+    let (_, generic) = w.tone_file("GMT20260302-100102_Recording.wav", 20.0, 7);
+    let (_, named) = w.tone_file("named.wav", 20.0, 8);
+    let generic = w
+        .upload(
+            "alice",
+            "GMT20260302-100102_Recording.wav",
+            "audio/wav",
+            &generic,
+        )
+        .await;
+    let named = w
+        .upload("alice", "Acme pilot review.wav", "audio/wav", &named)
+        .await;
+    let generic = w.finished("alice", &generic, 60).await;
+    let named = w.finished("alice", &named, 60).await;
+    eventually(30, "the recording is titled", || async {
+        w.recording("alice", &generic).await["title"] == "Tuning fork calibration"
+    })
+    .await;
+    assert_eq!(
+        w.recording("alice", &named).await["title"],
+        "Acme pilot review"
+    );
+    assert_eq!(
+        chat.request_count(),
+        1,
+        "a recording with a real name is not asked about"
+    );
+    let found = w
+        .app
+        .get("/recordings?q=calibration", Some("alice"))
+        .await
+        .1;
+    assert_eq!(
+        found["items"].as_array().unwrap().len(),
+        1,
+        "searchable by its new title"
+    );
+}

@@ -193,6 +193,21 @@ impl Recording {
         self.updated_at = now;
     }
 
+    /// Gives it another title (its search text follows).
+    pub fn retitle(&mut self, title: String, now: DateTime<Utc>) {
+        let rest = self
+            .search_text
+            .split_once('\n')
+            .map(|(_, rest)| rest.to_owned());
+        self.search_text = title.to_lowercase();
+        if let Some(rest) = rest {
+            self.search_text.push('\n');
+            self.search_text.push_str(&rest);
+        }
+        self.title = title;
+        self.updated_at = now;
+    }
+
     /// The member who owns it.
     pub fn owner(&self) -> Tenant {
         Tenant::new(self.workspace_id.clone(), self.user_id.clone())

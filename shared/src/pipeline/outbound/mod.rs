@@ -71,6 +71,11 @@ pub enum Message {
     Delivery(Delivery),
     /// A task to analyse (`derive::analysis`): work that follows an import, like an event.
     AnalyzeTask { owner: Tenant, task_id: String },
+    /// An upload's recording to title from its transcript (`derive::analysis`).
+    TitleRecording {
+        owner: Tenant,
+        recording_id: RecordingId,
+    },
 }
 
 /// One endpoint's delivery of an event, as queued for its next attempt.
@@ -288,6 +293,10 @@ pub async fn handle(services: &Services, message: Message) -> Result<()> {
         Message::AnalyzeTask { owner, task_id } => {
             super::derive::analysis::analyze(services, &owner, &task_id).await
         }
+        Message::TitleRecording {
+            owner,
+            recording_id,
+        } => super::derive::analysis::title_recording(services, &owner, &recording_id).await,
     }
 }
 

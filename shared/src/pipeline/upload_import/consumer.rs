@@ -8,7 +8,7 @@
 //! the new upload ends `duplicate`, points to the recording the first one made, and counts
 //! nothing against the monthly quota.
 
-use super::keys::{recording_title, StagedUpload};
+use super::keys::{generic_title, recording_title, StagedUpload};
 use super::messages::Announced;
 use super::quota::quota_message;
 use super::retry::{attempt_message, wait_after};
@@ -22,6 +22,7 @@ use crate::domain::{
     Attempt, Counts, ExternalId, FailedItem, JobId, JobKind, JobStatus, MeetingContent, Progress,
     RecordingId, Source, SyncJob, Upload, UploadId, UploadStatus,
 };
+use crate::pipeline::derive;
 use crate::pipeline::persist::{import_meeting, quota_resets_at, ImportOutcome};
 use crate::services::Services;
 use anyhow::{Context, Result};
@@ -378,6 +379,13 @@ async fn import_upload(
             .clone()
             .context("an import without its recording id")
     };
+    if imported.outcome == ImportOutcome::Imported
+        && derive::analysis::configured(services)
+        && generic_title(&recording_title(&upload.filename))
+    {
+        // Its file name says nothing: the transcript gives it a title, after the import.
+        derive::analysis::request_title(services, &upload.owner(), &recording()?).await?;
+    }
     Ok(match imported.outcome {
         ImportOutcome::Imported => Done::Imported(recording()?),
         // The same file, uploaded twice at once, was stored by the other upload first.

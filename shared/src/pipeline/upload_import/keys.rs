@@ -113,6 +113,38 @@ fn key_filename(filename: &str) -> String {
     }
 }
 
+/// Words of the names devices and apps give recordings, which say nothing of the meeting.
+const GENERIC_WORDS: &[&str] = &[
+    "audio",
+    "call",
+    "file",
+    "gmt",
+    "img",
+    "meeting",
+    "memo",
+    "new",
+    "rec",
+    "recording",
+    "track",
+    "untitled",
+    "uploaded",
+    "vid",
+    "video",
+    "voice",
+    "zoom",
+];
+
+/// Whether `title` (from a file name) says nothing of the meeting: only digits, separators
+/// and words such as "recording" or "voice memo" (`GMT20260302-100102_Recording`,
+/// `New Recording 12`, `IMG_1234`).
+pub fn generic_title(title: &str) -> bool {
+    title
+        .to_lowercase()
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|word| !word.is_empty())
+        .all(|word| GENERIC_WORDS.contains(&word))
+}
+
 /// The title a recording takes from its file name: the name without folders or extension.
 pub fn recording_title(filename: &str) -> String {
     let base = filename
@@ -208,6 +240,22 @@ mod tests {
         let cut = key_filename(&long);
         assert_eq!(cut.len(), KEY_FILENAME_MAX);
         assert!(cut.ends_with("a.webm"), "{cut}");
+    }
+
+    #[test]
+    fn names_devices_give_are_generic_titles() {
+        for generic in [
+            "GMT20260302-100102_Recording",
+            "New Recording 12",
+            "IMG_1234",
+            "20260302 101500",
+            "Uploaded recording",
+        ] {
+            assert!(generic_title(generic), "{generic}");
+        }
+        for named in ["Acme pilot review", "standup", "Weekly call.final"] {
+            assert!(!generic_title(named), "{named}");
+        }
     }
 
     #[test]

@@ -18,7 +18,8 @@ use std::time::Duration;
 
 pub use consumer::{transcribe_upload, Delivery, UploadTranscription};
 pub use keys::{
-    decode_s3_key, recording_title, staged_key, staged_upload, StagedUpload, STAGED_PREFIX,
+    decode_s3_key, generic_title, recording_title, staged_key, staged_upload, StagedUpload,
+    STAGED_PREFIX,
 };
 pub use messages::{uploads_in_message, Announced, UnreadableMessage, UploadMessage};
 pub use quota::{quota_exhausted, quota_message};
