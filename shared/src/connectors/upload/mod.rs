@@ -6,6 +6,7 @@
 pub mod chunker;
 pub mod decode;
 pub mod merge;
+#[cfg(feature = "audio")]
 mod resample;
 pub mod sniff;
 pub mod spool;
