@@ -4,6 +4,7 @@
 
 use chrono::Duration as Span;
 use pipeline::domain::{Connection, ConnectionStatus, JobKind, JobStatus, Source, SyncJob};
+use pipeline::pipeline::jobs::{sent_mark, start_sync_job};
 use pipeline::pipeline::schedule::run_scheduled;
 use pipeline::pipeline::sync::{run_sync_job, RunOutcome};
 use pipeline::ports::{Clock, ManualClock};
@@ -250,4 +251,69 @@ async fn the_next_scheduled_run_fails_a_scheduled_job_left_queued_by_a_killed_wo
         .unwrap()
         .unwrap();
     assert_eq!(after.status, JobStatus::Failed, "{after:?}");
+}
+
+/// A manual sync's job whose message was never sent (its worker stopped between storing the
+/// job and queueing it) is failed by the connection's next scheduled run; one whose message
+/// was sent (and waits behind another sync, say) is left to run.
+#[tokio::test]
+async fn the_next_scheduled_run_fails_a_job_whose_message_was_never_sent_and_only_that() {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let w = world_on(3, clock.clone()).await;
+    w.connect_and_sync("alice").await;
+    let services = w.app.services().clone();
+    let alice = member("alice");
+    let connection = w.connection("alice").await;
+    let unsent = SyncJob::new(alice.clone(), Source::Fathom, JobKind::Manual, clock.now());
+    services.jobs.put(&unsent).await.unwrap();
+    // As `start_job` leaves one whose message is on the queue.
+    let sent = SyncJob::new(alice.clone(), Source::Fathom, JobKind::Manual, clock.now());
+    services.jobs.put(&sent).await.unwrap();
+    services
+        .once
+        .put(&sent_mark(&sent.id), "sent", clock.now() + Span::days(7))
+        .await
+        .unwrap();
+
+    clock.advance(Span::minutes(10));
+    let deadline = clock.now() + Span::minutes(15);
+    run_scheduled(&services, &connection.id, "tick-2", deadline)
+        .await
+        .unwrap();
+    let status = |id| {
+        let services = services.clone();
+        let alice = alice.clone();
+        async move {
+            services
+                .jobs
+                .get(&alice, &id)
+                .await
+                .unwrap()
+                .unwrap()
+                .status
+        }
+    };
+    assert_eq!(status(unsent.id.clone()).await, JobStatus::Failed);
+    assert_eq!(
+        status(sent.id.clone()).await,
+        JobStatus::Queued,
+        "it waits its turn"
+    );
+
+    // Starting a job leaves the mark.
+    let started = start_sync_job(
+        &services,
+        &alice,
+        Source::Fathom,
+        JobKind::Manual,
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    assert!(services
+        .once
+        .get(&sent_mark(&started.id), clock.now())
+        .await
+        .unwrap()
+        .is_some());
 }

@@ -17,6 +17,14 @@ pub async fn start_sync_job(
     start_job(services, owner, source, kind, scope, |_| {}).await
 }
 
+/// How long a job's sent mark is kept: past it, a job still queued is taken for lost.
+const SENT_MARK_KEPT: chrono::Duration = chrono::Duration::days(7);
+
+/// The once-store key saying job `id`'s message was queued.
+pub fn sent_mark(id: &JobId) -> String {
+    format!("job-sent:{id}")
+}
+
 /// `start_sync_job`, with `prepare` filling in more of the job before it is stored.
 pub async fn start_job(
     services: &Services,
@@ -39,6 +47,17 @@ pub async fn start_job(
         );
         services.jobs.put(&job).await?;
         return Err(e).context("queueing a sync job");
+    }
+    // Kept apart from the job, which its worker may be saving already: a job still queued
+    // without this mark was left by a worker that stopped before sending its message, and the
+    // connection's next scheduled run fails it (`schedule`).
+    let now = services.clock.now();
+    if let Err(e) = services
+        .once
+        .put(&sent_mark(&job.id), "sent", now + SENT_MARK_KEPT)
+        .await
+    {
+        tracing::warn!(job = %job.id, error = format!("{e:#}"), "a job's sent mark was not stored");
     }
     Ok(job)
 }

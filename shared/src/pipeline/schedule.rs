@@ -145,11 +145,23 @@ async fn fail_interrupted_jobs(
         .filter(|job| !newest.iter().any(|j| j.id == job.id))
         .collect();
     for mut job in newest.into_iter().chain(behind) {
+        if job.updated_at >= cutoff {
+            continue;
+        }
         // A scheduled job is created and run in one invocation, so one still queued past the
-        // lease lost its worker before it started.
-        let stopped = job.status == JobStatus::Running
-            || (job.status == JobStatus::Queued && job.kind == JobKind::Scheduled);
-        if stopped && job.updated_at < cutoff {
+        // lease lost its worker before it started; so did any other job queued without the
+        // mark its message's sending leaves.
+        let stopped = match job.status {
+            JobStatus::Running => true,
+            JobStatus::Queued if job.kind == JobKind::Scheduled => true,
+            JobStatus::Queued => services
+                .once
+                .get(&super::jobs::sent_mark(&job.id), now)
+                .await?
+                .is_none(),
+            _ => false,
+        };
+        if stopped {
             job.fail(&interrupted(&job), now);
             services.jobs.put(&job).await?;
         }
