@@ -603,6 +603,8 @@ async fn visible_failures(
 struct AtRest {
     jobs_by_status: BTreeMap<String, usize>,
     job_status: HashMap<String, String>,
+    /// The jobs not finished, whole, to say what they are when the ledger does not balance.
+    unfinished: Vec<Value>,
     /// Messages other than the schedule's ticks not yet handled.
     in_flight: Vec<String>,
     /// The schedule's ticks not yet handled.
@@ -617,6 +619,13 @@ impl AtRest {
         let body: Value = serde_json::from_str(body).unwrap();
         let status = body["status"].as_str().unwrap_or("?").to_owned();
         *self.jobs_by_status.entry(status.clone()).or_default() += 1;
+        if matches!(status.as_str(), "queued" | "running") {
+            let mut summary = body.clone();
+            for bulky in ["page_done", "failed_items", "not_imported_items"] {
+                summary.as_object_mut().map(|o| o.remove(bulky));
+            }
+            self.unfinished.push(summary);
+        }
         self.job_status.insert(id, status);
     }
 
@@ -791,7 +800,7 @@ async fn the_ledger_balances_on_the_aws_backend_against_moto() {
         deliveries: 150,
         kills: 2,
         // Moto answers each call in milliseconds, not microseconds: syncs take longer.
-        drain_deadline: Duration::from_secs(300),
+        drain_deadline: Duration::from_secs(480),
     };
     the_ledger_balances(run, |client_secret| async move {
         Store::aws(&client_secret).await
@@ -1094,7 +1103,7 @@ where
         ("running", "jobs still running"),
     ] {
         if let Some(n) = at_rest.jobs_by_status.get(status) {
-            problems.push(format!("{n} {problem}"));
+            problems.push(format!("{n} {problem}: {:?}", at_rest.unfinished));
         }
     }
     if !at_rest.in_flight.is_empty() {

@@ -1314,6 +1314,31 @@ pub async fn blobs_round_trip_and_delete(b: &TestBackend) {
         .unwrap()
         .is_none());
     blobs.delete("webhooks/fathom/msg_1.json").await.unwrap();
+    // A small one (a webhook payload), replaced, then deleted.
+    for body in [&b"{\"id\": 1}"[..], &b"{\"id\": 2}"[..]] {
+        blobs
+            .put(
+                "webhooks/fathom/msg_2.json",
+                bytes::Bytes::copy_from_slice(body),
+                "application/json",
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        blobs
+            .get_bytes("webhooks/fathom/msg_2.json")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"{\"id\": 2}"[..])
+    );
+    blobs.delete("webhooks/fathom/msg_2.json").await.unwrap();
+    assert!(blobs
+        .get_bytes("webhooks/fathom/msg_2.json")
+        .await
+        .unwrap()
+        .is_none());
     let presigned = blobs
         .presign_put(
             "uploads/alice/u1/call.mp3",

@@ -1,8 +1,11 @@
-//! Blobs as files under the data directory. A presigned upload is a dev-server URL carrying
+//! Blobs as files under the data directory; small ones (webhook payloads, transcripts) as rows
+//! of the database when it is given, so taking in a delivery writes no file. A presigned
+//! upload is a dev-server URL carrying
 //! an expiry and an HMAC over (key, content type, content length, expiry), checked by
 //! `verify_upload_url`; `receive_upload` takes its body, refusing more or fewer bytes than were
 //! signed.
 
+use super::db::Db;
 use crate::ports::{BlobReader, BlobStore, PresignedUpload};
 use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
@@ -11,6 +14,7 @@ use base64::Engine;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
+use rusqlite::{params, OptionalExtension};
 use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -20,11 +24,16 @@ use url::Url;
 /// Path of the dev-server route that receives presigned local uploads.
 pub const UPLOAD_ROUTE: &str = "/_local/blobs/";
 
+/// The largest blob kept in the database rather than in a file.
+pub const SMALL_BLOB_MAX: usize = 256 * 1024;
+
 #[derive(Clone)]
 pub struct LocalBlobs {
     root: PathBuf,
     public_base_url: Url,
     url_key: Vec<u8>,
+    /// Where blobs of at most `SMALL_BLOB_MAX` bytes put whole are kept, when given.
+    small: Option<Db>,
 }
 
 impl LocalBlobs {
@@ -33,7 +42,31 @@ impl LocalBlobs {
             root,
             public_base_url,
             url_key,
+            small: None,
         }
+    }
+
+    /// Keeps small blobs in `db` (one row each) instead of one file each.
+    pub fn with_small_blobs_in(mut self, db: Db) -> Self {
+        self.small = Some(db);
+        self
+    }
+
+    /// The small blob `key`, when the database holds it.
+    async fn small_blob(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let Some(db) = &self.small else {
+            return Ok(None);
+        };
+        let key = key.to_owned();
+        db.read(move |c| {
+            Ok(c.query_row(
+                "SELECT body FROM small_blobs WHERE key = ?1",
+                params![key],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+        .await
     }
 
     /// Maps a key to a file below the root, refusing anything that could escape it.
@@ -74,7 +107,7 @@ impl LocalBlobs {
 
     /// Whether the blob `key` is stored.
     pub async fn exists(&self, key: &str) -> Result<bool> {
-        Ok(tokio::fs::try_exists(self.path(key)?).await?)
+        Ok(self.small_blob(key).await?.is_some() || tokio::fs::try_exists(self.path(key)?).await?)
     }
 
     /// Streams a presigned upload's body to a temporary file beside the blob `key`, reading no
@@ -215,6 +248,22 @@ impl BlobStore for LocalBlobs {
     async fn put(&self, key: &str, bytes: Bytes, _content_type: &str) -> Result<()> {
         let path = self.path(key)?;
         let key = key.to_owned();
+        if let Some(db) = self
+            .small
+            .as_ref()
+            .filter(|_| bytes.len() <= SMALL_BLOB_MAX)
+        {
+            return db
+                .call(move |c| {
+                    c.prepare_cached(
+                        "INSERT INTO small_blobs (key, body) VALUES (?1, ?2)
+                         ON CONFLICT (key) DO UPDATE SET body = excluded.body",
+                    )?
+                    .execute(params![key, bytes.as_ref()])?;
+                    Ok(())
+                })
+                .await;
+        }
         // One trip to the blocking pool for the three steps (a webhook payload is small).
         tokio::task::spawn_blocking(move || {
             if let Some(dir) = path.parent() {
@@ -244,6 +293,9 @@ impl BlobStore for LocalBlobs {
     }
 
     async fn get(&self, key: &str) -> Result<Option<BlobReader>> {
+        if let Some(bytes) = self.small_blob(key).await? {
+            return Ok(Some(Box::new(std::io::Cursor::new(bytes))));
+        }
         match tokio::fs::File::open(self.path(key)?).await {
             Ok(file) => Ok(Some(Box::new(file))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -252,7 +304,16 @@ impl BlobStore for LocalBlobs {
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        match tokio::fs::remove_file(self.path(key)?).await {
+        let path = self.path(key)?;
+        if let Some(db) = &self.small {
+            let key = key.to_owned();
+            db.call(move |c| {
+                c.execute("DELETE FROM small_blobs WHERE key = ?1", params![key])?;
+                Ok(())
+            })
+            .await?;
+        }
+        match tokio::fs::remove_file(path).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e).with_context(|| format!("deleting blob {key}")),

@@ -213,6 +213,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
          body TEXT NOT NULL,
          PRIMARY KEY (workspace_id, user_id, kind, id)
      );",
+    // Small blobs (webhook payloads, transcripts) as rows, not one file each.
+    "CREATE TABLE small_blobs (key TEXT PRIMARY KEY, body BLOB NOT NULL);",
 ];
 
 fn migrate(conn: &mut Connection) -> Result<()> {

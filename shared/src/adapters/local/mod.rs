@@ -160,7 +160,8 @@ impl LocalBackend {
             dir.join("blobs"),
             config.public_base_url.clone(),
             url_key.into_bytes(),
-        );
+        )
+        .with_small_blobs_in(db.clone());
         let sync_queue = LocalQueue::new(db.clone(), SYNC_QUEUE, MAX_RECEIVES);
         let transcribe_queue = LocalQueue::new(db.clone(), TRANSCRIBE_QUEUE, MAX_RECEIVES);
         let events_queue = LocalQueue::new(db.clone(), EVENTS_QUEUE, MAX_RECEIVES);

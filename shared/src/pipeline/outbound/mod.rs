@@ -300,8 +300,26 @@ pub async fn handle(services: &Services, message: Message) -> Result<()> {
     }
 }
 
-/// Queues a first attempt of `event` for every endpoint it reaches, once.
+/// Queues a first attempt of `event` for every endpoint it reaches, once. Most workspaces have
+/// no endpoint: they cost one read.
 async fn fan_out(services: &Services, event: &Event) -> Result<()> {
+    let endpoints = services.endpoints.list(&event.owner.workspace).await?;
+    let deliveries: Vec<String> = endpoints
+        .iter()
+        .filter(|endpoint| event.reaches(endpoint))
+        .map(|endpoint| {
+            serde_json::to_string(&Message::Delivery(Delivery {
+                endpoint_id: endpoint.id.clone(),
+                event: event.clone(),
+                attempt: 1,
+                not_before: None,
+                replay: None,
+            }))
+        })
+        .collect::<Result<_, _>>()?;
+    if deliveries.is_empty() {
+        return Ok(());
+    }
     let now = services.clock.now();
     let key = format!("outbound:event:{}:{}", event.owner.workspace, event.id);
     let once = services.once.as_ref();
@@ -310,25 +328,7 @@ async fn fan_out(services: &Services, event: &Event) -> Result<()> {
         Claimed::InProgress => bail!("event {} is being fanned out by another worker", event.id),
         Claimed::Ours => {}
     }
-    let queued = async {
-        let endpoints = services.endpoints.list(&event.owner.workspace).await?;
-        let deliveries: Vec<String> = endpoints
-            .iter()
-            .filter(|endpoint| event.reaches(endpoint))
-            .map(|endpoint| {
-                serde_json::to_string(&Message::Delivery(Delivery {
-                    endpoint_id: endpoint.id.clone(),
-                    event: event.clone(),
-                    attempt: 1,
-                    not_before: None,
-                    replay: None,
-                }))
-            })
-            .collect::<Result<_, _>>()?;
-        services.events_queue.send_batch(&deliveries).await
-    }
-    .await;
-    match queued {
+    match services.events_queue.send_batch(&deliveries).await {
         Ok(()) => claims::confirm(once, &key, REMEMBER, now).await,
         Err(e) => {
             claims::release(once, &key).await?;
