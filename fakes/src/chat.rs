@@ -455,24 +455,20 @@ mod tests {
     //! HTTP client).
 
     use super::*;
+    use crate::raw_http;
     use std::time::Instant;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpStream;
 
     const KEY: &str = "sk-fake-chat-key";
 
     struct Reply {
         status: u16,
-        headers: Vec<(String, String)>,
+        raw: raw_http::Reply,
         body: Value,
     }
 
     impl Reply {
         fn header(&self, name: &str) -> Option<&str> {
-            self.headers
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.as_str())
+            self.raw.header(name)
         }
 
         fn content(&self) -> &str {
@@ -483,40 +479,17 @@ mod tests {
     }
 
     async fn post_raw(fake: &FakeChat, key: &str, body: &[u8]) -> Reply {
-        let url = url::Url::parse(&format!("{}/chat/completions", fake.base_url())).unwrap();
-        let (host, port) = (url.host_str().unwrap(), url.port().unwrap());
-        let request = format!(
-            "POST {} HTTP/1.1\r\nhost: {host}:{port}\r\nconnection: close\r\n\
-             authorization: Bearer {key}\r\ncontent-type: application/json\r\n\
-             content-length: {}\r\n\r\n",
-            url.path(),
-            body.len()
-        );
-        let mut stream = TcpStream::connect((host, port)).await.expect("connect");
-        stream.write_all(request.as_bytes()).await.expect("write");
-        stream.write_all(body).await.expect("write");
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await.expect("read");
-        let split = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .expect("a header block");
-        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-        let mut lines = head.split("\r\n");
-        let status = lines
-            .next()
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|s| s.parse().ok())
-            .expect("a status line");
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(n, v)| (n.trim().to_lowercase(), v.trim().to_owned()))
-            .collect();
-        let body = serde_json::from_slice(&raw[split + 4..]).unwrap_or(Value::Null);
+        let url = format!("{}/chat/completions", fake.base_url());
+        let auth = format!("Bearer {key}");
+        let headers = [
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+        ];
+        let raw = raw_http::send("POST", &url, &headers, body).await;
         Reply {
-            status,
-            headers,
-            body,
+            status: raw.status,
+            body: raw.json(),
+            raw,
         }
     }
 

@@ -5,5 +5,7 @@
 pub mod chat;
 pub mod demo;
 pub mod fathom;
+#[cfg(test)]
+mod raw_http;
 pub mod transcribe;
 pub mod zoom;

@@ -498,6 +498,29 @@ async fn another_members_contacts_companies_and_tasks_are_not_there() {
     );
 }
 
+/// A call with a task for the chat API to categorise, one it cannot, and an excluded item.
+fn pricing_call() -> MeetingContent {
+    content(
+        Source::Fathom,
+        "201",
+        "Pricing call",
+        (at(5, 9, 0), at(5, 9, 30)),
+        vec![
+            person(ALICE.0, ALICE.1, false),
+            person("Erin Park", "erin@globex.co.uk", true),
+        ],
+        vec![
+            item("Send pricing to Globex", ALICE, true),
+            item("Handle the mystery item", ALICE, true),
+            item(
+                "Review the contract",
+                ("Erin Park", "erin@globex.co.uk"),
+                false,
+            ),
+        ],
+    )
+}
+
 #[tokio::test]
 async fn tasks_are_categorised_by_the_chat_api_when_it_is_configured() {
     let chat = FakeChat::start("sk-test-chat").await.unwrap();
@@ -522,25 +545,7 @@ async fn tasks_are_categorised_by_the_chat_api_when_it_is_configured() {
         |s| s,
     )
     .await;
-    let meeting = content(
-        Source::Fathom,
-        "201",
-        "Pricing call",
-        (at(5, 9, 0), at(5, 9, 30)),
-        vec![
-            person(ALICE.0, ALICE.1, false),
-            person("Erin Park", "erin@globex.co.uk", true),
-        ],
-        vec![
-            item("Send pricing to Globex", ALICE, true),
-            item("Handle the mystery item", ALICE, true),
-            item(
-                "Review the contract",
-                ("Erin Park", "erin@globex.co.uk"),
-                false,
-            ),
-        ],
-    );
+    let meeting = pricing_call();
     import(&app, "alice", meeting).await;
     eventually(30, "both tasks are analysed", || async {
         items(&app, "alice", "/tasks")
@@ -590,25 +595,7 @@ async fn tasks_are_categorised_by_the_chat_api_when_it_is_configured() {
 
     // A re-import does not ask again.
     let before = chat.request_count();
-    let again = content(
-        Source::Fathom,
-        "201",
-        "Pricing call",
-        (at(5, 9, 0), at(5, 9, 30)),
-        vec![
-            person(ALICE.0, ALICE.1, false),
-            person("Erin Park", "erin@globex.co.uk", true),
-        ],
-        vec![
-            item("Send pricing to Globex", ALICE, true),
-            item("Handle the mystery item", ALICE, true),
-            item(
-                "Review the contract",
-                ("Erin Park", "erin@globex.co.uk"),
-                false,
-            ),
-        ],
-    );
+    let again = pricing_call();
     import(&app, "alice", again).await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(chat.request_count(), before);

@@ -58,11 +58,21 @@ fn of_type<'a>(deliveries: &'a [Value], kind: &str) -> Vec<&'a Value> {
         .collect()
 }
 
-async fn attempts(app: &TestApp, user: &str, endpoint: &Value) -> Vec<Value> {
-    let path = format!(
-        "/webhook-endpoints/{}/attempts",
+/// `path` below the endpoint's own (`""` for the endpoint).
+fn endpoint_path(endpoint: &Value, path: &str) -> String {
+    format!(
+        "/webhook-endpoints/{}{path}",
         endpoint["id"].as_str().unwrap()
-    );
+    )
+}
+
+/// The endpoint as its owner reads it now.
+async fn endpoint_now(app: &TestApp, user: &str, endpoint: &Value) -> Value {
+    app.get(&endpoint_path(endpoint, ""), Some(user)).await.1
+}
+
+async fn attempts(app: &TestApp, user: &str, endpoint: &Value) -> Vec<Value> {
+    let path = endpoint_path(endpoint, "/attempts");
     let (status, page) = app.get(&path, Some(user)).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     page["items"].as_array().unwrap().clone()
@@ -138,10 +148,7 @@ async fn imported_recordings_arrive_signed_and_once_each() {
         .all(|a| a["outcome"] == "delivered" && a["status"] == 200 && a["attempt"] == 1));
 
     // A replay from the feed sends the recording events again, with the same ids.
-    let path = format!(
-        "/webhook-endpoints/{}/replay",
-        endpoint["id"].as_str().unwrap()
-    );
+    let path = endpoint_path(&endpoint, "/replay");
     let (status, replay) = w
         .app
         .send_json(
@@ -220,13 +227,7 @@ async fn a_failing_receiver_is_retried_until_it_answers_and_each_attempt_is_logg
     assert_eq!(log[2]["response_excerpt"], "database down");
     assert!(log[2]["next_attempt_at"].is_string());
     assert!(log[0]["next_attempt_at"].is_null());
-    let (_, after) = w
-        .app
-        .get(
-            &format!("/webhook-endpoints/{}", endpoint["id"].as_str().unwrap()),
-            Some("alice"),
-        )
-        .await;
+    let after = endpoint_now(&w.app, "alice", &endpoint).await;
     assert!(
         after["failing_since"].is_null(),
         "a success clears it: {after}"
@@ -263,7 +264,7 @@ async fn an_endpoint_that_answers_gone_is_disabled_and_says_why() {
         .unwrap();
     let endpoint = register(&w.app, "alice", &receiver, Some(&["recording.created"])).await;
     w.connect_and_sync("alice").await;
-    let path = format!("/webhook-endpoints/{}", endpoint["id"].as_str().unwrap());
+    let path = endpoint_path(&endpoint, "");
     system_tests::eventually(30, "the endpoint is disabled", || async {
         w.app.get(&path, Some("alice")).await.1["enabled"] == false
     })
@@ -301,10 +302,7 @@ async fn after_a_rotation_both_secrets_sign_until_the_overlap_ends() {
     let receiver = Receiver::start().await.unwrap();
     let endpoint = register(&w.app, "alice", &receiver, Some(&["sync.completed"])).await;
     let old = endpoint["secret"].as_str().unwrap().to_owned();
-    let path = format!(
-        "/webhook-endpoints/{}/rotate-secret",
-        endpoint["id"].as_str().unwrap()
-    );
+    let path = endpoint_path(&endpoint, "/rotate-secret");
     let (status, rotated) = w
         .app
         .send_json(Method::POST, &path, "alice", &json!({}))
@@ -329,13 +327,7 @@ async fn after_a_rotation_both_secrets_sign_until_the_overlap_ends() {
     let received = receiver.wait_for(WAIT, |d| d.len() >= 2).await.unwrap();
     let signatures = received[1]["signature_header"].as_str().unwrap();
     assert_eq!(signatures.split(' ').count(), 1, "{signatures}");
-    let (_, shown) = w
-        .app
-        .get(
-            &format!("/webhook-endpoints/{}", endpoint["id"].as_str().unwrap()),
-            Some("alice"),
-        )
-        .await;
+    let shown = endpoint_now(&w.app, "alice", &endpoint).await;
     assert!(
         shown.get("secret").is_none(),
         "a secret is shown once: {shown}"
@@ -503,7 +495,7 @@ async fn an_endpoint_failing_everything_for_five_days_is_disabled_and_says_so() 
         .await
         .unwrap();
     let endpoint = register(&w.app, "alice", &receiver, Some(&["sync.completed"])).await;
-    let path = format!("/webhook-endpoints/{}", endpoint["id"].as_str().unwrap());
+    let path = endpoint_path(&endpoint, "");
     w.connect_and_sync("alice").await;
     receiver.wait_for(WAIT, |d| !d.is_empty()).await.unwrap();
     system_tests::eventually(30, "the failure is noted", || async {
