@@ -134,8 +134,10 @@ impl Store {
                     // Above what a busy moto takes to answer a handler's calls, as AWS's is
                     // above the function timeout: a message that comes back while its handler
                     // still runs is handled twice, and a sync finding its connection busy
-                    // queues a copy each time, so 2 s here let copies multiply.
-                    .env("QUEUE_VISIBILITY_SECS", "10")
+                    // queues a copy each time, so 2 s here let copies multiply. An import
+                    // also writes its derived data (a few dozen calls on a busy moto), so 10 s
+                    // let handled messages come back until they were dead-lettered.
+                    .env("QUEUE_VISIBILITY_SECS", "45")
                     .env_remove("AWS_PROFILE")
                     .env_remove("AWS_SESSION_TOKEN");
             }

@@ -122,6 +122,10 @@ fn interrupted(job: &SyncJob) -> String {
     )
 }
 
+/// How many of a connection's newest jobs its scheduled run looks at for one left queued (a
+/// job whose message was never sent); running ones are found however old (`list_running_before`).
+const RECENT_JOBS_SWEPT: usize = 100;
+
 /// Jobs left `running` by a worker that died (their lease long expired) end as failed; the
 /// sync that follows resumes from the connection's checkpoint.
 async fn fail_interrupted_jobs(
@@ -134,7 +138,10 @@ async fn fail_interrupted_jobs(
     // The owner's newest jobs alone miss a dead one behind many newer (a webhook delivery is a
     // job each): the running jobs silent past the lease, of every user, are few (dead workers
     // only), so they are read too and this connection's taken from them.
-    let newest = services.jobs.list(owner, Some(source), 20).await?;
+    let newest = services
+        .jobs
+        .list(owner, Some(source), RECENT_JOBS_SWEPT)
+        .await?;
     let stale = services
         .jobs
         .list_running_before(cutoff, SWEEP_PAGE)
