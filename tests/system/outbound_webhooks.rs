@@ -256,7 +256,7 @@ async fn retry_after_is_honoured() {
 
 #[tokio::test]
 async fn an_endpoint_that_answers_gone_is_disabled_and_says_why() {
-    let w = quick_world(2, None).await;
+    let w = quick_world(1, None).await;
     let receiver = Receiver::start().await.unwrap();
     receiver
         .respond_with(json!({"default": {"status": 410}}))
@@ -274,6 +274,9 @@ async fn an_endpoint_that_answers_gone_is_disabled_and_says_why() {
         after["disabled_reason"].as_str().unwrap().contains("410"),
         "{after}"
     );
+    // A meeting imported after it is not sent to it.
+    w.fake.add_meetings(&w.account, 1);
+    w.sync("alice", json!({"source": "fathom"})).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     let received = receiver.received().await.unwrap();
     assert_eq!(

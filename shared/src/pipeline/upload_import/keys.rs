@@ -131,7 +131,6 @@ const GENERIC_WORDS: &[&str] = &[
     "vid",
     "video",
     "voice",
-    "zoom",
 ];
 
 /// Whether `title` (from a file name) says nothing of the meeting: only digits, separators
