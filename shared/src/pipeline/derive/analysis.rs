@@ -12,7 +12,7 @@ use crate::connectors::rate_limit::{
 use crate::connectors::transport::{self, RetryPolicy, TransportError};
 use crate::domain::{AnalysisStatus, RecordingId, Task, TaskAnalysis, TaskCategory, Tenant};
 use crate::pipeline::claims::{self, Claimed};
-use crate::pipeline::outbound::Message;
+use crate::pipeline::outbound::{self, Message};
 use crate::pipeline::upload_import::generic_title;
 use crate::services::Services;
 use anyhow::{anyhow, bail, Context, Result};
@@ -47,11 +47,14 @@ pub fn configured(services: &Services) -> bool {
 
 /// Queues the analysis of task `task_id`.
 pub async fn request(services: &Services, owner: &Tenant, task_id: &str) -> Result<()> {
-    let body = serde_json::to_string(&Message::AnalyzeTask {
-        owner: owner.clone(),
-        task_id: task_id.to_owned(),
-    })?;
-    services.events_queue.send(&body).await
+    outbound::send(
+        services,
+        &Message::AnalyzeTask {
+            owner: owner.clone(),
+            task_id: task_id.to_owned(),
+        },
+    )
+    .await
 }
 
 /// Queues the titling of upload recording `recording_id` from its transcript.
@@ -60,11 +63,14 @@ pub async fn request_title(
     owner: &Tenant,
     recording_id: &RecordingId,
 ) -> Result<()> {
-    let body = serde_json::to_string(&Message::TitleRecording {
-        owner: owner.clone(),
-        recording_id: recording_id.clone(),
-    })?;
-    services.events_queue.send(&body).await
+    outbound::send(
+        services,
+        &Message::TitleRecording {
+            owner: owner.clone(),
+            recording_id: recording_id.clone(),
+        },
+    )
+    .await
 }
 
 fn limiter() -> &'static CredentialLimiter {

@@ -180,7 +180,7 @@ fn jittered(planned: Duration) -> Duration {
 /// Queues `delivery` to be handled after `wait` (or after the longest delay a queue allows,
 /// when it then waits again).
 async fn queue(services: &Services, delivery: &Delivery, wait: Duration) -> Result<()> {
-    let body = serde_json::to_string(&Message::Delivery(delivery.clone()))?;
+    let body = Message::Delivery(delivery.clone()).to_body()?;
     services
         .events_queue
         .send_delayed(&body, wait.min(MAX_QUEUE_DELAY))
@@ -193,17 +193,14 @@ async fn event_data(
     viewer: &Tenant,
     event: &Event,
 ) -> Result<Option<serde_json::Value>> {
-    let Subject::Recording {
-        recording_id,
-        source,
-        external_id,
-        ..
-    } = &event.subject
-    else {
-        let Subject::Data { data } = &event.subject else {
-            unreachable!("an event is about a recording or carries its data")
-        };
-        return Ok(Some(data.clone()));
+    let (recording_id, source, external_id) = match &event.subject {
+        Subject::Data { data } => return Ok(Some(data.clone())),
+        Subject::Recording {
+            recording_id,
+            source,
+            external_id,
+            ..
+        } => (recording_id, source, external_id),
     };
     let mut data = json!({
         "recording_id": recording_id,
@@ -340,15 +337,7 @@ pub async fn replay_changes(
             .map(|change| Event::of_change(change, workspace))
             .filter(|event| event.reaches(endpoint))
             .take(MAX_REPLAY - queued)
-            .map(|event| {
-                serde_json::to_string(&Message::Delivery(Delivery {
-                    endpoint_id: endpoint.id.clone(),
-                    event,
-                    attempt: 1,
-                    not_before: None,
-                    replay: Some(replay.clone()),
-                }))
-            })
+            .map(|event| Delivery::first(endpoint, event, Some(replay.clone())).to_body())
             .collect::<Result<_, _>>()?;
         queued += deliveries.len();
         services.events_queue.send_batch(&deliveries).await?;

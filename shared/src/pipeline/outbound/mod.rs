@@ -207,10 +207,18 @@ impl Event {
 
 /// Queues `event` for the endpoints that want it.
 pub async fn publish(services: &Services, event: &Event) -> Result<()> {
-    let body = serde_json::to_string(&Message::Event {
-        event: event.clone(),
-    })?;
-    services.events_queue.send(&body).await
+    send(
+        services,
+        &Message::Event {
+            event: event.clone(),
+        },
+    )
+    .await
+}
+
+/// Puts `message` on the events queue.
+pub async fn send(services: &Services, message: &Message) -> Result<()> {
+    services.events_queue.send(&message.to_body()?).await
 }
 
 /// A sync job ended: `sync.completed`, with its status, counts and summary.
@@ -283,6 +291,23 @@ impl Message {
     pub fn parse(body: &str) -> Result<Message, serde_json::Error> {
         serde_json::from_str(body)
     }
+
+    pub fn to_body(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(self)
+    }
+}
+
+impl Delivery {
+    /// The first attempt of `event` at `endpoint` (`replay`: the replay that asks for it).
+    fn first(endpoint: &WebhookEndpoint, event: Event, replay: Option<String>) -> Message {
+        Message::Delivery(Delivery {
+            endpoint_id: endpoint.id.clone(),
+            event,
+            attempt: 1,
+            not_before: None,
+            replay,
+        })
+    }
 }
 
 /// Handles one message of the events queue.
@@ -307,15 +332,7 @@ async fn fan_out(services: &Services, event: &Event) -> Result<()> {
     let deliveries: Vec<String> = endpoints
         .iter()
         .filter(|endpoint| event.reaches(endpoint))
-        .map(|endpoint| {
-            serde_json::to_string(&Message::Delivery(Delivery {
-                endpoint_id: endpoint.id.clone(),
-                event: event.clone(),
-                attempt: 1,
-                not_before: None,
-                replay: None,
-            }))
-        })
+        .map(|endpoint| Delivery::first(endpoint, event.clone(), None).to_body())
         .collect::<Result<_, _>>()?;
     if deliveries.is_empty() {
         return Ok(());
