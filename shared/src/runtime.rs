@@ -5,6 +5,9 @@ use crate::config::{Backend, Config};
 use crate::services::Services;
 use anyhow::Result;
 use std::sync::Arc;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Logs as JSON objects when Lambda asks for them (`LoggingConfig: LogFormat: JSON` sets
 /// `AWS_LAMBDA_LOG_FORMAT`) or `LOG_FORMAT=json` does (the dev server), plain text without
@@ -15,9 +18,10 @@ pub fn init_tracing() {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "info".to_owned());
-    let filter = tracing_subscriber::EnvFilter::new(level.to_ascii_lowercase());
+    let filter = log_filter(&level);
+    // The target filter decides; the builder's own level (info by default) lets all through.
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(LevelFilter::TRACE)
         .with_ansi(false)
         .with_target(false);
     let _ = if json_logs(|name| std::env::var(name).ok()) {
@@ -26,10 +30,22 @@ pub fn init_tracing() {
             .flatten_event(true)
             .with_current_span(false)
             .with_span_list(true)
+            .finish()
+            .with(filter)
             .try_init()
     } else {
-        builder.without_time().try_init()
+        builder.without_time().finish().with(filter).try_init()
     };
+}
+
+/// `RUST_LOG`-style directives (`info`, `pipeline=debug,warn`) as a target filter, `info` when
+/// they do not parse. Plain targets and levels are all the functions need, and they keep the
+/// regex engine (a large part of a small binary) out of every function.
+fn log_filter(directives: &str) -> Targets {
+    directives
+        .to_ascii_lowercase()
+        .parse()
+        .unwrap_or_else(|_| Targets::new().with_default(LevelFilter::INFO))
 }
 
 /// Whether the environment asks for JSON logs.
@@ -79,5 +95,22 @@ mod tests {
         assert!(json_logs(env(&[("LOG_FORMAT", "json")])));
         assert!(!json_logs(env(&[("AWS_LAMBDA_LOG_FORMAT", "Text")])));
         assert!(!json_logs(env(&[])));
+    }
+
+    #[test]
+    fn log_levels_and_per_target_directives_filter_and_nonsense_falls_back_to_info() {
+        use tracing::Level;
+        let debug = log_filter("DEBUG");
+        assert!(debug.would_enable("pipeline::sync", &Level::DEBUG));
+        assert!(!debug.would_enable("pipeline::sync", &Level::TRACE));
+
+        let mixed = log_filter("pipeline=debug,warn");
+        assert!(mixed.would_enable("pipeline::sync", &Level::DEBUG));
+        assert!(!mixed.would_enable("hyper", &Level::INFO));
+        assert!(mixed.would_enable("hyper", &Level::WARN));
+
+        let fallback = log_filter("pipeline=loud");
+        assert!(fallback.would_enable("pipeline", &Level::INFO));
+        assert!(!fallback.would_enable("pipeline", &Level::DEBUG));
     }
 }
