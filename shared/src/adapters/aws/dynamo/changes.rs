@@ -16,6 +16,14 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 /// How often a writer reads the counter again after another writer took its number.
 const MAX_NUMBERING_ATTEMPTS: u32 = 50;
 
+/// The wait before reading the counter again after losing a number: short, growing, and
+/// jittered, so a writer that lost once is not the slowest of the same race every time.
+const RENUMBER_WAIT: Backoff = Backoff {
+    first_delay: std::time::Duration::from_millis(2),
+    max_delay: std::time::Duration::from_millis(100),
+    max_attempts: MAX_NUMBERING_ATTEMPTS,
+};
+
 impl DynamoStore {
     /// A transactional put of `item` on `condition`.
     pub(super) fn conditional_put(&self, item: Item, condition: Expr) -> Result<TransactWriteItem> {
@@ -39,7 +47,7 @@ impl DynamoStore {
         mut change: Change,
     ) -> Result<bool> {
         let backoff = Backoff::default();
-        let mut conflicts = 0;
+        let (mut conflicts, mut renumbers) = (0, 0);
         for _ in 0..MAX_NUMBERING_ATTEMPTS {
             let last = self.last_change(workspace).await?;
             change.seq = last + 1;
@@ -74,6 +82,9 @@ impl DynamoStore {
             if conflicted {
                 tokio::time::sleep(backoff.delay(conflicts.min(backoff.max_attempts - 1))).await;
                 conflicts += 1;
+            } else {
+                tokio::time::sleep(RENUMBER_WAIT.delay(renumbers)).await;
+                renumbers += 1;
             }
         }
         bail!("the change feed of {workspace} stayed contended after {MAX_NUMBERING_ATTEMPTS} attempts")
