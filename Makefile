@@ -41,6 +41,7 @@ fmt:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p cron-sync --bin cron-sync -- -D warnings
 
 test: venv lint
 	$(CARGO) test --workspace
@@ -76,9 +77,10 @@ invoke-%: venv
 ## then the Fathom sync against its rate-limit floor, the hourly fan-out and scheduled sync,
 ## webhook throughput, outbound webhooks' delay and throughput, and the memory and speed of
 ## transcribing a 200 MB upload.
-## The release binaries are built in one cargo invocation (a no-op when they are up to date),
-## and so are the in-process benchmarks (perf profile, one feature set), which then run as
-## built instead of through `cargo run`, which would resolve features per package.
+## The Lambda binaries are built one cargo invocation per function (cargo unifies features within
+## an invocation), a no-op when they are up to date. The in-process benchmarks are built in one
+## invocation (perf profile, one feature set), then run as built instead of through `cargo run`,
+## which would resolve features per package.
 PERF_BENCHES := -p system-tests --bin bench-sync --bin bench-schedule --bin bench-webhook \
 	--bin bench-outbound \
 	-p file-transcribe --features file-transcribe/testing --example bench-upload

@@ -31,14 +31,18 @@ case "$arch" in
 esac
 
 target_dir="${CARGO_TARGET_DIR:-target}"
-binaries=()
+functions=()
 for manifest in functions/*/Cargo.toml; do
-    binaries+=(--bin "$(basename "$(dirname "$manifest")")")
+    functions+=("$(basename "$(dirname "$manifest")")")
 done
-echo "build: $((${#binaries[@]} / 2)) functions for $arch (deploy with Architecture=$arch)"
-cargo lambda build --release "$flag" "${binaries[@]}"
-for manifest in functions/*/Cargo.toml; do
-    name="$(basename "$(dirname "$manifest")")"
+echo "build: ${#functions[@]} functions for $arch (deploy with Architecture=$arch)"
+# One cargo invocation per function: cargo unifies features across the packages of one
+# invocation, which would link every function's capabilities (the embedded backend, the
+# audio engine, S3) into all of them. Dependencies built with the same features are reused.
+for name in "${functions[@]}"; do
+    cargo lambda build --release "$flag" --package "$name" --bin "$name"
+done
+for name in "${functions[@]}"; do
     bootstrap="$target_dir/lambda/$name/bootstrap"
-    printf 'build: %-16s %s (%s bytes)\n' "$name" "$bootstrap" "$(stat -c %s "$bootstrap")"
+    printf 'build: %-17s %s (%s bytes)\n' "$name" "$bootstrap" "$(stat -c %s "$bootstrap")"
 done

@@ -57,11 +57,23 @@ impl Build {
     }
 }
 
-/// Builds the functions' binaries in one cargo invocation; cargo skips what is up to date.
-/// Features are unified across the functions of one invocation, so a capability one of them
-/// needs (the audio engine, say) may be linked into the others, where nothing reaches it and
-/// the linker drops it.
+/// Builds the functions' binaries; cargo skips what is up to date.
+///
+/// Cargo unifies features across the packages of one invocation, so a capability one function
+/// needs (S3, the audio engine) would be linked into all of them. The Lambda builds therefore
+/// take one invocation per function, as `make build` does, which reuses every dependency built
+/// with the same features. The embedded-backend builds only time cold starts, so they share one
+/// invocation.
 pub fn build_release(root: &Path, functions: &[String], build: Build) -> Result<()> {
+    match build {
+        Build::Lambda => functions
+            .iter()
+            .try_for_each(|function| cargo_build(root, std::slice::from_ref(function), build)),
+        Build::Local => cargo_build(root, functions, build),
+    }
+}
+
+fn cargo_build(root: &Path, functions: &[String], build: Build) -> Result<()> {
     if functions.is_empty() {
         return Ok(());
     }

@@ -146,9 +146,9 @@ async fn main() -> Result<()> {
         .cloned()
         .collect();
     println!(
-        "bench: building {} for {} (this host) as Lambda gets them (release profile) and with \
-         the embedded backend (perf profile), one cargo invocation each, which does nothing \
-         when they are up to date",
+        "bench: building {} for {} (this host) as Lambda gets them (release profile, one cargo \
+         invocation per function) and with the embedded backend (perf profile, one invocation), \
+         which do nothing when they are up to date",
         present.join(", "),
         std::env::consts::ARCH
     );

@@ -9,13 +9,15 @@
 //! moto comes from the project's virtualenv (`make venv`, `scripts/venv.sh`).
 
 use super::{epoch, TestBackend};
-use crate::adapters::aws::{build_with, create_resources, Clients, ResourceSpec, Resources};
+use crate::adapters::aws::{
+    build_with, create_resources, sdk_config, Clients, ResourceSpec, Resources,
+};
 use crate::config::Config;
 use crate::crypto::SealingKey;
 use crate::ports::ManualClock;
 use crate::services::Services;
 use anyhow::{anyhow, bail, Context, Result};
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader};
@@ -136,7 +138,7 @@ impl MotoServer {
     /// SDK configuration for this server with fixed test credentials and region, whatever
     /// the developer's environment holds.
     pub async fn sdk_config(&self) -> SdkConfig {
-        sdk_config_for(&self.endpoint).await
+        sdk_config_for(&self.endpoint)
     }
 
     /// A complete AWS backend on fresh, uniquely named resources: table, bucket, queues whose
@@ -211,19 +213,14 @@ impl MotoBackend {
             .endpoint_url
             .clone()
             .context("the backend's configuration names its endpoint")?;
-        let sdk = sdk_config_for(&endpoint).await;
+        let sdk = sdk_config_for(&endpoint);
         build_with(Arc::new(config), &sdk).await
     }
 }
 
-async fn sdk_config_for(endpoint: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(crate::adapters::aws::https_client())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .endpoint_url(endpoint)
-        .load()
-        .await
+fn sdk_config_for(endpoint: &str) -> SdkConfig {
+    let credentials = Credentials::new("testing", "testing", None, None, "moto");
+    sdk_config(Region::new("us-east-1"), credentials, Some(endpoint))
 }
 
 /// A fresh AWS backend on the shared server, as the contract suite wants it.

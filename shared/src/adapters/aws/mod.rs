@@ -5,33 +5,44 @@
 //! `create_resources` makes the same table, bucket and queues on an AWS-compatible endpoint
 //! for tests and dev tooling; in AWS the SAM template declares them.
 
+mod absent_blobs;
 mod dynamo;
+/// Creating the resources is for tests, benchmarks and dev tooling (the `testing` feature).
+#[cfg(feature = "testing")]
+mod provision;
 mod resources;
 mod retry;
+#[cfg(feature = "s3")]
 mod s3;
 mod secrets;
 mod sqs;
 
+pub use absent_blobs::AbsentBlobStore;
 pub use dynamo::{table_definition, DynamoStore, TableDefinition};
-pub use resources::{create_resources, ResourceSpec, Resources};
+#[cfg(feature = "testing")]
+pub use provision::create_resources;
+pub use resources::{ResourceSpec, Resources};
 pub use retry::{until_processed, Backoff};
+#[cfg(feature = "s3")]
 pub use s3::S3BlobStore;
 pub use secrets::{load_secrets, secrets_from_json};
 pub use sqs::SqsQueue;
 
-use crate::config::Config;
+use crate::config::{AwsResources, Config};
+use crate::ports::BlobStore;
 use crate::ports::SystemClock;
 use crate::secrets::SharedSecrets;
 use crate::services::Services;
 use anyhow::{Context, Result};
-use aws_config::{BehaviorVersion, SdkConfig};
-use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::{ProvideCredentials, SharedCredentialsProvider};
 use std::sync::Arc;
 
 /// One client per service, built from one SDK configuration.
 #[derive(Debug, Clone)]
 pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
+    #[cfg(feature = "s3")]
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
@@ -39,17 +50,10 @@ pub struct Clients {
 
 impl Clients {
     pub fn new(sdk: &SdkConfig) -> Self {
-        // Browsers cannot compute the CRC checksums the SDK would otherwise sign into
-        // presigned URLs, so checksums are only sent where an operation requires them.
-        // An explicit endpoint (moto, MinIO) serves buckets by path, not by host name.
-        let s3 = aws_sdk_s3::config::Builder::from(sdk)
-            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-            .force_path_style(sdk.endpoint_url().is_some())
-            .build();
         Clients {
             dynamodb: aws_sdk_dynamodb::Client::new(sdk),
-            s3: aws_sdk_s3::Client::from_conf(s3),
+            #[cfg(feature = "s3")]
+            s3: s3::client(sdk),
             sqs: aws_sdk_sqs::Client::new(sdk),
             secrets: aws_sdk_secretsmanager::Client::new(sdk),
         }
@@ -60,12 +64,48 @@ impl Clients {
 /// `AWS_ENDPOINT_URL` (`config.aws.endpoint_url`).
 pub async fn build(config: Arc<Config>) -> Result<Services> {
     let resources = aws_resources(&config)?;
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https_client());
-    if let Some(url) = &resources.endpoint_url {
-        loader = loader.endpoint_url(url);
-    }
-    let sdk = loader.load().await;
+    let sdk = sdk_config_from_env(resources.endpoint_url.as_deref()).await?;
     build_with(config, &sdk).await
+}
+
+/// The SDK configuration Lambda's environment gives a function: the region (`AWS_REGION`) and
+/// its role's credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
+/// The SDK's default chain (`aws_config::defaults`) would also look for profile files, SSO,
+/// web identity, container and instance credentials, none of which a function uses, and link
+/// them all into every binary.
+async fn sdk_config_from_env(endpoint_url: Option<&str>) -> Result<SdkConfig> {
+    use aws_config::environment::{
+        EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider,
+    };
+    use aws_config::meta::region::ProvideRegion;
+    let region = EnvironmentVariableRegionProvider::new()
+        .region()
+        .await
+        .context("configuration: the aws backend needs AWS_REGION (Lambda sets it)")?;
+    Ok(sdk_config(
+        region,
+        EnvironmentVariableCredentialsProvider::new(),
+        endpoint_url,
+    ))
+}
+
+/// The SDK configuration every client is built from: the region, the credentials, the shared
+/// HTTPS client and, for an AWS-compatible endpoint such as moto, its URL. The SDK's own
+/// defaults (standard retries, timeouts, the tokio sleep) do the rest.
+pub fn sdk_config(
+    region: Region,
+    credentials: impl ProvideCredentials + 'static,
+    endpoint_url: Option<&str>,
+) -> SdkConfig {
+    let mut sdk = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(region)
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .http_client(https_client());
+    if let Some(url) = endpoint_url {
+        sdk = sdk.endpoint_url(url);
+    }
+    sdk.build()
 }
 
 /// Builds the AWS services with a given SDK configuration (tests pass fixed credentials).
@@ -107,10 +147,7 @@ pub async fn build_with(config: Arc<Config>, sdk: &SdkConfig) -> Result<Services
         endpoints: store.clone(),
         derived: store.clone(),
         counters: store,
-        blobs: Arc::new(S3BlobStore::new(
-            clients.s3.clone(),
-            &resources.audio_bucket,
-        )),
+        blobs: blob_store(&clients, resources),
         sync_queue: Arc::new(SqsQueue::new(
             clients.sqs.clone(),
             &resources.sync_queue_url,
@@ -124,15 +161,31 @@ pub async fn build_with(config: Arc<Config>, sdk: &SdkConfig) -> Result<Services
     })
 }
 
+/// The blobs in the audio bucket, when this build has the S3 adapter (`s3` feature).
+#[cfg(feature = "s3")]
+fn blob_store(clients: &Clients, resources: &AwsResources) -> Arc<dyn BlobStore> {
+    Arc::new(S3BlobStore::new(
+        clients.s3.clone(),
+        &resources.audio_bucket,
+    ))
+}
+
+/// A function that never touches blobs is built without the S3 client (a good part of its
+/// binary); should a blob operation reach it anyway, it fails, naming what is missing.
+#[cfg(not(feature = "s3"))]
+fn blob_store(_: &Clients, _: &AwsResources) -> Arc<dyn BlobStore> {
+    Arc::new(AbsentBlobStore)
+}
+
 /// The SDK's HTTPS client: rustls on ring, the TLS stack and crypto provider reqwest uses too.
-pub fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
+pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
     aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https()
 }
 
-fn aws_resources(config: &Config) -> Result<&crate::config::AwsResources> {
+fn aws_resources(config: &Config) -> Result<&AwsResources> {
     config
         .aws
         .as_ref()

@@ -4,6 +4,8 @@ use super::sdk_error;
 use crate::ports::{BlobReader, BlobStore, PresignedUpload};
 use anyhow::{Context, Result};
 use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
@@ -12,6 +14,18 @@ use chrono::Utc;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// The S3 client for `sdk`. Browsers cannot compute the CRC checksums the SDK would otherwise
+/// sign into presigned URLs, so checksums are only sent where an operation requires them. An
+/// explicit endpoint (moto, MinIO) serves buckets by path, not by host name.
+pub fn client(sdk: &SdkConfig) -> Client {
+    let config = aws_sdk_s3::config::Builder::from(sdk)
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+        .force_path_style(sdk.endpoint_url().is_some())
+        .build();
+    Client::from_conf(config)
+}
+
 #[derive(Debug, Clone)]
 pub struct S3BlobStore {
     client: Client,
@@ -19,7 +33,7 @@ pub struct S3BlobStore {
 }
 
 impl S3BlobStore {
-    /// `client` should come from `Clients::new`, which sets the checksum and addressing
+    /// `client` should come from `client` (through `Clients::new`), which sets the checksum and addressing
     /// options presigned browser uploads need.
     pub fn new(client: Client, bucket: impl Into<String>) -> Self {
         S3BlobStore {
