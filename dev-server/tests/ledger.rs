@@ -25,8 +25,8 @@ use pipeline::pipeline::webhook_import::webhook_job_id;
 use pipeline::testing::moto::{MotoBackend, MotoServer};
 use pipeline::webhook::{sign, WebhookSecret};
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::{RngExt, SeedableRng};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -441,7 +441,7 @@ fn traffic(
     let (mut same_id_repeats, mut new_id_repeats) = (0, 0);
     let mut meeting = 0;
     while deliveries.len() < total {
-        let who = usize::from(rng.gen_bool(0.35));
+        let who = usize::from(rng.random_bool(0.35));
         let account = &accounts[who];
         let created = fake
             .add_meeting(account, |m| m.recorded_by = account.person.clone())
@@ -456,18 +456,18 @@ fn traffic(
             }
         };
         let id = created.recording_id.to_string();
-        if who == 1 && rng.gen_ratio(1, 12) {
+        if who == 1 && rng.random_ratio(1, 12) {
             fake.fail_recording(created.recording_id);
             failing.push(id.clone());
         }
         offered.entry(USERS[who]).or_default().push(id);
         let body = serde_json::to_vec(&created.to_json(includes)).unwrap();
-        let copies = rng.gen_range(1..=3usize).min(total - deliveries.len());
+        let copies = rng.random_range(1..=3usize).min(total - deliveries.len());
         let mut ids = vec![format!("msg_{meeting}")];
         for copy in 0..copies {
             let webhook_id = if copy == 0 {
                 ids[0].clone()
-            } else if rng.gen_bool(0.5) {
+            } else if rng.random_bool(0.5) {
                 same_id_repeats += 1;
                 ids.choose(rng).unwrap().clone()
             } else {
@@ -479,7 +479,7 @@ fn traffic(
             deliveries.push(Delivery {
                 webhook_id,
                 body: body.clone(),
-                gap: Duration::from_millis(rng.gen_range(0..MAX_GAP_MS)),
+                gap: Duration::from_millis(rng.random_range(0..MAX_GAP_MS)),
             });
         }
         meeting += 1;
@@ -503,22 +503,22 @@ fn traffic(
 async fn trouble(fake: Arc<FakeFathom>, mut rng: StdRng, done: Arc<AtomicBool>) -> [u32; 3] {
     let mut injected = [0; 3];
     while !done.load(Ordering::SeqCst) {
-        tokio::time::sleep(Duration::from_millis(rng.gen_range(400..1400))).await;
-        match rng.gen_range(0..3) {
+        tokio::time::sleep(Duration::from_millis(rng.random_range(400..1400))).await;
+        match rng.random_range(0..3) {
             0 => {
-                let retry_after = Duration::from_millis(rng.gen_range(200..1500));
-                fake.throttle_next(rng.gen_range(1..4), retry_after);
+                let retry_after = Duration::from_millis(rng.random_range(200..1500));
+                fake.throttle_next(rng.random_range(1..4), retry_after);
                 injected[0] += 1;
             }
             1 => {
                 let status = *[500, 502, 503].choose(&mut rng).unwrap();
-                fake.fail_next(rng.gen_range(1..4), status);
+                fake.fail_next(rng.random_range(1..4), status);
                 injected[1] += 1;
             }
             _ => {
                 fake.slow_next(
-                    rng.gen_range(1..4),
-                    Duration::from_millis(rng.gen_range(500..3000)),
+                    rng.random_range(1..4),
+                    Duration::from_millis(rng.random_range(500..3000)),
                 );
                 injected[2] += 1;
             }
@@ -536,7 +536,7 @@ async fn manual_syncs(
 ) -> (u32, u32) {
     let (mut asked, mut accepted) = (0, 0);
     while !done.load(Ordering::SeqCst) {
-        tokio::time::sleep(Duration::from_millis(rng.gen_range(800..2500))).await;
+        tokio::time::sleep(Duration::from_millis(rng.random_range(800..2500))).await;
         let user = *USERS.choose(&mut rng).unwrap();
         let body = json!({"source": "fathom"});
         let status = send_until_answered(
@@ -820,7 +820,7 @@ where
     let seed: u64 = std::env::var("LEDGER_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| rand::thread_rng().gen());
+        .unwrap_or_else(|| rand::rng().random());
     println!("seed {seed} (replay with LEDGER_SEED={seed})");
     let mut rng = StdRng::seed_from_u64(seed);
 
@@ -893,14 +893,14 @@ where
     }
     let kill_after: Vec<u32> = {
         let mut at: Vec<u32> = (0..run.kills)
-            .map(|_| rng.gen_range(1..run.deliveries as u32))
+            .map(|_| rng.random_range(1..run.deliveries as u32))
             .collect();
         at.sort();
         at
     };
     let n = run.deliveries as u32;
-    let pause_at = rng.gen_range(n / 10..n / 3);
-    let resume_at = rng.gen_range(n / 2..n * 9 / 10);
+    let pause_at = rng.random_range(n / 10..n / 3);
+    let resume_at = rng.random_range(n / 2..n * 9 / 10);
     println!(
         "plan: {} deliveries of {} meetings ({} resent with the same id, {} under a new id), \
          {} failing for good; Bob paused after {pause_at} deliveries and resumed after \
@@ -949,12 +949,12 @@ where
     let syncs = tokio::spawn(manual_syncs(
         client.clone(),
         server.clone(),
-        StdRng::seed_from_u64(rng.gen()),
+        StdRng::seed_from_u64(rng.random()),
         done.clone(),
     ));
     let faults = tokio::spawn(trouble(
         fake.clone(),
-        StdRng::seed_from_u64(rng.gen()),
+        StdRng::seed_from_u64(rng.random()),
         done.clone(),
     ));
 

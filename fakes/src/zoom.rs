@@ -39,7 +39,7 @@ pub use state::{
 use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, Duration as TimeDelta, DurationRound, Utc};
-use rand::RngCore;
+use rand::Rng;
 use serde_json::Value;
 use state::State;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -1,7 +1,7 @@
 //! Sealing secrets at rest (AES-256-GCM) and types that keep secrets out of logs.
 
-use aes_gcm::aead::{Aead, KeyInit, OsRng, Payload};
-use aes_gcm::{AeadCore, Aes256Gcm, Key, Nonce};
+use aes_gcm::aead::{Aead, Generate, KeyInit, Nonce, Payload};
+use aes_gcm::{Aes256Gcm, Key};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -66,12 +66,14 @@ impl SealingKey {
         if bytes.len() != 32 {
             return Err(CryptoError::BadKey);
         }
-        Ok(Self(*Key::<Aes256Gcm>::from_slice(&bytes)))
+        Key::<Aes256Gcm>::try_from(bytes.as_slice())
+            .map(Self)
+            .map_err(|_| CryptoError::BadKey)
     }
 
     /// A fresh random key, base64-encoded (for the local backend's generated key file).
     pub fn generate_base64() -> String {
-        B64.encode(Aes256Gcm::generate_key(OsRng))
+        B64.encode(Key::<Aes256Gcm>::generate())
     }
 
     /// A key for `purpose` derived from this one (HMAC-SHA256 of the purpose), so one
@@ -89,7 +91,7 @@ impl SealingKey {
     /// longer opens.
     pub fn seal(&self, plaintext: &SecretString, context: &str) -> Sealed {
         let cipher = Aes256Gcm::new(&self.0);
-        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let nonce = Nonce::<Aes256Gcm>::generate();
         let payload = Payload {
             msg: plaintext.expose().as_bytes(),
             aad: context.as_bytes(),
@@ -115,7 +117,7 @@ impl SealingKey {
         let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
         let plaintext = Aes256Gcm::new(&self.0)
             .decrypt(
-                Nonce::from_slice(nonce),
+                &Nonce::<Aes256Gcm>::try_from(nonce).map_err(|_| CryptoError::Unseal)?,
                 Payload {
                     msg: ciphertext,
                     aad,
@@ -197,7 +199,7 @@ mod tests {
     fn values_sealed_before_contexts_were_bound_still_open() {
         let key = key();
         let cipher = Aes256Gcm::new(&key.0);
-        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let nonce = Nonce::<Aes256Gcm>::generate();
         let mut legacy = nonce.to_vec();
         legacy.extend(cipher.encrypt(&nonce, b"old-token".as_ref()).unwrap());
         let legacy = Sealed(B64.encode(legacy));

@@ -2,7 +2,7 @@
 //! `Retry-After` a server asks for, and a service's message cut to a size fit to show.
 
 use http::HeaderMap;
-use rand::Rng;
+use rand::RngExt;
 use std::time::Duration;
 
 /// How long to wait between attempts, and how many to make in all.
@@ -33,7 +33,7 @@ impl Backoff {
             .saturating_mul(1u32 << attempt.min(16))
             .min(self.max_delay);
         let half = full / 2;
-        half + half.mul_f64(rand::thread_rng().gen_range(0.0..=1.0))
+        half + half.mul_f64(rand::rng().random_range(0.0..=1.0))
     }
 }
 

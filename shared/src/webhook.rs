@@ -11,7 +11,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use http::HeaderMap;
-use rand::RngCore;
+use rand::Rng;
 use sha2::Sha256;
 use std::fmt;
 use subtle::ConstantTimeEq;
@@ -88,7 +88,7 @@ impl WebhookSecret {
     /// A fresh random secret, for endpoints whose sender lets the receiver choose it.
     pub fn generate() -> Self {
         let mut key = [0u8; GENERATED_KEY_LEN];
-        rand::rngs::OsRng.fill_bytes(&mut key);
+        rand::rng().fill_bytes(&mut key);
         Self::from_key(&key).expect("a non-empty key is a valid HMAC-SHA256 key")
     }
 

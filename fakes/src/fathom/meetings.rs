@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Duration as TimeDelta, SecondsFormat, Utc};
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
-use rand::Rng;
+use rand::seq::IndexedRandom;
+use rand::RngExt;
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -271,7 +271,7 @@ pub(crate) fn generate(seed: Seed, rng: &mut StdRng) -> FakeMeeting {
         .copied()
         .unwrap_or(("Northwind", "northwind.io"));
     let topic = TOPICS.choose(rng).copied().unwrap_or("Sync");
-    let guests: Vec<FakePerson> = (0..rng.gen_range(1..=2))
+    let guests: Vec<FakePerson> = (0..rng.random_range(1..=2))
         .map(|_| person(rng, customer_domain))
         .collect();
     let recorded_by = if seed.sequence % 4 == 3 {
@@ -306,12 +306,12 @@ pub(crate) fn generate(seed: Seed, rng: &mut StdRng) -> FakeMeeting {
         .filter(|i| i.speaker_name.is_some())
         .collect();
 
-    let scheduled_minutes = [30, 45, 60][rng.gen_range(0..3)];
+    let scheduled_minutes = [30, 45, 60][rng.random_range(0..3)];
     let scheduled_end = seed.scheduled_start + TimeDelta::minutes(scheduled_minutes);
-    let recording_start = seed.scheduled_start + TimeDelta::seconds(rng.gen_range(30..240));
-    let mut at = rng.gen_range(2..8);
+    let recording_start = seed.scheduled_start + TimeDelta::seconds(rng.random_range(30..240));
+    let mut at = rng.random_range(2..8);
     let mut transcript = Vec::new();
-    for n in 0..rng.gen_range(6..=12) {
+    for n in 0..rng.random_range(6..=12) {
         let speaker = speakers[n % speakers.len()];
         transcript.push(FakeUtterance {
             speaker: speaker.speaker_name.clone().unwrap_or_default(),
@@ -319,10 +319,11 @@ pub(crate) fn generate(seed: Seed, rng: &mut StdRng) -> FakeMeeting {
             text: LINES[(n + seed.sequence as usize) % LINES.len()].to_owned(),
             at_seconds: at,
         });
-        at += rng.gen_range(15..120);
+        at += rng.random_range(15..120);
     }
-    let recording_end = recording_start + TimeDelta::seconds(i64::from(at) + rng.gen_range(20..90));
-    let created_at = recording_end + TimeDelta::seconds(rng.gen_range(20..120));
+    let recording_end =
+        recording_start + TimeDelta::seconds(i64::from(at) + rng.random_range(20..90));
+    let created_at = recording_end + TimeDelta::seconds(rng.random_range(20..120));
 
     let action_items = vec![
         FakeActionItem {
@@ -352,7 +353,7 @@ pub(crate) fn generate(seed: Seed, rng: &mut StdRng) -> FakeMeeting {
         recording_id: seed.recording_id,
         call_number: seed.call_number,
         share_token: (0..16)
-            .map(|_| char::from(rng.sample(rand::distributions::Alphanumeric)))
+            .map(|_| char::from(rng.sample(rand::distr::Alphanumeric)))
             .collect(),
         title: format!("{topic} — {company}"),
         meeting_title: (seed.sequence % 3 != 2)

@@ -8,9 +8,9 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Duration as TimeDelta, TimeZone, Utc};
-use rand::distributions::Alphanumeric;
+use rand::distr::Alphanumeric;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -246,8 +246,8 @@ impl State {
             sequence: *sequence,
         };
         *sequence += 1;
-        self.next_recording_id += self.rng.gen_range(1..40);
-        self.next_call_number += self.rng.gen_range(1..900);
+        self.next_recording_id += self.rng.random_range(1..40);
+        self.next_call_number += self.rng.random_range(1..900);
         self.next_slot += TimeDelta::minutes(137);
         let meeting = generate(seed, &mut self.rng);
         self.meetings.push(meeting.clone());

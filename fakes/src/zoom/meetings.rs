@@ -7,10 +7,10 @@ use super::state::FakeZoomAccount;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, Duration as TimeDelta, SecondsFormat, Utc};
-use rand::distributions::Alphanumeric;
+use rand::distr::Alphanumeric;
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
-use rand::Rng;
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::RngExt;
 use serde_json::{json, Map, Value};
 
 /// One cue of the WebVTT transcript; cues without a speaker print no `Name:` prefix.
@@ -298,7 +298,7 @@ fn random_text(rng: &mut StdRng, len: usize) -> String {
 }
 
 fn file_id(rng: &mut StdRng) -> String {
-    uuid::Builder::from_random_bytes(rng.gen())
+    uuid::Builder::from_random_bytes(rng.random())
         .into_uuid()
         .to_string()
 }
@@ -307,7 +307,7 @@ fn file_id(rng: &mut StdRng) -> String {
 /// tests that ask for such a uuid need double encoding.
 fn meeting_uuid(rng: &mut StdRng) -> String {
     loop {
-        let bytes: [u8; 16] = rng.gen();
+        let bytes: [u8; 16] = rng.random();
         let uuid = STANDARD.encode(bytes);
         if !uuid.starts_with('/') && !uuid.contains("//") {
             return uuid;
@@ -329,16 +329,16 @@ pub(crate) fn generate(
     speakers.extend(
         others
             .iter()
-            .take(rng.gen_range(1..=3))
+            .take(rng.random_range(1..=3))
             .map(|n| (*n).to_owned()),
     );
 
-    let mut at = rng.gen_range(500..2000);
-    let cues = (0..rng.gen_range(5..=9))
+    let mut at = rng.random_range(500..2000);
+    let cues = (0..rng.random_range(5..=9))
         .map(|n: usize| {
             let start_ms = at;
-            let end_ms = start_ms + rng.gen_range(1500..4500);
-            at = end_ms + rng.gen_range(100..1200);
+            let end_ms = start_ms + rng.random_range(1500..4500);
+            at = end_ms + rng.random_range(100..1200);
             FakeZoomCue {
                 start_ms,
                 end_ms,
@@ -351,14 +351,14 @@ pub(crate) fn generate(
 
     FakeZoomMeeting {
         uuid: meeting_uuid(rng),
-        id: rng.gen_range(81_000_000_000..99_999_999_999),
+        id: rng.random_range(81_000_000_000..99_999_999_999),
         account_id: host.account_id.clone(),
         host_id: host.id.clone(),
         host_email: host.email.clone(),
         topic: TOPICS.choose(rng).copied().unwrap_or("Sync").to_owned(),
         start_time,
         timezone: TIMEZONES.choose(rng).copied().unwrap_or("UTC").to_owned(),
-        duration_minutes: rng.gen_range(12..=58),
+        duration_minutes: rng.random_range(12..=58),
         speakers,
         cues,
         has_transcript: true,

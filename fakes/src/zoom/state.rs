@@ -9,9 +9,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use rand::distributions::Alphanumeric;
+use rand::distr::Alphanumeric;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use serde_json::json;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -204,7 +204,7 @@ impl State {
             email: email.to_owned(),
             first_name: first.to_owned(),
             last_name: last.to_owned(),
-            pmi: self.rng.gen_range(2_000_000_000..9_999_999_999),
+            pmi: self.rng.random_range(2_000_000_000..9_999_999_999),
         };
         self.accounts.push(account.clone());
         account

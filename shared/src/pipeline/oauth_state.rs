@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use chrono::Duration;
-use rand::RngCore;
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -92,7 +92,7 @@ impl PendingConfirmation {
 /// A random URL-safe token of `bytes` random bytes (states, verifiers, bindings, tickets).
 pub fn random_token(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
-    rand::thread_rng().fill_bytes(&mut buf);
+    rand::rng().fill_bytes(&mut buf);
     B64.encode(buf)
 }
 

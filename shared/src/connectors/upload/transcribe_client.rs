@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::crypto::SecretString;
 use crate::secrets::Secrets;
 use bytes::Bytes;
-use rand::Rng;
+use rand::RngExt;
 use reqwest::header::{HeaderMap, AUTHORIZATION};
 use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
@@ -284,7 +284,7 @@ impl TranscribeClient {
             .saturating_mul(1 << attempt.saturating_sub(1).min(16));
         exponential
             .min(self.settings.max_backoff)
-            .mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
+            .mul_f64(rand::rng().random_range(0.5..=1.0))
     }
 
     /// The service's own explanation, shortened, and never echoing the key.

@@ -11,7 +11,7 @@ use crate::services::Services;
 use crate::webhook::{self, WebhookSecret};
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
-use rand::Rng;
+use rand::RngExt;
 use serde_json::json;
 use std::time::{Duration, Instant};
 use url::{Host, Url};
@@ -174,7 +174,7 @@ async fn attempt(
 /// The planned wait, give or take a tenth, so endpoints that failed together are not all
 /// retried at once.
 fn jittered(planned: Duration) -> Duration {
-    planned.mul_f64(rand::thread_rng().gen_range(0.9..=1.1))
+    planned.mul_f64(rand::rng().random_range(0.9..=1.1))
 }
 
 /// Queues `delivery` to be handled after `wait` (or after the longest delay a queue allows,
