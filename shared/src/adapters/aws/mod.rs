@@ -34,8 +34,10 @@ use crate::ports::SystemClock;
 use crate::secrets::SharedSecrets;
 use crate::services::Services;
 use anyhow::{Context, Result};
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_dynamodb::config::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sdk_dynamodb::config::{
+    BehaviorVersion, Credentials, ProvideCredentials, Region, SharedCredentialsProvider,
+};
+use aws_types::SdkConfig;
 use std::sync::Arc;
 
 /// One client per service, built from one SDK configuration.
@@ -64,29 +66,41 @@ impl Clients {
 /// `AWS_ENDPOINT_URL` (`config.aws.endpoint_url`).
 pub async fn build(config: Arc<Config>) -> Result<Services> {
     let resources = aws_resources(&config)?;
-    let sdk = sdk_config_from_env(resources.endpoint_url.as_deref()).await?;
+    let sdk = sdk_config_from_env(resources.endpoint_url.as_deref())?;
     build_with(config, &sdk).await
 }
 
 /// The SDK configuration Lambda's environment gives a function: the region (`AWS_REGION`) and
-/// its role's credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
-/// The SDK's default chain (`aws_config::defaults`) would also look for profile files, SSO,
-/// web identity, container and instance credentials, none of which a function uses, and link
-/// them all into every binary.
-async fn sdk_config_from_env(endpoint_url: Option<&str>) -> Result<SdkConfig> {
-    use aws_config::environment::{
-        EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider,
-    };
-    use aws_config::meta::region::ProvideRegion;
-    let region = EnvironmentVariableRegionProvider::new()
-        .region()
-        .await
+/// its role's credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`),
+/// which stay valid for the life of the execution environment. The SDK's default chain
+/// (`aws-config`) would also look for profile files, SSO, web identity, container and instance
+/// credentials, none of which a function uses, and link them all into every binary.
+fn sdk_config_from_env(endpoint_url: Option<&str>) -> Result<SdkConfig> {
+    sdk_config_from(endpoint_url, |name| {
+        std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    })
+}
+
+fn sdk_config_from(
+    endpoint_url: Option<&str>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<SdkConfig> {
+    let region = env("AWS_REGION")
+        .or_else(|| env("AWS_DEFAULT_REGION"))
         .context("configuration: the aws backend needs AWS_REGION (Lambda sets it)")?;
-    Ok(sdk_config(
-        region,
-        EnvironmentVariableCredentialsProvider::new(),
-        endpoint_url,
-    ))
+    let required = |name: &str| {
+        env(name).with_context(|| {
+            format!("configuration: the aws backend needs {name} (Lambda sets it)")
+        })
+    };
+    let credentials = Credentials::new(
+        required("AWS_ACCESS_KEY_ID")?,
+        required("AWS_SECRET_ACCESS_KEY")?,
+        env("AWS_SESSION_TOKEN"),
+        None,
+        "environment",
+    );
+    Ok(sdk_config(Region::new(region), credentials, endpoint_url))
 }
 
 /// The SDK configuration every client is built from: the region, the credentials, the shared
@@ -177,11 +191,31 @@ fn blob_store(_: &Clients, _: &AwsResources) -> Arc<dyn BlobStore> {
     Arc::new(AbsentBlobStore)
 }
 
+/// The five roots of Amazon Trust Services, the CA of every AWS service endpoint's
+/// certificate (Amazon Root CA 1 to 4 and Starfield Services Root CA G2), all of which AWS
+/// recommends a custom trust store holds (amazontrust.com/repository).
+const AMAZON_TRUST_SERVICES_ROOTS: &str = include_str!("amazon-trust-services.pem");
+
 /// The SDK's HTTPS client: rustls on ring, the TLS stack and crypto provider reqwest uses too.
+///
+/// It trusts the roots AWS endpoints chain to, not the host's certificate store: the SDK only
+/// talks to AWS, and reading and parsing the host's store (on Debian, a bundle and a directory
+/// of some 300 files) was the largest part of a function's cold start. An HTTPS endpoint
+/// outside AWS (`AWS_ENDPOINT_URL`) must therefore present an Amazon Trust Services
+/// certificate; the local stand-ins (moto) are plain HTTP.
 pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    use aws_smithy_http_client::tls::TrustStore;
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider, TlsContext};
+    let trust = TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(AMAZON_TRUST_SERVICES_ROOTS.as_bytes());
+    let tls = TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .expect("a TLS context with a trust store and no extra names always builds");
     aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .tls_context(tls)
         .build_https()
 }
 
@@ -199,4 +233,69 @@ fn sdk_error(operation: &str, err: impl std::error::Error) -> anyhow::Error {
         "{operation} failed: {}",
         aws_sdk_dynamodb::error::DisplayErrorContext(err)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_region_and_role_credentials_come_from_lambdas_environment() {
+        let sdk = sdk_config_from(
+            None,
+            env(&[
+                ("AWS_REGION", "eu-west-1"),
+                ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+                ("AWS_SECRET_ACCESS_KEY", "very-secret-key"),
+                ("AWS_SESSION_TOKEN", "session-token"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(sdk.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        let credentials = sdk
+            .credentials_provider()
+            .unwrap()
+            .provide_credentials()
+            .await
+            .unwrap();
+        assert_eq!(credentials.access_key_id(), "AKIDEXAMPLE");
+        assert_eq!(credentials.secret_access_key(), "very-secret-key");
+        assert_eq!(credentials.session_token(), Some("session-token"));
+        assert!(!format!("{sdk:?}").contains("very-secret-key"));
+    }
+
+    #[test]
+    fn the_sdk_trusts_the_five_amazon_trust_services_roots() {
+        let roots = AMAZON_TRUST_SERVICES_ROOTS;
+        assert_eq!(roots.matches("-----BEGIN CERTIFICATE-----").count(), 5);
+        assert_eq!(roots.matches("-----END CERTIFICATE-----").count(), 5);
+        // The connector parses the roots when a client is first built from the SDK config,
+        // and panics on one that does not parse: build one.
+        let sdk = sdk_config(
+            Region::new("eu-west-1"),
+            Credentials::new("AKID", "secret", None, None, "test"),
+            None,
+        );
+        let _ = aws_sdk_dynamodb::Client::new(&sdk);
+    }
+
+    #[test]
+    fn a_missing_region_or_key_is_named_at_start() {
+        let no_region = sdk_config_from(None, env(&[("AWS_ACCESS_KEY_ID", "AKID")]));
+        assert!(format!("{:#}", no_region.unwrap_err()).contains("AWS_REGION"));
+        let no_secret = sdk_config_from(
+            None,
+            env(&[("AWS_REGION", "eu-west-1"), ("AWS_ACCESS_KEY_ID", "AKID")]),
+        );
+        assert!(format!("{:#}", no_secret.unwrap_err()).contains("AWS_SECRET_ACCESS_KEY"));
+    }
 }
