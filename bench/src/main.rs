@@ -140,6 +140,7 @@ enum Row {
 async fn main() -> Result<()> {
     let root = binaries::workspace_root();
     let functions = binaries::functions(&root)?;
+    let functions = only_selected(functions);
     let present: Vec<String> = functions
         .iter()
         .filter(|f| binaries::has_crate(&root, f))
@@ -221,6 +222,20 @@ async fn main() -> Result<()> {
     }
     print_table(&rows);
     Ok(())
+}
+
+/// The functions `BENCH_FUNCTIONS` names (comma-separated), or all of them.
+fn only_selected(functions: Vec<String>) -> Vec<String> {
+    match std::env::var("BENCH_FUNCTIONS") {
+        Ok(list) if !list.trim().is_empty() => {
+            let wanted: Vec<&str> = list.split(',').map(str::trim).collect();
+            functions
+                .into_iter()
+                .filter(|f| wanted.contains(&f.as_str()))
+                .collect()
+        }
+        _ => functions,
+    }
 }
 
 fn print_table(rows: &[(&str, Row)]) {
