@@ -60,23 +60,16 @@ impl Build {
 /// Builds the functions' binaries; cargo skips what is up to date.
 ///
 /// Cargo unifies features across the packages of one invocation, so a capability one function
-/// needs (S3, the audio engine) would be linked into all of them. The Lambda builds therefore
-/// take one invocation per function, as `make build` does, which reuses every dependency built
-/// with the same features. The embedded-backend builds only time cold starts, so they share one
-/// invocation.
+/// needs (S3, the audio engine) would be linked into all of them. Each function therefore gets
+/// its own invocation, as `make build` and `make invoke` build them, which reuses every
+/// dependency built with the same features.
 pub fn build_release(root: &Path, functions: &[String], build: Build) -> Result<()> {
-    match build {
-        Build::Lambda => functions
-            .iter()
-            .try_for_each(|function| cargo_build(root, std::slice::from_ref(function), build)),
-        Build::Local => cargo_build(root, functions, build),
-    }
+    functions
+        .iter()
+        .try_for_each(|function| cargo_build(root, function, build))
 }
 
-fn cargo_build(root: &Path, functions: &[String], build: Build) -> Result<()> {
-    if functions.is_empty() {
-        return Ok(());
-    }
+fn cargo_build(root: &Path, function: &str, build: Build) -> Result<()> {
     let mut command = cargo();
     command
         .current_dir(root)
@@ -84,9 +77,7 @@ fn cargo_build(root: &Path, functions: &[String], build: Build) -> Result<()> {
     if build == Build::Local {
         command.args(["--features", "pipeline/local"]);
     }
-    for function in functions {
-        command.args(["-p", function, "--bin", function]);
-    }
+    command.args(["-p", function, "--bin", function]);
     let status = command.status().context("running cargo build")?;
     if !status.success() {
         bail!(

@@ -148,8 +148,8 @@ async fn main() -> Result<()> {
         .collect();
     println!(
         "bench: building {} for {} (this host) as Lambda gets them (release profile, one cargo \
-         invocation per function) and with the embedded backend (perf profile, one invocation), \
-         which do nothing when they are up to date",
+         invocation per function) and with the embedded backend (perf profile, one invocation \
+         per function), which do nothing when they are up to date",
         present.join(", "),
         std::env::consts::ARCH
     );
