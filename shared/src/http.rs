@@ -126,6 +126,11 @@ struct ErrorDetail<'a> {
 
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
     let body = serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned());
+    json_text(status, body)
+}
+
+/// A response whose body is JSON already serialized (a document prepared at build time).
+pub fn json_text(status: StatusCode, body: String) -> Response<Body> {
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")

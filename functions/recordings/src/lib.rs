@@ -153,10 +153,10 @@ async fn detail(services: &Services, viewer: &Tenant, raw_id: &str) -> ApiResult
 
 /// The contract as JSON, converted from the YAML when the function was built (build.rs).
 fn openapi() -> ApiResult {
-    Ok(Response::builder()
-        .header("content-type", "application/json")
-        .body(Body::Text(OPENAPI_JSON.to_owned()))
-        .map_err(anyhow::Error::from)?)
+    Ok(http::json_text(
+        lambda_http::http::StatusCode::OK,
+        OPENAPI_JSON.to_owned(),
+    ))
 }
 
 #[cfg(test)]

@@ -204,8 +204,9 @@ const AMAZON_TRUST_SERVICES_ROOTS: &str = include_str!("amazon-trust-services.pe
 /// outside AWS (`AWS_ENDPOINT_URL`) must therefore present an Amazon Trust Services
 /// certificate; the local stand-ins (moto) are plain HTTP.
 pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    use aws_smithy_http_client::tls::TrustStore;
-    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider, TlsContext};
+    use aws_smithy_http_client::tls::{
+        rustls_provider::CryptoMode, Provider, TlsContext, TrustStore,
+    };
     let trust = TrustStore::empty()
         .with_native_roots(false)
         .with_pem_certificate(AMAZON_TRUST_SERVICES_ROOTS.as_bytes());
