@@ -54,7 +54,7 @@ impl ActivityLog for LocalActivity {
         let (now, limit) = (millis(now), limit.max(1));
         self.0
             .call(move |c| {
-                let tx = c.transaction()?;
+                let tx = c.savepoint()?;
                 tx.execute("DELETE FROM activity WHERE expires_at <= ?1", params![now])?;
                 let (after_at, after_id) = after.unwrap_or((i64::MAX, String::from("\u{10FFFF}")));
                 let rows = {

@@ -1,4 +1,4 @@
-//! The change feed in SQLite. The recording writers append in the transaction that writes the
+//! The change feed in SQLite. The recording writers append in the savepoint that writes the
 //! recording; one connection serves every write, so numbers follow commit order.
 
 use super::db::{from_json, millis, Db};
@@ -8,9 +8,9 @@ use anyhow::Result;
 use async_trait::async_trait;
 use rusqlite::params;
 
-/// Numbers `change` as its workspace's next and stores it, inside the caller's transaction.
+/// Numbers `change` as its workspace's next and stores it, inside the caller's savepoint.
 pub(super) fn append(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Savepoint<'_>,
     workspace: &WorkspaceId,
     mut change: Change,
 ) -> Result<()> {

@@ -3,7 +3,8 @@
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
+use tokio::sync::oneshot;
 
 pub(super) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS recordings (
@@ -231,14 +232,106 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 
 /// The SQLite file every local port shares: one connection that writes (SQLite takes one
 /// writer at a time), and read-only connections for reads, which in WAL mode run beside the
-/// writer and each other instead of queueing behind it. Calls run on the blocking pool so
-/// the async runtime never waits on disk.
+/// writer and each other instead of queueing behind it. Calls run off the async threads, so
+/// the runtime never waits on disk.
+///
+/// Writes run on one thread that owns the writing connection, and writes that arrive
+/// together share one transaction (group commit): each runs in its own savepoint, so one
+/// that fails changes nothing and the others still commit, and every caller is answered
+/// only after the commit. Under load this makes one commit and one hand-off per batch
+/// instead of one per write, and no thread waits on a lock.
 #[derive(Clone)]
 pub struct Db {
-    writer: Arc<Mutex<Connection>>,
+    writes: mpsc::Sender<Box<dyn Write>>,
     /// `None` for an in-memory database, which other connections cannot open: its reads go
     /// through the writer.
     readers: Option<Arc<Readers>>,
+}
+
+/// The most writes committed together.
+const MAX_BATCH: usize = 64;
+
+/// One caller's write, queued for the writer thread.
+trait Write: Send {
+    /// Runs the write inside the open transaction; whether it succeeded (and is kept).
+    fn run(&mut self, conn: &mut Connection) -> bool;
+    /// Answers the caller once the transaction has ended, committed or not.
+    fn finish(self: Box<Self>, committed: Result<(), String>);
+}
+
+struct PendingWrite<T, F> {
+    write: Option<F>,
+    result: Option<Result<T>>,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+impl<T, F> Write for PendingWrite<T, F>
+where
+    T: Send,
+    F: FnOnce(&mut Connection) -> Result<T> + Send,
+{
+    fn run(&mut self, conn: &mut Connection) -> bool {
+        let Some(write) = self.write.take() else {
+            return false;
+        };
+        // A panic fails this write alone: its savepoint is rolled back like an error's.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| write(conn)))
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("a local database write panicked")));
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), String>) {
+        let answer = match (self.result, committed) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(value)), Ok(())) => Ok(value),
+            (_, Err(e)) => Err(anyhow::anyhow!(
+                "committing to the local database failed: {e}"
+            )),
+            (None, Ok(())) => Err(anyhow::anyhow!("a local database write did not run")),
+        };
+        // The caller may have stopped waiting; the write stands all the same.
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// The writer thread: takes every write waiting, runs them in one transaction, answers.
+fn write_batches(mut conn: Connection, writes: mpsc::Receiver<Box<dyn Write>>) {
+    while let Ok(first) = writes.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match writes.try_recv() {
+                Ok(write) => batch.push(write),
+                Err(_) => break,
+            }
+        }
+        let committed = commit_batch(&mut conn, &mut batch).map_err(|e| e.to_string());
+        for write in batch {
+            write.finish(committed.clone());
+        }
+    }
+}
+
+fn commit_batch(conn: &mut Connection, batch: &mut [Box<dyn Write>]) -> rusqlite::Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let mut run_all = || {
+        for write in batch.iter_mut() {
+            conn.execute_batch("SAVEPOINT write")?;
+            let keep = write.run(conn);
+            conn.execute_batch(if keep {
+                "RELEASE write"
+            } else {
+                "ROLLBACK TO write; RELEASE write"
+            })?;
+        }
+        conn.execute_batch("COMMIT")
+    };
+    let outcome = run_all();
+    if outcome.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    outcome
 }
 
 /// Idle read-only connections, opened as needed and kept up to `MAX_IDLE_READERS`.
@@ -272,8 +365,8 @@ impl Readers {
     }
 }
 
-/// A poisoned lock still guards a usable connection: a panic inside a call rolls back its
-/// transaction when the transaction is dropped.
+/// A poisoned lock still guards usable idle connections: a panic inside a read leaves no
+/// transaction open once its statements are dropped.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
@@ -284,19 +377,18 @@ impl Db {
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path)
             .with_context(|| format!("opening SQLite database {}", path.display()))?;
-        let mut db = Self::init(conn)?;
-        db.readers = Some(Arc::new(Readers {
+        let readers = Readers {
             path: path.to_owned(),
             idle: Mutex::new(Vec::new()),
-        }));
-        Ok(db)
+        };
+        Self::init(conn, Some(Arc::new(readers)))
     }
 
     pub fn in_memory() -> Result<Self> {
-        Self::init(Connection::open_in_memory()?)
+        Self::init(Connection::open_in_memory()?, None)
     }
 
-    fn init(mut conn: Connection) -> Result<Self> {
+    fn init(mut conn: Connection, readers: Option<Arc<Readers>>) -> Result<Self> {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -307,22 +399,33 @@ impl Db {
                 .context("creating the local schema")?;
         }
         migrate(&mut conn)?;
-        Ok(Db {
-            writer: Arc::new(Mutex::new(conn)),
-            readers: None,
-        })
+        let (writes, queued) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || write_batches(conn, queued))
+            .context("starting the local database's writer")?;
+        Ok(Db { writes, readers })
     }
 
-    /// Runs `f` with the writing connection, off the async threads.
+    /// Runs `f` with the writing connection, inside a transaction it may share with other
+    /// writes (so `f` groups statements with `savepoint()`, never `transaction()`). Its
+    /// changes are kept when it returns `Ok` and the transaction commits; the answer comes
+    /// after the commit, so what follows sees them.
     pub async fn call<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
-        let db = self.writer.clone();
-        tokio::task::spawn_blocking(move || f(&mut lock(&db)))
-            .await
-            .context("local database task failed")?
+        let (reply, answer) = oneshot::channel();
+        let write = PendingWrite {
+            write: Some(f),
+            result: None,
+            reply,
+        };
+        self.writes
+            .send(Box::new(write))
+            .map_err(|_| anyhow::anyhow!("the local database's writer has stopped"))?;
+        answer.await.context("local database task failed")?
     }
 
     /// Runs `f`, which only reads, with a read-only connection: it sees every write committed
@@ -387,7 +490,7 @@ mod tests {
             let db = db.clone();
             async move {
                 db.call(move |c| {
-                    let tx = c.transaction()?;
+                    let tx = c.savepoint()?;
                     tx.execute(insert, ["r2"])?;
                     holding_tx.send(()).unwrap();
                     commit.recv().unwrap();
@@ -408,6 +511,89 @@ mod tests {
         commit_tx.send(()).unwrap();
         writer.await.unwrap().unwrap();
         assert_eq!(count(&db).await, 2, "the committed write is read");
+    }
+
+    /// Writes queued while the writer is busy commit together: one that fails, or panics,
+    /// leaves nothing behind and fails alone; the others are kept, and each caller hears
+    /// only after the commit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_committed_together_fail_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("callsync.db")).unwrap();
+        db.call(|c| Ok(c.execute_batch("CREATE TABLE probe (id TEXT PRIMARY KEY)")?))
+            .await
+            .unwrap();
+        // The writer is held inside a write until the others are queued behind it.
+        let (holding_tx, holding) = mpsc::channel();
+        let (release_tx, release) = mpsc::channel::<()>();
+        let held = tokio::spawn({
+            let db = db.clone();
+            async move {
+                db.call(move |c| {
+                    c.execute("INSERT INTO probe (id) VALUES ('first')", [])?;
+                    holding_tx.send(()).unwrap();
+                    release.recv().unwrap();
+                    Ok(())
+                })
+                .await
+            }
+        });
+        tokio::task::spawn_blocking(move || holding.recv().unwrap())
+            .await
+            .unwrap();
+        let insert = |id: &'static str, outcome: &'static str| {
+            let db = db.clone();
+            Box::pin(async move {
+                db.call(move |c| {
+                    c.execute("INSERT INTO probe (id) VALUES (?1)", [id])?;
+                    match outcome {
+                        "fails" => anyhow::bail!("refused after writing"),
+                        "panics" => panic!("a write that panics"),
+                        _ => Ok(()),
+                    }
+                })
+                .await
+            })
+        };
+        let mut queued = [
+            insert("a", "ok"),
+            insert("b", "fails"),
+            insert("c", "ok"),
+            insert("d", "panics"),
+            insert("a", "ok"), // a second `a` breaks the key: fails alone
+            insert("e", "ok"),
+        ];
+        // A write is queued when its call is first polled: all of them, in order, before
+        // the writer is let go, so they run as one batch.
+        for write in queued.iter_mut() {
+            assert!(futures::poll!(write.as_mut()).is_pending());
+        }
+        release_tx.send(()).unwrap();
+        held.await.unwrap().unwrap();
+        let mut outcomes = Vec::new();
+        for write in queued {
+            outcomes.push(write.await.is_ok());
+        }
+        assert_eq!(
+            outcomes,
+            [true, false, true, false, false, true],
+            "the failing, the panicking and the duplicate write fail alone"
+        );
+        let ids: Vec<String> = db
+            .read(|c| {
+                let mut rows = c.prepare("SELECT id FROM probe ORDER BY id")?;
+                let ids = rows
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                Ok(ids)
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            ids,
+            ["a", "c", "e", "first"],
+            "only the writes that succeeded are kept"
+        );
     }
 
     #[tokio::test]

@@ -52,7 +52,7 @@ impl DeliveryLog for LocalDeliveries {
         let now = millis(now);
         self.0
             .call(move |c| {
-                let tx = c.transaction()?;
+                let tx = c.savepoint()?;
                 tx.execute(
                     "DELETE FROM webhook_deliveries WHERE expires_at <= ?1",
                     params![now],
@@ -101,7 +101,7 @@ impl DeliveryLog for LocalDeliveries {
         let now = millis(now);
         self.0
             .call(move |c| {
-                let tx = c.transaction()?;
+                let tx = c.savepoint()?;
                 tx.execute(
                     "DELETE FROM held_deliveries WHERE expires_at <= ?1",
                     params![now],

@@ -50,7 +50,7 @@ impl LocalQueue {
         let name = self.name.clone();
         self.db
             .call(move |c| {
-                let tx = c.transaction()?;
+                let tx = c.savepoint()?;
                 let now = now_millis() + delay.as_millis() as i64;
                 for body in bodies {
                     tx.execute(
@@ -74,7 +74,7 @@ impl LocalQueue {
     ) -> impl FnOnce(&mut rusqlite::Connection) -> Result<Vec<QueueMessage>> {
         let (name, max_receives) = (self.name.clone(), self.max_receives as i64);
         move |c| {
-            let tx = c.transaction()?;
+            let tx = c.savepoint()?;
             let now = now_millis();
             if !dead {
                 // A visible message already received the maximum number of times is dead-lettered

@@ -195,7 +195,7 @@ impl RecordingWriter for LocalRecordings {
         let body = serde_json::to_string(recording)?;
         self.0
             .call(move |c| {
-                let tx = c.transaction()?;
+                let tx = c.savepoint()?;
                 let result = inserted(tx.execute(
                     "INSERT INTO recordings (id, workspace_id, user_id, sharing, source, external_id,
                          sort_time, search_text, body)
@@ -227,7 +227,7 @@ impl RecordingWriter for LocalRecordings {
         let body = serde_json::to_string(recording)?;
         self.0
             .call(move |c| {
-                let tx = c.transaction()?;
+                let tx = c.savepoint()?;
                 let n = tx.execute(
                     "UPDATE recordings SET sort_time = ?2, search_text = ?3, sharing = ?4, body = ?5
                      WHERE id = ?1 AND workspace_id = ?6 AND user_id = ?7",
