@@ -55,7 +55,50 @@ async fn meeting_of_size(bytes: usize) -> Value {
     payload
 }
 
-/// `count` deliveries, each of its own meeting with its own id, signed now.
+/// Meetings a day in the benchmark's calendar.
+const MEETINGS_PER_DAY: i64 = 8;
+/// Distinct guests the meetings are held with.
+const GUESTS: usize = 1_000;
+
+/// The template as the `n`th meeting: its own recording id, its own hour (`MEETINGS_PER_DAY`
+/// a day, going back from the template's), and its own external guests (of `GUESTS`, from a
+/// fifth as many companies); the host and their colleague are in every meeting. So the
+/// import does the work of a member's real history, not of one meeting repeated.
+fn nth_meeting(template: &Value, n: usize) -> Value {
+    let mut meeting = template.clone();
+    meeting["recording_id"] = Value::from(900_000_000 + n as u64);
+    let n = n as i64;
+    let shift = chrono::Duration::days(n / MEETINGS_PER_DAY)
+        + chrono::Duration::hours(n % MEETINGS_PER_DAY);
+    for field in [
+        "created_at",
+        "scheduled_start_time",
+        "scheduled_end_time",
+        "recording_start_time",
+        "recording_end_time",
+    ] {
+        if let Some(at) = meeting[field]
+            .as_str()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        {
+            meeting[field] = Value::from((at - shift).to_rfc3339());
+        }
+    }
+    if let Some(invitees) = meeting["calendar_invitees"].as_array_mut() {
+        let guests = invitees.iter_mut().filter(|i| i["is_external"] == true);
+        for (i, invitee) in guests.enumerate() {
+            let guest = (n as usize + i) % GUESTS;
+            let company = guest % (GUESTS / 5);
+            invitee["email"] = Value::from(format!("guest{guest}@customer{company}.test"));
+            invitee["email_domain"] = Value::from(format!("customer{company}.test"));
+            invitee["name"] = Value::from(format!("Guest {guest}"));
+        }
+    }
+    meeting
+}
+
+/// `count` deliveries, each of its own meeting with its own id, signed now: sign them just
+/// before they are sent, as receivers refuse timestamps more than 5 minutes off.
 fn deliveries(
     template: &Value,
     secret: &WebhookSecret,
@@ -65,9 +108,7 @@ fn deliveries(
     let timestamp = chrono::Utc::now().timestamp();
     (first..first + count)
         .map(|n| {
-            let mut meeting = template.clone();
-            meeting["recording_id"] = Value::from(900_000_000 + n as u64);
-            let body = serde_json::to_vec(&meeting).expect("JSON");
+            let body = serde_json::to_vec(&nth_meeting(template, n)).expect("JSON");
             let id = format!("msg_bench_{n}");
             Delivery {
                 signature: webhook::sign(secret, &id, timestamp, &body),
@@ -274,21 +315,27 @@ async fn main() {
     let url = app.url(&format!("/webhooks/fathom/{}", connection.id));
 
     let template = meeting_of_size(PAYLOAD_BYTES).await;
-    let warm_up = deliveries(&template, &secret, WARM_UP, 0);
+    send_all(
+        &app,
+        &url,
+        deliveries(&template, &secret, WARM_UP, 0),
+        concurrency,
+    )
+    .await;
     let importing = deliveries(&template, &secret, requests, WARM_UP);
-    let paused = deliveries(&template, &secret, requests, WARM_UP + requests);
     let body_bytes = importing.first().map_or(0, |d| d.body.len());
     let (verify, verify_and_parse) = floor(&secret, &importing[0]);
-
-    send_all(&app, &url, warm_up, concurrency).await;
     let while_importing = Run::measure(&app, &url, importing, concurrency).await;
     let mut stored = (WARM_UP + while_importing.latencies.len()) as u64;
     let import_tail = imported(&app, stored).await;
 
     set_active(&app, false).await;
+    let paused = deliveries(&template, &secret, requests, WARM_UP + requests);
+    eprintln!("bench-webhook: imports done; the paused run starts");
     let while_paused = Run::measure(&app, &url, paused, concurrency).await;
     // The consumer sets each delivery aside; wait until it has, then resume.
     tokio::time::sleep(Duration::from_secs(2)).await;
+    eprintln!("bench-webhook: the paused run is done; resuming");
     let resume_started = Instant::now();
     set_active(&app, true).await;
     stored += while_paused.latencies.len() as u64;
