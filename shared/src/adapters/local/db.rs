@@ -470,20 +470,26 @@ mod tests {
             .unwrap()
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn reads_run_beside_an_open_write_and_see_what_was_committed_before_them() {
+    /// A database in a fresh folder (kept while the folder is) with an empty `probe` table.
+    async fn probe_db() -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("callsync.db")).unwrap();
+        db.call(|c| Ok(c.execute_batch("CREATE TABLE probe (id TEXT PRIMARY KEY)")?))
+            .await
+            .unwrap();
+        (dir, db)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_run_beside_an_open_write_and_see_what_was_committed_before_them() {
+        let (_dir, db) = probe_db().await;
         let insert = "INSERT INTO probe (id) VALUES (?1)";
-        db.call(move |c| {
-            c.execute_batch("CREATE TABLE probe (id TEXT PRIMARY KEY)")?;
-            Ok(c.execute(insert, ["r1"])?)
-        })
-        .await
-        .unwrap();
+        db.call(move |c| Ok(c.execute(insert, ["r1"])?))
+            .await
+            .unwrap();
         assert_eq!(count(&db).await, 1, "a committed write is read");
 
-        // The writer holds a transaction with a second row until told to commit.
+        // The writer holds a savepoint with a second row until told to commit.
         let (holding_tx, holding) = mpsc::channel();
         let (commit_tx, commit) = mpsc::channel::<()>();
         let writer = tokio::spawn({
@@ -518,11 +524,7 @@ mod tests {
     /// only after the commit.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn writes_committed_together_fail_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("callsync.db")).unwrap();
-        db.call(|c| Ok(c.execute_batch("CREATE TABLE probe (id TEXT PRIMARY KEY)")?))
-            .await
-            .unwrap();
+        let (_dir, db) = probe_db().await;
         // The writer is held inside a write until the others are queued behind it.
         let (holding_tx, holding) = mpsc::channel();
         let (release_tx, release) = mpsc::channel::<()>();
