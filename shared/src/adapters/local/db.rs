@@ -480,6 +480,34 @@ mod tests {
         (dir, db)
     }
 
+    /// Starts a write that inserts `id` into `probe` and then waits, uncommitted, until the
+    /// returned sender lets it go; returns once it is waiting. The handle answers the write.
+    async fn hold_writer(
+        db: &Db,
+        id: &'static str,
+    ) -> (tokio::task::JoinHandle<Result<()>>, mpsc::Sender<()>) {
+        let (holding_tx, holding) = mpsc::channel();
+        let (release_tx, release) = mpsc::channel::<()>();
+        let writer = tokio::spawn({
+            let db = db.clone();
+            async move {
+                db.call(move |c| {
+                    let tx = c.savepoint()?;
+                    tx.execute("INSERT INTO probe (id) VALUES (?1)", [id])?;
+                    holding_tx.send(()).unwrap();
+                    release.recv().unwrap();
+                    tx.commit()?;
+                    Ok(())
+                })
+                .await
+            }
+        });
+        tokio::task::spawn_blocking(move || holding.recv().unwrap())
+            .await
+            .unwrap();
+        (writer, release_tx)
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reads_run_beside_an_open_write_and_see_what_was_committed_before_them() {
         let (_dir, db) = probe_db().await;
@@ -490,25 +518,7 @@ mod tests {
         assert_eq!(count(&db).await, 1, "a committed write is read");
 
         // The writer holds a savepoint with a second row until told to commit.
-        let (holding_tx, holding) = mpsc::channel();
-        let (commit_tx, commit) = mpsc::channel::<()>();
-        let writer = tokio::spawn({
-            let db = db.clone();
-            async move {
-                db.call(move |c| {
-                    let tx = c.savepoint()?;
-                    tx.execute(insert, ["r2"])?;
-                    holding_tx.send(()).unwrap();
-                    commit.recv().unwrap();
-                    tx.commit()?;
-                    Ok(())
-                })
-                .await
-            }
-        });
-        tokio::task::spawn_blocking(move || holding.recv().unwrap())
-            .await
-            .unwrap();
+        let (writer, commit_tx) = hold_writer(&db, "r2").await;
         // Queued behind the writer this read would never return (the writer waits for it).
         let during = tokio::time::timeout(Duration::from_secs(30), count(&db))
             .await
@@ -526,23 +536,7 @@ mod tests {
     async fn writes_committed_together_fail_alone() {
         let (_dir, db) = probe_db().await;
         // The writer is held inside a write until the others are queued behind it.
-        let (holding_tx, holding) = mpsc::channel();
-        let (release_tx, release) = mpsc::channel::<()>();
-        let held = tokio::spawn({
-            let db = db.clone();
-            async move {
-                db.call(move |c| {
-                    c.execute("INSERT INTO probe (id) VALUES ('first')", [])?;
-                    holding_tx.send(()).unwrap();
-                    release.recv().unwrap();
-                    Ok(())
-                })
-                .await
-            }
-        });
-        tokio::task::spawn_blocking(move || holding.recv().unwrap())
-            .await
-            .unwrap();
+        let (held, release_tx) = hold_writer(&db, "first").await;
         let insert = |id: &'static str, outcome: &'static str| {
             let db = db.clone();
             Box::pin(async move {
