@@ -7,6 +7,8 @@
 //! them all). Prints; never asserts.
 //!
 //! cargo run --release -p system-tests --bin bench-webhook [-- REQUESTS CONCURRENCY]
+//!
+//! `BENCH_WEBHOOK_ONLY=paused` (or `importing`) measures that run alone, to profile it.
 
 use fakes::fathom::{FakeFathom, FakeFathomOptions};
 use pipeline::connectors::fathom::parse_webhook_meeting;
@@ -322,34 +324,51 @@ async fn main() {
         concurrency,
     )
     .await;
+    let only = std::env::var("BENCH_WEBHOOK_ONLY").unwrap_or_default();
     let importing = deliveries(&template, &secret, requests, WARM_UP);
     let body_bytes = importing.first().map_or(0, |d| d.body.len());
     let (verify, verify_and_parse) = floor(&secret, &importing[0]);
-    let while_importing = Run::measure(&app, &url, importing, concurrency).await;
-    let mut stored = (WARM_UP + while_importing.latencies.len()) as u64;
-    let import_tail = imported(&app, stored).await;
-
-    set_active(&app, false).await;
-    let paused = deliveries(&template, &secret, requests, WARM_UP + requests);
-    eprintln!("bench-webhook: imports done; the paused run starts");
-    let while_paused = Run::measure(&app, &url, paused, concurrency).await;
-    // The consumer sets each delivery aside; wait until it has, then resume.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    eprintln!("bench-webhook: the paused run is done; resuming");
-    let resume_started = Instant::now();
-    set_active(&app, true).await;
-    stored += while_paused.latencies.len() as u64;
-    imported(&app, stored).await;
-    let resume_import = resume_started.elapsed();
-
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let floor_rate = cores as f64 * 1e6 / micros(verify_and_parse);
     println!(
         "webhook intake: {requests} signed {} KB Fathom deliveries per run, {concurrency} concurrent clients, {cores} cores, dev server in-process",
         body_bytes / 1024
     );
-    while_importing.print("while importing");
-    while_paused.print("while paused");
+    let mut stored = WARM_UP as u64;
+    let mut while_importing = None;
+    let mut import_tail = Duration::ZERO;
+    if only != "paused" {
+        let run = Run::measure(&app, &url, importing, concurrency).await;
+        run.print("while importing");
+        stored += run.latencies.len() as u64;
+        import_tail = imported(&app, stored).await;
+        while_importing = Some(run);
+    }
+
+    let mut while_paused = None;
+    let mut resume_import = Duration::ZERO;
+    if only != "importing" {
+        imported(&app, stored).await;
+        set_active(&app, false).await;
+        let paused = deliveries(&template, &secret, requests, WARM_UP + requests);
+        eprintln!("bench-webhook: imports done; the paused run starts");
+        let run = Run::measure(&app, &url, paused, concurrency).await;
+        run.print("while paused");
+        // The consumer sets each delivery aside; wait until it has, then resume.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        eprintln!("bench-webhook: the paused run is done; resuming");
+        let resume_started = Instant::now();
+        set_active(&app, true).await;
+        stored += run.latencies.len() as u64;
+        imported(&app, stored).await;
+        resume_import = resume_started.elapsed();
+        while_paused = Some(run);
+    }
+
+    let floor_rate = cores as f64 * 1e6 / micros(verify_and_parse);
+    let runs = [
+        ("while importing", while_importing.as_ref()),
+        ("while paused", while_paused.as_ref()),
+    ];
     println!(
         "  target                 paused >= 3000/s with p99 <= 20 ms; while importing >= 2000/s"
     );
@@ -358,20 +377,25 @@ async fn main() {
         micros(verify),
         micros(verify_and_parse)
     );
-    for (label, run) in [
-        ("while importing", &while_importing),
-        ("while paused", &while_paused),
-    ] {
+    for (label, run) in runs {
+        let Some(run) = run else { continue };
         println!(
             "  vs floor, {label:<15} p50 {:.0}x the floor; {:.1}% of the floor's rate",
             micros(run.p50()) / micros(verify_and_parse),
             100.0 * run.rate() / floor_rate
         );
     }
-    println!(
-        "  imports                the first run's last ones {:.1} s after its last delivery; the paused run's {} in {:.1} s after resuming",
-        import_tail.as_secs_f64(),
-        while_paused.latencies.len(),
-        resume_import.as_secs_f64()
-    );
+    if while_importing.is_some() {
+        println!(
+            "  imports                the first run's last ones {:.1} s after its last delivery",
+            import_tail.as_secs_f64()
+        );
+    }
+    if let Some(run) = &while_paused {
+        println!(
+            "  resume                 the paused run's {} imported in {:.1} s after resuming",
+            run.latencies.len(),
+            resume_import.as_secs_f64()
+        );
+    }
 }
