@@ -216,6 +216,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
      );",
     // Small blobs (webhook payloads, transcripts) as rows, not one file each.
     "CREATE TABLE small_blobs (key TEXT PRIMARY KEY, body BLOB NOT NULL);",
+    // A queue's next messages are read in order and a received one is deleted by its receipt,
+    // without reading the whole backlog (it was read, and sorted, on every receive and delete).
+    "DROP INDEX queue_visible;
+     CREATE INDEX queue_in_order ON queue_messages (queue, dead, seq);
+     CREATE INDEX queue_by_receipt ON queue_messages (receipt) WHERE receipt IS NOT NULL;",
 ];
 
 fn migrate(conn: &mut Connection) -> Result<()> {

@@ -66,6 +66,9 @@ impl LocalQueue {
         Ok(())
     }
 
+    /// Receives up to `max` visible messages (of the dead letters when `dead`), oldest first,
+    /// each hidden for `visibility`. A message already received `max_receives` times is
+    /// dead-lettered when it comes up instead of being delivered again, as SQS does.
     fn receive_rows(
         &self,
         dead: bool,
@@ -76,43 +79,56 @@ impl LocalQueue {
         move |c| {
             let tx = c.savepoint()?;
             let now = now_millis();
-            if !dead {
-                // A visible message already received the maximum number of times is dead-lettered
-                // instead of delivered again.
-                tx.execute(
-                    "UPDATE queue_messages SET dead = 1 WHERE queue = ?1 AND dead = 0 AND visible_at <= ?2 AND receive_count >= ?3",
-                    params![name, now, max_receives],
-                )?;
-            }
-            let ids: Vec<(String, String, i64)> = {
-                let mut stmt = tx.prepare(
-                    "SELECT id, body, receive_count FROM queue_messages
-                     WHERE queue = ?1 AND dead = ?2 AND visible_at <= ?3 ORDER BY seq LIMIT ?4",
-                )?;
-                let rows = stmt.query_map(params![name, dead, now, max as i64], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })?;
-                rows.collect::<rusqlite::Result<_>>()?
-            };
-            let mut out = Vec::with_capacity(ids.len());
-            for (id, body, count) in ids {
-                let receipt = uuid::Uuid::new_v4().to_string();
-                tx.execute(
-                    "UPDATE queue_messages SET visible_at = ?2, receive_count = receive_count + 1, receipt = ?3 WHERE id = ?1",
-                    params![id, now + visibility.as_millis() as i64, receipt],
-                )?;
-                out.push(QueueMessage {
-                    message_id: id,
-                    receipt,
-                    body,
-                    receive_count: count as u32 + 1,
-                });
+            let mut out = Vec::with_capacity(max);
+            let mut after = 0i64;
+            while out.len() < max {
+                let rows: Vec<(i64, String, String, i64)> = {
+                    let mut stmt = tx.prepare_cached(NEXT_VISIBLE)?;
+                    let wanted = (max - out.len()) as i64;
+                    let rows = stmt.query_map(params![name, dead, now, after, wanted], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })?;
+                    rows.collect::<rusqlite::Result<_>>()?
+                };
+                if rows.is_empty() {
+                    break;
+                }
+                for (seq, id, body, count) in rows {
+                    after = seq;
+                    if !dead && count >= max_receives {
+                        tx.execute(
+                            "UPDATE queue_messages SET dead = 1 WHERE seq = ?1",
+                            params![seq],
+                        )?;
+                        continue;
+                    }
+                    let receipt = uuid::Uuid::new_v4().to_string();
+                    tx.execute(
+                        "UPDATE queue_messages SET visible_at = ?2, receive_count = receive_count + 1, receipt = ?3 WHERE seq = ?1",
+                        params![seq, now + visibility.as_millis() as i64, receipt],
+                    )?;
+                    out.push(QueueMessage {
+                        message_id: id,
+                        receipt,
+                        body,
+                        receive_count: count as u32 + 1,
+                    });
+                }
             }
             tx.commit()?;
             Ok(out)
         }
     }
 }
+
+/// The next visible messages of a queue after a position, oldest first: read in the order of
+/// `queue_in_order`, so a receive reads the messages in flight and what it takes, not the
+/// whole backlog.
+const NEXT_VISIBLE: &str = "SELECT seq, id, body, receive_count FROM queue_messages
+     WHERE queue = ?1 AND dead = ?2 AND seq > ?4 AND visible_at <= ?3 ORDER BY seq LIMIT ?5";
+
+/// Deletes a received message by its receipt, through `queue_by_receipt`.
+const DELETE_RECEIVED: &str = "DELETE FROM queue_messages WHERE receipt = ?1";
 
 #[async_trait]
 impl Queue for LocalQueue {
@@ -142,10 +158,8 @@ impl Queue for LocalQueue {
         let receipt = receipt.to_owned();
         self.db
             .call(move |c| {
-                c.execute(
-                    "DELETE FROM queue_messages WHERE receipt = ?1",
-                    params![receipt],
-                )?;
+                c.prepare_cached(DELETE_RECEIVED)?
+                    .execute(params![receipt])?;
                 Ok(())
             })
             .await
@@ -155,5 +169,38 @@ impl Queue for LocalQueue {
         self.db
             .call(self.receive_rows(true, max.clamp(1, 10), Duration::from_secs(30)))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How SQLite runs `sql` on a fresh database: one line per step of its plan.
+    fn plan(sql: &str) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.db");
+        // Creates the schema and runs every migration.
+        drop(Db::open(&path).unwrap());
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let unbound = std::iter::repeat_n(rusqlite::types::Null, stmt.parameter_count());
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(unbound), |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap();
+        rows.collect::<rusqlite::Result<_>>().unwrap()
+    }
+
+    #[test]
+    fn receiving_and_deleting_do_not_read_the_whole_backlog() {
+        for sql in [NEXT_VISIBLE, DELETE_RECEIVED] {
+            let plan = plan(sql);
+            assert!(
+                plan.iter().all(|step| step.starts_with("SEARCH")),
+                "{sql}\nis planned as {plan:?}: a step that scans or sorts grows with the backlog"
+            );
+        }
     }
 }
