@@ -410,15 +410,17 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Starts the checkpointer of the database at `path`; the sender to nudge it with after
-/// each commit.
+/// each commit. It opens its connection on its own thread, so a function's cold start does
+/// not wait for it; if it cannot, the writer's own checkpoints still keep the log in check.
 fn start_checkpointer(path: &Path) -> Result<mpsc::SyncSender<()>> {
-    let conn = Connection::open(path)
-        .with_context(|| format!("opening SQLite database {} to checkpoint", path.display()))?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let path = path.to_owned();
     let (nudge, nudges) = mpsc::sync_channel(1);
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
-        .spawn(move || checkpoint_after_commits(conn, nudges))
+        .spawn(move || match Connection::open(&path) {
+            Ok(conn) => checkpoint_after_commits(conn, nudges),
+            Err(e) => tracing::warn!(error = %e, "the local database's checkpointer did not start"),
+        })
         .context("starting the local database's checkpointer")?;
     Ok(nudge)
 }
