@@ -334,19 +334,19 @@ async fn main() {
         body_bytes / 1024
     );
     let mut stored = WARM_UP as u64;
+    // Each run measured, with how long its imports took after it.
     let mut while_importing = None;
-    let mut import_tail = Duration::ZERO;
     if only != "paused" {
         let run = Run::measure(&app, &url, importing, concurrency).await;
         run.print("while importing");
         stored += run.latencies.len() as u64;
-        import_tail = imported(&app, stored).await;
-        while_importing = Some(run);
+        let import_tail = imported(&app, stored).await;
+        while_importing = Some((run, import_tail));
     }
 
     let mut while_paused = None;
-    let mut resume_import = Duration::ZERO;
     if only != "importing" {
+        // The warm-up's imports, when the paused run is measured alone.
         imported(&app, stored).await;
         set_active(&app, false).await;
         let paused = deliveries(&template, &secret, requests, WARM_UP + requests);
@@ -360,14 +360,16 @@ async fn main() {
         set_active(&app, true).await;
         stored += run.latencies.len() as u64;
         imported(&app, stored).await;
-        resume_import = resume_started.elapsed();
-        while_paused = Some(run);
+        while_paused = Some((run, resume_started.elapsed()));
     }
 
     let floor_rate = cores as f64 * 1e6 / micros(verify_and_parse);
     let runs = [
-        ("while importing", while_importing.as_ref()),
-        ("while paused", while_paused.as_ref()),
+        (
+            "while importing",
+            while_importing.as_ref().map(|(run, _)| run),
+        ),
+        ("while paused", while_paused.as_ref().map(|(run, _)| run)),
     ];
     println!(
         "  target                 paused >= 3000/s with p99 <= 20 ms; while importing >= 2000/s"
@@ -385,13 +387,13 @@ async fn main() {
             100.0 * run.rate() / floor_rate
         );
     }
-    if while_importing.is_some() {
+    if let Some((_, import_tail)) = &while_importing {
         println!(
             "  imports                the first run's last ones {:.1} s after its last delivery",
             import_tail.as_secs_f64()
         );
     }
-    if let Some(run) = &while_paused {
+    if let Some((run, resume_import)) = &while_paused {
         println!(
             "  resume                 the paused run's {} imported in {:.1} s after resuming",
             run.latencies.len(),

@@ -96,17 +96,15 @@ impl LocalQueue {
                 for (seq, id, body, count) in rows {
                     after = seq;
                     if !dead && count >= max_receives {
-                        tx.execute(
-                            "UPDATE queue_messages SET dead = 1 WHERE seq = ?1",
-                            params![seq],
-                        )?;
+                        tx.prepare_cached("UPDATE queue_messages SET dead = 1 WHERE seq = ?1")?
+                            .execute(params![seq])?;
                         continue;
                     }
                     let receipt = uuid::Uuid::new_v4().to_string();
-                    tx.execute(
+                    tx.prepare_cached(
                         "UPDATE queue_messages SET visible_at = ?2, receive_count = receive_count + 1, receipt = ?3 WHERE seq = ?1",
-                        params![seq, now + visibility.as_millis() as i64, receipt],
-                    )?;
+                    )?
+                    .execute(params![seq, now + visibility.as_millis() as i64, receipt])?;
                     out.push(QueueMessage {
                         message_id: id,
                         receipt,
