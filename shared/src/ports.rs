@@ -192,6 +192,17 @@ pub struct Versioned {
     pub version: u64,
 }
 
+/// One change of `DerivedStore::write_together`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DerivedWrite {
+    pub kind: String,
+    pub id: String,
+    /// The document to store; `None` removes it.
+    pub body: Option<String>,
+    /// The version it expects stored; `None`: nothing stored.
+    pub expected: Option<u64>,
+}
+
 /// What is derived from a member's recordings (contacts, companies, tasks, meetings) and
 /// what they set themselves, as JSON documents by kind and id, per member. Writes are
 /// conditioned on the version read, so concurrent imports never lose each other's updates.
@@ -208,8 +219,20 @@ pub trait DerivedStore: Send + Sync {
         body: &str,
         expected: Option<u64>,
     ) -> Result<bool>;
+    /// Applies every write, each on its expected version, or none of them; `false` when one
+    /// expectation did not hold (another writer got there first).
+    async fn write_together(&self, owner: &Tenant, writes: &[DerivedWrite]) -> Result<bool>;
+    /// The documents of `kind` of `owner` whose id starts with `prefix`, in id order.
+    async fn list_prefixed(
+        &self,
+        owner: &Tenant,
+        kind: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, Versioned)>>;
     /// Every document of `kind` of `owner`, in id order.
-    async fn list(&self, owner: &Tenant, kind: &str) -> Result<Vec<(String, Versioned)>>;
+    async fn list(&self, owner: &Tenant, kind: &str) -> Result<Vec<(String, Versioned)>> {
+        self.list_prefixed(owner, kind, "").await
+    }
     /// Removes every document of `kind` of `owner` (a rebuild starts afresh).
     async fn clear(&self, owner: &Tenant, kind: &str) -> Result<()>;
 }

@@ -8,7 +8,7 @@ use crate::domain::{
     EndpointId, EventType, JobKind, RecordingId, Sharing, Source, SyncJob, Tenant, Upload,
     UploadId, WebhookEndpoint, ACTIVITY_RETENTION, ATTEMPT_RETENTION,
 };
-use crate::ports::{DeliveryRecord, DeliveryStatus, Inserted, RecordingQuery};
+use crate::ports::{DeliveryRecord, DeliveryStatus, DerivedWrite, Inserted, RecordingQuery};
 use chrono::Duration as Span;
 use futures::future::join_all;
 use std::collections::HashSet;
@@ -50,7 +50,8 @@ macro_rules! backend_contract {
             held_deliveries_are_taken_once_and_never_after_expiry,
             webhook_endpoints_are_per_workspace_and_replaced_by_version,
             delivery_attempts_are_per_endpoint_newest_first_until_expiry,
-            derived_documents_are_per_member_and_written_by_version
+            derived_documents_are_per_member_and_written_by_version,
+            derived_documents_change_together_or_not_at_all
         );
     };
     (@cases $make:path; $($case:ident),*) => {
@@ -1705,4 +1706,115 @@ pub async fn derived_documents_are_per_member_and_written_by_version(b: &TestBac
         1,
         "other members stay"
     );
+}
+
+fn derived_write(kind: &str, id: &str, body: Option<&str>, expected: Option<u64>) -> DerivedWrite {
+    DerivedWrite {
+        kind: kind.to_owned(),
+        id: id.to_owned(),
+        body: body.map(str::to_owned),
+        expected,
+    }
+}
+
+pub async fn derived_documents_change_together_or_not_at_all(b: &TestBackend) {
+    let (ann, ben) = (teammate("acme", "ann"), teammate("acme", "ben"));
+    let store = &b.services.derived;
+    // A summary and its first link, written together.
+    assert!(store
+        .write_together(
+            &ann,
+            &[
+                derived_write("summary", "s1", Some("{\"n\":1}"), None),
+                derived_write("link", "s1/r1", Some("{\"r\":1}"), None),
+            ],
+        )
+        .await
+        .unwrap());
+    // One expectation fails (the summary is at version 1, not absent): nothing is written.
+    assert!(!store
+        .write_together(
+            &ann,
+            &[
+                derived_write("link", "s1/r2", Some("{\"r\":2}"), None),
+                derived_write("summary", "s1", Some("{\"n\":2}"), None),
+            ],
+        )
+        .await
+        .unwrap());
+    assert!(store.get(&ann, "link", "s1/r2").await.unwrap().is_none());
+    assert_eq!(
+        store
+            .get(&ann, "summary", "s1")
+            .await
+            .unwrap()
+            .unwrap()
+            .body,
+        "{\"n\":1}"
+    );
+    // Many writers of one version, each with a link of its own: exactly one lands, whole.
+    let ann_ref = &ann;
+    let writes = join_all((2..10).map(|i| async move {
+        let (body, link) = (format!("{{\"n\":{i}}}"), format!("s1/r{i}"));
+        let writes = [
+            derived_write("summary", "s1", Some(&body), Some(1)),
+            derived_write("link", &link, Some("{}"), None),
+        ];
+        store.write_together(ann_ref, &writes).await.unwrap()
+    }))
+    .await;
+    assert_eq!(writes.iter().filter(|w| **w).count(), 1);
+    let links = store.list_prefixed(&ann, "link", "s1/").await.unwrap();
+    assert_eq!(links.len(), 2, "the first link and the winner's: {links:?}");
+    let summary = store.get(&ann, "summary", "s1").await.unwrap().unwrap();
+    assert_eq!(summary.version, 2);
+    let winner = &links[1].0["s1/r".len()..];
+    assert_eq!(summary.body, format!("{{\"n\":{winner}}}"));
+
+    // Removing on a version; an expected absence holds only when nothing is there.
+    let r1 = store.get(&ann, "link", "s1/r1").await.unwrap().unwrap();
+    assert!(!store
+        .write_together(
+            &ann,
+            &[derived_write("link", "s1/r1", None, Some(r1.version + 1))]
+        )
+        .await
+        .unwrap());
+    assert!(!store
+        .write_together(&ann, &[derived_write("link", "s1/r1", None, None)])
+        .await
+        .unwrap());
+    assert!(store
+        .write_together(
+            &ann,
+            &[
+                derived_write("link", "s1/r1", None, Some(r1.version)),
+                derived_write("link", "s1/gone", None, None),
+            ],
+        )
+        .await
+        .unwrap());
+    assert!(store.get(&ann, "link", "s1/r1").await.unwrap().is_none());
+
+    // Listing by prefix: one summary's links, in id order, the member's own.
+    for (owner, id) in [
+        (&ann, "s10/r1"),
+        (&ann, "s2/r1"),
+        (&ann, "s1"),
+        (&ben, "s1/r7"),
+    ] {
+        assert!(store.put(owner, "link", id, "{}", None).await.unwrap());
+    }
+    let ids = |listed: Vec<(String, crate::ports::Versioned)>| -> Vec<String> {
+        listed.into_iter().map(|(id, _)| id).collect()
+    };
+    assert_eq!(
+        ids(store.list_prefixed(&ann, "link", "s1/").await.unwrap()),
+        [format!("s1/r{winner}")]
+    );
+    assert_eq!(
+        ids(store.list_prefixed(&ann, "link", "s").await.unwrap()),
+        ["s1", &format!("s1/r{winner}"), "s10/r1", "s2/r1"]
+    );
+    assert_eq!(store.list(&ann, "link").await.unwrap().len(), 4);
 }

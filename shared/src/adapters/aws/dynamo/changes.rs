@@ -5,13 +5,13 @@
 
 use super::items::change_item;
 use super::keys::{self, Key, PK, SK, VALUE};
-use super::{cancellation_reasons, conflicted, sdk_error, DynamoStore, Expr, Item};
+use super::{cancellation_reasons, conflicted, sdk_error, DynamoStore, Expr};
 use crate::domain::{Change, WorkspaceId};
 use crate::ports::ChangeFeed;
 use crate::retry::Backoff;
 use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 
 /// How often a writer reads the counter again after another writer took its number.
 const MAX_NUMBERING_ATTEMPTS: u32 = 50;
@@ -25,19 +25,6 @@ const RENUMBER_WAIT: Backoff = Backoff {
 };
 
 impl DynamoStore {
-    /// A transactional put of `item` on `condition`.
-    pub(super) fn conditional_put(&self, item: Item, condition: Expr) -> Result<TransactWriteItem> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(&condition.text)
-            .set_expression_attribute_names(condition.names())
-            .set_expression_attribute_values(condition.values())
-            .build()
-            .context("building a transactional put")?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
     /// Commits `writes` with `change` numbered next in `workspace`'s feed; `false`, with
     /// nothing written, when a condition of `writes` does not hold.
     pub(super) async fn write_with_change(

@@ -25,7 +25,7 @@
 //! | change (the feed) | `CHANGES#{workspace}` | `C#{seq, 20 digits}` | `expires_at`, `expires_us` (35 days) |
 //! | change counter | `CHANGES#{workspace}` | `SEQ` | `value`: the last number given |
 //! | outbound webhook endpoint | `WEBHOOKS#{workspace}` | `EP#{id}` | `version` |
-//! | derived document (contact, company, task, meeting, setting) | `DERIVED#{kind}#{member}` | `{id}` | `version`, `data` (the document) |
+//! | derived document (contact, company, task, meeting, setting; a contact's or company's link to a meeting) | `DERIVED#{kind}#{member}` | `{id}` (a link: `{contact or company id}/{recording id}`) | `version`, `data` (the document) |
 //! | delivery attempt to an endpoint | `WEBHOOKS#{workspace}` | `ATT#{endpoint}#{at}#{id}` | `expires_at`, `expires_us` (30 days) |
 //!
 //! Domain objects are stored whole as JSON in `data`; the other attributes are derived from
@@ -70,7 +70,10 @@
 //!   newest first by sort-key prefix. Replacing an endpoint is a put conditioned on `version`.
 //! - A member's derived documents of one kind share a partition, read whole (a member's
 //!   contacts or tasks are read together and filtered); each write is conditioned on the
-//!   version read (or on absence), so two imports never lose each other's update.
+//!   version read (or on absence), so two imports never lose each other's update. A contact's
+//!   or company's meetings are items of their own, read by sort-key prefix, so no item grows
+//!   with a member's history (an item may not pass 400 KB); a link and the contact counting
+//!   it are written in one transaction.
 //! - Page cursors are base64 of the JSON key of the last item returned; a cursor is only
 //!   accepted for the partition it came from (and the API signs it for its listing and
 //!   viewer besides).
@@ -95,7 +98,7 @@ use crate::ports::{Inserted, InvalidCursor, Page};
 use anyhow::{bail, Context, Result};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, Select, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, Select, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as CURSOR_B64;
 use base64::Engine;
@@ -373,16 +376,47 @@ impl DynamoStore {
         let puts = items
             .into_iter()
             .map(|item| {
-                let put = Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .condition_expression("attribute_not_exists(#pk)")
-                    .expression_attribute_names("#pk", PK)
-                    .build()
-                    .context("building a transactional put")?;
-                Ok(TransactWriteItem::builder().put(put).build())
+                let absent = Expr::new("attribute_not_exists(#pk)").alias("#pk", PK);
+                self.conditional_put(item, absent)
             })
             .collect::<Result<Vec<_>>>()?;
+        Ok(if self.write_all_or_none(puts).await? {
+            Inserted::New
+        } else {
+            Inserted::AlreadyExists
+        })
+    }
+
+    /// A transactional put of `item` on `condition`.
+    fn conditional_put(&self, item: Item, condition: Expr) -> Result<TransactWriteItem> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(&condition.text)
+            .set_expression_attribute_names(condition.names())
+            .set_expression_attribute_values(condition.values())
+            .build()
+            .context("building a transactional put")?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A transactional delete of the item at `key` on `condition`.
+    fn conditional_delete(&self, key: Key, condition: Expr) -> Result<TransactWriteItem> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key.into_item()))
+            .condition_expression(&condition.text)
+            .set_expression_attribute_names(condition.names())
+            .set_expression_attribute_values(condition.values())
+            .build()
+            .context("building a transactional delete")?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// Commits `writes` in one transaction; `false`, with nothing written, when a condition
+    /// of one did not hold. Conflicts with concurrent transactions on the same items are
+    /// retried: they mean nothing was written.
+    async fn write_all_or_none(&self, writes: Vec<TransactWriteItem>) -> Result<bool> {
         let backoff = Backoff::default();
         for attempt in 0..backoff.max_attempts {
             if attempt > 0 {
@@ -391,16 +425,16 @@ impl DynamoStore {
             let err = match self
                 .client
                 .transact_write_items()
-                .set_transact_items(Some(puts.clone()))
+                .set_transact_items(Some(writes.clone()))
                 .send()
                 .await
             {
-                Ok(_) => return Ok(Inserted::New),
+                Ok(_) => return Ok(true),
                 Err(err) => err,
             };
             let reasons = cancellation_reasons(&err);
             if reasons.contains(&Some("ConditionalCheckFailed")) {
-                return Ok(Inserted::AlreadyExists);
+                return Ok(false);
             }
             if !conflicted(&err, &reasons) {
                 return Err(sdk_error("DynamoDB TransactWriteItems", err));
