@@ -9,7 +9,9 @@ use pipeline::domain::{
     Company, Contact, MemberSettings, Source, Task, TaskState, TaskStatus, Tenant,
 };
 use pipeline::http::{self, ApiError, ApiResult, Body, Request, Response, Route};
-use pipeline::pipeline::derive::{self, kinds, read, read_all, update};
+use pipeline::pipeline::derive::{
+    self, company_id, company_meetings, contact_meetings, kinds, read, read_all, update,
+};
 use pipeline::services::Services;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -40,19 +42,30 @@ async fn route(services: &Services, req: &Request) -> ApiResult {
         ("GET", ["contacts"]) => contacts(services, &owner, req).await,
         ("GET", ["contacts", id]) => {
             let contact: Contact = find(services, &owner, kinds::CONTACT, id).await?;
-            if contact.meetings.is_empty() {
+            if contact.meeting_count == 0 {
                 return Err(not_found(id));
             }
-            let companies = read_all::<Company>(services, &owner, kinds::COMPANY).await?;
-            http::ok(&contact_view(&contact, &companies, true))
+            let company = async {
+                match &contact.company_domain {
+                    Some(domain) => {
+                        read::<Company>(services, &owner, kinds::COMPANY, &company_id(domain)).await
+                    }
+                    None => Ok(None),
+                }
+            };
+            let (meetings, company) =
+                tokio::try_join!(contact_meetings(services, &owner, &contact.id), company)?;
+            let companies: Vec<Company> = company.into_iter().collect();
+            http::ok(&contact_view(&contact, &companies, Some(&meetings)))
         }
         ("GET", ["companies"]) => companies(services, &owner, req).await,
         ("GET", ["companies", id]) => {
             let company: Company = find(services, &owner, kinds::COMPANY, id).await?;
-            if company.meetings.is_empty() {
+            if company.meeting_count == 0 {
                 return Err(not_found(id));
             }
-            http::ok(&company_view(&company, true))
+            let meetings = company_meetings(services, &owner, &company.id).await?;
+            http::ok(&company_view(&company, Some(&meetings)))
         }
         ("GET", ["tasks"]) => tasks(services, &owner, req).await,
         ("PATCH", ["tasks", id]) => complete(services, &owner, id, http::json_body(req)?).await,
@@ -126,7 +139,7 @@ async fn contacts(services: &Services, owner: &Tenant, req: &Request) -> ApiResu
     let mut all: Vec<Contact> = read_all::<Contact>(services, owner, kinds::CONTACT)
         .await?
         .into_iter()
-        .filter(|c| !c.meetings.is_empty())
+        .filter(|c| c.meeting_count > 0)
         .filter(|c| external.is_none_or(|e| c.external == e))
         .filter(|c| {
             company.as_deref().is_none_or(|wanted| {
@@ -150,7 +163,7 @@ async fn contacts(services: &Services, owner: &Tenant, req: &Request) -> ApiResu
     all.sort_by(|a, b| (b.last_seen, &a.email).cmp(&(a.last_seen, &b.email)));
     let items = all
         .iter()
-        .map(|c| contact_view(c, &companies, false))
+        .map(|c| contact_view(c, &companies, None))
         .collect();
     page(services, req, &format!("contacts:{owner}"), items).await
 }
@@ -160,13 +173,10 @@ async fn companies(services: &Services, owner: &Tenant, req: &Request) -> ApiRes
     let mut all: Vec<Company> = read_all::<Company>(services, owner, kinds::COMPANY)
         .await?
         .into_iter()
-        .filter(|c| !c.meetings.is_empty())
+        .filter(|c| c.meeting_count > 0)
         .collect();
-    all.sort_by(|a, b| {
-        let last = |c: &Company| c.meetings.first().map(|m| m.meeting.at);
-        (last(b), &a.domain).cmp(&(last(a), &b.domain))
-    });
-    let items = all.iter().map(|c| company_view(c, false)).collect();
+    all.sort_by(|a, b| (b.last_meeting_at, &a.domain).cmp(&(a.last_meeting_at, &b.domain)));
+    let items = all.iter().map(|c| company_view(c, None)).collect();
     page(services, req, &format!("companies:{owner}"), items).await
 }
 

@@ -1,9 +1,14 @@
 //! The JSON shapes of contacts, companies and tasks.
 
-use pipeline::domain::{Company, Contact, Task, TaskState, TaskStatus};
+use pipeline::domain::{Company, CompanyMeeting, Contact, MeetingRef, Task, TaskState, TaskStatus};
 use serde_json::{json, Value};
 
-pub fn contact_view(contact: &Contact, companies: &[Company], with_meetings: bool) -> Value {
+/// A contact, with its company when known, and its meetings when given (a contact's page).
+pub fn contact_view(
+    contact: &Contact,
+    companies: &[Company],
+    meetings: Option<&[MeetingRef]>,
+) -> Value {
     let company = contact.company_domain.as_ref().map(|domain| {
         let found = companies.iter().find(|c| &c.domain == domain);
         json!({
@@ -22,27 +27,27 @@ pub fn contact_view(contact: &Contact, companies: &[Company], with_meetings: boo
         "external": contact.external,
         "first_seen": contact.first_seen,
         "last_seen": contact.last_seen,
-        "meeting_count": contact.meetings.len(),
+        "meeting_count": contact.meeting_count,
     });
-    if with_meetings {
-        view["meetings"] = json!(contact.meetings);
+    if let Some(meetings) = meetings {
+        view["meetings"] = json!(meetings);
     }
     view
 }
 
-pub fn company_view(company: &Company, with_meetings: bool) -> Value {
-    let contacts = company.contacts();
+/// A company, with its meetings when given (a company's page).
+pub fn company_view(company: &Company, meetings: Option<&[CompanyMeeting]>) -> Value {
     let mut view = json!({
         "id": company.id,
         "domain": company.domain,
         "name": company.name,
-        "contacts": contacts,
-        "meeting_count": company.meetings.len(),
-        "first_meeting_at": company.meetings.last().map(|m| m.meeting.at),
-        "last_meeting_at": company.meetings.first().map(|m| m.meeting.at),
+        "contacts": company.contacts,
+        "meeting_count": company.meeting_count,
+        "first_meeting_at": company.first_meeting_at,
+        "last_meeting_at": company.last_meeting_at,
     });
-    if with_meetings {
-        view["meetings"] = json!(company.meetings);
+    if let Some(meetings) = meetings {
+        view["meetings"] = json!(meetings);
     }
     view
 }

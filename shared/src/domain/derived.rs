@@ -85,7 +85,7 @@ pub fn split_name(display: &str) -> (Option<String>, Option<String>) {
     }
 }
 
-/// One recording someone took part in, as a contact or company lists it.
+/// One recording someone took part in: a contact's link to it (`kinds::CONTACT_MEETING`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MeetingRef {
     pub recording_id: RecordingId,
@@ -94,7 +94,15 @@ pub struct MeetingRef {
     pub at: DateTime<Utc>,
 }
 
-/// Someone the member met.
+impl MeetingRef {
+    /// Newest first, then by recording id, so an order never depends on import order.
+    pub fn newest_first(a: &MeetingRef, b: &MeetingRef) -> std::cmp::Ordering {
+        (b.at, &b.recording_id).cmp(&(a.at, &a.recording_id))
+    }
+}
+
+/// Someone the member met. Their meetings are links of their own (`MeetingRef`), so a
+/// contact stays small however many meetings they were in; it keeps their count and times.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Contact {
     pub id: String,
@@ -107,40 +115,38 @@ pub struct Contact {
     pub external: bool,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
-    /// Newest first.
-    pub meetings: Vec<MeetingRef>,
+    #[serde(default)]
+    pub meeting_count: usize,
+    /// The newest meeting: it says the name, the company and whether they are external.
+    #[serde(default)]
+    pub newest: Option<MeetingRef>,
 }
 
-/// An organisation the member's external contacts belong to, by email domain.
+/// An organisation the member's external contacts belong to, by email domain. Its meetings
+/// are links of their own (`CompanyMeeting`); it keeps their count, times and people.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Company {
     pub id: String,
     pub domain: String,
     pub name: String,
-    /// Newest first, each with who of the company took part.
-    pub meetings: Vec<CompanyMeeting>,
+    #[serde(default)]
+    pub meeting_count: usize,
+    #[serde(default)]
+    pub first_meeting_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub last_meeting_at: Option<DateTime<Utc>>,
+    /// Everyone of the company the member met (normalized emails), sorted.
+    #[serde(default)]
+    pub contacts: Vec<String>,
 }
 
+/// A company's link to one of its meetings (`kinds::COMPANY_MEETING`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CompanyMeeting {
     #[serde(flatten)]
     pub meeting: MeetingRef,
     /// Normalized emails, sorted.
     pub contacts: Vec<String>,
-}
-
-impl Company {
-    /// Everyone of the company the member met, sorted.
-    pub fn contacts(&self) -> Vec<String> {
-        let mut all: Vec<String> = self
-            .meetings
-            .iter()
-            .flat_map(|m| m.contacts.iter().cloned())
-            .collect();
-        all.sort();
-        all.dedup();
-        all
-    }
 }
 
 /// Where a task stands.

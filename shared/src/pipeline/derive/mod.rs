@@ -10,11 +10,13 @@
 
 pub mod analysis;
 mod documents;
+mod links;
 pub mod meetings;
 mod people;
 pub mod tasks;
 
 pub use documents::{read, read_all, update};
+pub use people::{company_id, company_meetings, contact_meetings};
 
 use crate::domain::{Recording, Tenant};
 use crate::ports::RecordingQuery;
@@ -26,7 +28,11 @@ use sha2::{Digest, Sha256};
 /// The kinds of derived documents.
 pub mod kinds {
     pub const CONTACT: &str = "contact";
+    /// A contact's meetings: `{contact id}/{recording id}`.
+    pub const CONTACT_MEETING: &str = "contact_meeting";
     pub const COMPANY: &str = "company";
+    /// A company's meetings: `{company id}/{recording id}`.
+    pub const COMPANY_MEETING: &str = "company_meeting";
     pub const TASK: &str = "task";
     /// What the member set on a task (`TaskState`).
     pub const TASK_STATE: &str = "task_state";
@@ -88,7 +94,14 @@ pub async fn rebuild(services: &Services, owner: &Tenant) -> Result<usize> {
         }
     }
     recordings.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-    for kind in [kinds::CONTACT, kinds::COMPANY, kinds::SLOT, kinds::MEETING] {
+    for kind in [
+        kinds::CONTACT,
+        kinds::CONTACT_MEETING,
+        kinds::COMPANY,
+        kinds::COMPANY_MEETING,
+        kinds::SLOT,
+        kinds::MEETING,
+    ] {
         services.derived.clear(owner, kind).await?;
     }
     let stale = tasks::stale_tasks(services, owner, &recordings).await?;

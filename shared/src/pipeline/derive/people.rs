@@ -1,14 +1,16 @@
 //! Contacts (one per normalized participant email) and companies (one per email domain of
-//! external participants, but free-mail domains), each with the meetings they were in.
+//! external participants, but free-mail domains), each linked to the meetings they were in.
 
-use super::{derived_id, kinds, meeting_time, update};
+use super::links::{links, set_link, Linked, Summary};
+use super::{derived_id, kinds, meeting_time};
 use crate::domain::{
     company_name, email_domain, normalize_email, split_name, Company, CompanyMeeting, Contact,
-    MeetingRef, Recording, RecordingId, FREE_MAIL_DOMAINS,
+    MeetingRef, Recording, RecordingId, Tenant, FREE_MAIL_DOMAINS,
 };
 use crate::services::Services;
 use anyhow::Result;
-use std::collections::{BTreeMap, BTreeSet};
+use chrono::Utc;
+use std::collections::BTreeMap;
 
 pub fn contact_id(email: &str) -> String {
     derived_id("ctc_", email)
@@ -64,12 +66,42 @@ fn meeting_ref(recording: &Recording) -> MeetingRef {
     }
 }
 
-/// Newest first, then by recording id, so the order never depends on import order.
-fn sort_meetings<T>(meetings: &mut [T], key: impl Fn(&T) -> &MeetingRef) {
-    meetings.sort_by(|a, b| {
-        let (a, b) = (key(a), key(b));
-        (b.at, &b.recording_id).cmp(&(a.at, &a.recording_id))
-    });
+fn contact_links(id: &str) -> Linked<'_> {
+    Linked {
+        summary_kind: kinds::CONTACT,
+        link_kind: kinds::CONTACT_MEETING,
+        id,
+    }
+}
+
+fn company_links(id: &str) -> Linked<'_> {
+    Linked {
+        summary_kind: kinds::COMPANY,
+        link_kind: kinds::COMPANY_MEETING,
+        id,
+    }
+}
+
+/// The meetings of the contact `id`, newest first.
+pub async fn contact_meetings(
+    services: &Services,
+    owner: &Tenant,
+    id: &str,
+) -> Result<Vec<MeetingRef>> {
+    let mut meetings: Vec<MeetingRef> = links(services, owner, &contact_links(id)).await?;
+    meetings.sort_by(MeetingRef::newest_first);
+    Ok(meetings)
+}
+
+/// The meetings of the company `id`, newest first, each with who of it took part.
+pub async fn company_meetings(
+    services: &Services,
+    owner: &Tenant,
+    id: &str,
+) -> Result<Vec<CompanyMeeting>> {
+    let mut meetings: Vec<CompanyMeeting> = links(services, owner, &company_links(id)).await?;
+    meetings.sort_by(|a, b| MeetingRef::newest_first(&a.meeting, &b.meeting));
+    Ok(meetings)
 }
 
 pub async fn apply(
@@ -81,134 +113,307 @@ pub async fn apply(
     let people = participants(recording);
     let here = meeting_ref(recording);
     for (email, seen) in &people {
-        let domain = company_domain(email, seen);
-        update(
-            services,
-            &owner,
-            kinds::CONTACT,
-            &contact_id(email),
-            |stored: Option<Contact>| {
-                Some(with_meeting(stored, email, seen, domain.clone(), &here))
-            },
-        )
-        .await?;
+        set_contact_link(services, &owner, &recording.id, email, seen, Some(&here)).await?;
     }
     let by_domain = companies(&people);
     for (domain, emails) in &by_domain {
-        update(
-            services,
-            &owner,
-            kinds::COMPANY,
-            &company_id(domain),
-            |stored: Option<Company>| {
-                let mut company = stored.unwrap_or_else(|| Company {
-                    id: company_id(domain),
-                    domain: domain.clone(),
-                    name: company_name(domain),
-                    meetings: Vec::new(),
-                });
-                company
-                    .meetings
-                    .retain(|m| m.meeting.recording_id != here.recording_id);
-                company.meetings.push(CompanyMeeting {
-                    meeting: here.clone(),
-                    contacts: emails.clone(),
-                });
-                sort_meetings(&mut company.meetings, |m| &m.meeting);
-                Some(company)
-            },
-        )
-        .await?;
+        let link = CompanyMeeting {
+            meeting: here.clone(),
+            contacts: emails.clone(),
+        };
+        set_company_link(services, &owner, &recording.id, domain, Some(&link)).await?;
     }
     // Whoever (and whichever company) left the recording loses the meeting.
     if let Some(before) = before {
         let earlier = participants(before);
-        for email in earlier.keys().filter(|e| !people.contains_key(*e)) {
-            update(
-                services,
-                &owner,
-                kinds::CONTACT,
-                &contact_id(email),
-                |stored: Option<Contact>| stored.map(|c| without_meeting(c, &recording.id)),
-            )
-            .await?;
+        for (email, seen) in earlier.iter().filter(|(e, _)| !people.contains_key(*e)) {
+            set_contact_link(services, &owner, &recording.id, email, seen, None).await?;
         }
-        let gone: BTreeSet<String> = companies(&earlier)
+        for domain in companies(&earlier)
             .into_keys()
             .filter(|d| !by_domain.contains_key(d))
-            .collect();
-        for domain in gone {
-            update(
-                services,
-                &owner,
-                kinds::COMPANY,
-                &company_id(&domain),
-                |stored: Option<Company>| {
-                    stored.map(|mut c| {
-                        c.meetings
-                            .retain(|m| m.meeting.recording_id != recording.id);
-                        c
-                    })
-                },
-            )
-            .await?;
+        {
+            set_company_link(services, &owner, &recording.id, &domain, None).await?;
         }
     }
     Ok(())
 }
 
-/// `stored` (or a new contact) with the meeting `here`; the newest meeting says the name,
-/// company and whether they are external.
-fn with_meeting(
-    stored: Option<Contact>,
+/// Links the contact `email` to the recording as `here` (`None`: unlinks it). The newest
+/// meeting says the name, company and whether they are external.
+async fn set_contact_link(
+    services: &Services,
+    owner: &Tenant,
+    recording: &RecordingId,
     email: &str,
     seen: &Seen,
-    domain: Option<String>,
-    here: &MeetingRef,
-) -> Contact {
-    let mut contact = stored.unwrap_or_else(|| Contact {
-        id: contact_id(email),
+    here: Option<&MeetingRef>,
+) -> Result<()> {
+    let id = contact_id(email);
+    let domain = company_domain(email, seen);
+    let start = || Contact {
+        id: id.clone(),
         email: email.to_owned(),
         name: None,
         first_name: None,
         last_name: None,
         company_domain: None,
         external: seen.external,
-        first_seen: here.at,
-        last_seen: here.at,
-        meetings: Vec::new(),
-    });
-    contact
-        .meetings
-        .retain(|m| m.recording_id != here.recording_id);
-    contact.meetings.push(here.clone());
-    sort_meetings(&mut contact.meetings, |m| m);
-    let newest = &contact.meetings[0];
-    if newest.recording_id == here.recording_id || contact.name.is_none() {
-        if let Some(name) = &seen.name {
-            let (first, last) = split_name(name);
-            contact.name = Some(name.clone());
-            contact.first_name = first;
-            contact.last_name = last;
+        first_seen: here.map_or_else(Utc::now, |h| h.at),
+        last_seen: here.map_or_else(Utc::now, |h| h.at),
+        meeting_count: 0,
+        newest: None,
+    };
+    let adjust = |contact: &mut Contact, here: &MeetingRef| {
+        let newest_is_here = contact
+            .newest
+            .as_ref()
+            .is_some_and(|n| n.recording_id == here.recording_id);
+        if newest_is_here || contact.name.is_none() {
+            if let Some(name) = &seen.name {
+                let (first, last) = split_name(name);
+                contact.name = Some(name.clone());
+                contact.first_name = first;
+                contact.last_name = last;
+            }
+        }
+        if newest_is_here {
+            contact.external = seen.external;
+            contact.company_domain = domain.clone();
+        }
+    };
+    set_link(
+        services,
+        owner,
+        &contact_links(&id),
+        recording,
+        here,
+        start,
+        adjust,
+    )
+    .await
+}
+
+/// Links the company of `domain` to the recording as `link` (`None`: unlinks it).
+async fn set_company_link(
+    services: &Services,
+    owner: &Tenant,
+    recording: &RecordingId,
+    domain: &str,
+    link: Option<&CompanyMeeting>,
+) -> Result<()> {
+    let id = company_id(domain);
+    let start = || Company {
+        id: id.clone(),
+        domain: domain.to_owned(),
+        name: company_name(domain),
+        meeting_count: 0,
+        first_meeting_at: None,
+        last_meeting_at: None,
+        contacts: Vec::new(),
+    };
+    set_link(
+        services,
+        owner,
+        &company_links(&id),
+        recording,
+        link,
+        start,
+        |_, _| {},
+    )
+    .await
+}
+
+impl Summary for Contact {
+    type Link = MeetingRef;
+
+    fn count_in(&mut self, link: &MeetingRef) {
+        if self.meeting_count == 0 {
+            (self.first_seen, self.last_seen) = (link.at, link.at);
+        } else {
+            self.first_seen = self.first_seen.min(link.at);
+            self.last_seen = self.last_seen.max(link.at);
+        }
+        self.meeting_count += 1;
+        let newer = self
+            .newest
+            .as_ref()
+            .is_none_or(|n| MeetingRef::newest_first(link, n).is_lt());
+        if newer {
+            self.newest = Some(link.clone());
         }
     }
-    if newest.recording_id == here.recording_id {
-        contact.external = seen.external;
-        contact.company_domain = domain;
+
+    fn recount(&mut self, links: &[MeetingRef]) {
+        self.meeting_count = 0;
+        self.newest = None;
+        for link in links {
+            self.count_in(link);
+        }
     }
-    refresh_seen(&mut contact);
-    contact
 }
 
-fn without_meeting(mut contact: Contact, recording: &RecordingId) -> Contact {
-    contact.meetings.retain(|m| &m.recording_id != recording);
-    refresh_seen(&mut contact);
-    contact
+impl Summary for Company {
+    type Link = CompanyMeeting;
+
+    fn count_in(&mut self, link: &CompanyMeeting) {
+        let at = link.meeting.at;
+        self.first_meeting_at = Some(self.first_meeting_at.map_or(at, |t| t.min(at)));
+        self.last_meeting_at = Some(self.last_meeting_at.map_or(at, |t| t.max(at)));
+        self.meeting_count += 1;
+        for email in &link.contacts {
+            if let Err(place) = self.contacts.binary_search(email) {
+                self.contacts.insert(place, email.clone());
+            }
+        }
+    }
+
+    fn recount(&mut self, links: &[CompanyMeeting]) {
+        self.meeting_count = 0;
+        (self.first_meeting_at, self.last_meeting_at) = (None, None);
+        self.contacts.clear();
+        for link in links {
+            self.count_in(link);
+        }
+    }
 }
 
-fn refresh_seen(contact: &mut Contact) {
-    if let (Some(newest), Some(oldest)) = (contact.meetings.first(), contact.meetings.last()) {
-        contact.last_seen = newest.at;
-        contact.first_seen = oldest.at;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Participant, Source};
+    use crate::pipeline::derive::read;
+    use crate::testing::{epoch, local_backend, meeting, member, recording};
+    use chrono::Duration;
+    use futures::future::join_all;
+
+    const CAROL: &str = "carol@acme.com";
+
+    /// A call of Ann's with Carol of Acme, `minutes` after the epoch.
+    fn call_with_carol(n: usize, minutes: i64) -> Recording {
+        let mut content = meeting(
+            Source::Upload,
+            &format!("m-{n}"),
+            &format!("Call {n}"),
+            minutes,
+        );
+        content.participants = vec![
+            Participant {
+                name: Some("Ann Inside".into()),
+                email: Some("ann@ourco.com".into()),
+                is_external: false,
+            },
+            Participant {
+                name: Some("Carol Diaz".into()),
+                email: Some(CAROL.into()),
+                is_external: true,
+            },
+        ];
+        recording(&member("ann"), content)
+    }
+
+    async fn carol(services: &Services) -> (Contact, Vec<MeetingRef>) {
+        let owner = member("ann");
+        let id = contact_id(CAROL);
+        let contact = read(services, &owner, kinds::CONTACT, &id).await.unwrap();
+        let meetings = contact_meetings(services, &owner, &id).await.unwrap();
+        (contact.unwrap(), meetings)
+    }
+
+    async fn acme(services: &Services) -> (Company, Vec<CompanyMeeting>) {
+        let owner = member("ann");
+        let id = company_id("acme.com");
+        let company = read(services, &owner, kinds::COMPANY, &id).await.unwrap();
+        let meetings = company_meetings(services, &owner, &id).await.unwrap();
+        (company.unwrap(), meetings)
+    }
+
+    #[tokio::test]
+    async fn a_contact_stays_small_however_many_meetings_they_were_in() {
+        let backend = local_backend().await;
+        let services = &backend.services;
+        for n in 0..60 {
+            apply(services, &call_with_carol(n, n as i64 * 60), None)
+                .await
+                .unwrap();
+        }
+        let stored = services
+            .derived
+            .get(&member("ann"), kinds::CONTACT, &contact_id(CAROL))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            stored.body.len() < 1_000,
+            "{} bytes: a contact must not list its meetings",
+            stored.body.len()
+        );
+        let (contact, meetings) = carol(services).await;
+        assert_eq!(contact.meeting_count, 60);
+        assert_eq!(contact.first_seen, epoch());
+        assert_eq!(contact.last_seen, epoch() + Duration::hours(59));
+        assert_eq!(meetings.len(), 60);
+        assert_eq!(meetings[0].title, "Call 59", "newest first");
+        assert_eq!(meetings[59].title, "Call 0");
+        let (company, meetings) = acme(services).await;
+        assert_eq!(company.meeting_count, 60);
+        assert_eq!(company.contacts, [CAROL]);
+        assert_eq!(meetings.len(), 60);
+    }
+
+    #[tokio::test]
+    async fn imports_at_once_count_each_meeting_once() {
+        let backend = local_backend().await;
+        let services = &backend.services;
+        // Twelve calls, the first delivered three times, all applied at the same moment.
+        let mut calls: Vec<Recording> = (0..12).map(|n| call_with_carol(n, n as i64)).collect();
+        calls.extend([calls[0].clone(), calls[0].clone()]);
+        for result in join_all(calls.iter().map(|call| apply(services, call, None))).await {
+            result.unwrap();
+        }
+        let (contact, meetings) = carol(services).await;
+        assert_eq!((contact.meeting_count, meetings.len()), (12, 12));
+        assert_eq!(acme(services).await.0.meeting_count, 12);
+    }
+
+    #[tokio::test]
+    async fn a_meeting_that_moves_or_loses_someone_is_counted_again() {
+        let backend = local_backend().await;
+        let services = &backend.services;
+        let (first, second) = (call_with_carol(1, 0), call_with_carol(2, 60));
+        apply(services, &first, None).await.unwrap();
+        apply(services, &second, None).await.unwrap();
+        assert_eq!(
+            carol(services).await.0.last_seen,
+            epoch() + Duration::hours(1)
+        );
+
+        // The second call turns out to have been the day before.
+        let mut moved = second.clone();
+        moved.started_at = Some(epoch() - Duration::days(1));
+        apply(services, &moved, Some(&second)).await.unwrap();
+        let (contact, meetings) = carol(services).await;
+        assert_eq!(contact.meeting_count, 2);
+        assert_eq!(
+            (contact.first_seen, contact.last_seen),
+            (epoch() - Duration::days(1), epoch())
+        );
+        assert_eq!(contact.newest.unwrap().title, "Call 1");
+        assert_eq!(meetings[1].at, epoch() - Duration::days(1));
+
+        // Carol turns out not to have been in the first call.
+        let mut without = first.clone();
+        without
+            .participants
+            .retain(|p| p.email.as_deref() != Some(CAROL));
+        apply(services, &without, Some(&first)).await.unwrap();
+        let (contact, meetings) = carol(services).await;
+        assert_eq!(contact.meeting_count, 1);
+        assert_eq!(contact.last_seen, epoch() - Duration::days(1));
+        assert_eq!(meetings.len(), 1);
+        assert_eq!(meetings[0].title, "Call 2");
+        let (company, meetings) = acme(services).await;
+        assert_eq!((company.meeting_count, meetings.len()), (1, 1));
+        assert_eq!(company.last_meeting_at, Some(epoch() - Duration::days(1)));
     }
 }
