@@ -20,9 +20,9 @@ impl ActivityLog for LocalActivity {
         let e = entry.clone();
         self.0
             .call(move |c| {
-                c.execute(
+                c.prepare_cached(
                     "INSERT OR IGNORE INTO activity (id, workspace_id, user_id, source, at, expires_at, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?.execute(
                     params![
                         e.id,
                         e.workspace_id.as_str(),
@@ -55,10 +55,11 @@ impl ActivityLog for LocalActivity {
         self.0
             .call(move |c| {
                 let tx = c.savepoint()?;
-                tx.execute("DELETE FROM activity WHERE expires_at <= ?1", params![now])?;
+                tx.prepare_cached("DELETE FROM activity WHERE expires_at <= ?1")?
+                    .execute(params![now])?;
                 let (after_at, after_id) = after.unwrap_or((i64::MAX, String::from("\u{10FFFF}")));
                 let rows = {
-                    let mut stmt = tx.prepare(
+                    let mut stmt = tx.prepare_cached(
                         "SELECT body, at, id FROM activity
                          WHERE workspace_id = ?1
                            AND (?2 IS NULL OR user_id = ?2)

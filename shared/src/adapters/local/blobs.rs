@@ -59,12 +59,11 @@ impl LocalBlobs {
         };
         let key = key.to_owned();
         db.read(move |c| {
-            Ok(c.query_row(
-                "SELECT body FROM small_blobs WHERE key = ?1",
-                params![key],
-                |r| r.get(0),
+            Ok(
+                c.prepare_cached("SELECT body FROM small_blobs WHERE key = ?1")?
+                    .query_row(params![key], |r| r.get(0))
+                    .optional()?,
             )
-            .optional()?)
         })
         .await
     }
@@ -308,7 +307,8 @@ impl BlobStore for LocalBlobs {
         if let Some(db) = &self.small {
             let key = key.to_owned();
             db.call(move |c| {
-                c.execute("DELETE FROM small_blobs WHERE key = ?1", params![key])?;
+                c.prepare_cached("DELETE FROM small_blobs WHERE key = ?1")?
+                    .execute(params![key])?;
                 Ok(())
             })
             .await?;

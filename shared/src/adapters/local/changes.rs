@@ -14,23 +14,23 @@ pub(super) fn append(
     workspace: &WorkspaceId,
     mut change: Change,
 ) -> Result<()> {
-    let seq: i64 = tx.query_row(
-        "INSERT INTO change_seq (workspace_id, last) VALUES (?1, 1)
+    let seq: i64 = tx
+        .prepare_cached(
+            "INSERT INTO change_seq (workspace_id, last) VALUES (?1, 1)
          ON CONFLICT (workspace_id) DO UPDATE SET last = last + 1
          RETURNING last",
-        params![workspace.as_str()],
-        |r| r.get(0),
-    )?;
+        )?
+        .query_row(params![workspace.as_str()], |r| r.get(0))?;
     change.seq = seq as u64;
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO changes (workspace_id, seq, expires_at, body) VALUES (?1, ?2, ?3, ?4)",
-        params![
-            workspace.as_str(),
-            seq,
-            millis(change.expires_at()),
-            serde_json::to_string(&change)?
-        ],
-    )?;
+    )?
+    .execute(params![
+        workspace.as_str(),
+        seq,
+        millis(change.expires_at()),
+        serde_json::to_string(&change)?
+    ])?;
     Ok(())
 }
 
@@ -43,7 +43,7 @@ impl ChangeFeed for LocalChanges {
         let workspace = workspace.to_string();
         self.0
             .read(move |c| {
-                let mut stmt = c.prepare(
+                let mut stmt = c.prepare_cached(
                     "SELECT body FROM changes WHERE workspace_id = ?1 AND seq > ?2
                      ORDER BY seq LIMIT ?3",
                 )?;

@@ -53,12 +53,10 @@ impl DeliveryLog for LocalDeliveries {
         self.0
             .call(move |c| {
                 let tx = c.savepoint()?;
-                tx.execute(
-                    "DELETE FROM webhook_deliveries WHERE expires_at <= ?1",
-                    params![now],
-                )?;
+                tx.prepare_cached("DELETE FROM webhook_deliveries WHERE expires_at <= ?1")?
+                    .execute(params![now])?;
                 let bodies = {
-                    let mut stmt = tx.prepare(
+                    let mut stmt = tx.prepare_cached(
                         "SELECT body FROM webhook_deliveries
                          WHERE owner = ?1 AND source = ?2 AND expires_at > ?3
                          ORDER BY received_at DESC, id DESC
@@ -86,9 +84,9 @@ impl DeliveryLog for LocalDeliveries {
         let (holder, key, value) = (holder.to_owned(), key.to_owned(), value.to_owned());
         self.0
             .call(move |c| {
-                c.execute(
+                c.prepare_cached(
                     "INSERT INTO held_deliveries (holder, key, value, expires_at) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (holder, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+                     ON CONFLICT (holder, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at")?.execute(
                     params![holder, key, value, millis(expires_at)],
                 )?;
                 Ok(())
@@ -102,12 +100,10 @@ impl DeliveryLog for LocalDeliveries {
         self.0
             .call(move |c| {
                 let tx = c.savepoint()?;
-                tx.execute(
-                    "DELETE FROM held_deliveries WHERE expires_at <= ?1",
-                    params![now],
-                )?;
+                tx.prepare_cached("DELETE FROM held_deliveries WHERE expires_at <= ?1")?
+                    .execute(params![now])?;
                 let items = {
-                    let mut stmt = tx.prepare(
+                    let mut stmt = tx.prepare_cached(
                         "SELECT key, value FROM held_deliveries WHERE holder = ?1 ORDER BY key",
                     )?;
                     let rows = stmt.query_map(params![holder], |r| {
@@ -133,12 +129,11 @@ impl DeliveryLog for LocalDeliveries {
         let (holder, key) = (holder.to_owned(), key.to_owned());
         self.0
             .call(move |c| {
-                Ok(c.query_row(
+                Ok(c.prepare_cached(
                     "DELETE FROM held_deliveries WHERE holder = ?1 AND key = ?2 AND expires_at > ?3
                      RETURNING value",
-                    params![holder, key, millis(now)],
-                    |r| r.get(0),
-                )
+                )?
+                .query_row(params![holder, key, millis(now)], |r| r.get(0))
                 .optional()?)
             })
             .await

@@ -17,17 +17,16 @@ impl DerivedStore for LocalDerived {
         let (kind, id) = (kind.to_owned(), id.to_owned());
         self.0
             .read(move |c| {
-                Ok(c.query_row(
+                Ok(c.prepare_cached(
                     "SELECT body, version FROM derived
                      WHERE workspace_id = ?1 AND user_id = ?2 AND kind = ?3 AND id = ?4",
-                    params![workspace, user, kind, id],
-                    |r| {
-                        Ok(Versioned {
-                            body: r.get(0)?,
-                            version: r.get::<_, i64>(1)? as u64,
-                        })
-                    },
-                )
+                )?
+                .query_row(params![workspace, user, kind, id], |r| {
+                    Ok(Versioned {
+                        body: r.get(0)?,
+                        version: r.get::<_, i64>(1)? as u64,
+                    })
+                })
                 .optional()?)
             })
             .await
@@ -109,10 +108,10 @@ impl DerivedStore for LocalDerived {
         let kind = kind.to_owned();
         self.0
             .call(move |c| {
-                c.execute(
+                c.prepare_cached(
                     "DELETE FROM derived WHERE workspace_id = ?1 AND user_id = ?2 AND kind = ?3",
-                    params![workspace, user, kind],
-                )?;
+                )?
+                .execute(params![workspace, user, kind])?;
                 Ok(())
             })
             .await

@@ -19,17 +19,17 @@ impl EndpointStore for LocalEndpoints {
         let e = endpoint.clone();
         self.0
             .call(move |c| {
-                c.execute(
+                c.prepare_cached(
                     "INSERT INTO webhook_endpoints (workspace_id, id, created_at, version, body)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![
-                        e.owner.workspace.as_str(),
-                        e.id.as_str(),
-                        millis(e.created_at),
-                        e.version as i64,
-                        body
-                    ],
-                )?;
+                )?
+                .execute(params![
+                    e.owner.workspace.as_str(),
+                    e.id.as_str(),
+                    millis(e.created_at),
+                    e.version as i64,
+                    body
+                ])?;
                 Ok(())
             })
             .await
@@ -44,11 +44,10 @@ impl EndpointStore for LocalEndpoints {
         let body: Option<String> = self
             .0
             .read(move |c| {
-                Ok(c.query_row(
+                Ok(c.prepare_cached(
                     "SELECT body FROM webhook_endpoints WHERE workspace_id = ?1 AND id = ?2",
-                    params![workspace, id],
-                    |r| r.get(0),
-                )
+                )?
+                .query_row(params![workspace, id], |r| r.get(0))
                 .optional()?)
             })
             .await?;
@@ -60,7 +59,7 @@ impl EndpointStore for LocalEndpoints {
         let bodies: Vec<String> = self
             .0
             .read(move |c| {
-                let mut stmt = c.prepare(
+                let mut stmt = c.prepare_cached(
                     "SELECT body FROM webhook_endpoints WHERE workspace_id = ?1
                      ORDER BY created_at, id",
                 )?;
@@ -77,17 +76,18 @@ impl EndpointStore for LocalEndpoints {
         let body = serde_json::to_string(&next)?;
         self.0
             .call(move |c| {
-                let n = c.execute(
-                    "UPDATE webhook_endpoints SET version = ?3, body = ?4
+                let n = c
+                    .prepare_cached(
+                        "UPDATE webhook_endpoints SET version = ?3, body = ?4
                      WHERE workspace_id = ?1 AND id = ?2 AND version = ?5",
-                    params![
+                    )?
+                    .execute(params![
                         next.owner.workspace.as_str(),
                         next.id.as_str(),
                         next.version as i64,
                         body,
                         (next.version - 1) as i64
-                    ],
-                )?;
+                    ])?;
                 Ok(n == 1)
             })
             .await
@@ -97,10 +97,10 @@ impl EndpointStore for LocalEndpoints {
         let (workspace, id) = (workspace.to_string(), id.to_string());
         self.0
             .call(move |c| {
-                c.execute(
+                c.prepare_cached(
                     "DELETE FROM webhook_endpoints WHERE workspace_id = ?1 AND id = ?2",
-                    params![workspace, id],
-                )?;
+                )?
+                .execute(params![workspace, id])?;
                 Ok(())
             })
             .await
@@ -140,7 +140,7 @@ impl EndpointStore for LocalEndpoints {
         let bodies: Vec<String> = self
             .0
             .read(move |c| {
-                let mut stmt = c.prepare(
+                let mut stmt = c.prepare_cached(
                     "SELECT body FROM webhook_attempts
                      WHERE workspace_id = ?1 AND endpoint_id = ?2 AND expires_at > ?3
                      ORDER BY at DESC, id DESC LIMIT ?4",

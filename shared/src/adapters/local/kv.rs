@@ -24,10 +24,10 @@ impl OnceStore for LocalOnce {
         self.0
             .call(move |c| {
                 // An expired item counts as absent: overwrite it.
-                let n = c.execute(
+                let n = c.prepare_cached(
                     "INSERT INTO once_items (key, value, expires_at) VALUES (?1, ?2, ?3)
                      ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
-                     WHERE once_items.expires_at <= ?4",
+                     WHERE once_items.expires_at <= ?4")?.execute(
                     params![key, value, millis(expires_at), millis(now)],
                 )?;
                 Ok(n == 1)
@@ -39,11 +39,10 @@ impl OnceStore for LocalOnce {
         let key = key.to_owned();
         self.0
             .call(move |c| {
-                Ok(c.query_row(
+                Ok(c.prepare_cached(
                     "DELETE FROM once_items WHERE key = ?1 AND expires_at > ?2 RETURNING value",
-                    params![key, millis(now)],
-                    |r| r.get(0),
-                )
+                )?
+                .query_row(params![key, millis(now)], |r| r.get(0))
                 .optional()?)
             })
             .await
@@ -53,11 +52,10 @@ impl OnceStore for LocalOnce {
         let key = key.to_owned();
         self.0
             .read(move |c| {
-                Ok(c.query_row(
+                Ok(c.prepare_cached(
                     "SELECT value FROM once_items WHERE key = ?1 AND expires_at > ?2",
-                    params![key, millis(now)],
-                    |r| r.get(0),
-                )
+                )?
+                .query_row(params![key, millis(now)], |r| r.get(0))
                 .optional()?)
             })
             .await
@@ -67,9 +65,9 @@ impl OnceStore for LocalOnce {
         let (key, value) = (key.to_owned(), value.to_owned());
         self.0
             .call(move |c| {
-                c.execute(
+                c.prepare_cached(
                     "INSERT INTO once_items (key, value, expires_at) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at")?.execute(
                     params![key, value, millis(expires_at)],
                 )?;
                 Ok(())
@@ -81,7 +79,8 @@ impl OnceStore for LocalOnce {
         let key = key.to_owned();
         self.0
             .call(move |c| {
-                c.execute("DELETE FROM once_items WHERE key = ?1", params![key])?;
+                c.prepare_cached("DELETE FROM once_items WHERE key = ?1")?
+                    .execute(params![key])?;
                 Ok(())
             })
             .await
@@ -103,10 +102,10 @@ impl LeaseStore for LocalLeases {
         let (name, owner) = (name.to_owned(), owner.to_owned());
         self.0
             .call(move |c| {
-                let n = c.execute(
+                let n = c.prepare_cached(
                     "INSERT INTO leases (name, owner, expires_at) VALUES (?1, ?2, ?3)
                      ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
-                     WHERE leases.expires_at <= ?4 OR leases.owner = excluded.owner",
+                     WHERE leases.expires_at <= ?4 OR leases.owner = excluded.owner")?.execute(
                     params![name, owner, millis(expires_at), millis(now)],
                 )?;
                 Ok(n == 1)
@@ -118,10 +117,8 @@ impl LeaseStore for LocalLeases {
         let (name, owner) = (name.to_owned(), owner.to_owned());
         self.0
             .call(move |c| {
-                c.execute(
-                    "DELETE FROM leases WHERE name = ?1 AND owner = ?2",
-                    params![name, owner],
-                )?;
+                c.prepare_cached("DELETE FROM leases WHERE name = ?1 AND owner = ?2")?
+                    .execute(params![name, owner])?;
                 Ok(())
             })
             .await
@@ -160,10 +157,10 @@ impl CounterStore for LocalCounters {
         let name = name.to_owned();
         self.0
             .call(move |c| {
-                c.execute(
+                c.prepare_cached(
                     "UPDATE counters SET value = value - 1 WHERE name = ?1 AND value > 0",
-                    params![name],
-                )?;
+                )?
+                .execute(params![name])?;
                 Ok(())
             })
             .await
@@ -191,18 +188,24 @@ impl CounterStore for LocalCounters {
 pub async fn purge_expired(db: &Db, now: DateTime<Utc>) -> Result<usize> {
     db.call(move |c| {
         let now = millis(now);
-        let mut n = c.execute(
-            "DELETE FROM once_items WHERE expires_at <= ?1",
-            params![now],
-        )?;
-        n += c.execute("DELETE FROM leases WHERE expires_at <= ?1", params![now])?;
-        n += c.execute("DELETE FROM counters WHERE expires_at <= ?1", params![now])?;
-        n += c.execute("DELETE FROM jobs WHERE expires_at <= ?1", params![now])?;
-        n += c.execute("DELETE FROM changes WHERE expires_at <= ?1", params![now])?;
-        n += c.execute(
-            "DELETE FROM webhook_attempts WHERE expires_at <= ?1",
-            params![now],
-        )?;
+        let mut n = c
+            .prepare_cached("DELETE FROM once_items WHERE expires_at <= ?1")?
+            .execute(params![now])?;
+        n += c
+            .prepare_cached("DELETE FROM leases WHERE expires_at <= ?1")?
+            .execute(params![now])?;
+        n += c
+            .prepare_cached("DELETE FROM counters WHERE expires_at <= ?1")?
+            .execute(params![now])?;
+        n += c
+            .prepare_cached("DELETE FROM jobs WHERE expires_at <= ?1")?
+            .execute(params![now])?;
+        n += c
+            .prepare_cached("DELETE FROM changes WHERE expires_at <= ?1")?
+            .execute(params![now])?;
+        n += c
+            .prepare_cached("DELETE FROM webhook_attempts WHERE expires_at <= ?1")?
+            .execute(params![now])?;
         Ok(n)
     })
     .await

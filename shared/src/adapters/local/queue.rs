@@ -53,8 +53,8 @@ impl LocalQueue {
                 let tx = c.savepoint()?;
                 let now = now_millis() + delay.as_millis() as i64;
                 for body in bodies {
-                    tx.execute(
-                        "INSERT INTO queue_messages (id, queue, body, visible_at) VALUES (?1, ?2, ?3, ?4)",
+                    tx.prepare_cached(
+                        "INSERT INTO queue_messages (id, queue, body, visible_at) VALUES (?1, ?2, ?3, ?4)")?.execute(
                         params![uuid::Uuid::new_v4().to_string(), name, body, now],
                     )?;
                 }
@@ -181,7 +181,9 @@ mod tests {
         // Creates the schema and runs every migration.
         drop(Db::open(&path).unwrap());
         let conn = rusqlite::Connection::open(&path).unwrap();
-        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let mut stmt = conn
+            .prepare_cached(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
         let unbound = std::iter::repeat_n(rusqlite::types::Null, stmt.parameter_count());
         let rows = stmt
             .query_map(rusqlite::params_from_iter(unbound), |r| {

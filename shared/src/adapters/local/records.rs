@@ -144,7 +144,7 @@ impl RecordingReader for LocalRecordings {
             .read(move |c| {
                 let (after_sort, after_id) =
                     after.unwrap_or((i64::MAX, String::from("\u{10FFFF}")));
-                let mut stmt = c.prepare(
+                let mut stmt = c.prepare_cached(
                     "SELECT body, sort_time, id FROM recordings
                      WHERE workspace_id = ?1 AND (user_id = ?2 OR sharing = 'workspace')
                        AND (?3 IS NULL OR source = ?3)
@@ -176,12 +176,12 @@ impl RecordingReader for LocalRecordings {
         let (workspace, user) = (owner.workspace.to_string(), owner.user.to_string());
         self.0
             .read(move |c| {
-                let n: i64 = c.query_row(
-                    "SELECT COUNT(*) FROM recordings
+                let n: i64 = c
+                    .prepare_cached(
+                        "SELECT COUNT(*) FROM recordings
                      WHERE workspace_id = ?1 AND user_id = ?2 AND source = ?3",
-                    params![workspace, user, source.as_str()],
-                    |r| r.get(0),
-                )?;
+                    )?
+                    .query_row(params![workspace, user, source.as_str()], |r| r.get(0))?;
                 Ok(n as u64)
             })
             .await
@@ -196,10 +196,10 @@ impl RecordingWriter for LocalRecordings {
         self.0
             .call(move |c| {
                 let tx = c.savepoint()?;
-                let result = inserted(tx.execute(
+                let result = inserted(tx.prepare_cached(
                     "INSERT INTO recordings (id, workspace_id, user_id, sharing, source, external_id,
                          sort_time, search_text, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?.execute(
                     params![
                         rec.id.as_str(),
                         rec.workspace_id.as_str(),
@@ -228,9 +228,9 @@ impl RecordingWriter for LocalRecordings {
         self.0
             .call(move |c| {
                 let tx = c.savepoint()?;
-                let n = tx.execute(
+                let n = tx.prepare_cached(
                     "UPDATE recordings SET sort_time = ?2, search_text = ?3, sharing = ?4, body = ?5
-                     WHERE id = ?1 AND workspace_id = ?6 AND user_id = ?7",
+                     WHERE id = ?1 AND workspace_id = ?6 AND user_id = ?7")?.execute(
                     params![
                         rec.id.as_str(),
                         millis(rec.sort_time()),
@@ -254,11 +254,12 @@ impl RecordingWriter for LocalRecordings {
         let (workspace, user) = (owner.workspace.to_string(), owner.user.to_string());
         self.0
             .call(move |c| {
-                let n = c.execute(
-                    "UPDATE recordings SET sharing = ?4, body = json_set(body, '$.sharing', ?4)
+                let n = c
+                    .prepare_cached(
+                        "UPDATE recordings SET sharing = ?4, body = json_set(body, '$.sharing', ?4)
                      WHERE workspace_id = ?1 AND user_id = ?2 AND source = ?3 AND sharing != ?4",
-                    params![workspace, user, source.as_str(), sharing.as_str()],
-                )?;
+                    )?
+                    .execute(params![workspace, user, source.as_str(), sharing.as_str()])?;
                 Ok(n as u64)
             })
             .await
@@ -273,7 +274,7 @@ fn connections_where(
     clause: &str,
     args: impl rusqlite::Params,
 ) -> Result<Vec<Connection>> {
-    let mut stmt = c.prepare(&format!("SELECT body FROM connections WHERE {clause}"))?;
+    let mut stmt = c.prepare_cached(&format!("SELECT body FROM connections WHERE {clause}"))?;
     let bodies = stmt
         .query_map(args, |r| r.get::<_, String>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -287,10 +288,10 @@ impl ConnectionStore for LocalConnections {
         let body = serde_json::to_string(connection)?;
         self.0
             .call(move |c| {
-                inserted(c.execute(
+                inserted(c.prepare_cached(
                     "INSERT INTO connections (id, workspace_id, user_id, source, status, route_key,
                          created_at, version, body)
-                     VALUES (?1, ?9, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                     VALUES (?1, ?9, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?.execute(
                     params![
                         conn.id.as_str(),
                         conn.user_id.as_str(),
@@ -373,7 +374,7 @@ impl ConnectionStore for LocalConnections {
         self.0
             .read(move |c| {
                 let (after_created, after_id) = after.unwrap_or((i64::MIN, String::new()));
-                let mut stmt = c.prepare(
+                let mut stmt = c.prepare_cached(
                     "SELECT body, created_at, id FROM connections
                      WHERE status != 'disconnected' AND (created_at > ?1 OR (created_at = ?1 AND id > ?2))
                      ORDER BY created_at, id LIMIT ?3",
@@ -392,9 +393,9 @@ impl ConnectionStore for LocalConnections {
         let body = serde_json::to_string(&next)?;
         self.0
             .call(move |c| {
-                let n = c.execute(
+                let n = c.prepare_cached(
                     "UPDATE connections SET status = ?2, route_key = ?3, version = ?4, body = ?5
-                     WHERE id = ?1 AND version = ?6",
+                     WHERE id = ?1 AND version = ?6")?.execute(
                     params![
                         next.id.as_str(),
                         next.status.as_str(),
@@ -421,12 +422,12 @@ impl JobStore for LocalJobs {
         self.0
             .call(move |c| {
                 let running = (job.status == JobStatus::Running).then(|| millis(job.updated_at));
-                c.execute(
+                c.prepare_cached(
                     "INSERT INTO jobs (id, user_id, source, created_at, expires_at, running_updated_at, body,
                          workspace_id)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                      ON CONFLICT (id) DO UPDATE SET body = excluded.body, expires_at = excluded.expires_at,
-                         running_updated_at = excluded.running_updated_at",
+                         running_updated_at = excluded.running_updated_at")?.execute(
                     params![
                         job.id.as_str(),
                         job.user_id.as_str(),
@@ -470,7 +471,7 @@ impl JobStore for LocalJobs {
         let source = source.map(|s| s.as_str().to_owned());
         self.0
             .read(move |c| {
-                let mut stmt = c.prepare(
+                let mut stmt = c.prepare_cached(
                     "SELECT body FROM jobs WHERE workspace_id = ?1 AND user_id = ?2
                          AND (?3 IS NULL OR source = ?3)
                      ORDER BY created_at DESC, id DESC LIMIT ?4",
@@ -492,7 +493,7 @@ impl JobStore for LocalJobs {
     ) -> Result<Vec<SyncJob>> {
         self.0
             .read(move |c| {
-                let mut stmt = c.prepare(
+                let mut stmt = c.prepare_cached(
                     "SELECT body FROM jobs WHERE running_updated_at IS NOT NULL
                          AND running_updated_at < ?1
                      ORDER BY running_updated_at, id LIMIT ?2",
@@ -518,18 +519,18 @@ impl UploadStore for LocalUploads {
         let body = serde_json::to_string(&upload)?;
         self.0
             .call(move |c| {
-                c.execute(
+                c.prepare_cached(
                     "INSERT INTO uploads (id, workspace_id, user_id, created_at, body)
                      VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (id) DO UPDATE SET body = excluded.body",
-                    params![
-                        upload.id.as_str(),
-                        upload.workspace_id.as_str(),
-                        upload.user_id.as_str(),
-                        millis(upload.created_at),
-                        body
-                    ],
-                )?;
+                )?
+                .execute(params![
+                    upload.id.as_str(),
+                    upload.workspace_id.as_str(),
+                    upload.user_id.as_str(),
+                    millis(upload.created_at),
+                    body
+                ])?;
                 Ok(())
             })
             .await
@@ -556,7 +557,7 @@ impl UploadStore for LocalUploads {
         let (workspace, user) = (owner.workspace.to_string(), owner.user.to_string());
         self.0
             .read(move |c| {
-                let mut stmt = c.prepare(
+                let mut stmt = c.prepare_cached(
                     "SELECT body FROM uploads WHERE workspace_id = ?1 AND user_id = ?2
                      ORDER BY created_at DESC, id DESC LIMIT ?3",
                 )?;
