@@ -28,6 +28,7 @@ macro_rules! backend_contract {
             the_change_feed_numbers_commits_in_order_without_gaps,
             recordings_list_newest_first_in_pages_with_search,
             recording_update_replaces_content,
+            recordings_read_back_whole,
             cursors_the_backend_did_not_hand_out_are_invalid,
             once_item_is_taken_once_and_never_after_expiry,
             once_insert_respects_live_items_and_release,
@@ -1817,4 +1818,37 @@ pub async fn derived_documents_change_together_or_not_at_all(b: &TestBackend) {
         ["s1", &format!("s1/r{winner}"), "s10/r1", "s2/r1"]
     );
     assert_eq!(store.list(&ann, "link").await.unwrap().len(), 4);
+}
+
+pub async fn recordings_read_back_whole(b: &TestBackend) {
+    let alice = member("alice");
+    let store = &b.services.recordings;
+    let mut rec = recording(
+        &alice,
+        meeting(Source::Fathom, "m-1", "Quarterly Review", 0),
+    );
+    assert!(rec.search_text.contains("quarterly review"));
+    store.insert_if_absent(&rec).await.unwrap();
+    assert_eq!(
+        store.get(&alice, &rec.id).await.unwrap().as_ref(),
+        Some(&rec)
+    );
+    let key = (rec.source, rec.external_id.clone());
+    let found = store.find_by_key(&alice, key.0, &key.1).await.unwrap();
+    assert_eq!(found.as_ref(), Some(&rec));
+    rec.title = "Quarterly Review, rescheduled".into();
+    rec.search_text = "quarterly review, rescheduled".into();
+    store.update(&rec).await.unwrap();
+    let listed = store
+        .list(
+            &alice,
+            &RecordingQuery {
+                limit: 10,
+                text: Some("rescheduled".into()),
+                ..RecordingQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.items, [rec], "with its search text");
 }

@@ -1,7 +1,7 @@
 //! The activity log in SQLite. Expired entries are deleted whenever the log is read (DynamoDB's
 //! TTL does this in AWS).
 
-use super::db::{millis, Db};
+use super::db::{from_json, millis, Db};
 use super::records::{decode_cursor, keyset_page, keyset_row};
 use crate::domain::{ActivityEntry, Source, UserId, WorkspaceId};
 use crate::ports::{ActivityLog, Page};
@@ -82,7 +82,7 @@ impl ActivityLog for LocalActivity {
                     rows.collect::<rusqlite::Result<Vec<_>>>()?
                 };
                 tx.commit()?;
-                keyset_page(rows, limit)
+                keyset_page(rows, limit, |body: String| from_json(&body))
             })
             .await
     }

@@ -47,30 +47,62 @@ pub(super) fn decode_cursor(cursor: &str) -> Result<(i64, String)> {
     parsed.ok_or_else(|| InvalidCursor.into())
 }
 
+/// A recording as stored: its body without the search text, which has a column of its own
+/// (what searches match), and that text.
+fn stored_recording(recording: &Recording) -> Result<(String, String)> {
+    let mut stored = recording.clone();
+    let search_text = std::mem::take(&mut stored.search_text);
+    Ok((serde_json::to_string(&stored)?, search_text))
+}
+
+fn read_recording((body, search_text): (String, String)) -> Result<Recording> {
+    let mut recording: Recording = from_json(&body)?;
+    recording.search_text = search_text;
+    Ok(recording)
+}
+
 /// The one row's JSON body, decoded.
 fn one<T: serde::de::DeserializeOwned>(
     c: &rusqlite::Connection,
     sql: &str,
     args: impl rusqlite::Params,
 ) -> Result<Option<T>> {
-    let body: Option<String> = c.query_row(sql, args, |r| r.get(0)).optional()?;
+    let body: Option<String> = c
+        .prepare_cached(sql)?
+        .query_row(args, |r| r.get(0))
+        .optional()?;
     body.as_deref().map(from_json).transpose()
 }
 
-/// Rows of `(body, sort value, id)` fetched with `limit + 1`, cut to a page with its cursor.
-pub(super) fn keyset_page<T: serde::de::DeserializeOwned>(
-    rows: Vec<(String, i64, String)>,
+/// The one recording `sql` selects (`body, search_text`), if any.
+fn one_recording(
+    c: &rusqlite::Connection,
+    sql: &str,
+    args: impl rusqlite::Params,
+) -> Result<Option<Recording>> {
+    c.prepare_cached(sql)?
+        .query_row(args, |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .map(read_recording)
+        .transpose()
+}
+
+/// Rows of `(row, sort value, id)` fetched with `limit + 1`, cut to a page with its cursor;
+/// `decode` makes an item of a row.
+pub(super) fn keyset_page<R, T>(
+    rows: Vec<(R, i64, String)>,
     limit: usize,
+    decode: impl Fn(R) -> Result<T>,
 ) -> Result<Page<T>> {
     let more = rows.len() > limit;
-    let page: Vec<_> = rows.into_iter().take(limit).collect();
+    let mut page: Vec<_> = rows.into_iter().take(limit).collect();
     let next_cursor = match page.last() {
         Some((_, sort, id)) if more => Some(encode_cursor(*sort, id)),
         _ => None,
     };
     let items = page
-        .iter()
-        .map(|(body, _, _)| from_json(body))
+        .drain(..)
+        .map(|(row, _, _)| decode(row))
         .collect::<Result<_>>()?;
     Ok(Page { items, next_cursor })
 }
@@ -101,9 +133,9 @@ impl RecordingReader for LocalRecordings {
         );
         self.0
             .read(move |c| {
-                one(
+                one_recording(
                     c,
-                    "SELECT body FROM recordings WHERE id = ?1 AND workspace_id = ?2
+                    "SELECT body, search_text FROM recordings WHERE id = ?1 AND workspace_id = ?2
                          AND (user_id = ?3 OR sharing = 'workspace')",
                     params![id, workspace, user],
                 )
@@ -124,9 +156,9 @@ impl RecordingReader for LocalRecordings {
         );
         self.0
             .read(move |c| {
-                one(
+                one_recording(
                     c,
-                    "SELECT body FROM recordings WHERE workspace_id = ?1 AND user_id = ?2
+                    "SELECT body, search_text FROM recordings WHERE workspace_id = ?1 AND user_id = ?2
                          AND source = ?3 AND external_id = ?4",
                     params![workspace, user, source.as_str(), external_id],
                 )
@@ -145,7 +177,7 @@ impl RecordingReader for LocalRecordings {
                 let (after_sort, after_id) =
                     after.unwrap_or((i64::MAX, String::from("\u{10FFFF}")));
                 let mut stmt = c.prepare_cached(
-                    "SELECT body, sort_time, id FROM recordings
+                    "SELECT body, search_text, sort_time, id FROM recordings
                      WHERE workspace_id = ?1 AND (user_id = ?2 OR sharing = 'workspace')
                        AND (?3 IS NULL OR source = ?3)
                        AND (?4 IS NULL OR search_text LIKE ?4 ESCAPE '\\')
@@ -164,10 +196,10 @@ impl RecordingReader for LocalRecordings {
                             after_id,
                             (limit + 1) as i64
                         ],
-                        keyset_row,
+                        |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?, r.get(3)?)),
                     )?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
-                keyset_page(rows, limit)
+                keyset_page(rows, limit, read_recording)
             })
             .await
     }
@@ -192,7 +224,7 @@ impl RecordingReader for LocalRecordings {
 impl RecordingWriter for LocalRecordings {
     async fn insert_if_absent(&self, recording: &Recording) -> Result<Inserted> {
         let rec = recording.clone();
-        let body = serde_json::to_string(recording)?;
+        let (body, search_text) = stored_recording(recording)?;
         self.0
             .call(move |c| {
                 let tx = c.savepoint()?;
@@ -208,7 +240,7 @@ impl RecordingWriter for LocalRecordings {
                         rec.source.as_str(),
                         rec.external_id.as_str(),
                         millis(rec.sort_time()),
-                        rec.search_text,
+                        search_text,
                         body
                     ],
                 ))?;
@@ -224,7 +256,7 @@ impl RecordingWriter for LocalRecordings {
 
     async fn update(&self, recording: &Recording) -> Result<()> {
         let rec = recording.clone();
-        let body = serde_json::to_string(recording)?;
+        let (body, search_text) = stored_recording(recording)?;
         self.0
             .call(move |c| {
                 let tx = c.savepoint()?;
@@ -234,7 +266,7 @@ impl RecordingWriter for LocalRecordings {
                     params![
                         rec.id.as_str(),
                         millis(rec.sort_time()),
-                        rec.search_text,
+                        search_text,
                         rec.sharing.as_str(),
                         body,
                         rec.workspace_id.as_str(),
@@ -382,7 +414,7 @@ impl ConnectionStore for LocalConnections {
                 let rows = stmt
                     .query_map(params![after_created, after_id, (limit + 1) as i64], keyset_row)?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
-                keyset_page(rows, limit)
+                keyset_page(rows, limit, |body: String| from_json(&body))
             })
             .await
     }
