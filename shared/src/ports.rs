@@ -62,6 +62,9 @@ pub trait RecordingReader: Send + Sync {
     async fn list(&self, viewer: &Tenant, query: &RecordingQuery) -> Result<Page<Recording>>;
     /// How many recordings of `source` `owner` has.
     async fn count(&self, owner: &Tenant, source: Source) -> Result<u64>;
+    /// How many recordings of each source `owner` has, in one read (every source is there,
+    /// zero when it has none).
+    async fn count_by_source(&self, owner: &Tenant) -> Result<BTreeMap<Source, u64>>;
 }
 
 #[async_trait]

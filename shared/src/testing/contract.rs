@@ -585,6 +585,15 @@ pub async fn recordings_list_newest_first_in_pages_with_search(b: &TestBackend) 
     };
     assert_eq!(store.list(&alice, &query).await.unwrap().items.len(), 12);
     assert_eq!(store.count(&alice, Source::Fathom).await.unwrap(), 13);
+    let counts = store.count_by_source(&alice).await.unwrap();
+    assert_eq!(
+        counts.into_iter().collect::<Vec<_>>(),
+        [
+            (Source::Fathom, 13),
+            (Source::Zoom, 0),
+            (Source::Upload, 12)
+        ]
+    );
 }
 
 pub async fn cursors_the_backend_did_not_hand_out_are_invalid(b: &TestBackend) {

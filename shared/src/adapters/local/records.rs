@@ -17,6 +17,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
+use std::collections::BTreeMap;
 
 fn is_unique_violation(err: &rusqlite::Error) -> bool {
     matches!(err, rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::ConstraintViolation)
@@ -215,6 +216,28 @@ impl RecordingReader for LocalRecordings {
                     )?
                     .query_row(params![workspace, user, source.as_str()], |r| r.get(0))?;
                 Ok(n as u64)
+            })
+            .await
+    }
+
+    async fn count_by_source(&self, owner: &Tenant) -> Result<BTreeMap<Source, u64>> {
+        let (workspace, user) = (owner.workspace.to_string(), owner.user.to_string());
+        self.0
+            .read(move |c| {
+                let mut counts: BTreeMap<Source, u64> =
+                    Source::ALL.into_iter().map(|s| (s, 0)).collect();
+                let mut stmt = c.prepare_cached(
+                    "SELECT source, COUNT(*) FROM recordings
+                     WHERE workspace_id = ?1 AND user_id = ?2 GROUP BY source",
+                )?;
+                let rows = stmt.query_map(params![workspace, user], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                })?;
+                for row in rows {
+                    let (source, n) = row?;
+                    counts.insert(Source::parse(&source)?, n as u64);
+                }
+                Ok(counts)
             })
             .await
     }

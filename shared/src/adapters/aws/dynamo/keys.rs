@@ -81,7 +81,7 @@ impl Key {
 
     /// The sort-key prefix of a member's recordings from `source`.
     pub fn recordings_of(source: Source) -> String {
-        format!("REC#{source}#")
+        format!("{RECORDINGS_PREFIX}{source}#")
     }
 
     pub fn recording_pointer(id: &RecordingId) -> Self {
@@ -254,6 +254,9 @@ pub(super) fn webhooks_partition(workspace: &WorkspaceId) -> String {
 }
 
 /// A member's derived documents of one kind (kinds are fixed words without `#`).
+/// The sort-key prefix of a member's recordings (`REC#{source}#{external_id}`).
+pub const RECORDINGS_PREFIX: &str = "REC#";
+
 pub(super) fn derived_partition(owner: &Tenant, kind: &str) -> String {
     format!("DERIVED#{kind}#{} {}", owner.workspace, owner.user)
 }

@@ -536,6 +536,33 @@ impl DynamoStore {
         }
     }
 
+    /// The sort key of every matching item, reading no other attribute.
+    async fn sort_keys(&self, query: &Query<'_>) -> Result<Vec<String>> {
+        let mut keys = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .query_request(query)
+                .projection_expression("#sort_key")
+                .expression_attribute_names("#sort_key", query.index.sort_key)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk_error("DynamoDB Query", e))?;
+            for item in output.items.unwrap_or_default() {
+                let key = item
+                    .get(query.index.sort_key)
+                    .and_then(|v| v.as_s().ok())
+                    .context("a listed item has no sort key")?;
+                keys.push(key.clone());
+            }
+            start = output.last_evaluated_key.filter(|key| !key.is_empty());
+            if start.is_none() {
+                return Ok(keys);
+            }
+        }
+    }
+
     async fn count_items(&self, query: &Query<'_>) -> Result<u64> {
         let mut total = 0u64;
         let mut start = None;

@@ -12,9 +12,10 @@ use crate::ports::{
     ConnectionStore, Inserted, JobStore, Page, RecordingQuery, RecordingReader, RecordingWriter,
     UploadStore,
 };
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 
 fn convert<T: TryFrom<Item, Error = anyhow::Error>>(items: Vec<Item>) -> Result<Vec<T>> {
     items.into_iter().map(T::try_from).collect()
@@ -95,6 +96,21 @@ impl RecordingReader for DynamoStore {
         let mut recordings = Query::new(&TABLE, keys::member_partition(owner));
         recordings.sort_prefix = Some(Key::recordings_of(source));
         self.count_items(&recordings).await
+    }
+
+    async fn count_by_source(&self, owner: &Tenant) -> Result<BTreeMap<Source, u64>> {
+        let mut recordings = Query::new(&TABLE, keys::member_partition(owner));
+        recordings.sort_prefix = Some(keys::RECORDINGS_PREFIX.to_owned());
+        let mut counts: BTreeMap<Source, u64> = Source::ALL.into_iter().map(|s| (s, 0)).collect();
+        for key in self.sort_keys(&recordings).await? {
+            let source = key
+                .strip_prefix(keys::RECORDINGS_PREFIX)
+                .and_then(|rest| rest.split_once('#'))
+                .and_then(|(source, _)| Source::parse(source).ok())
+                .with_context(|| format!("a recording's key `{key}` names no source"))?;
+            *counts.entry(source).or_default() += 1;
+        }
+        Ok(counts)
     }
 }
 
