@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-fn parse<T: DeserializeOwned>(kind: &str, id: &str, body: &str) -> Result<T> {
+pub(super) fn parse<T: DeserializeOwned>(kind: &str, id: &str, body: &str) -> Result<T> {
     serde_json::from_str(body).with_context(|| format!("a stored {kind} `{id}` does not read"))
 }
 

@@ -3,10 +3,11 @@
 //! items however long a member's history is. A link and its summary change in one write, on
 //! the versions read, so the summary always counts exactly the links stored.
 
+use super::documents::parse;
 use crate::domain::{RecordingId, Tenant};
-use crate::ports::{DerivedWrite, Versioned};
+use crate::ports::DerivedWrite;
 use crate::services::Services;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -37,11 +38,6 @@ impl Linked<'_> {
     }
 }
 
-fn parse<T: DeserializeOwned>(kind: &str, id: &str, stored: &Versioned) -> Result<T> {
-    serde_json::from_str(&stored.body)
-        .with_context(|| format!("a stored {kind} `{id}` does not read"))
-}
-
 /// Every link of `linked`, in id order.
 pub(crate) async fn links<L: DeserializeOwned>(
     services: &Services,
@@ -53,7 +49,7 @@ pub(crate) async fn links<L: DeserializeOwned>(
         .list_prefixed(owner, linked.link_kind, &linked.prefix())
         .await?
         .iter()
-        .map(|(id, stored)| parse(linked.link_kind, id, stored))
+        .map(|(id, stored)| parse(linked.link_kind, id, &stored.body))
         .collect()
 }
 
@@ -79,11 +75,11 @@ pub(crate) async fn set_link<S: Summary>(
         )?;
         let current: Option<S> = summary
             .as_ref()
-            .map(|s| parse(linked.summary_kind, linked.id, s))
+            .map(|s| parse(linked.summary_kind, linked.id, &s.body))
             .transpose()?;
         let old: Option<S::Link> = stored_link
             .as_ref()
-            .map(|l| parse(linked.link_kind, &link_id, l))
+            .map(|l| parse(linked.link_kind, &link_id, &l.body))
             .transpose()?;
         if link.is_none() && old.is_none() {
             return Ok(()); // nothing to take out
@@ -100,7 +96,7 @@ pub(crate) async fn set_link<S: Summary>(
                     .await?
                 {
                     if id != link_id {
-                        all.push(parse(linked.link_kind, &id, &stored)?);
+                        all.push(parse(linked.link_kind, &id, &stored.body)?);
                     }
                 }
                 all.extend(link.cloned());
