@@ -7,6 +7,9 @@ use anyhow::{bail, Context, Result};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+/// How often an update reads again after another writer got there first.
+pub(super) const UPDATE_ATTEMPTS: usize = 20;
+
 pub(super) fn parse<T: DeserializeOwned>(kind: &str, id: &str, body: &str) -> Result<T> {
     serde_json::from_str(body).with_context(|| format!("a stored {kind} `{id}` does not read"))
 }
@@ -51,7 +54,7 @@ where
     T: Serialize + DeserializeOwned + PartialEq + Clone,
     F: Fn(Option<T>) -> Option<T>,
 {
-    for _ in 0..20 {
+    for _ in 0..UPDATE_ATTEMPTS {
         let stored = services.derived.get(owner, kind, id).await?;
         let current: Option<T> = stored
             .as_ref()

@@ -3,7 +3,7 @@
 //! items however long a member's history is. A link and its summary change in one write, on
 //! the versions read, so the summary always counts exactly the links stored.
 
-use super::documents::parse;
+use super::documents::{parse, UPDATE_ATTEMPTS};
 use crate::domain::{RecordingId, Tenant};
 use crate::ports::DerivedWrite;
 use crate::services::Services;
@@ -68,7 +68,7 @@ pub(crate) async fn set_link<S: Summary>(
 ) -> Result<()> {
     let link_id = linked.link_id(recording);
     let derived = &services.derived;
-    for _ in 0..20 {
+    for _ in 0..UPDATE_ATTEMPTS {
         let (summary, stored_link) = tokio::try_join!(
             derived.get(owner, linked.summary_kind, linked.id),
             derived.get(owner, linked.link_kind, &link_id),

@@ -244,6 +244,8 @@ struct Query<'a> {
     sort_prefix: Option<String>,
     filter: Option<Expr>,
     newest_first: bool,
+    /// Read only the sort key of each item (a count by key, say), not the whole item.
+    sort_key_only: bool,
 }
 
 impl<'a> Query<'a> {
@@ -254,6 +256,7 @@ impl<'a> Query<'a> {
             sort_prefix: None,
             filter: None,
             newest_first: false,
+            sort_key_only: false,
         }
     }
 
@@ -464,6 +467,10 @@ impl DynamoStore {
             request = request.filter_expression(&filter.text);
             expr = expr.and(filter.clone());
         }
+        if query.sort_key_only {
+            request = request.projection_expression("#sort_key");
+            expr = expr.alias("#sort_key", query.index.sort_key);
+        }
         request
             .set_expression_attribute_names(expr.names())
             .set_expression_attribute_values(expr.values())
@@ -532,33 +539,6 @@ impl DynamoStore {
             start = output.last_evaluated_key.filter(|key| !key.is_empty());
             if start.is_none() {
                 return Ok(items);
-            }
-        }
-    }
-
-    /// The sort key of every matching item, reading no other attribute.
-    async fn sort_keys(&self, query: &Query<'_>) -> Result<Vec<String>> {
-        let mut keys = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .query_request(query)
-                .projection_expression("#sort_key")
-                .expression_attribute_names("#sort_key", query.index.sort_key)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| sdk_error("DynamoDB Query", e))?;
-            for item in output.items.unwrap_or_default() {
-                let key = item
-                    .get(query.index.sort_key)
-                    .and_then(|v| v.as_s().ok())
-                    .context("a listed item has no sort key")?;
-                keys.push(key.clone());
-            }
-            start = output.last_evaluated_key.filter(|key| !key.is_empty());
-            if start.is_none() {
-                return Ok(keys);
             }
         }
     }

@@ -101,8 +101,13 @@ impl RecordingReader for DynamoStore {
     async fn count_by_source(&self, owner: &Tenant) -> Result<BTreeMap<Source, u64>> {
         let mut recordings = Query::new(&TABLE, keys::member_partition(owner));
         recordings.sort_prefix = Some(keys::RECORDINGS_PREFIX.to_owned());
+        recordings.sort_key_only = true;
         let mut counts: BTreeMap<Source, u64> = Source::ALL.into_iter().map(|s| (s, 0)).collect();
-        for key in self.sort_keys(&recordings).await? {
+        for item in self.query_all(&recordings).await? {
+            let key = item
+                .get(keys::SK)
+                .and_then(|v| v.as_s().ok())
+                .context("a listed recording has no sort key")?;
             let source = key
                 .strip_prefix(keys::RECORDINGS_PREFIX)
                 .and_then(|rest| rest.split_once('#'))
