@@ -49,11 +49,11 @@ pub(super) fn decode_cursor(cursor: &str) -> Result<(i64, String)> {
 }
 
 /// A recording as stored: its body without the search text, which has a column of its own
-/// (what searches match), and that text.
-fn stored_recording(recording: &Recording) -> Result<(String, String)> {
+/// (what searches match), that text, and the recording without it (for its change entry).
+fn stored_recording(recording: &Recording) -> Result<(String, String, Recording)> {
     let mut stored = recording.clone();
     let search_text = std::mem::take(&mut stored.search_text);
-    Ok((serde_json::to_string(&stored)?, search_text))
+    Ok((serde_json::to_string(&stored)?, search_text, stored))
 }
 
 fn read_recording((body, search_text): (String, String)) -> Result<Recording> {
@@ -246,8 +246,7 @@ impl RecordingReader for LocalRecordings {
 #[async_trait]
 impl RecordingWriter for LocalRecordings {
     async fn insert_if_absent(&self, recording: &Recording) -> Result<Inserted> {
-        let rec = recording.clone();
-        let (body, search_text) = stored_recording(recording)?;
+        let (body, search_text, rec) = stored_recording(recording)?;
         self.0
             .call(move |c| {
                 let tx = c.savepoint()?;
@@ -278,8 +277,7 @@ impl RecordingWriter for LocalRecordings {
     }
 
     async fn update(&self, recording: &Recording) -> Result<()> {
-        let rec = recording.clone();
-        let (body, search_text) = stored_recording(recording)?;
+        let (body, search_text, rec) = stored_recording(recording)?;
         self.0
             .call(move |c| {
                 let tx = c.savepoint()?;
