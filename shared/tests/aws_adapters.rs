@@ -13,7 +13,9 @@ use aws_sdk_sqs::operation::send_message_batch::{SendMessageBatchInput, SendMess
 use aws_sdk_sqs::types::{BatchResultErrorEntry, SendMessageBatchResultEntry};
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use bytes::Bytes;
-use pipeline::adapters::aws::{load_secrets, table_definition, Backoff, DynamoStore, SqsQueue};
+use pipeline::adapters::aws::{
+    load_secrets, table_definition, Backoff, DynamoStore, S3BlobStore, SqsQueue,
+};
 use pipeline::crypto::{SealingKey, SecretString};
 use pipeline::domain::Source;
 use pipeline::ports::{Inserted, Queue, RecordingQuery, RecordingWriter};
@@ -110,16 +112,15 @@ async fn a_presigned_put_uploads_from_outside_the_sdk() {
             .unwrap(),
         Some(audio)
     );
-    let head = b
-        .clients
-        .s3
-        .head_object()
-        .bucket(&b.resources.audio_bucket)
-        .key("uploads/alice/u1/call.mp3")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(head.content_type(), Some("audio/mpeg"));
+    let s3 = S3BlobStore::new(
+        &MotoServer::shared().sdk_config().await,
+        &b.resources.audio_bucket,
+    )
+    .unwrap();
+    assert_eq!(
+        s3.content_type("uploads/alice/u1/call.mp3").await.unwrap(),
+        Some("audio/mpeg".to_owned())
+    );
 }
 
 #[tokio::test]

@@ -149,8 +149,12 @@ impl MotoServer {
         let sdk = self.sdk_config().await;
         let clients = Clients::new(&sdk);
         let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
-        let resources =
-            create_resources(&clients, &ResourceSpec::named(&prefix, max_receive_count)).await?;
+        let resources = create_resources(
+            &sdk,
+            &clients,
+            &ResourceSpec::named(&prefix, max_receive_count),
+        )
+        .await?;
         let secret = serde_json::json!({ "TOKEN_SEALING_KEY": SealingKey::generate_base64() });
         let secrets_arn = clients
             .secrets

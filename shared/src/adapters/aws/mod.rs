@@ -44,8 +44,6 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
-    #[cfg(feature = "s3")]
-    pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
 }
@@ -54,8 +52,6 @@ impl Clients {
     pub fn new(sdk: &SdkConfig) -> Self {
         Clients {
             dynamodb: aws_sdk_dynamodb::Client::new(sdk),
-            #[cfg(feature = "s3")]
-            s3: s3::client(sdk),
             sqs: aws_sdk_sqs::Client::new(sdk),
             secrets: aws_sdk_secretsmanager::Client::new(sdk),
         }
@@ -161,7 +157,7 @@ pub async fn build_with(config: Arc<Config>, sdk: &SdkConfig) -> Result<Services
         endpoints: store.clone(),
         derived: store.clone(),
         counters: store,
-        blobs: blob_store(&clients, resources),
+        blobs: blob_store(sdk, resources)?,
         sync_queue: Arc::new(SqsQueue::new(
             clients.sqs.clone(),
             &resources.sync_queue_url,
@@ -177,18 +173,15 @@ pub async fn build_with(config: Arc<Config>, sdk: &SdkConfig) -> Result<Services
 
 /// The blobs in the audio bucket, when this build has the S3 adapter (`s3` feature).
 #[cfg(feature = "s3")]
-fn blob_store(clients: &Clients, resources: &AwsResources) -> Arc<dyn BlobStore> {
-    Arc::new(S3BlobStore::new(
-        clients.s3.clone(),
-        &resources.audio_bucket,
-    ))
+fn blob_store(sdk: &SdkConfig, resources: &AwsResources) -> Result<Arc<dyn BlobStore>> {
+    Ok(Arc::new(S3BlobStore::new(sdk, &resources.audio_bucket)?))
 }
 
 /// A function that never touches blobs is built without the S3 client (a good part of its
 /// binary); should a blob operation reach it anyway, it fails, naming what is missing.
 #[cfg(not(feature = "s3"))]
-fn blob_store(_: &Clients, _: &AwsResources) -> Arc<dyn BlobStore> {
-    Arc::new(AbsentBlobStore)
+fn blob_store(_: &SdkConfig, _: &AwsResources) -> Result<Arc<dyn BlobStore>> {
+    Ok(Arc::new(AbsentBlobStore))
 }
 
 /// The five roots of Amazon Trust Services, the CA of every AWS service endpoint's

@@ -5,20 +5,26 @@
 
 use super::dynamo::table_definition;
 use super::resources::{ResourceSpec, Resources};
-use super::{sdk_error, Clients};
+use super::{sdk_error, Clients, S3BlobStore};
 use anyhow::{bail, Context, Result};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
 };
-use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use aws_sdk_sqs::types::QueueAttributeName;
+use aws_types::SdkConfig;
 
 /// Creates the table (with its indexes and TTL), the bucket, and the queues with their
 /// dead-letter queues.
-pub async fn create_resources(clients: &Clients, spec: &ResourceSpec) -> Result<Resources> {
+pub async fn create_resources(
+    sdk: &SdkConfig,
+    clients: &Clients,
+    spec: &ResourceSpec,
+) -> Result<Resources> {
     create_table(&clients.dynamodb, &spec.table_name).await?;
-    create_bucket(&clients.s3, &spec.audio_bucket).await?;
+    S3BlobStore::new(sdk, &spec.audio_bucket)?
+        .create_bucket()
+        .await?;
     Ok(Resources {
         table_name: spec.table_name.clone(),
         audio_bucket: spec.audio_bucket.clone(),
@@ -33,28 +39,6 @@ pub async fn create_resources(clients: &Clients, spec: &ResourceSpec) -> Result<
         events_queue_url: create_queue(&clients.sqs, &spec.events_queue, spec.max_receive_count)
             .await?,
     })
-}
-
-async fn create_bucket(client: &aws_sdk_s3::Client, name: &str) -> Result<()> {
-    let region = client
-        .config()
-        .region()
-        .map(|r| r.as_ref().to_owned())
-        .unwrap_or_default();
-    // us-east-1 is the one region that refuses an explicit location constraint.
-    let location = (region != "us-east-1" && !region.is_empty()).then(|| {
-        CreateBucketConfiguration::builder()
-            .location_constraint(BucketLocationConstraint::from(region.as_str()))
-            .build()
-    });
-    client
-        .create_bucket()
-        .bucket(name)
-        .set_create_bucket_configuration(location)
-        .send()
-        .await
-        .map_err(|e| sdk_error("S3 CreateBucket", e))?;
-    Ok(())
 }
 
 /// Creates `<name>-dlq`, then `name` redriving to it; returns the queue's URL.

@@ -1,108 +1,261 @@
-//! Blobs in the audio bucket (`AUDIO_BUCKET`).
+//! Blobs in the audio bucket (`AUDIO_BUCKET`), through S3's REST API.
+//!
+//! A blob store makes five kinds of object request (put, streamed put, get, delete and a
+//! presigned put), so they are sent with reqwest, the HTTPS client the providers' clients use,
+//! and signed by `aws-sigv4`, the SDK's own signer. The SDK's S3 client would bring its checksum
+//! engines, XML codecs and S3's endpoint rules: about a megabyte of every function that touches
+//! blobs, and a checksum library that cannot be linked into a position-dependent executable
+//! (`.cargo/lambda.toml`).
 
-use super::sdk_error;
+use crate::connectors::transport::describe;
 use crate::ports::{BlobReader, BlobStore, PresignedUpload};
-use anyhow::{Context, Result};
+use crate::retry::{cut, Backoff};
+use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
-use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
-use aws_sdk_s3::presigning::PresigningConfig;
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::Client;
+use aws_sdk_dynamodb::config::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sigv4::http_request::{
+    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest,
+    SignatureLocation, SigningInstructions, SigningSettings, UriPathNormalizationMode,
+};
+use aws_sigv4::sign::v4;
 use aws_types::SdkConfig;
 use bytes::Bytes;
 use chrono::Utc;
+use futures::TryStreamExt;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use reqwest::StatusCode;
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, SystemTime};
 
-/// The S3 client for `sdk`. Browsers cannot compute the CRC checksums the SDK would otherwise
-/// sign into presigned URLs, so checksums are only sent where an operation requires them. An
-/// explicit endpoint (moto, MinIO) serves buckets by path, not by host name.
-pub fn client(sdk: &SdkConfig) -> Client {
-    let config = aws_sdk_s3::config::Builder::from(sdk)
-        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-        .force_path_style(sdk.endpoint_url().is_some())
-        .build();
-    Client::from_conf(config)
-}
+/// What stays as it is in a key's path: RFC 3986's unreserved characters and `/`.
+const KEY_PATH: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
+/// Attempts at a request that fails in passing (no connection, 5xx, 503 SlowDown), as many as
+/// the SDK's standard retry mode makes.
+const ATTEMPTS: Backoff = Backoff {
+    first_delay: Duration::from_millis(100),
+    max_delay: Duration::from_secs(2),
+    max_attempts: 3,
+};
+
+/// The longest a presigned URL can be valid (SigV4's limit).
+const MAX_PRESIGNED_VALIDITY: Duration = Duration::from_secs(7 * 24 * 3600);
 
 #[derive(Debug, Clone)]
 pub struct S3BlobStore {
-    client: Client,
-    bucket: String,
+    http: reqwest::Client,
+    credentials: SharedCredentialsProvider,
+    region: String,
+    /// The bucket's URL, ending in `/`: an object's URL is it and the encoded key.
+    bucket_url: String,
 }
 
 impl S3BlobStore {
-    /// `client` should come from `client` (through `Clients::new`), which sets the checksum and addressing
-    /// options presigned browser uploads need.
-    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
-        S3BlobStore {
-            client,
-            bucket: bucket.into(),
+    /// The store of `bucket` with the region, credentials and endpoint of `sdk`. AWS serves a
+    /// bucket under its own host name; an explicit endpoint (moto, MinIO) serves it by path.
+    pub fn new(sdk: &SdkConfig, bucket: &str) -> Result<Self> {
+        let region = sdk
+            .region()
+            .context("configuration: S3 needs a region")?
+            .to_string();
+        let credentials = sdk
+            .credentials_provider()
+            .context("configuration: S3 needs credentials")?;
+        let bucket_url = match sdk.endpoint_url() {
+            Some(endpoint) => format!("{}/{bucket}/", endpoint.trim_end_matches('/')),
+            None => format!("https://{bucket}.s3.{region}.amazonaws.com/"),
+        };
+        // No overall timeout: a get streams a recording for as long as its reader reads.
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .read_timeout(Duration::from_secs(60))
+            .build()
+            .context("building the S3 HTTP client")?;
+        Ok(S3BlobStore {
+            http,
+            credentials,
+            region,
+            bucket_url,
+        })
+    }
+
+    fn object_url(&self, key: &str) -> String {
+        format!("{}{}", self.bucket_url, utf8_percent_encode(key, KEY_PATH))
+    }
+
+    /// Signs a request to `url` with `headers` (which are sent and signed), now.
+    async fn sign(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: SignableBody<'_>,
+        location: Location,
+    ) -> Result<SigningInstructions> {
+        let credentials = self
+            .credentials
+            .provide_credentials()
+            .await
+            .context("S3: no credentials")?;
+        sign_request(
+            SigningRequest {
+                method,
+                url,
+                headers,
+                body,
+                location,
+            },
+            credentials,
+            &self.region,
+            SystemTime::now(),
+        )
+    }
+
+    /// Sends the request `attempt` builds (signed afresh each time), retrying what fails in
+    /// passing; any other answer, success or refusal, is the caller's.
+    async fn send<F, Fut>(&self, operation: &str, attempt: F) -> Result<reqwest::Response>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<reqwest::RequestBuilder>>,
+    {
+        let mut failure = String::new();
+        for n in 0..ATTEMPTS.max_attempts {
+            if n > 0 {
+                tokio::time::sleep(ATTEMPTS.delay(n - 1)).await;
+            }
+            match attempt().await?.send().await {
+                Ok(response)
+                    if response.status().is_server_error()
+                        || response.status() == StatusCode::TOO_MANY_REQUESTS =>
+                {
+                    failure = format!("status {}", response.status().as_u16());
+                }
+                Ok(response) => return Ok(response),
+                Err(e) => failure = describe(&e),
+            }
         }
+        bail!(
+            "S3 {operation} failed after {} attempts: {failure}",
+            ATTEMPTS.max_attempts
+        )
+    }
+
+    /// Puts the body `body` makes for each attempt, `length` bytes, signed as `signable`.
+    async fn put_body(
+        &self,
+        key: &str,
+        content_type: &str,
+        length: u64,
+        signable: SignableBody<'_>,
+        body: impl Fn() -> Result<reqwest::Body>,
+    ) -> Result<()> {
+        let (url, length) = (&self.object_url(key), &length.to_string());
+        let (signable, body) = (&signable, &body);
+        let response = self
+            .send("PutObject", || async move {
+                let headers = [
+                    ("content-length", length.as_str()),
+                    ("content-type", content_type),
+                ];
+                let signing = self
+                    .sign("PUT", url, &headers, signable.clone(), Location::Headers)
+                    .await?;
+                Ok(with_headers(self.http.put(url), &headers, &signing).body(body()?))
+            })
+            .await?;
+        refused_unless_success("PutObject", response)
+            .await
+            .map(drop)
+            .map_err(Into::into)
     }
 }
 
 #[async_trait]
 impl BlobStore for S3BlobStore {
     async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<()> {
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .body(ByteStream::from(bytes))
-            .send()
+        // The payload's hash is signed, and S3 checks it.
+        let signable = SignableBody::Bytes(&bytes);
+        let body = || Ok(bytes.clone().into());
+        self.put_body(key, content_type, bytes.len() as u64, signable, body)
             .await
-            .map_err(|e| sdk_error("S3 PutObject", e))?;
-        Ok(())
     }
 
     async fn put_file(&self, key: &str, path: &std::path::Path, content_type: &str) -> Result<()> {
-        let body = ByteStream::from_path(path)
-            .await
-            .with_context(|| format!("reading {} for S3", path.display()))?;
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| sdk_error("S3 PutObject", e))?;
-        Ok(())
+        let length = std::fs::metadata(path)
+            .with_context(|| format!("reading {} for S3", path.display()))?
+            .len();
+        // Streamed from disk (reopened for a retry), over HTTPS, with the payload unsigned: a
+        // signed hash would mean reading the whole file before sending it.
+        let body = || {
+            let file = std::fs::File::open(path)
+                .with_context(|| format!("reading {} for S3", path.display()))?;
+            let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
+            Ok(reqwest::Body::wrap_stream(stream))
+        };
+        self.put_body(
+            key,
+            content_type,
+            length,
+            SignableBody::UnsignedPayload,
+            body,
+        )
+        .await
     }
 
     async fn get(&self, key: &str) -> Result<Option<BlobReader>> {
-        match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(output) => Ok(Some(Box::new(output.body.into_async_read()))),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
-            Err(e) => Err(sdk_error("S3 GetObject", e)),
+        let url = &self.object_url(key);
+        let response = self
+            .send("GetObject", || async move {
+                let signing = self
+                    .sign("GET", url, &[], SignableBody::Bytes(&[]), Location::Headers)
+                    .await?;
+                Ok(with_headers(self.http.get(url), &[], &signing))
+            })
+            .await?;
+        match refused_unless_success("GetObject", response).await {
+            Ok(response) => {
+                let body = response.bytes_stream().map_err(std::io::Error::other);
+                Ok(Some(Box::new(tokio_util::io::StreamReader::new(Box::pin(
+                    body,
+                )))))
+            }
+            Err(Refused { code, .. }) if code == "NoSuchKey" => Ok(None),
+            Err(refused) => Err(refused.into()),
         }
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        self.client
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
+        let url = &self.object_url(key);
+        let response = self
+            .send("DeleteObject", || async move {
+                let signing = self
+                    .sign(
+                        "DELETE",
+                        url,
+                        &[],
+                        SignableBody::Bytes(&[]),
+                        Location::Headers,
+                    )
+                    .await?;
+                Ok(with_headers(self.http.delete(url), &[], &signing))
+            })
+            .await?;
+        refused_unless_success("DeleteObject", response)
             .await
-            .map_err(|e| sdk_error("S3 DeleteObject", e))?;
-        Ok(())
+            .map(drop)
+            .map_err(Into::into)
     }
 
     /// A PUT URL signed for `content_type`, exactly `content_length` bytes (S3 answers 403
     /// `SignatureDoesNotMatch` to another length) and `If-None-Match: *` (a conditional write:
-    /// a second PUT to the key answers 412, so the URL works once).
+    /// a second PUT to the key answers 412, so the URL works once). No checksum is asked for,
+    /// as a browser cannot compute one.
     async fn presign_put(
         &self,
         key: &str,
@@ -110,37 +263,303 @@ impl BlobStore for S3BlobStore {
         content_length: u64,
         expires_in: Duration,
     ) -> Result<PresignedUpload> {
+        if expires_in > MAX_PRESIGNED_VALIDITY {
+            bail!("upload expiry is out of S3's range (at most 7 days)");
+        }
         let expires_at = Utc::now()
             + chrono::Duration::from_std(expires_in).context("upload expiry is too far away")?;
-        let presigning = PresigningConfig::expires_in(expires_in)
-            .context("upload expiry is out of S3's range")?;
-        let content_length =
-            i64::try_from(content_length).context("the upload's length is out of range")?;
-        let request = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .content_length(content_length)
-            .if_none_match("*")
-            .presigned(presigning)
-            .await
-            .map_err(|e| sdk_error("S3 PutObject presigning", e))?;
-        // The signed headers the uploader must send, but those a browser sets itself and may
-        // not be given: `Host`, and `Content-Length`, which it takes from the body.
-        let mut headers: BTreeMap<String, String> = request
-            .headers()
-            .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
-            .filter(|(name, _)| !matches!(name.as_str(), "host" | "content-length"))
-            .collect();
-        headers.insert("content-type".into(), content_type.to_owned());
-        headers.insert("if-none-match".into(), "*".to_owned());
+        let url = self.object_url(key);
+        let length = content_length.to_string();
+        let signed = [
+            ("content-length", length.as_str()),
+            ("content-type", content_type),
+            ("if-none-match", "*"),
+        ];
+        let signing = self
+            .sign(
+                "PUT",
+                &url,
+                &signed,
+                SignableBody::UnsignedPayload,
+                Location::Query { expires_in },
+            )
+            .await?;
+        let mut url = url::Url::parse(&url).context("an S3 object URL")?;
+        url.query_pairs_mut()
+            .extend_pairs(signing.params().iter().map(|(k, v)| (*k, v.as_ref())));
+        // The signed headers the uploader must send, but `Content-Length`, which a browser
+        // takes from the body and may not be given (nor `Host`, which is not listed).
+        let headers = signed
+            .iter()
+            .filter(|(name, _)| *name != "content-length")
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect::<BTreeMap<_, _>>();
         Ok(PresignedUpload {
-            url: request.uri().to_owned(),
+            url: url.into(),
             method: "PUT",
             headers,
             expires_at,
         })
+    }
+}
+
+/// Where a signature goes: request headers, or the query of a presigned URL.
+#[derive(Debug, Clone, Copy)]
+enum Location {
+    Headers,
+    Query { expires_in: Duration },
+}
+
+struct SigningRequest<'a> {
+    method: &'a str,
+    url: &'a str,
+    headers: &'a [(&'a str, &'a str)],
+    body: SignableBody<'a>,
+    location: Location,
+}
+
+/// Signs `request` as S3 expects: the path encoded once and not normalised (a key is a name,
+/// not a path), and on header-signed requests the payload's hash in `x-amz-content-sha256`.
+fn sign_request(
+    request: SigningRequest<'_>,
+    credentials: aws_sdk_dynamodb::config::Credentials,
+    region: &str,
+    time: SystemTime,
+) -> Result<SigningInstructions> {
+    let identity = credentials.into();
+    let mut settings = SigningSettings::default();
+    settings.percent_encoding_mode = PercentEncodingMode::Single;
+    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+    match request.location {
+        Location::Headers => settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256,
+        Location::Query { expires_in } => {
+            settings.signature_location = SignatureLocation::QueryParams;
+            settings.expires_in = Some(expires_in);
+        }
+    }
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("s3")
+        .time(time)
+        .settings(settings)
+        .build()
+        .context("S3 signing parameters")?
+        .into();
+    let signable = SignableRequest::new(
+        request.method,
+        request.url,
+        request.headers.iter().copied(),
+        request.body,
+    )
+    .context("an S3 request to sign")?;
+    Ok(sign(signable, &params)
+        .context("signing an S3 request")?
+        .into_parts()
+        .0)
+}
+
+/// `request` with the headers it was signed with and those the signature adds.
+fn with_headers(
+    mut request: reqwest::RequestBuilder,
+    headers: &[(&str, &str)],
+    signing: &SigningInstructions,
+) -> reqwest::RequestBuilder {
+    for (name, value) in headers.iter().copied().chain(signing.headers()) {
+        request = request.header(name, value);
+    }
+    request
+}
+
+/// An answer S3 refused with, by its error code (`NoSuchKey`, `AccessDenied`, ...).
+#[derive(Debug, thiserror::Error)]
+#[error("S3 {operation} was refused: {status} {code}: {message}")]
+struct Refused {
+    operation: &'static str,
+    status: u16,
+    code: String,
+    message: String,
+}
+
+async fn refused_unless_success(
+    operation: &'static str,
+    response: reqwest::Response,
+) -> std::result::Result<reqwest::Response, Refused> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let body = response.text().await.unwrap_or_default();
+    let field = |name: &str| {
+        let open = format!("<{name}>");
+        let start = body.find(&open)? + open.len();
+        let end = body[start..].find(&format!("</{name}>"))? + start;
+        Some(cut(&body[start..end], 300))
+    };
+    Err(Refused {
+        operation,
+        status: status.as_u16(),
+        code: field("Code").unwrap_or_default(),
+        message: field("Message").unwrap_or_default(),
+    })
+}
+
+/// Creating the bucket (`create_resources`) and looking at an object's metadata, for tests and
+/// dev tooling.
+#[cfg(feature = "testing")]
+impl S3BlobStore {
+    /// The `Content-Type` the object `key` was stored with; `None` when there is no such object.
+    pub async fn content_type(&self, key: &str) -> Result<Option<String>> {
+        let url = &self.object_url(key);
+        let response = self
+            .send("HeadObject", || async move {
+                let signing = self
+                    .sign(
+                        "HEAD",
+                        url,
+                        &[],
+                        SignableBody::Bytes(&[]),
+                        Location::Headers,
+                    )
+                    .await?;
+                Ok(with_headers(self.http.head(url), &[], &signing))
+            })
+            .await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let response = refused_unless_success("HeadObject", response).await?;
+        Ok(response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned))
+    }
+
+    pub async fn create_bucket(&self) -> Result<()> {
+        // us-east-1 is the one region that refuses an explicit location constraint.
+        let configuration = (self.region != "us-east-1").then(|| {
+            format!(
+                "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+                 <LocationConstraint>{}</LocationConstraint></CreateBucketConfiguration>",
+                self.region
+            )
+        });
+        let body = configuration.unwrap_or_default();
+        let url = &self.bucket_url;
+        let body = &body;
+        let response = self
+            .send("CreateBucket", || async move {
+                let signing = self
+                    .sign(
+                        "PUT",
+                        url,
+                        &[],
+                        SignableBody::Bytes(body.as_bytes()),
+                        Location::Headers,
+                    )
+                    .await?;
+                Ok(with_headers(self.http.put(url), &[], &signing).body(body.clone()))
+            })
+            .await?;
+        refused_unless_success("CreateBucket", response)
+            .await
+            .map(drop)
+            .map_err(Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::config::Credentials;
+
+    fn example_credentials() -> Credentials {
+        Credentials::new(
+            "AKIAIOSFODNN7EXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            None,
+            None,
+            "example",
+        )
+    }
+
+    fn may_24_2013() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_369_353_600)
+    }
+
+    /// S3's own worked example of a header-signed GET (Amazon S3 API reference, "Signature
+    /// calculations for the Authorization header", GET Object).
+    #[test]
+    fn a_get_is_signed_as_s3s_worked_example() {
+        let signing = sign_request(
+            SigningRequest {
+                method: "GET",
+                url: "https://examplebucket.s3.amazonaws.com/test.txt",
+                headers: &[("range", "bytes=0-9")],
+                body: SignableBody::Bytes(&[]),
+                location: Location::Headers,
+            },
+            example_credentials(),
+            "us-east-1",
+            may_24_2013(),
+        )
+        .unwrap();
+        let headers: BTreeMap<&str, &str> = signing.headers().collect();
+        assert_eq!(
+            headers["authorization"],
+            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, \
+             SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, \
+             Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
+        );
+        assert_eq!(
+            headers["x-amz-content-sha256"],
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    /// S3's worked example of a presigned GET (Amazon S3 API reference, "Authenticating
+    /// requests: using query parameters"), signed with the settings a presigned upload uses.
+    #[test]
+    fn a_presigned_url_is_signed_as_s3s_worked_example() {
+        let signing = sign_request(
+            SigningRequest {
+                method: "GET",
+                url: "https://examplebucket.s3.amazonaws.com/test.txt",
+                headers: &[],
+                body: SignableBody::UnsignedPayload,
+                location: Location::Query {
+                    expires_in: Duration::from_secs(86_400),
+                },
+            },
+            example_credentials(),
+            "us-east-1",
+            may_24_2013(),
+        )
+        .unwrap();
+        let params: BTreeMap<&str, &str> = signing
+            .params()
+            .iter()
+            .map(|(k, v)| (*k, v.as_ref()))
+            .collect();
+        assert_eq!(params["X-Amz-SignedHeaders"], "host");
+        assert_eq!(params["X-Amz-Expires"], "86400");
+        assert_eq!(
+            params["X-Amz-Signature"],
+            "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"
+        );
+    }
+
+    #[test]
+    fn keys_are_encoded_once_with_their_slashes_kept() {
+        let sdk = SdkConfig::builder()
+            .region(aws_types::region::Region::new("eu-west-1"))
+            .credentials_provider(SharedCredentialsProvider::new(example_credentials()))
+            .build();
+        let store = S3BlobStore::new(&sdk, "audio").unwrap();
+        assert_eq!(
+            store.object_url("uploads/alice/u 1/räum+call.mp3"),
+            "https://audio.s3.eu-west-1.amazonaws.com/uploads/alice/u%201/r%C3%A4um%2Bcall.mp3"
+        );
     }
 }
