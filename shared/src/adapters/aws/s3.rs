@@ -550,13 +550,74 @@ mod tests {
         );
     }
 
+    fn sdk(endpoint: Option<&str>) -> SdkConfig {
+        let mut sdk = SdkConfig::builder()
+            .region(aws_types::region::Region::new("eu-west-1"))
+            .credentials_provider(SharedCredentialsProvider::new(example_credentials()));
+        if let Some(url) = endpoint {
+            sdk = sdk.endpoint_url(url);
+        }
+        sdk.build()
+    }
+
+    /// S3 refuses a PUT without a length (or one sent in plain chunked encoding), so a file is
+    /// streamed with its length declared. moto accepts either, so this looks at the request
+    /// itself, on a loopback listener standing in for S3.
+    #[tokio::test]
+    async fn a_file_is_streamed_with_its_length_declared() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 64 * 1024];
+            // The head, then the whole body, whether sent with a length or chunked.
+            let complete = |request: &[u8]| {
+                let text = String::from_utf8_lossy(request);
+                text.find("\r\n\r\n").is_some_and(|head| {
+                    request.len() >= head + 4 + 200_000 || text.ends_with("\r\n0\r\n\r\n")
+                })
+            };
+            while !complete(&request) {
+                let n = socket.read(&mut buffer).await.unwrap();
+                assert!(n > 0, "the request ended early");
+                request.extend_from_slice(&buffer[..n]);
+            }
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                .await
+                .unwrap();
+            String::from_utf8_lossy(&request).to_lowercase()
+        });
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), vec![b'x'; 200_000]).unwrap();
+        let store = S3BlobStore::new(&sdk(Some(&endpoint)), "audio").unwrap();
+        store
+            .put_file("media/call.mp4", file.path(), "video/mp4")
+            .await
+            .unwrap();
+        let request = server.await.unwrap();
+        let head = &request[..request.find("\r\n\r\n").unwrap()];
+        assert!(
+            head.starts_with("put /audio/media/call.mp4 http/1.1"),
+            "{head}"
+        );
+        assert!(head.contains("\r\ncontent-length: 200000"), "{head}");
+        assert!(!head.contains("transfer-encoding"), "{head}");
+        assert!(
+            head.contains("\r\nx-amz-content-sha256: unsigned-payload"),
+            "{head}"
+        );
+        assert!(
+            head.contains("\r\nauthorization: aws4-hmac-sha256 "),
+            "{head}"
+        );
+    }
+
     #[test]
     fn keys_are_encoded_once_with_their_slashes_kept() {
-        let sdk = SdkConfig::builder()
-            .region(aws_types::region::Region::new("eu-west-1"))
-            .credentials_provider(SharedCredentialsProvider::new(example_credentials()))
-            .build();
-        let store = S3BlobStore::new(&sdk, "audio").unwrap();
+        let store = S3BlobStore::new(&sdk(None), "audio").unwrap();
         assert_eq!(
             store.object_url("uploads/alice/u 1/räum+call.mp3"),
             "https://audio.s3.eu-west-1.amazonaws.com/uploads/alice/u%201/r%C3%A4um%2Bcall.mp3"
