@@ -62,8 +62,11 @@ build: venv
 ## Build with SAM and deploy with a guided first run (needs the sam CLI and AWS credentials),
 ## fill the stack's secret, then upload the Import Hub with its config.json. See README, "Deploy".
 STACK ?= callsync
+## sam build runs cargo-lambda itself, so the Lambda compiler flags (.cargo/lambda.toml) reach it
+## through the environment.
 deploy: venv
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" sam build --beta-features --template-file infra/template.yaml
+	CARGO_BUILD_RUSTFLAGS="$$(sed -n 's/^rustflags = "\(.*\)"$$/\1/p' .cargo/lambda.toml)" \
+		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" sam build --beta-features --template-file infra/template.yaml
 	sam deploy --guided --stack-name $(STACK) --capabilities CAPABILITY_IAM
 	$(VENV)/bin/python scripts/put_secrets.py --stack $(STACK)
 	@scripts/web.sh build

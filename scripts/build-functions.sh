@@ -39,8 +39,10 @@ echo "build: ${#functions[@]} functions for $arch (deploy with Architecture=$arc
 # One cargo invocation per function: cargo unifies features across the packages of one
 # invocation, which would link every function's capabilities (the embedded backend, the
 # audio engine, S3) into all of them. Dependencies built with the same features are reused.
+# `.cargo/lambda.toml` holds the compiler flags of Lambda builds (the target is always explicit
+# here, so they reach the binaries only).
 for name in "${functions[@]}"; do
-    cargo lambda build --release "$flag" --package "$name" --bin "$name"
+    cargo lambda build --release "$flag" --config .cargo/lambda.toml --package "$name" --bin "$name"
 done
 for name in "${functions[@]}"; do
     bootstrap="$target_dir/lambda/$name/bootstrap"

@@ -1,5 +1,6 @@
 //! The function binaries: which functions there are, which exist yet, and their release
-//! builds (the workspace's Lambda profile: size-optimised, LTO, stripped).
+//! builds (the workspace's Lambda profile: size-optimised, LTO, stripped, with the Lambda
+//! compiler flags of `.cargo/lambda.toml`).
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -48,6 +49,10 @@ pub enum Build {
     Local,
 }
 
+/// The compiler flags every Lambda build uses (`make build`, `make deploy`), relative to the
+/// workspace root.
+const LAMBDA_CONFIG: &str = ".cargo/lambda.toml";
+
 impl Build {
     fn profile(self) -> &'static str {
         match self {
@@ -57,6 +62,22 @@ impl Build {
     }
 }
 
+/// This host's target triple (`rustc -vV`). A Lambda build names it with `--target`, as
+/// cargo-lambda does, so the flags of `.cargo/lambda.toml` reach the binaries and not the build
+/// scripts and proc macros, which cargo then builds apart (under `target/<triple>/`).
+fn host_triple() -> Result<String> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let output = Command::new(rustc)
+        .arg("-vV")
+        .output()
+        .context("running rustc -vV")?;
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .map(str::to_owned)
+        .context("rustc -vV names no host")
+}
+
 /// Builds the functions' binaries; cargo skips what is up to date.
 ///
 /// Cargo unifies features across the packages of one invocation, so a capability one function
@@ -64,19 +85,21 @@ impl Build {
 /// its own invocation, as `make build` and `make invoke` build them, which reuses every
 /// dependency built with the same features.
 pub fn build_release(root: &Path, functions: &[String], build: Build) -> Result<()> {
+    let host = host_triple()?;
     functions
         .iter()
-        .try_for_each(|function| cargo_build(root, function, build))
+        .try_for_each(|function| cargo_build(root, function, build, &host))
 }
 
-fn cargo_build(root: &Path, function: &str, build: Build) -> Result<()> {
+fn cargo_build(root: &Path, function: &str, build: Build, host: &str) -> Result<()> {
     let mut command = cargo();
     command
         .current_dir(root)
         .args(["build", "--profile", build.profile()]);
-    if build == Build::Local {
-        command.args(["--features", "pipeline/local"]);
-    }
+    match build {
+        Build::Lambda => command.args(["--config", LAMBDA_CONFIG, "--target", host]),
+        Build::Local => command.args(["--features", "pipeline/local"]),
+    };
     command.args(["-p", function, "--bin", function]);
     let status = command.status().context("running cargo build")?;
     if !status.success() {
@@ -90,6 +113,14 @@ fn cargo_build(root: &Path, function: &str, build: Build) -> Result<()> {
 
 /// Where cargo puts the binaries of `build` (honours `CARGO_TARGET_DIR` and config files).
 pub fn release_dir(root: &Path, build: Build) -> Result<PathBuf> {
+    let target = target_dir(root)?;
+    Ok(match build {
+        Build::Lambda => target.join(host_triple()?).join(build.profile()),
+        Build::Local => target.join(build.profile()),
+    })
+}
+
+fn target_dir(root: &Path) -> Result<PathBuf> {
     let output = cargo()
         .current_dir(root)
         .args(["metadata", "--format-version", "1", "--no-deps"])
@@ -102,5 +133,5 @@ pub fn release_dir(root: &Path, build: Build) -> Result<PathBuf> {
     let target = metadata["target_directory"]
         .as_str()
         .context("cargo metadata names no target directory")?;
-    Ok(PathBuf::from(target).join(build.profile()))
+    Ok(PathBuf::from(target))
 }
