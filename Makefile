@@ -65,7 +65,7 @@ STACK ?= callsync
 ## sam build runs cargo-lambda itself, so the Lambda compiler flags (.cargo/lambda.toml) reach it
 ## through the environment.
 deploy: venv
-	CARGO_BUILD_RUSTFLAGS="$$(sed -n 's/^rustflags = "\(.*\)"$$/\1/p' .cargo/lambda.toml)" \
+	CARGO_BUILD_RUSTFLAGS="$$(sed -n 's/^rustflags = \[\(.*\)\]$$/\1/p' .cargo/lambda.toml | tr -d '",')" \
 		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" sam build --beta-features --template-file infra/template.yaml
 	sam deploy --guided --stack-name $(STACK) --capabilities CAPABILITY_IAM
 	$(VENV)/bin/python scripts/put_secrets.py --stack $(STACK)
