@@ -560,36 +560,86 @@ mod tests {
         sdk.build()
     }
 
-    /// S3 refuses a PUT without a length (or one sent in plain chunked encoding), so a file is
-    /// streamed with its length declared. moto accepts either, so this looks at the request
-    /// itself, on a loopback listener standing in for S3.
-    #[tokio::test]
-    async fn a_file_is_streamed_with_its_length_declared() {
+    /// A request as a loopback stand-in for S3 got it.
+    struct Received {
+        /// The request line and headers, lower-cased.
+        head: String,
+        body: Vec<u8>,
+    }
+
+    /// A loopback stand-in for S3 (moto accepts what S3 refuses, and never fails in passing)
+    /// that answers the requests it gets with `answers` in turn, each a status line and a
+    /// body, on whatever connections they come; it returns the requests.
+    async fn stand_in(
+        answers: Vec<(&'static str, &'static str)>,
+    ) -> (String, tokio::task::JoinHandle<Vec<Received>>) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let server = tokio::spawn(async move {
-            let (mut socket, _) = listener.accept().await.unwrap();
-            let mut request = Vec::new();
-            let mut buffer = [0u8; 64 * 1024];
-            // The head, then the whole body, whether sent with a length or chunked.
-            let complete = |request: &[u8]| {
-                let text = String::from_utf8_lossy(request);
-                text.find("\r\n\r\n").is_some_and(|head| {
-                    request.len() >= head + 4 + 200_000 || text.ends_with("\r\n0\r\n\r\n")
-                })
-            };
-            while !complete(&request) {
-                let n = socket.read(&mut buffer).await.unwrap();
-                assert!(n > 0, "the request ended early");
-                request.extend_from_slice(&buffer[..n]);
+            let mut received = Vec::new();
+            let mut answers = answers.into_iter().peekable();
+            while answers.peek().is_some() {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut buffer = Vec::new();
+                let mut chunk = [0u8; 64 * 1024];
+                // Requests on this connection, while it stays open and answers remain.
+                loop {
+                    let head_end = loop {
+                        if let Some(i) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break Some(i + 4);
+                        }
+                        match socket.read(&mut chunk).await.unwrap() {
+                            0 => break None,
+                            n => buffer.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let Some(head_end) = head_end else { break };
+                    let head = String::from_utf8_lossy(&buffer[..head_end]).to_lowercase();
+                    let length = head
+                        .lines()
+                        .find_map(|line| line.strip_prefix("content-length: "))
+                        .map(|n| n.trim().parse::<usize>().unwrap());
+                    // The body: as long as declared, or chunks up to the last, empty one.
+                    let complete = |buffer: &[u8]| match length {
+                        Some(n) => buffer.len() >= head_end + n,
+                        None if head.contains("transfer-encoding: chunked") => {
+                            buffer.ends_with(b"\r\n0\r\n\r\n")
+                        }
+                        None => true,
+                    };
+                    while !complete(&buffer) {
+                        let n = socket.read(&mut chunk).await.unwrap();
+                        assert!(n > 0, "the request ended early");
+                        buffer.extend_from_slice(&chunk[..n]);
+                    }
+                    let end = length.map_or(buffer.len(), |n| head_end + n);
+                    received.push(Received {
+                        head,
+                        body: buffer[head_end..end].to_vec(),
+                    });
+                    buffer.drain(..end);
+                    let (status, body) = answers.next().unwrap();
+                    let answer = format!(
+                        "HTTP/1.1 {status}\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    socket.write_all(answer.as_bytes()).await.unwrap();
+                    if answers.peek().is_none() {
+                        break;
+                    }
+                }
             }
-            socket
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-                .await
-                .unwrap();
-            String::from_utf8_lossy(&request).to_lowercase()
+            received
         });
+        (endpoint, server)
+    }
+
+    /// S3 refuses a PUT without a length (or one sent in plain chunked encoding), so a file is
+    /// streamed with its length declared.
+    #[tokio::test]
+    async fn a_file_is_streamed_with_its_length_declared() {
+        let (endpoint, server) = stand_in(vec![("200 OK", "")]).await;
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), vec![b'x'; 200_000]).unwrap();
         let store = S3BlobStore::new(&sdk(Some(&endpoint)), "audio").unwrap();
@@ -597,8 +647,8 @@ mod tests {
             .put_file("media/call.mp4", file.path(), "video/mp4")
             .await
             .unwrap();
-        let request = server.await.unwrap();
-        let head = &request[..request.find("\r\n\r\n").unwrap()];
+        let received = server.await.unwrap();
+        let head = &received[0].head;
         assert!(
             head.starts_with("put /audio/media/call.mp4 http/1.1"),
             "{head}"
@@ -613,6 +663,49 @@ mod tests {
             head.contains("\r\nauthorization: aws4-hmac-sha256 "),
             "{head}"
         );
+        assert_eq!(received[0].body.len(), 200_000);
+    }
+
+    /// S3 answers 503 SlowDown when a prefix is busy; the request is signed and sent again,
+    /// and a refusal (403, 404) is reported with S3's code and message, never retried.
+    #[tokio::test]
+    async fn slow_down_is_retried_and_a_refusal_is_reported_as_s3_words_it() {
+        let slow_down = "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+        let denied = "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
+        let (endpoint, server) = stand_in(vec![
+            ("503 Slow Down", slow_down),
+            ("200 OK", ""),
+            ("403 Forbidden", denied),
+        ])
+        .await;
+        let store = S3BlobStore::new(&sdk(Some(&endpoint)), "audio").unwrap();
+        store
+            .put(
+                "webhooks/p.json",
+                Bytes::from_static(b"{}"),
+                "application/json",
+            )
+            .await
+            .unwrap();
+        let refused = store.delete("webhooks/p.json").await.unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "S3 DeleteObject was refused: 403 AccessDenied: Access Denied"
+        );
+        let received = server.await.unwrap();
+        let lines: Vec<&str> = received
+            .iter()
+            .map(|r| r.head.lines().next().unwrap())
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "put /audio/webhooks/p.json http/1.1",
+                "put /audio/webhooks/p.json http/1.1",
+                "delete /audio/webhooks/p.json http/1.1",
+            ]
+        );
+        assert_eq!(received[1].body, b"{}");
     }
 
     #[test]
