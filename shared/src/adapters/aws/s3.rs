@@ -146,6 +146,30 @@ impl S3BlobStore {
         )
     }
 
+    /// Sends a request without a body (GET, HEAD, DELETE) for the object `key`.
+    async fn send_empty(
+        &self,
+        operation: &str,
+        method: reqwest::Method,
+        key: &str,
+    ) -> Result<reqwest::Response> {
+        let (url, method) = (&self.object_url(key), &method);
+        self.send(operation, || async move {
+            let signing = self
+                .sign(
+                    method.as_str(),
+                    url,
+                    &[],
+                    SignableBody::Bytes(&[]),
+                    Location::Headers,
+                )
+                .await?;
+            let request = self.http.request(method.clone(), url);
+            Ok(with_headers(request, &[], &signing))
+        })
+        .await
+    }
+
     /// Puts the body `body` makes for each attempt, `length` bytes, signed as `signable`.
     async fn put_body(
         &self,
@@ -209,14 +233,8 @@ impl BlobStore for S3BlobStore {
     }
 
     async fn get(&self, key: &str) -> Result<Option<BlobReader>> {
-        let url = &self.object_url(key);
         let response = self
-            .send("GetObject", || async move {
-                let signing = self
-                    .sign("GET", url, &[], SignableBody::Bytes(&[]), Location::Headers)
-                    .await?;
-                Ok(with_headers(self.http.get(url), &[], &signing))
-            })
+            .send_empty("GetObject", reqwest::Method::GET, key)
             .await?;
         match refused_unless_success("GetObject", response).await {
             Ok(response) => {
@@ -231,20 +249,8 @@ impl BlobStore for S3BlobStore {
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        let url = &self.object_url(key);
         let response = self
-            .send("DeleteObject", || async move {
-                let signing = self
-                    .sign(
-                        "DELETE",
-                        url,
-                        &[],
-                        SignableBody::Bytes(&[]),
-                        Location::Headers,
-                    )
-                    .await?;
-                Ok(with_headers(self.http.delete(url), &[], &signing))
-            })
+            .send_empty("DeleteObject", reqwest::Method::DELETE, key)
             .await?;
         refused_unless_success("DeleteObject", response)
             .await
@@ -410,20 +416,8 @@ async fn refused_unless_success(
 impl S3BlobStore {
     /// The `Content-Type` the object `key` was stored with; `None` when there is no such object.
     pub async fn content_type(&self, key: &str) -> Result<Option<String>> {
-        let url = &self.object_url(key);
         let response = self
-            .send("HeadObject", || async move {
-                let signing = self
-                    .sign(
-                        "HEAD",
-                        url,
-                        &[],
-                        SignableBody::Bytes(&[]),
-                        Location::Headers,
-                    )
-                    .await?;
-                Ok(with_headers(self.http.head(url), &[], &signing))
-            })
+            .send_empty("HeadObject", reqwest::Method::HEAD, key)
             .await?;
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(None);
