@@ -178,6 +178,8 @@ fn child(args: &[String]) -> Result<()> {
         bail!("expected: --child WAV BASE_URL API_KEY PARALLELISM");
     };
     let parallelism: usize = parallelism.parse()?;
+    // As the function's `main` does (`pipeline::runtime::start`).
+    pipeline::runtime::return_large_buffers_to_the_system();
     tokio::runtime::Runtime::new()?.block_on(async {
         let data = tempfile::tempdir()?;
         let data_dir = data.path().to_string_lossy().into_owned();
