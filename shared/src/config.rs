@@ -52,8 +52,8 @@ pub struct Config {
     pub transcribe_api_base_url: Url,
     pub transcribe_model: String,
     /// Chunks of one recording transcribed at once (`TRANSCRIBE_CONCURRENCY`; see
-    /// `DEFAULT_PARALLELISM` for the default's reasons). Each holds one encoded chunk (up to
-    /// about 19 MB) in memory while its request runs.
+    /// `DEFAULT_PARALLELISM` for the default's reasons). Each keeps one encoded chunk (up to
+    /// about 19 MB) in a temporary file while its request runs.
     pub transcribe_concurrency: usize,
     /// Per-workspace monthly import quota across sources and members; 0 means unlimited.
     pub imports_per_month: u64,
@@ -407,7 +407,7 @@ mod tests {
         assert_eq!(cfg.app_base_url, cfg.public_base_url);
         assert_eq!(cfg.imports_per_month, 0);
         assert_eq!(cfg.transcribe_model, "whisper-1");
-        assert_eq!(cfg.transcribe_concurrency, 4);
+        assert_eq!(cfg.transcribe_concurrency, 8);
         assert_eq!(cfg.max_audio_seconds, 21_600);
         assert_eq!(cfg.queue_max_receives, 5);
     }

@@ -698,8 +698,8 @@ async fn a_twenty_minute_recording_is_cut_at_quiet_places_into_enough_chunks_for
     let fake = FakeTranscribe::start().await.unwrap();
     let (_dir, path, bursts) = short_recording(20.0 * 60.0);
     let options = TranscriptionOptions::default();
-    assert_eq!(options.parallelism, 4);
-    // 600 s chunks would make 3 requests and leave a slot idle.
+    assert_eq!(options.parallelism, 8);
+    // 600 s chunks would make 3 requests and leave five slots idle.
     let transcription = held_transcription(&fake, options.parallelism, &path, &options).await;
 
     assert_eq!(transcription.chunks, options.parallelism);
@@ -778,4 +778,56 @@ async fn each_chunk_after_the_first_is_prompted_with_the_last_words_of_the_one_b
             prompt.len()
         );
     }
+}
+
+/// Counts the files in `dir` every few milliseconds until `work` is done: the most seen at
+/// once, and how many are left.
+async fn files_during<T>(
+    dir: &Path,
+    work: impl std::future::Future<Output = T>,
+) -> (T, usize, usize) {
+    let count = || std::fs::read_dir(dir).unwrap().count();
+    let mut work = std::pin::pin!(work);
+    let mut most = 0;
+    let output = loop {
+        most = most.max(count());
+        tokio::select! {
+            output = &mut work => break output,
+            _ = tokio::time::sleep(Duration::from_millis(2)) => {}
+        }
+    };
+    (output, most, count())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_wait_for_their_requests_on_disk_and_are_gone_after_success_or_failure() {
+    let fake = FakeTranscribe::start().await.unwrap();
+    // Each request takes a while, so the chunks of a round are all waiting at some point.
+    fake.set_latency_per_audio_second(Duration::from_millis(2));
+    let (_dir, path, bursts) = short_recording(6.0 * 60.0);
+    let chunks = tempfile::tempdir().unwrap();
+    let options = TranscriptionOptions {
+        chunk_dir: chunks.path().to_owned(),
+        ..TranscriptionOptions::default()
+    };
+    let client = client_for(&fake, "whisper-1");
+    let (transcribed, most, left) = files_during(
+        chunks.path(),
+        transcribe_media(&path, &client, &options, |_, _| {}),
+    )
+    .await;
+    let transcription = transcribed.unwrap();
+    assert_heard_each_burst_once(&transcription, &bursts, 0.03);
+    assert!(transcription.chunks > 1);
+    assert!(most > 1, "at most {most} chunk file(s) at once");
+    assert_eq!(left, 0, "chunk files left behind");
+
+    fake.fail_next(100, 400);
+    let (failed, _, left) = files_during(
+        chunks.path(),
+        transcribe_media(&path, &client, &options, |_, _| {}),
+    )
+    .await;
+    assert!(failed.is_err());
+    assert_eq!(left, 0, "chunk files left behind after a failure");
 }

@@ -22,9 +22,20 @@ impl SpooledFile {
     }
 }
 
-/// Deletes its file when dropped, whether the copy finished or not.
+/// A temporary file, deleted when this is dropped, whether or not it was ever written.
 #[derive(Debug)]
-struct TempFile(PathBuf);
+pub(crate) struct TempFile(PathBuf);
+
+impl TempFile {
+    /// A new, unique name in `dir` starting with `prefix`; nothing is created yet.
+    pub(crate) fn named_in(dir: &Path, prefix: &str) -> Self {
+        TempFile(dir.join(format!("{prefix}-{}", uuid::Uuid::new_v4())))
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+}
 
 impl Drop for TempFile {
     fn drop(&mut self) {
@@ -48,7 +59,7 @@ pub async fn spool_to_temp_file(
     dir: &Path,
     max_bytes: u64,
 ) -> Result<SpooledFile, SpoolError> {
-    let temp = TempFile(dir.join(format!("callsync-upload-{}", uuid::Uuid::new_v4())));
+    let temp = TempFile::named_in(dir, "callsync-upload");
     let mut file = tokio::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

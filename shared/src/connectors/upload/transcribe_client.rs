@@ -11,6 +11,7 @@ use reqwest::header::{HeaderMap, AUTHORIZATION};
 use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 use serde::Deserialize;
+use std::path::PathBuf;
 use std::time::Duration;
 use url::Url;
 
@@ -70,7 +71,9 @@ pub enum TranscribeError {
     #[error("the transcription API refused the key (HTTP {status}): check TRANSCRIBE_API_KEY")]
     Unauthorized { status: u16 },
     #[error("the transcription API refused a {bytes}-byte request as too large (HTTP 413)")]
-    TooLarge { bytes: usize },
+    TooLarge { bytes: u64 },
+    #[error("the audio to send could not be read: {0}")]
+    Audio(String),
     #[error("the transcription API rejected the request (HTTP {status}): {message}")]
     Rejected { status: u16, message: String },
     #[error("the transcription API still failed after {attempts} attempts: {last}")]
@@ -81,10 +84,38 @@ pub enum TranscribeError {
     Client(String),
 }
 
+/// Where a request's audio comes from.
+#[derive(Debug, Clone)]
+pub enum AudioBody {
+    /// Held in memory.
+    Bytes(Bytes),
+    /// A file of `length` bytes, opened again for each attempt: a request in flight holds none
+    /// of it in memory.
+    File { path: PathBuf, length: u64 },
+}
+
+impl AudioBody {
+    pub fn length_bytes(&self) -> u64 {
+        match self {
+            AudioBody::Bytes(bytes) => bytes.len() as u64,
+            AudioBody::File { length, .. } => *length,
+        }
+    }
+
+    async fn request_body(&self) -> std::io::Result<reqwest::Body> {
+        Ok(match self {
+            AudioBody::Bytes(bytes) => reqwest::Body::from(bytes.clone()),
+            AudioBody::File { path, .. } => reqwest::Body::wrap_stream(
+                tokio_util::io::ReaderStream::new(tokio::fs::File::open(path).await?),
+            ),
+        })
+    }
+}
+
 /// One audio file to transcribe; the extension of `filename` tells the service its format.
 #[derive(Debug, Clone)]
 pub struct AudioFile {
-    pub bytes: Bytes,
+    pub body: AudioBody,
     pub filename: String,
     /// The length of the audio when known, used as the end of a transcript without timings.
     pub duration_seconds: Option<f64>,
@@ -212,11 +243,11 @@ impl TranscribeClient {
     }
 
     async fn attempt(&self, audio: &AudioFile) -> Result<ApiTranscript, AttemptError> {
-        let file = Part::stream_with_length(
-            reqwest::Body::from(audio.bytes.clone()),
-            audio.bytes.len() as u64,
-        )
-        .file_name(audio.filename.clone());
+        let body = audio.body.request_body().await.map_err(|e| {
+            AttemptError::Fail(TranscribeError::Audio(format!("{}: {e}", audio.filename)))
+        })?;
+        let file = Part::stream_with_length(body, audio.body.length_bytes())
+            .file_name(audio.filename.clone());
         let mut form = Form::new()
             .part("file", file)
             .text("model", self.settings.model.clone())
@@ -267,7 +298,7 @@ impl TranscribeClient {
                 })
             }
             StatusCode::PAYLOAD_TOO_LARGE => AttemptError::Fail(TranscribeError::TooLarge {
-                bytes: audio.bytes.len(),
+                bytes: audio.body.length_bytes(),
             }),
             s => AttemptError::Fail(TranscribeError::Rejected {
                 status: s.as_u16(),

@@ -6,11 +6,14 @@ use super::chunker::{ChunkPlan, Chunker, WavChunk};
 use super::decode::{DecodeError, MonoDecoder, MIN_SAMPLE_RATE, TARGET_RATE};
 use super::merge::{merge_chunks, ChunkTranscript};
 use super::sniff::{sniff, MediaFormat, SniffError, SNIFF_LEN};
-use super::transcribe_client::{AudioFile, TimedSegment, TranscribeClient, TranscribeError};
+use super::spool::TempFile;
+use super::transcribe_client::{
+    AudioBody, AudioFile, TimedSegment, TranscribeClient, TranscribeError,
+};
 use crate::domain::TranscriptSegment;
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
@@ -23,11 +26,11 @@ const MULTIPART_ALLOWANCE_BYTES: u64 = 64 * 1024;
 /// Chunks transcribed at once unless `TRANSCRIBE_CONCURRENCY` says otherwise. OpenAI limits
 /// audio requests per minute per model and account tier, and every upload being transcribed
 /// at the same time (one per Lambda invocation) shares that limit. A chunk's request takes
-/// tens of seconds, so 4 in flight is a handful of requests a minute, well inside the lowest
-/// tiers, while more rarely shortens an upload by much: the chunks are sized to fill whole
-/// rounds of requests (see `chunk_seconds_for`), and a round lasts as long as its longest
-/// chunk. Memory bounds it too: each request in flight holds its encoded chunk.
-pub const DEFAULT_PARALLELISM: usize = 4;
+/// tens of seconds, so 8 in flight is some 10 to 20 requests a minute, while it is enough for
+/// an hour-long recording (six or seven chunks of at most 600 s) to go out in one round, which
+/// then takes about as long as its longest chunk. Memory does not bound it: a chunk waits for
+/// its request on disk (`transcribe_chunk`).
+pub const DEFAULT_PARALLELISM: usize = 8;
 /// The prompt for a chunk: at most this much of the end of the previous chunk's text, in
 /// whole words (Whisper reads only the last 224 tokens of a prompt; this is well within).
 const PROMPT_TAIL_CHARS: usize = 200;
@@ -54,6 +57,8 @@ pub struct TranscriptionOptions {
     /// Longest audio transcribed: a file declaring more fails before any request, and one
     /// found to be longer while it is decoded stops there.
     pub max_audio_seconds: f64,
+    /// Where each chunk waits for its request, as a file deleted when the request is done.
+    pub chunk_dir: PathBuf,
 }
 
 impl Default for TranscriptionOptions {
@@ -66,6 +71,7 @@ impl Default for TranscriptionOptions {
             parallelism: DEFAULT_PARALLELISM,
             max_request_bytes: API_MAX_REQUEST_BYTES,
             max_audio_seconds: 6.0 * 3600.0,
+            chunk_dir: std::env::temp_dir(),
         }
     }
 }
@@ -307,7 +313,10 @@ async fn transcribe_as_is(
 ) -> Result<Transcription, MediaError> {
     progress(0, 1);
     let audio = AudioFile {
-        bytes: tokio::fs::read(path).await?.into(),
+        body: AudioBody::File {
+            path: path.to_owned(),
+            length: tokio::fs::metadata(path).await?.len(),
+        },
         filename: format!("upload.{}", format.api_extension()),
         duration_seconds: None,
         prompt: None,
@@ -382,7 +391,7 @@ async fn transcribe_decoded(
                     sent += usize::from(requested);
                     progress(transcripts.len(), if all_created { created } else { estimate.max(created) });
                 }
-                Some(Err(err)) => break Err(MediaError::Transcribe(err)),
+                Some(Err(err)) => break Err(err),
                 None => {}
             },
             next = receiver.recv(), if !all_created => match next {
@@ -393,7 +402,7 @@ async fn transcribe_decoded(
                         .checked_sub(1)
                         .and_then(|previous| tails.remove(&previous))
                         .filter(|tail| !tail.is_empty());
-                    in_flight.push(transcribe_chunk(client, chunk, prompt, permit));
+                    in_flight.push(transcribe_chunk(client, chunk, prompt, permit, &options.chunk_dir));
                 }
                 None => all_created = true,
             },
@@ -487,45 +496,47 @@ fn produce_chunks(
 }
 
 /// Transcribes one chunk, `prompt` the text said just before it; digital silence is answered
-/// without a request. The permit is released, and the chunk's bytes freed, when this
+/// without a request. The chunk waits for its request as a temporary file, so the requests
+/// in flight hold no audio in memory; the file is deleted and the permit released when this
 /// finishes. Answers the chunk's index, its transcript, and whether a request was made.
 async fn transcribe_chunk(
     client: &TranscribeClient,
     chunk: WavChunk,
     prompt: Option<String>,
     permit: OwnedSemaphorePermit,
-) -> Result<(usize, ChunkTranscript, bool), TranscribeError> {
+    dir: &Path,
+) -> Result<(usize, ChunkTranscript, bool), MediaError> {
     let (index, start_seconds, end_seconds) =
         (chunk.index, chunk.start_seconds, chunk.end_seconds());
+    let mut transcript = ChunkTranscript {
+        start_seconds,
+        end_seconds,
+        segments: Vec::new(),
+    };
     if chunk.silent {
-        return Ok((
-            index,
-            ChunkTranscript {
-                start_seconds,
-                end_seconds,
-                segments: Vec::new(),
-            },
-            false,
-        ));
+        return Ok((index, transcript, false));
     }
+    let file = TempFile::named_in(dir, "callsync-chunk");
+    // Written on a blocking thread from the chunk's own bytes (`tokio::fs::write` would copy
+    // them first).
+    let (path, wav) = (file.path().to_owned(), chunk.wav.clone());
+    tokio::task::spawn_blocking(move || std::fs::write(path, wav))
+        .await
+        .map_err(|e| MediaError::Internal(format!("writing a chunk stopped: {e}")))??;
     let audio = AudioFile {
-        bytes: chunk.wav,
+        body: AudioBody::File {
+            path: file.path().to_owned(),
+            length: chunk.wav.len() as u64,
+        },
         filename: format!("chunk-{:04}.wav", chunk.index),
         duration_seconds: Some(chunk.duration_seconds),
         prompt,
     };
-    let transcript = client.transcribe(&audio).await;
-    drop(audio);
-    drop(permit);
-    Ok((
-        index,
-        ChunkTranscript {
-            start_seconds,
-            end_seconds,
-            segments: transcript?.segments,
-        },
-        true,
-    ))
+    drop(chunk);
+    let answer = client.transcribe(&audio).await;
+    drop((file, permit));
+    transcript.segments = answer?.segments;
+    Ok((index, transcript, true))
 }
 
 /// The last words of a chunk's text, at most `max_chars` of them and whole words only (a
