@@ -186,26 +186,21 @@ impl CounterStore for LocalCounters {
 /// Deletes expired once-items, leases, counters, changes and finished jobs past their retention
 /// (DynamoDB's TTL does this in AWS).
 pub async fn purge_expired(db: &Db, now: DateTime<Utc>) -> Result<usize> {
+    // The statements are whole literals, so each is prepared once and cached.
+    const PURGES: [&str; 6] = [
+        "DELETE FROM once_items WHERE expires_at <= ?1",
+        "DELETE FROM leases WHERE expires_at <= ?1",
+        "DELETE FROM counters WHERE expires_at <= ?1",
+        "DELETE FROM jobs WHERE expires_at <= ?1",
+        "DELETE FROM changes WHERE expires_at <= ?1",
+        "DELETE FROM webhook_attempts WHERE expires_at <= ?1",
+    ];
     db.call(move |c| {
         let now = millis(now);
-        let mut n = c
-            .prepare_cached("DELETE FROM once_items WHERE expires_at <= ?1")?
-            .execute(params![now])?;
-        n += c
-            .prepare_cached("DELETE FROM leases WHERE expires_at <= ?1")?
-            .execute(params![now])?;
-        n += c
-            .prepare_cached("DELETE FROM counters WHERE expires_at <= ?1")?
-            .execute(params![now])?;
-        n += c
-            .prepare_cached("DELETE FROM jobs WHERE expires_at <= ?1")?
-            .execute(params![now])?;
-        n += c
-            .prepare_cached("DELETE FROM changes WHERE expires_at <= ?1")?
-            .execute(params![now])?;
-        n += c
-            .prepare_cached("DELETE FROM webhook_attempts WHERE expires_at <= ?1")?
-            .execute(params![now])?;
+        let mut n = 0;
+        for sql in PURGES {
+            n += c.prepare_cached(sql)?.execute(params![now])?;
+        }
         Ok(n)
     })
     .await

@@ -96,13 +96,13 @@ pub(super) fn keyset_page<R, T>(
     decode: impl Fn(R) -> Result<T>,
 ) -> Result<Page<T>> {
     let more = rows.len() > limit;
-    let mut page: Vec<_> = rows.into_iter().take(limit).collect();
+    let page: Vec<_> = rows.into_iter().take(limit).collect();
     let next_cursor = match page.last() {
         Some((_, sort, id)) if more => Some(encode_cursor(*sort, id)),
         _ => None,
     };
     let items = page
-        .drain(..)
+        .into_iter()
         .map(|(row, _, _)| decode(row))
         .collect::<Result<_>>()?;
     Ok(Page { items, next_cursor })

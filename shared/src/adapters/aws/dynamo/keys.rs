@@ -253,10 +253,10 @@ pub(super) fn webhooks_partition(workspace: &WorkspaceId) -> String {
     format!("WEBHOOKS#{workspace}")
 }
 
-/// A member's derived documents of one kind (kinds are fixed words without `#`).
 /// The sort-key prefix of a member's recordings (`REC#{source}#{external_id}`).
 pub const RECORDINGS_PREFIX: &str = "REC#";
 
+/// A member's derived documents of one kind (kinds are fixed words without `#`).
 pub(super) fn derived_partition(owner: &Tenant, kind: &str) -> String {
     format!("DERIVED#{kind}#{} {}", owner.workspace, owner.user)
 }
