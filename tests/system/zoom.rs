@@ -178,11 +178,26 @@ async fn a_meeting_without_a_transcript_is_transcribed_from_its_audio() {
     let meeting = w.zoom.add_meeting(&w.account, |m| {
         m.has_transcript = false;
         m.audio_seconds = 4;
+        m.topic = "Pricing review".into();
     });
     let job = connected(&w, "alice").await;
-    assert_eq!(job["counts"]["imported"], 1, "{job}");
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["counts"]["transcribing"], 1, "{job}");
+    assert_eq!(
+        job["summary"], "0 new calls imported, 1 recording sent for transcription",
+        "{job}"
+    );
+    // The recording is transcribed as an upload the member can follow (and retry).
+    let upload = transcribed_upload(&w, "alice").await;
+    assert_eq!(
+        upload["filename"], "Pricing review (Zoom recording)",
+        "{upload}"
+    );
     let recordings = w.recordings("alice").await;
+    assert_eq!(recordings.len(), 1, "{recordings:?}");
     assert_eq!(recordings[0]["external_id"], meeting.uuid.as_str());
+    assert_eq!(recordings[0]["title"], "Pricing review");
+    assert_eq!(upload["recording_id"], recordings[0]["id"], "{upload}");
     let (_, detail) = w
         .app
         .get(
@@ -194,8 +209,140 @@ async fn a_meeting_without_a_transcript_is_transcribed_from_its_audio() {
         !detail["transcript"].as_array().unwrap().is_empty(),
         "{detail}"
     );
-    assert!(w.transcribe.stats().requests >= 1);
+    let requests = w.transcribe.stats().requests;
+    assert!(requests >= 1);
     assert_eq!(w.zoom.calls().file_host_with_authorization, 0);
+
+    // The next sync finds the meeting stored: nothing is downloaded or transcribed again.
+    let (status, answer) = w
+        .app
+        .send_json(Method::POST, "/sync", "alice", &json!({"source": "zoom"}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let again = w
+        .finished("alice", answer["job_id"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        (
+            &again["counts"]["skipped"],
+            &again["counts"]["transcribing"]
+        ),
+        (&json!(1), &json!(0)),
+        "{again}"
+    );
+    assert_eq!(w.transcribe.stats().requests, requests);
+    assert_eq!(
+        w.app.get("/uploads", Some("alice")).await.1["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_recording_event_without_a_transcript_is_transcribed_once_however_often_it_comes() {
+    let w = zoom_world().await;
+    connected(&w, "alice").await;
+    let meeting = w.zoom.add_meeting(&w.account, |m| {
+        m.has_transcript = false;
+        m.audio_seconds = 4;
+        m.topic = "Late call".into();
+    });
+    let event = w
+        .zoom
+        .sign(&w.zoom.recording_completed_event(&meeting.uuid).unwrap());
+    let (status, answer) = w.send_event(&event).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    eventually(30, "the event's job finishes", || async {
+        finished_webhook_jobs(&w, "alice").await.len() == 1
+    })
+    .await;
+    let webhook_job = &finished_webhook_jobs(&w, "alice").await[0];
+    assert_eq!(webhook_job["counts"]["transcribing"], 1, "{webhook_job}");
+    let upload = transcribed_upload(&w, "alice").await;
+    let recordings = w.recordings("alice").await;
+    assert_eq!(recordings.len(), 1, "{recordings:?}");
+    assert_eq!(upload["recording_id"], recordings[0]["id"], "{upload}");
+    let requests = w.transcribe.stats().requests;
+    // The same event delivered again (a new delivery id) finds the finished upload.
+    let again = w
+        .zoom
+        .sign(&w.zoom.recording_completed_event(&meeting.uuid).unwrap());
+    let (status, answer) = w.send_event(&again).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    eventually(30, "the second event's job finishes", || async {
+        finished_webhook_jobs(&w, "alice").await.len() == 2
+    })
+    .await;
+    assert_eq!(w.transcribe.stats().requests, requests);
+    assert_eq!(w.recordings("alice").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_recording_that_cannot_be_transcribed_fails_as_an_upload_with_its_reason() {
+    let settings = Settings::default().set("MAX_AUDIO_SECONDS", "2");
+    let w = zoom_world_with(zoom_options(), settings, |s| s).await;
+    w.zoom.add_meeting(&w.account, |m| {
+        m.has_transcript = false;
+        m.audio_seconds = 4;
+        m.topic = "Board meeting".into();
+    });
+    let job = connected(&w, "alice").await;
+    assert_eq!(job["counts"]["transcribing"], 1, "{job}");
+    eventually(60, "the recording's upload fails", || async {
+        let (_, uploads) = w.app.get("/uploads", Some("alice")).await;
+        uploads["items"][0]["status"] == "failed"
+    })
+    .await;
+    let (_, uploads) = w.app.get("/uploads", Some("alice")).await;
+    let error = uploads["items"][0]["error"].as_str().unwrap().to_owned();
+    assert!(error.contains("are not transcribed"), "{error}");
+    assert!(w.recordings("alice").await.is_empty());
+    // The failure is listed with the other failed imports, under Zoom, with a retry.
+    let (_, failed) = w.app.get("/failed-imports", Some("alice")).await;
+    let item = &failed["items"][0];
+    assert_eq!(
+        (&item["source"], &item["kind"], &item["title"]),
+        (
+            &json!("zoom"),
+            &json!("upload"),
+            &json!("Board meeting (Zoom recording)")
+        ),
+        "{failed}"
+    );
+    assert_eq!(item["upload_id"], uploads["items"][0]["id"], "{failed}");
+    // The next sync says why the meeting is still missing instead of downloading it again.
+    let downloads = w.zoom.calls().downloads;
+    assert!(downloads >= 1);
+    let (status, answer) = w
+        .app
+        .send_json(Method::POST, "/sync", "alice", &json!({"source": "zoom"}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let again = w
+        .finished("alice", answer["job_id"].as_str().unwrap())
+        .await;
+    assert_eq!(again["counts"]["failed"], 1, "{again}");
+    let reason = again["failed_items"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&error) && reason.contains("retry it among the uploads"),
+        "{reason}"
+    );
+    assert_eq!(w.zoom.calls().downloads, downloads);
+}
+
+/// Waits for the member's one upload to finish transcribing, and returns it.
+async fn transcribed_upload(w: &ZoomWorld, user: &str) -> serde_json::Value {
+    eventually(60, "the recording's upload finishes", || async {
+        let (_, uploads) = w.app.get("/uploads", Some(user)).await;
+        uploads["items"][0]["status"] == "completed"
+    })
+    .await;
+    let (_, uploads) = w.app.get("/uploads", Some(user)).await;
+    let items = uploads["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{uploads}");
+    items[0].clone()
 }
 
 #[tokio::test]

@@ -55,6 +55,10 @@ pub struct Counts {
     /// by the first sync after the limit resets.
     #[serde(default)]
     pub not_imported: u64,
+    /// Recordings that came without a transcript and were handed to transcription: each is
+    /// imported by its own upload job once its media is transcribed.
+    #[serde(default)]
+    pub transcribing: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -160,7 +164,12 @@ impl SyncJob {
     pub fn finish(&mut self, now: DateTime<Utc>) {
         self.status = if self.counts.failed == 0 {
             JobStatus::Completed
-        } else if self.counts.imported + self.counts.updated + self.counts.skipped > 0 {
+        } else if self.counts.imported
+            + self.counts.updated
+            + self.counts.skipped
+            + self.counts.transcribing
+            > 0
+        {
             JobStatus::CompletedWithErrors
         } else {
             JobStatus::Failed
@@ -202,6 +211,12 @@ pub fn summarize(counts: &Counts) -> String {
             plural(counts.skipped, "duplicate", "duplicates")
         ));
     }
+    if counts.transcribing > 0 {
+        parts.push(format!(
+            "{} sent for transcription",
+            plural(counts.transcribing, "recording", "recordings")
+        ));
+    }
     if counts.failed > 0 {
         parts.push(format!("{} failed", counts.failed));
     }
@@ -226,6 +241,7 @@ mod tests {
             skipped: 3,
             failed: 1,
             not_imported: 0,
+            transcribing: 0,
         };
         assert_eq!(
             summarize(&counts),
@@ -245,6 +261,15 @@ mod tests {
             ..Counts::default()
         };
         assert_eq!(summarize(&one), "1 new call imported");
+        let handed_off = Counts {
+            imported: 1,
+            transcribing: 2,
+            ..Counts::default()
+        };
+        assert_eq!(
+            summarize(&handed_off),
+            "1 new call imported, 2 recordings sent for transcription"
+        );
     }
 
     #[test]
@@ -263,5 +288,9 @@ mod tests {
         job.counts.imported = 0;
         job.finish(now);
         assert_eq!(job.status, JobStatus::Failed);
+        // A recording sent for transcription is work done, not a failure.
+        job.counts.transcribing = 1;
+        job.finish(now);
+        assert_eq!(job.status, JobStatus::CompletedWithErrors);
     }
 }

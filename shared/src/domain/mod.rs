@@ -38,4 +38,4 @@ pub use recording::{
     TranscriptSegment,
 };
 pub use tenant::{personal_workspace, Role, Sharing, Tenant, PERSONAL_PREFIX};
-pub use upload::{Attempt, Upload, UploadStatus};
+pub use upload::{Attempt, RecordedMeeting, Upload, UploadStatus};

@@ -1,6 +1,7 @@
 //! An audio or video file a user uploads for transcription.
 
 use super::ids::{RecordingId, UploadId, UserId, WorkspaceId};
+use super::recording::MeetingContent;
 use super::tenant::{Sharing, Tenant};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -78,8 +79,23 @@ pub struct Upload {
     /// When the next attempt runs, while one is scheduled after a transient failure.
     #[serde(default)]
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Set when the file is a provider's recording that came without a transcript: the
+    /// meeting it is imported as once transcribed. `None` for a file a member uploaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meeting: Option<Box<RecordedMeeting>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A provider's meeting waiting for the transcript of its recording.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedMeeting {
+    /// The meeting as the provider gave it, without a transcript.
+    pub content: MeetingContent,
+    /// The provider's version of it, stored with the recording so a later sync of the same
+    /// version skips it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 impl Upload {
@@ -115,6 +131,7 @@ impl Upload {
             error: None,
             attempt: Attempt::default(),
             next_attempt_at: None,
+            meeting: None,
             created_at: now,
             updated_at: now,
         }

@@ -1,59 +1,132 @@
-//! A meeting whose transcript must come from its recording: the media is streamed from the
-//! provider to a temporary file (never whole in memory) and kept in the blob store until the
-//! meeting is imported, then transcribed by the engine uploads use, chunked, as one import.
+//! A meeting whose transcript must come from its recording. The media is streamed from the
+//! provider to a temporary file (never whole in memory), stored, and handed to the transcribe
+//! queue as an upload that carries the meeting: the upload consumer transcribes it as it does
+//! any upload (chunked, with progress, scheduled retries, and a retry the member can ask for)
+//! and imports the meeting with its transcript under the provider's key. The job that found
+//! the meeting counts it as `transcribing`.
+//!
+//! Handing it off keeps a long transcription out of a sync's page loop and its invocation
+//! deadline, and the audio engine out of the sync consumer.
 
-use crate::connectors::upload::{
-    spool_to_temp_file, transcribe_media, MediaError, SpoolError, TranscribeError,
-    TranscriptionOptions,
-};
+use super::upload_import::attempt_message;
+use crate::connectors::upload::{spool_to_temp_file, SpoolError};
 use crate::connectors::{Connector, ConnectorError, Credential, Fetched, MediaRef};
-use crate::domain::{hex_digest, MeetingContent, Tenant};
+use crate::domain::{
+    hex_digest, Attempt, MeetingContent, RecordedMeeting, Sharing, Tenant, Upload, UploadId,
+    UploadStatus,
+};
 use crate::services::Services;
 use futures::TryStreamExt;
 use tokio_util::io::StreamReader;
 
-/// The meeting's content: as fetched, or with its transcript made from its media.
-pub async fn content_of(
+/// What a fetched meeting needs before it can be imported.
+#[derive(Debug)]
+pub enum Prepared {
+    /// Nothing: here is its content.
+    Content(MeetingContent),
+    /// Its recording is being transcribed; the upload imports it when done.
+    Transcribing,
+    /// Its recording was transcribed and imported already (this version of it).
+    Transcribed,
+}
+
+/// The meeting as fetched, or its recording handed to transcription. `fingerprint` is the
+/// provider's version of the meeting, kept with the recording it becomes.
+pub async fn prepare(
     services: &Services,
     connector: &dyn Connector,
     credential: &Credential,
     owner: &Tenant,
+    sharing: Sharing,
     fetched: Fetched,
-) -> Result<MeetingContent, ConnectorError> {
-    match fetched {
-        Fetched::Content(content) => Ok(content),
-        Fetched::Media { content, media } => {
-            transcribe_recording(services, connector, credential, owner, content, &media).await
+    fingerprint: Option<&str>,
+) -> Result<Prepared, ConnectorError> {
+    let (content, media) = match fetched {
+        Fetched::Content(content) => return Ok(Prepared::Content(content)),
+        Fetched::Media { content, media } => (content, media),
+    };
+    let recorded = RecordedMeeting {
+        content,
+        fingerprint: fingerprint.map(str::to_owned),
+    };
+    let id = upload_id(owner, &recorded);
+    let unavailable = |e: anyhow::Error| ConnectorError::Unavailable {
+        provider: "storage",
+        attempts: 1,
+        reason: format!("{e:#}"),
+    };
+    if let Some(upload) = services
+        .uploads
+        .get(owner, &id)
+        .await
+        .map_err(unavailable)?
+    {
+        return already_handed_off(services, &upload).await;
+    }
+    let mut upload = Upload::pending(
+        id,
+        owner.clone(),
+        format!(
+            "{} ({} recording)",
+            recorded.content.title,
+            connector.name()
+        ),
+        "application/octet-stream".into(),
+        0,
+        media_key(owner, &recorded),
+        services.clock.now(),
+    );
+    upload.size_bytes = store_media(services, connector, credential, &media, &upload).await?;
+    upload.sharing = sharing;
+    upload.status = UploadStatus::Uploaded;
+    upload.meeting = Some(Box::new(recorded));
+    services.uploads.put(&upload).await.map_err(unavailable)?;
+    send_first_attempt(services, &upload).await?;
+    tracing::info!(upload = %upload.id, source = %connector.source(), "recording handed to transcription");
+    Ok(Prepared::Transcribing)
+}
+
+/// The same version of the meeting was handed off before: its upload tells what became of
+/// it. An unfinished one is announced again, which does nothing if it is under way (its claim
+/// or a later attempt wins) and starts it if the first announcement was lost.
+async fn already_handed_off(
+    services: &Services,
+    upload: &Upload,
+) -> Result<Prepared, ConnectorError> {
+    match upload.status {
+        UploadStatus::Completed | UploadStatus::Duplicate => Ok(Prepared::Transcribed),
+        UploadStatus::Failed => Err(ConnectorError::Permanent(format!(
+            "its recording could not be transcribed: {}; retry it among the uploads",
+            upload.error.as_deref().unwrap_or("no reason recorded")
+        ))),
+        UploadStatus::Pending | UploadStatus::Uploaded | UploadStatus::Transcribing => {
+            send_first_attempt(services, upload).await?;
+            Ok(Prepared::Transcribing)
         }
     }
 }
 
-/// Where a recording's media waits while it is transcribed.
-fn media_key(owner: &Tenant, content: &MeetingContent) -> String {
-    // The ids may hold `/` or `=`: each hashed into one segment.
-    format!(
-        "media/{}/{}/{}/{}",
-        hex_digest(owner.workspace.as_str().as_bytes()),
-        hex_digest(owner.user.as_str().as_bytes()),
-        content.source,
-        hex_digest(content.external_id.as_str().as_bytes())
-    )
+async fn send_first_attempt(services: &Services, upload: &Upload) -> Result<(), ConnectorError> {
+    services
+        .transcribe_queue
+        .send(&attempt_message(upload, Attempt::FIRST).to_body())
+        .await
+        .map_err(|e| ConnectorError::Unavailable {
+            provider: "the transcribe queue",
+            attempts: 1,
+            reason: format!("{e:#}"),
+        })
 }
 
-async fn transcribe_recording(
+/// Streams the recording into the blob store at the upload's key; its size in bytes.
+async fn store_media(
     services: &Services,
     connector: &dyn Connector,
     credential: &Credential,
-    owner: &Tenant,
-    mut content: MeetingContent,
     media: &MediaRef,
-) -> Result<MeetingContent, ConnectorError> {
+    upload: &Upload,
+) -> Result<u64, ConnectorError> {
     let name = connector.name();
-    let unavailable = |reason: String| ConnectorError::Unavailable {
-        provider: "storage",
-        attempts: 1,
-        reason,
-    };
     let stream = connector.download(credential, media).await?;
     let reader = StreamReader::new(stream.map_err(std::io::Error::other));
     let spooled = spool_to_temp_file(
@@ -73,47 +146,78 @@ async fn transcribe_recording(
             reason: format!("the recording could not be downloaded: {e}"),
         },
     })?;
-    let key = media_key(owner, &content);
     services
         .blobs
-        .put_file(&key, spooled.path(), "application/octet-stream")
+        .put_file(&upload.object_key, spooled.path(), &upload.content_type)
         .await
-        .map_err(|e| unavailable(format!("{e:#}")))?;
-    let client = services
-        .providers()
-        .await
-        .map_err(|e| unavailable(format!("{e:#}")))?
-        .transcribe
-        .as_ref()
-        .ok_or_else(|| ConnectorError::Permanent(TranscribeError::NotConfigured.to_string()))?;
-    let options = TranscriptionOptions {
-        parallelism: services.config.transcribe_concurrency,
-        ..TranscriptionOptions::default()
-    };
-    let transcription = transcribe_media(spooled.path(), client, &options, |_, _| {})
-        .await
-        .map_err(|e| match e {
-            MediaError::Transcribe(TranscribeError::GaveUp { .. })
-            | MediaError::Io(_)
-            | MediaError::Internal(_) => ConnectorError::Unavailable {
-                provider: "the transcription service",
-                attempts: 1,
-                reason: e.to_string(),
-            },
-            other => ConnectorError::Permanent(format!(
-                "the {name} recording could not be transcribed: {other}"
-            )),
+        .map_err(|e| ConnectorError::Unavailable {
+            provider: "storage",
+            attempts: 1,
+            reason: format!("{e:#}"),
         })?;
-    content.transcript = transcription.segments;
-    if content.duration_seconds.is_none() {
-        content.duration_seconds = transcription.duration_seconds;
+    Ok(spooled.size_bytes)
+}
+
+/// One upload per version of a member's meeting, so finding it again (a redelivered message,
+/// the next sync, a webhook for it) finds the same upload instead of transcribing twice.
+fn upload_id(owner: &Tenant, recorded: &RecordedMeeting) -> UploadId {
+    let content = &recorded.content;
+    let name = format!(
+        "recording:{} {}:{}:{}:{}",
+        owner.workspace,
+        owner.user,
+        content.source,
+        content.external_id,
+        recorded.fingerprint.as_deref().unwrap_or_default()
+    );
+    let digest = hex_digest(name.as_bytes());
+    UploadId::parse(&format!("{}{}", UploadId::PREFIX, &digest[..32]))
+        .unwrap_or_else(|_| UploadId::new())
+}
+
+/// Where a recording's media waits while it is transcribed: outside the staged uploads'
+/// prefix, which the bucket announces on the transcribe queue by itself. The ids may hold `/`
+/// or `=`: each is hashed into one segment.
+fn media_key(owner: &Tenant, recorded: &RecordedMeeting) -> String {
+    format!(
+        "media/{}/{}/{}/{}",
+        hex_digest(owner.workspace.as_str().as_bytes()),
+        hex_digest(owner.user.as_str().as_bytes()),
+        recorded.content.source,
+        hex_digest(upload_id(owner, recorded).as_str().as_bytes())
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Source, UserId};
+
+    fn recorded(external_id: &str, fingerprint: Option<&str>) -> RecordedMeeting {
+        let mut content = crate::testing::meeting(Source::Upload, external_id, "Weekly sync", 30);
+        content.transcript.clear();
+        RecordedMeeting {
+            content,
+            fingerprint: fingerprint.map(str::to_owned),
+        }
     }
-    if let Err(e) = services.blobs.delete(&key).await {
-        tracing::warn!(
-            key,
-            error = format!("{e:#}"),
-            "transcribed media not deleted"
+
+    #[test]
+    fn each_version_of_a_members_meeting_has_one_upload() {
+        let alice = Tenant::personal(UserId::parse("alice").unwrap());
+        let bob = Tenant::personal(UserId::parse("bob").unwrap());
+        let v1 = recorded("m/1==", Some("v1"));
+        assert_eq!(upload_id(&alice, &v1), upload_id(&alice, &v1.clone()));
+        assert_ne!(upload_id(&alice, &v1), upload_id(&bob, &v1));
+        assert_ne!(
+            upload_id(&alice, &v1),
+            upload_id(&alice, &recorded("m/1==", Some("v2")))
         );
+        assert_ne!(
+            upload_id(&alice, &v1),
+            upload_id(&alice, &recorded("m/2==", Some("v1")))
+        );
+        let key = media_key(&alice, &v1);
+        assert!(key.starts_with("media/") && !key.contains("m/1"), "{key}");
     }
-    Ok(content)
 }

@@ -7,7 +7,7 @@ use super::connect::learn_identity;
 use super::connections::update_connection;
 use super::credentials::{connector_of, credential, CredentialError};
 use super::deliveries::{release_after_limit, release_unmatched_deliveries};
-use super::media::content_of;
+use super::media::{prepare, Prepared};
 use super::messages::SyncMessage;
 use super::persist::{import_meeting, ImportOutcome};
 use super::upload_import::quota_exhausted;
@@ -429,14 +429,35 @@ impl SyncRun<'_> {
             }
             return Ok(None);
         }
-        let content = match connector.fetch(credential, meeting).await {
+        let prepared = match connector.fetch(credential, meeting).await {
             Ok(fetched) => {
-                content_of(services, connector, credential, &self.job.owner(), fetched).await
+                let (owner, sharing) = (self.job.owner(), self.connection.sharing);
+                let fingerprint = Some(meeting.fingerprint.as_str());
+                prepare(
+                    services,
+                    connector,
+                    credential,
+                    &owner,
+                    sharing,
+                    fetched,
+                    fingerprint,
+                )
+                .await
             }
             Err(e) => Err(e),
         };
-        let content = match content {
-            Ok(content) => content,
+        let content = match prepared {
+            Ok(Prepared::Content(content)) => content,
+            Ok(Prepared::Transcribing) => {
+                self.job.counts.transcribing += 1;
+                self.item_done(external_id);
+                return Ok(None);
+            }
+            Ok(Prepared::Transcribed) => {
+                self.job.counts.skipped += 1;
+                self.item_done(external_id);
+                return Ok(None);
+            }
             Err(e) if e.needs_reauth() => return stop_for(connector, e),
             Err(e) => {
                 self.fail_item(external_id, Some(&meeting.title), e.to_string());
@@ -470,10 +491,15 @@ impl SyncRun<'_> {
                 );
             }
         }
+        self.item_done(external_id);
+        Ok(None)
+    }
+
+    /// The meeting is handled: a failure an earlier job recorded for it is gone.
+    fn item_done(&mut self, external_id: &ExternalId) {
         self.job
             .failed_items
             .retain(|f| &f.external_id != external_id);
-        Ok(None)
     }
 
     fn fail_item(&mut self, external_id: &ExternalId, title: Option<&str>, reason: String) {

@@ -5,7 +5,7 @@
 
 use super::credentials::{connector_of, credential, CredentialError};
 use super::deliveries::{hold_unmatched, hold_until_limit_resets, hold_while_paused};
-use super::media::content_of;
+use super::media::{prepare, Prepared};
 use super::messages::{SyncMessage, WebhookDelivery};
 use super::persist::{import_meeting, ImportOutcome};
 use crate::connectors::{ConnectorError, Credential, CredentialSource, Fetched, WebhookEvent};
@@ -239,18 +239,36 @@ async fn import_into(
         services,
         connection,
     };
-    let content = match connector.delivered_content(&payload, &source).await {
-        Ok(Fetched::Content(content)) => Ok(content),
+    let prepared = match connector.delivered_content(&payload, &source).await {
+        Ok(Fetched::Content(content)) => Ok(Prepared::Content(content)),
         Ok(media) => match source.credential().await {
             Ok(credential) => {
-                content_of(services, connector, &credential, &connection.owner(), media).await
+                let owner = connection.owner();
+                prepare(
+                    services,
+                    connector,
+                    &credential,
+                    &owner,
+                    connection.sharing,
+                    media,
+                    None,
+                )
+                .await
             }
             Err(e) => Err(e),
         },
         Err(e) => Err(e),
     };
-    let content = match content.map_err(Failure::from) {
-        Ok(content) => content,
+    let content = match prepared.map_err(Failure::from) {
+        Ok(Prepared::Content(content)) => content,
+        Ok(Prepared::Transcribing) => {
+            job.counts.transcribing += 1;
+            return Ok(());
+        }
+        Ok(Prepared::Transcribed) => {
+            job.counts.skipped += 1;
+            return Ok(());
+        }
         Err(Failure::Permanent(reason)) => {
             job.counts.failed += 1;
             if let Some(external_id) = delivered_id {

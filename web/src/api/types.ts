@@ -26,7 +26,15 @@ export interface Job {
   source: SourceId;
   status: JobStatus;
   progress: { current: number; total: number | null };
-  counts: { imported: number; updated: number; skipped: number; failed: number; not_imported?: number };
+  counts: {
+    imported: number;
+    updated: number;
+    skipped: number;
+    failed: number;
+    not_imported?: number;
+    /** Recordings sent for transcription: each becomes an upload that imports the meeting. */
+    transcribing?: number;
+  };
   failed_items: ItemReason[];
   skipped_items: ItemReason[];
   not_imported_items?: ItemReason[];

@@ -37,6 +37,13 @@ describe('the toast that sums up a job', () => {
     expect(summary.details).toEqual(['Skipped 1 duplicate', '3 not imported: monthly limit reached']);
   });
 
+  test('recordings sent for transcription point to the uploads', () => {
+    const summary = jobSummary(
+      finished({ counts: { imported: 1, updated: 0, skipped: 0, failed: 0, not_imported: 0, transcribing: 2 } }),
+    );
+    expect(summary.details).toEqual(['2 recordings sent for transcription (see Recent uploads)']);
+  });
+
   test('a failed job says why', () => {
     const summary = jobSummary(finished({ status: 'failed', summary: 'Fathom refused the token' }));
     expect(summary.title).toBe('Fathom sync failed: Fathom refused the token');

@@ -91,6 +91,9 @@ export function jobSummary(job: Job): { title: string; details: string[]; tone: 
   const details: string[] = [];
   if (job.counts.updated) details.push(`${plural(job.counts.updated, 'call')} updated`);
   if (duplicates) details.push(`Skipped ${plural(duplicates, 'duplicate')}`);
+  if (job.counts.transcribing) {
+    details.push(`${plural(job.counts.transcribing, 'recording')} sent for transcription (see Recent uploads)`);
+  }
   if (job.counts.failed) details.push(`${job.counts.failed} failed`);
   if (notImported) details.push(`${notImported} not imported: monthly limit reached`);
   if (job.status === 'failed') {

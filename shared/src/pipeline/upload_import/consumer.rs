@@ -7,6 +7,9 @@
 //! The same file uploaded again (the same bytes, whatever its name) is not transcribed again:
 //! the new upload ends `duplicate`, points to the recording the first one made, and counts
 //! nothing against the monthly quota.
+//!
+//! An upload that carries a provider's meeting (its recording came without a transcript, see
+//! `pipeline::media`) is imported as that meeting, under the provider's key and version.
 
 use super::keys::{generic_title, recording_title, StagedUpload};
 use super::messages::Announced;
@@ -279,7 +282,11 @@ async fn start_job(services: &Services, upload: &Upload) -> Result<SyncJob> {
     let mut job = match services.jobs.get(&upload.owner(), &id).await? {
         Some(job) => job,
         None => {
-            let mut job = SyncJob::new(upload.owner(), Source::Upload, JobKind::Upload, now);
+            let source = upload
+                .meeting
+                .as_ref()
+                .map_or(Source::Upload, |recorded| recorded.content.source);
+            let mut job = SyncJob::new(upload.owner(), source, JobKind::Upload, now);
             job.id = id;
             job
         }
@@ -327,12 +334,14 @@ async fn import_upload(
     // A file that is not media fails as such, whatever else is wrong (such as no API key).
     sniff_file(spooled.path()).await?;
     let content_id = ExternalId::parse(&spooled.sha256_hex).context("the content hash")?;
-    if let Some(existing) = services
-        .recordings
-        .find_by_key(&upload.owner(), Source::Upload, &content_id)
-        .await?
-    {
-        return Ok(Done::Duplicate(existing.id));
+    if upload.meeting.is_none() {
+        if let Some(existing) = services
+            .recordings
+            .find_by_key(&upload.owner(), Source::Upload, &content_id)
+            .await?
+        {
+            return Ok(Done::Duplicate(existing.id));
+        }
     }
     let client = services
         .providers()
@@ -348,28 +357,41 @@ async fn import_upload(
     let transcription =
         transcribe_reporting_progress(services, settings, client, spooled.path(), upload, job)
             .await?;
-    let content = MeetingContent {
-        source: Source::Upload,
-        external_id: content_id,
-        title: recording_title(&upload.filename),
-        started_at: None,
-        ended_at: None,
-        duration_seconds: transcription.duration_seconds,
-        participants: Vec::new(),
-        transcript: transcription.segments,
-        summary_markdown: None,
-        action_items: Vec::new(),
-        url: None,
-        share_url: None,
-        source_created_at: Some(upload.created_at),
-        files: Vec::new(),
+    let (content, fingerprint) = match upload.meeting.as_deref() {
+        // A provider's meeting: imported under its own key, with the transcript.
+        Some(recorded) => {
+            let mut content = recorded.content.clone();
+            content.transcript = transcription.segments;
+            content.duration_seconds = content.duration_seconds.or(transcription.duration_seconds);
+            (content, recorded.fingerprint.clone())
+        }
+        None => (
+            MeetingContent {
+                source: Source::Upload,
+                external_id: content_id,
+                title: recording_title(&upload.filename),
+                started_at: None,
+                ended_at: None,
+                duration_seconds: transcription.duration_seconds,
+                participants: Vec::new(),
+                transcript: transcription.segments,
+                summary_markdown: None,
+                action_items: Vec::new(),
+                url: None,
+                share_url: None,
+                source_created_at: Some(upload.created_at),
+                files: Vec::new(),
+            },
+            None,
+        ),
     };
+    let titled_by_its_name = upload.meeting.is_none() && generic_title(&content.title);
     let imported = import_meeting(
         services,
         &upload.owner(),
         upload.sharing,
         content,
-        None,
+        fingerprint,
         &job.id,
     )
     .await?;
@@ -381,13 +403,15 @@ async fn import_upload(
     };
     if imported.outcome == ImportOutcome::Imported
         && derive::analysis::configured(services)
-        && generic_title(&recording_title(&upload.filename))
+        && titled_by_its_name
     {
         // Its file name says nothing: the transcript gives it a title, after the import.
         derive::analysis::request_title(services, &upload.owner(), &recording()?).await?;
     }
     Ok(match imported.outcome {
         ImportOutcome::Imported => Done::Imported(recording()?),
+        // A provider's meeting stored before without a transcript now has one.
+        ImportOutcome::Updated if upload.meeting.is_some() => Done::Imported(recording()?),
         // The same file, uploaded twice at once, was stored by the other upload first.
         ImportOutcome::Updated | ImportOutcome::Unchanged => Done::Duplicate(recording()?),
         ImportOutcome::QuotaReached => {
