@@ -332,6 +332,43 @@ async fn a_recording_that_cannot_be_transcribed_fails_as_an_upload_with_its_reas
     assert_eq!(w.zoom.calls().downloads, downloads);
 }
 
+#[tokio::test]
+async fn at_the_monthly_limit_a_recording_is_left_for_later_without_downloading_it() {
+    let settings = Settings::default().set("IMPORTS_PER_MONTH", "1");
+    let w = zoom_world_with(zoom_options(), settings, |s| s).await;
+    let now = Utc::now();
+    w.zoom.add_meeting(&w.account, |m| {
+        m.has_transcript = false;
+        m.audio_seconds = 4;
+        m.topic = "Older call".into();
+        m.start_time = now - Span::days(2);
+    });
+    w.zoom.add_meeting(&w.account, |m| {
+        m.topic = "Newest call".into();
+        m.start_time = now - Span::days(1);
+    });
+    let job = connected(&w, "alice").await;
+    assert_eq!(
+        (
+            &job["counts"]["imported"],
+            &job["counts"]["not_imported"],
+            &job["counts"]["transcribing"]
+        ),
+        (&json!(1), &json!(1), &json!(0)),
+        "{job}"
+    );
+    assert_eq!(job["not_imported_items"][0]["title"], "Older call", "{job}");
+    assert_eq!(
+        w.zoom.calls().downloads,
+        1,
+        "only the newest call's transcript"
+    );
+    assert!(w.app.get("/uploads", Some("alice")).await.1["items"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
+
 /// Waits for the member's one upload to finish transcribing, and returns it.
 async fn transcribed_upload(w: &ZoomWorld, user: &str) -> serde_json::Value {
     eventually(60, "the recording's upload finishes", || async {

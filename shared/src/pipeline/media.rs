@@ -8,12 +8,12 @@
 //! Handing it off keeps a long transcription out of a sync's page loop and its invocation
 //! deadline, and the audio engine out of the sync consumer.
 
-use super::upload_import::attempt_message;
+use super::upload_import::{attempt_message, quota_exhausted};
 use crate::connectors::upload::{spool_to_temp_file, SpoolError};
 use crate::connectors::{Connector, ConnectorError, Credential, Fetched, MediaRef};
 use crate::domain::{
-    hex_digest, Attempt, MeetingContent, RecordedMeeting, Sharing, Tenant, Upload, UploadId,
-    UploadStatus,
+    hex_digest, Attempt, ExternalId, MeetingContent, RecordedMeeting, Sharing, Tenant, Upload,
+    UploadId, UploadStatus,
 };
 use crate::services::Services;
 use futures::TryStreamExt;
@@ -28,6 +28,11 @@ pub enum Prepared {
     Transcribing,
     /// Its recording was transcribed and imported already (this version of it).
     Transcribed,
+    /// The monthly import limit is reached: left for later, before anything is downloaded.
+    LimitReached {
+        external_id: ExternalId,
+        title: String,
+    },
 }
 
 /// The meeting as fetched, or its recording handed to transcription. `fingerprint` is the
@@ -62,6 +67,19 @@ pub async fn prepare(
         .map_err(unavailable)?
     {
         return already_handed_off(services, &upload).await;
+    }
+    // The limit is enforced again when the meeting is stored; checked here so that a meeting
+    // that cannot be stored now is left for the sync after the limit resets, not downloaded.
+    if quota_exhausted(services, &owner.workspace)
+        .await
+        .map_err(unavailable)?
+        .is_some()
+    {
+        let content = recorded.content;
+        return Ok(Prepared::LimitReached {
+            external_id: content.external_id,
+            title: content.title,
+        });
     }
     let mut upload = Upload::pending(
         id,

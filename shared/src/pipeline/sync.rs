@@ -458,6 +458,11 @@ impl SyncRun<'_> {
                 self.item_done(external_id);
                 return Ok(None);
             }
+            Ok(Prepared::LimitReached { .. }) => {
+                self.left_for_later(meeting);
+                self.item_done(external_id);
+                return Ok(None);
+            }
             Err(e) if e.needs_reauth() => return stop_for(connector, e),
             Err(e) => {
                 self.fail_item(external_id, Some(&meeting.title), e.to_string());
@@ -477,22 +482,25 @@ impl SyncRun<'_> {
             ImportOutcome::Imported => self.job.counts.imported += 1,
             ImportOutcome::Updated => self.job.counts.updated += 1,
             ImportOutcome::Unchanged => self.job.counts.skipped += 1,
-            ImportOutcome::QuotaReached => {
-                self.job.counts.not_imported += 1;
-                self.job.not_imported_items.push(FailedItem::new(
-                    external_id.clone(),
-                    Some(meeting.title.clone()),
-                    MONTHLY_LIMIT_REACHED,
-                ));
-                self.job.oldest_not_imported_at = Some(
-                    self.job
-                        .oldest_not_imported_at
-                        .map_or(meeting.created_at, |oldest| oldest.min(meeting.created_at)),
-                );
-            }
+            ImportOutcome::QuotaReached => self.left_for_later(meeting),
         }
         self.item_done(external_id);
         Ok(None)
+    }
+
+    /// The monthly limit is reached: the meeting waits for the first sync after it resets.
+    fn left_for_later(&mut self, meeting: &ListedMeeting) {
+        self.job.counts.not_imported += 1;
+        self.job.not_imported_items.push(FailedItem::new(
+            meeting.external_id.clone(),
+            Some(meeting.title.clone()),
+            MONTHLY_LIMIT_REACHED,
+        ));
+        self.job.oldest_not_imported_at = Some(
+            self.job
+                .oldest_not_imported_at
+                .map_or(meeting.created_at, |oldest| oldest.min(meeting.created_at)),
+        );
     }
 
     /// The meeting is handled: a failure an earlier job recorded for it is gone.

@@ -269,6 +269,10 @@ async fn import_into(
             job.counts.skipped += 1;
             return Ok(());
         }
+        Ok(Prepared::LimitReached { external_id, title }) => {
+            left_for_later(job, external_id, title);
+            return Ok(());
+        }
         Err(Failure::Permanent(reason)) => {
             job.counts.failed += 1;
             if let Some(external_id) = delivered_id {
@@ -295,16 +299,19 @@ async fn import_into(
         ImportOutcome::Imported => job.counts.imported += 1,
         ImportOutcome::Updated => job.counts.updated += 1,
         ImportOutcome::Unchanged => job.counts.skipped += 1,
-        ImportOutcome::QuotaReached => {
-            job.counts.not_imported += 1;
-            job.not_imported_items.push(FailedItem::new(
-                external_id,
-                Some(title),
-                MONTHLY_LIMIT_REACHED,
-            ));
-        }
+        ImportOutcome::QuotaReached => left_for_later(job, external_id, title),
     }
     Ok(())
+}
+
+/// The monthly limit is reached: the delivery is held until it resets.
+fn left_for_later(job: &mut SyncJob, external_id: ExternalId, title: String) {
+    job.counts.not_imported += 1;
+    job.not_imported_items.push(FailedItem::new(
+        external_id,
+        Some(title),
+        MONTHLY_LIMIT_REACHED,
+    ));
 }
 
 /// A delivery queued without a connection: held under the account it names, and released at
