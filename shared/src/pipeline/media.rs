@@ -23,7 +23,7 @@ use tokio_util::io::StreamReader;
 #[derive(Debug)]
 pub enum Prepared {
     /// Nothing: here is its content.
-    Content(MeetingContent),
+    Content(Box<MeetingContent>),
     /// Its recording is being transcribed; the upload imports it when done.
     Transcribing,
     /// Its recording was transcribed and imported already (this version of it).
@@ -47,7 +47,7 @@ pub async fn prepare(
     fingerprint: Option<&str>,
 ) -> Result<Prepared, ConnectorError> {
     let (content, media) = match fetched {
-        Fetched::Content(content) => return Ok(Prepared::Content(content)),
+        Fetched::Content(content) => return Ok(Prepared::Content(Box::new(content))),
         Fetched::Media { content, media } => (content, media),
     };
     let recorded = RecordedMeeting {

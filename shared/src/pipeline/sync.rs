@@ -447,7 +447,7 @@ impl SyncRun<'_> {
             Err(e) => Err(e),
         };
         let content = match prepared {
-            Ok(Prepared::Content(content)) => content,
+            Ok(Prepared::Content(content)) => *content,
             Ok(Prepared::Transcribing) => {
                 self.job.counts.transcribing += 1;
                 self.item_done(external_id);

@@ -240,7 +240,7 @@ async fn import_into(
         connection,
     };
     let prepared = match connector.delivered_content(&payload, &source).await {
-        Ok(Fetched::Content(content)) => Ok(Prepared::Content(content)),
+        Ok(Fetched::Content(content)) => Ok(Prepared::Content(Box::new(content))),
         Ok(media) => match source.credential().await {
             Ok(credential) => {
                 let owner = connection.owner();
@@ -260,7 +260,7 @@ async fn import_into(
         Err(e) => Err(e),
     };
     let content = match prepared.map_err(Failure::from) {
-        Ok(Prepared::Content(content)) => content,
+        Ok(Prepared::Content(content)) => *content,
         Ok(Prepared::Transcribing) => {
             job.counts.transcribing += 1;
             return Ok(());
