@@ -102,6 +102,8 @@ struct QueueConsumer {
     queue: Arc<dyn Queue>,
     /// The local queue's arrivals, which wake an idle consumer at once; SQS is polled.
     arrivals: Option<LocalQueue>,
+    /// Messages per invocation: the template's `BatchSize` for the function.
+    batch_size: usize,
     handler: QueueHandler,
 }
 
@@ -126,6 +128,15 @@ pub struct DevServer {
 
 /// Concurrent invocations per queue consumer, as Lambda scales an SQS event source out.
 pub const DEFAULT_CONSUMER_CONCURRENCY: usize = 4;
+
+/// Messages per invocation of each queue's consumer, by function: the `BatchSize` of its event
+/// source mapping in the template. A sync or an upload is one invocation's work, so the
+/// consumers run as many imports at once as they run invocations, as in AWS.
+pub const CONSUMER_BATCH_SIZES: [(&str, usize); 3] = [
+    ("sync-meetings", 1),
+    ("file-transcribe", 1),
+    ("deliver-events", 10),
+];
 
 /// A started dev server; dropping it stops every task it runs.
 pub struct Running {
@@ -219,10 +230,15 @@ impl DevServer {
         (queue, arrivals): (Arc<dyn Queue>, Option<LocalQueue>),
         handler: QueueHandler,
     ) -> Self {
+        let batch_size = CONSUMER_BATCH_SIZES
+            .iter()
+            .find_map(|&(function, size)| (function == name).then_some(size))
+            .unwrap_or(10);
         self.consumers.push(QueueConsumer {
             name,
             queue,
             arrivals,
+            batch_size,
             handler,
         });
         self
@@ -449,7 +465,11 @@ pub fn sqs_event(queue: &str, messages: &[QueueMessage]) -> SqsEvent {
 
 async fn drain(consumer: QueueConsumer, services: Services, visibility: Duration) {
     loop {
-        let messages = match consumer.queue.receive(10, visibility).await {
+        let messages = match consumer
+            .queue
+            .receive(consumer.batch_size, visibility)
+            .await
+        {
             Ok(messages) => messages,
             Err(e) => {
                 tracing::error!(

@@ -409,6 +409,30 @@ fn sqs_queues(function: &Value) -> Vec<&str> {
         .collect()
 }
 
+/// The dev server hands each queue consumer as many messages per invocation as its event
+/// source mapping does in AWS, so imports run as many at once locally as there.
+#[test]
+fn the_dev_server_batches_queue_messages_as_the_event_source_mappings_do() {
+    let template = template();
+    let mut mapped = BTreeSet::new();
+    for (binary, function) in functions_by_binary(&template) {
+        let events = function["Properties"]["Events"].as_mapping();
+        for (_, event) in events.into_iter().flatten() {
+            if event["Type"].as_str() != Some("SQS") {
+                continue;
+            }
+            let batch = event["Properties"]["BatchSize"].as_u64().unwrap_or(10);
+            let local = dev_server::CONSUMER_BATCH_SIZES
+                .iter()
+                .find(|(name, _)| *name == binary)
+                .map(|&(_, size)| size as u64);
+            assert_eq!(local, Some(batch), "{binary}: the dev server's batch size");
+            mapped.insert(binary);
+        }
+    }
+    assert_eq!(mapped.len(), dev_server::CONSUMER_BATCH_SIZES.len());
+}
+
 /// Checks `events/<function>.json` is an event the function receives; the reason otherwise.
 fn check_sample_event(function: &Value, text: &str) -> Result<(), String> {
     use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
