@@ -6,7 +6,7 @@ use chrono::{Duration as Span, Utc};
 use dev_server::DevServer;
 use fakes::transcribe::FakeTranscribe;
 use fakes::zoom::{FakeZoom, FakeZoomAccount, FakeZoomOptions, SignedZoomEvent, ZoomRateLimits};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 pub const APP: &str = "http://app.callsync.test/";
@@ -149,6 +149,17 @@ impl ZoomWorld {
         })
         .await;
         self.app.get(&path, Some(user)).await.1
+    }
+
+    /// Starts a sync of the member's Zoom connection and returns its job once finished.
+    pub async fn sync_now(&self, user: &str) -> Value {
+        let (status, answer) = self
+            .app
+            .send_json(Method::POST, "/sync", user, &json!({"source": "zoom"}))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+        self.finished(user, answer["job_id"].as_str().unwrap())
+            .await
     }
 
     pub async fn initial_job(&self, user: &str) -> Value {

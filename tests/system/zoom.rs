@@ -4,7 +4,7 @@
 
 use chrono::{Duration as Span, NaiveDate, Utc};
 use fakes::zoom::url_validation_event;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,14 +108,7 @@ async fn fourteen_meetings_over_75_days_arrive_without_asking_for_more_than_a_mo
         assert_eq!(call.page_size.as_deref(), Some("300"));
     }
     // A second sync skips everything it has.
-    let (status, answer) = w
-        .app
-        .send_json(Method::POST, "/sync", "alice", &json!({"source": "zoom"}))
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
-    let again = w
-        .finished("alice", answer["job_id"].as_str().unwrap())
-        .await;
+    let again = w.sync_now("alice").await;
     assert_eq!(
         (
             again["counts"]["imported"].clone(),
@@ -214,14 +207,7 @@ async fn a_meeting_without_a_transcript_is_transcribed_from_its_audio() {
     assert_eq!(w.zoom.calls().file_host_with_authorization, 0);
 
     // The next sync finds the meeting stored: nothing is downloaded or transcribed again.
-    let (status, answer) = w
-        .app
-        .send_json(Method::POST, "/sync", "alice", &json!({"source": "zoom"}))
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
-    let again = w
-        .finished("alice", answer["job_id"].as_str().unwrap())
-        .await;
+    let again = w.sync_now("alice").await;
     assert_eq!(
         (
             &again["counts"]["skipped"],
@@ -249,15 +235,7 @@ async fn a_recording_event_without_a_transcript_is_transcribed_once_however_ofte
         m.audio_seconds = 4;
         m.topic = "Late call".into();
     });
-    let event = w
-        .zoom
-        .sign(&w.zoom.recording_completed_event(&meeting.uuid).unwrap());
-    let (status, answer) = w.send_event(&event).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
-    eventually(30, "the event's job finishes", || async {
-        finished_webhook_jobs(&w, "alice").await.len() == 1
-    })
-    .await;
+    deliver_recording_event(&w, &meeting.uuid, 1).await;
     let webhook_job = &finished_webhook_jobs(&w, "alice").await[0];
     assert_eq!(webhook_job["counts"]["transcribing"], 1, "{webhook_job}");
     let upload = transcribed_upload(&w, "alice").await;
@@ -266,15 +244,7 @@ async fn a_recording_event_without_a_transcript_is_transcribed_once_however_ofte
     assert_eq!(upload["recording_id"], recordings[0]["id"], "{upload}");
     let requests = w.transcribe.stats().requests;
     // The same event delivered again (a new delivery id) finds the finished upload.
-    let again = w
-        .zoom
-        .sign(&w.zoom.recording_completed_event(&meeting.uuid).unwrap());
-    let (status, answer) = w.send_event(&again).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
-    eventually(30, "the second event's job finishes", || async {
-        finished_webhook_jobs(&w, "alice").await.len() == 2
-    })
-    .await;
+    deliver_recording_event(&w, &meeting.uuid, 2).await;
     assert_eq!(w.transcribe.stats().requests, requests);
     assert_eq!(w.recordings("alice").await.len(), 1);
 }
@@ -315,14 +285,7 @@ async fn a_recording_that_cannot_be_transcribed_fails_as_an_upload_with_its_reas
     // The next sync says why the meeting is still missing instead of downloading it again.
     let downloads = w.zoom.calls().downloads;
     assert!(downloads >= 1);
-    let (status, answer) = w
-        .app
-        .send_json(Method::POST, "/sync", "alice", &json!({"source": "zoom"}))
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
-    let again = w
-        .finished("alice", answer["job_id"].as_str().unwrap())
-        .await;
+    let again = w.sync_now("alice").await;
     assert_eq!(again["counts"]["failed"], 1, "{again}");
     let reason = again["failed_items"][0]["reason"].as_str().unwrap();
     assert!(
@@ -367,6 +330,20 @@ async fn at_the_monthly_limit_a_recording_is_left_for_later_without_downloading_
         .as_array()
         .unwrap()
         .is_empty());
+}
+
+/// Sends Alice's `recording.completed` event for the meeting and waits until `finished`
+/// webhook jobs have finished.
+async fn deliver_recording_event(w: &ZoomWorld, uuid: &str, finished: usize) {
+    let event = w
+        .zoom
+        .sign(&w.zoom.recording_completed_event(uuid).unwrap());
+    let (status, answer) = w.send_event(&event).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    eventually(30, "the event's job finishes", || async {
+        finished_webhook_jobs(w, "alice").await.len() == finished
+    })
+    .await;
 }
 
 /// Waits for the member's one upload to finish transcribing, and returns it.
@@ -423,14 +400,7 @@ async fn five_workers_needing_a_refresh_make_exactly_one_refresh_call() {
     }
     assert_eq!(w.zoom.calls().token_refresh - refreshes_before, 1);
     // The rotated token works.
-    let (status, answer) = w
-        .app
-        .send_json(Method::POST, "/sync", "alice", &json!({"source": "zoom"}))
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED);
-    let job = w
-        .finished("alice", answer["job_id"].as_str().unwrap())
-        .await;
+    let job = w.sync_now("alice").await;
     assert_eq!(job["status"], "completed", "{job}");
 }
 
