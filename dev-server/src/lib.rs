@@ -102,8 +102,7 @@ struct QueueConsumer {
     queue: Arc<dyn Queue>,
     /// The local queue's arrivals, which wake an idle consumer at once; SQS is polled.
     arrivals: Option<LocalQueue>,
-    /// Messages per invocation: the template's `BatchSize` for the function.
-    batch_size: usize,
+    mapping: EventSourceMapping,
     handler: QueueHandler,
 }
 
@@ -120,22 +119,46 @@ pub struct DevServer {
     scheduled: Vec<Scheduled>,
     cron_interval: Duration,
     visibility: Duration,
-    concurrency: usize,
     web_root: Option<PathBuf>,
     demo: Option<Arc<fakes::demo::Demo>>,
     cors: Option<String>,
 }
 
-/// Concurrent invocations per queue consumer, as Lambda scales an SQS event source out.
-pub const DEFAULT_CONSUMER_CONCURRENCY: usize = 4;
+/// How Lambda hands a queue to its consumer function: the event source mapping's `BatchSize`
+/// and `ScalingConfig.MaximumConcurrency`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventSourceMapping {
+    /// Messages per invocation.
+    pub batch_size: usize,
+    /// Invocations at once.
+    pub max_concurrency: usize,
+}
 
-/// Messages per invocation of each queue's consumer, by function: the `BatchSize` of its event
-/// source mapping in the template. A sync or an upload is one invocation's work, so the
-/// consumers run as many imports at once as they run invocations, as in AWS.
-pub const CONSUMER_BATCH_SIZES: [(&str, usize); 3] = [
-    ("sync-meetings", 1),
-    ("file-transcribe", 1),
-    ("deliver-events", 10),
+/// Each queue consumer's event source mapping, as the template declares it: the dev server
+/// runs as many invocations at once, each with as many messages, so imports run as many at
+/// once locally as in AWS (a sync or an upload is one invocation's work).
+pub const EVENT_SOURCE_MAPPINGS: [(&str, EventSourceMapping); 3] = [
+    (
+        "sync-meetings",
+        EventSourceMapping {
+            batch_size: 1,
+            max_concurrency: 10,
+        },
+    ),
+    (
+        "file-transcribe",
+        EventSourceMapping {
+            batch_size: 1,
+            max_concurrency: 5,
+        },
+    ),
+    (
+        "deliver-events",
+        EventSourceMapping {
+            batch_size: 10,
+            max_concurrency: 20,
+        },
+    ),
 ];
 
 /// A started dev server; dropping it stops every task it runs.
@@ -169,7 +192,6 @@ impl DevServer {
             scheduled: Vec::new(),
             cron_interval: Duration::from_secs(3600),
             visibility: Duration::from_secs(60),
-            concurrency: DEFAULT_CONSUMER_CONCURRENCY,
             web_root: None,
             demo: None,
             cors: None,
@@ -230,15 +252,19 @@ impl DevServer {
         (queue, arrivals): (Arc<dyn Queue>, Option<LocalQueue>),
         handler: QueueHandler,
     ) -> Self {
-        let batch_size = CONSUMER_BATCH_SIZES
+        // SQS's defaults for a mapping the table does not name.
+        let mapping = EVENT_SOURCE_MAPPINGS
             .iter()
-            .find_map(|&(function, size)| (function == name).then_some(size))
-            .unwrap_or(10);
+            .find_map(|&(function, mapping)| (function == name).then_some(mapping))
+            .unwrap_or(EventSourceMapping {
+                batch_size: 10,
+                max_concurrency: 2,
+            });
         self.consumers.push(QueueConsumer {
             name,
             queue,
             arrivals,
-            batch_size,
+            mapping,
             handler,
         });
         self
@@ -246,12 +272,6 @@ impl DevServer {
 
     pub fn schedule(mut self, name: &'static str, handler: ScheduledHandler) -> Self {
         self.scheduled.push(Scheduled { name, handler });
-        self
-    }
-
-    /// How many batches of one queue are handled at once.
-    pub fn consumer_concurrency(mut self, invocations: usize) -> Self {
-        self.concurrency = invocations;
         self
     }
 
@@ -291,7 +311,7 @@ impl DevServer {
             }
         })];
         for consumer in self.consumers {
-            for _ in 0..self.concurrency.max(1) {
+            for _ in 0..consumer.mapping.max_concurrency.max(1) {
                 tasks.push(tokio::spawn(drain(
                     consumer.clone(),
                     services.clone(),
@@ -467,7 +487,7 @@ async fn drain(consumer: QueueConsumer, services: Services, visibility: Duration
     loop {
         let messages = match consumer
             .queue
-            .receive(consumer.batch_size, visibility)
+            .receive(consumer.mapping.batch_size, visibility)
             .await
         {
             Ok(messages) => messages,

@@ -409,10 +409,10 @@ fn sqs_queues(function: &Value) -> Vec<&str> {
         .collect()
 }
 
-/// The dev server hands each queue consumer as many messages per invocation as its event
-/// source mapping does in AWS, so imports run as many at once locally as there.
+/// The dev server runs each queue consumer as its event source mapping does in AWS (messages
+/// per invocation, invocations at once), so imports run as many at once locally as there.
 #[test]
-fn the_dev_server_batches_queue_messages_as_the_event_source_mappings_do() {
+fn the_dev_server_consumes_queues_as_the_event_source_mappings_do() {
     let template = template();
     let mut mapped = BTreeSet::new();
     for (binary, function) in functions_by_binary(&template) {
@@ -421,16 +421,22 @@ fn the_dev_server_batches_queue_messages_as_the_event_source_mappings_do() {
             if event["Type"].as_str() != Some("SQS") {
                 continue;
             }
-            let batch = event["Properties"]["BatchSize"].as_u64().unwrap_or(10);
-            let local = dev_server::CONSUMER_BATCH_SIZES
+            let properties = &event["Properties"];
+            let declared = dev_server::EventSourceMapping {
+                batch_size: properties["BatchSize"].as_u64().unwrap_or(10) as usize,
+                max_concurrency: properties["ScalingConfig"]["MaximumConcurrency"]
+                    .as_u64()
+                    .expect("a maximum concurrency") as usize,
+            };
+            let local = dev_server::EVENT_SOURCE_MAPPINGS
                 .iter()
                 .find(|(name, _)| *name == binary)
-                .map(|&(_, size)| size as u64);
-            assert_eq!(local, Some(batch), "{binary}: the dev server's batch size");
+                .map(|&(_, mapping)| mapping);
+            assert_eq!(local, Some(declared), "{binary}: the dev server's mapping");
             mapped.insert(binary);
         }
     }
-    assert_eq!(mapped.len(), dev_server::CONSUMER_BATCH_SIZES.len());
+    assert_eq!(mapped.len(), dev_server::EVENT_SOURCE_MAPPINGS.len());
 }
 
 /// Checks `events/<function>.json` is an event the function receives; the reason otherwise.
