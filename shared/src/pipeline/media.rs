@@ -12,8 +12,8 @@ use super::upload_import::{attempt_message, quota_exhausted};
 use crate::connectors::upload::{spool_to_temp_file, SpoolError};
 use crate::connectors::{Connector, ConnectorError, Credential, Fetched, MediaRef};
 use crate::domain::{
-    hex_digest, Attempt, ExternalId, MeetingContent, RecordedMeeting, Sharing, Tenant, Upload,
-    UploadId, UploadStatus,
+    hex_digest, Attempt, ExternalId, MeetingContent, RecordedMeeting, Sharing, Source, Tenant,
+    Upload, UploadId, UploadStatus,
 };
 use crate::services::Services;
 use futures::TryStreamExt;
@@ -55,24 +55,15 @@ pub async fn prepare(
         fingerprint: fingerprint.map(str::to_owned),
     };
     let id = upload_id(owner, &recorded);
-    let unavailable = |e: anyhow::Error| ConnectorError::Unavailable {
-        provider: "storage",
-        attempts: 1,
-        reason: format!("{e:#}"),
-    };
-    if let Some(upload) = services
-        .uploads
-        .get(owner, &id)
-        .await
-        .map_err(unavailable)?
-    {
+    let storage = |e: anyhow::Error| unavailable("storage", format!("{e:#}"));
+    if let Some(upload) = services.uploads.get(owner, &id).await.map_err(storage)? {
         return already_handed_off(services, &upload).await;
     }
     // The limit is enforced again when the meeting is stored; checked here so that a meeting
     // that cannot be stored now is left for the sync after the limit resets, not downloaded.
     if quota_exhausted(services, &owner.workspace)
         .await
-        .map_err(unavailable)?
+        .map_err(storage)?
         .is_some()
     {
         let content = recorded.content;
@@ -81,6 +72,7 @@ pub async fn prepare(
             title: content.title,
         });
     }
+    let key = media_key(owner, recorded.content.source, &id);
     let mut upload = Upload::pending(
         id,
         owner.clone(),
@@ -91,14 +83,14 @@ pub async fn prepare(
         ),
         "application/octet-stream".into(),
         0,
-        media_key(owner, &recorded),
+        key,
         services.clock.now(),
     );
     upload.size_bytes = store_media(services, connector, credential, &media, &upload).await?;
     upload.sharing = sharing;
     upload.status = UploadStatus::Uploaded;
     upload.meeting = Some(Box::new(recorded));
-    services.uploads.put(&upload).await.map_err(unavailable)?;
+    services.uploads.put(&upload).await.map_err(storage)?;
     send_first_attempt(services, &upload).await?;
     tracing::info!(upload = %upload.id, source = %connector.source(), "recording handed to transcription");
     Ok(Prepared::Transcribing)
@@ -129,11 +121,16 @@ async fn send_first_attempt(services: &Services, upload: &Upload) -> Result<(), 
         .transcribe_queue
         .send(&attempt_message(upload, Attempt::FIRST).to_body())
         .await
-        .map_err(|e| ConnectorError::Unavailable {
-            provider: "the transcribe queue",
-            attempts: 1,
-            reason: format!("{e:#}"),
-        })
+        .map_err(|e| unavailable("the transcribe queue", format!("{e:#}")))
+}
+
+/// A failure worth another try later: the message is retried.
+fn unavailable(provider: &'static str, reason: String) -> ConnectorError {
+    ConnectorError::Unavailable {
+        provider,
+        attempts: 1,
+        reason,
+    }
 }
 
 /// Streams the recording into the blob store at the upload's key; its size in bytes.
@@ -158,21 +155,15 @@ async fn store_media(
             "the {name} recording is larger than the {:.0} MB accepted",
             limit_bytes as f64 / 1e6
         )),
-        SpoolError::Io(e) => ConnectorError::Unavailable {
-            provider: name,
-            attempts: 1,
-            reason: format!("the recording could not be downloaded: {e}"),
-        },
+        SpoolError::Io(e) => {
+            unavailable(name, format!("the recording could not be downloaded: {e}"))
+        }
     })?;
     services
         .blobs
         .put_file(&upload.object_key, spooled.path(), &upload.content_type)
         .await
-        .map_err(|e| ConnectorError::Unavailable {
-            provider: "storage",
-            attempts: 1,
-            reason: format!("{e:#}"),
-        })?;
+        .map_err(|e| unavailable("storage", format!("{e:#}")))?;
     Ok(spooled.size_bytes)
 }
 
@@ -194,22 +185,20 @@ fn upload_id(owner: &Tenant, recorded: &RecordedMeeting) -> UploadId {
 }
 
 /// Where a recording's media waits while it is transcribed: outside the staged uploads'
-/// prefix, which the bucket announces on the transcribe queue by itself. The ids may hold `/`
-/// or `=`: each is hashed into one segment.
-fn media_key(owner: &Tenant, recorded: &RecordedMeeting) -> String {
+/// prefix, which the bucket announces on the transcribe queue by itself. The member's ids may
+/// hold `/` or `=`: each is hashed into one segment.
+fn media_key(owner: &Tenant, source: Source, upload: &UploadId) -> String {
     format!(
-        "media/{}/{}/{}/{}",
+        "media/{}/{}/{source}/{upload}",
         hex_digest(owner.workspace.as_str().as_bytes()),
         hex_digest(owner.user.as_str().as_bytes()),
-        recorded.content.source,
-        hex_digest(upload_id(owner, recorded).as_str().as_bytes())
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Source, UserId};
+    use crate::domain::UserId;
 
     fn recorded(external_id: &str, fingerprint: Option<&str>) -> RecordedMeeting {
         let mut content = crate::testing::meeting(Source::Upload, external_id, "Weekly sync", 30);
@@ -235,7 +224,7 @@ mod tests {
             upload_id(&alice, &v1),
             upload_id(&alice, &recorded("m/2==", Some("v1")))
         );
-        let key = media_key(&alice, &v1);
+        let key = media_key(&alice, v1.content.source, &upload_id(&alice, &v1));
         assert!(key.starts_with("media/") && !key.contains("m/1"), "{key}");
     }
 }
