@@ -252,7 +252,8 @@ impl DevServer {
         (queue, arrivals): (Arc<dyn Queue>, Option<LocalQueue>),
         handler: QueueHandler,
     ) -> Self {
-        // SQS's defaults for a mapping the table does not name.
+        // A consumer the table does not name: SQS's default batch, and the lowest maximum
+        // concurrency Lambda allows.
         let mapping = EVENT_SOURCE_MAPPINGS
             .iter()
             .find_map(|&(function, mapping)| (function == name).then_some(mapping))

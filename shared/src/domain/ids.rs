@@ -78,6 +78,13 @@ macro_rules! generated_id {
                 Self(format!("{}{}", $prefix, uuid::Uuid::new_v4().simple()))
             }
 
+            /// The same id every time for the same `name` (its SHA-256, shortened to the
+            /// UUID's length), for things that must be found again rather than made twice.
+            pub fn derived_from(name: &str) -> Self {
+                let digest = super::recording::hex_digest(name.as_bytes());
+                Self(format!("{}{}", $prefix, &digest[..32]))
+            }
+
             pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
                 let hex = raw.strip_prefix($prefix).ok_or_else(|| {
                     InvalidValue::new($what, format!("expected an id starting with `{}`", $prefix))

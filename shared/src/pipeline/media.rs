@@ -179,9 +179,7 @@ fn upload_id(owner: &Tenant, recorded: &RecordedMeeting) -> UploadId {
         content.external_id,
         recorded.fingerprint.as_deref().unwrap_or_default()
     );
-    let digest = hex_digest(name.as_bytes());
-    UploadId::parse(&format!("{}{}", UploadId::PREFIX, &digest[..32]))
-        .unwrap_or_else(|_| UploadId::new())
+    UploadId::derived_from(&name)
 }
 
 /// Where a recording's media waits while it is transcribed: outside the staged uploads'

@@ -10,8 +10,8 @@ use super::messages::{SyncMessage, WebhookDelivery};
 use super::persist::{import_meeting, ImportOutcome};
 use crate::connectors::{ConnectorError, Credential, CredentialSource, Fetched, WebhookEvent};
 use crate::domain::{
-    hex_digest, Connection, ConnectionStatus, ExternalId, FailedItem, JobId, JobKind, JobStatus,
-    Source, SyncJob, Tenant, MONTHLY_LIMIT_REACHED,
+    Connection, ConnectionStatus, ExternalId, FailedItem, JobId, JobKind, JobStatus, Source,
+    SyncJob, Tenant, MONTHLY_LIMIT_REACHED,
 };
 use crate::services::Services;
 use anyhow::Context;
@@ -45,8 +45,7 @@ pub fn webhook_job_id(owner: &Tenant, delivery: &WebhookDelivery) -> JobId {
         0 => format!("webhook:{workspace} {user}:{source}:{id}"),
         round => format!("webhook:{workspace} {user}:{source}:{id}:{round}"),
     };
-    let digest = hex_digest(name.as_bytes());
-    JobId::parse(&format!("{}{}", JobId::PREFIX, &digest[..32])).unwrap_or_else(|_| JobId::new())
+    JobId::derived_from(&name)
 }
 
 /// Ends the job of a delivery whose message is about to be dead-lettered as failed with
