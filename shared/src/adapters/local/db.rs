@@ -376,10 +376,10 @@ fn checkpoint_after_commits(conn: Connection, nudges: mpsc::Receiver<()>) {
 }
 
 /// Page size of a new database. Payloads and transcripts of tens of KB are rows, and SQLite
-/// writes its log, and copies it back, one page per call: at 4 KB those calls were most of
-/// the writer's time under a stream of 50 KB deliveries. At 8 KB bench-webhook's paused run
-/// took in about a sixth more (medians of 12 and 10 full runs); at 16 and 32 KB every small
-/// change writes a larger page, and imports slowed.
+/// writes its log, and copies it back, one page per call (two calls a log frame): a 50 KB
+/// payload is 7 pages at 8 KB against 13 at 4 KB. At 8 KB bench-webhook's paused run took in
+/// about a sixth more (medians of 12 and 10 full runs); at 16 and 32 KB every small change
+/// writes a larger page, and imports slowed.
 const PAGE_SIZE: u32 = 8192;
 
 /// Idle read-only connections, opened as needed and kept up to `MAX_IDLE_READERS`.
