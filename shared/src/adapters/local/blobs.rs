@@ -1,5 +1,6 @@
 //! Blobs as files under the data directory; small ones (webhook payloads, transcripts) as rows
-//! of the database when it is given, so taking in a delivery writes no file. A presigned
+//! of the database when it is given, so taking in a delivery writes no file, compressed when
+//! that makes them smaller. A presigned
 //! upload is a dev-server URL carrying
 //! an expiry and an HMAC over (key, content type, content length, expiry), checked by
 //! `verify_upload_url`; `receive_upload` takes its body, refusing more or fewer bytes than were
@@ -20,6 +21,38 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 use url::Url;
+
+/// The encoding of a small blob stored compressed: LZ4's block format, after its size.
+const LZ4: &str = "lz4";
+
+/// A small blob's body as its row keeps it, and the encoding to read it back with:
+/// compressed when that makes it smaller, else as it came (''). JSON payloads and transcripts
+/// shrink by about half, and every byte of a row is written twice (to the log, then to the
+/// database), so storing a delivery writes about half as much for some 50 us of compressing
+/// off the writer.
+fn encode(bytes: Bytes) -> (Bytes, &'static str) {
+    let compressed = lz4_flex::compress_prepend_size(&bytes);
+    if compressed.len() < bytes.len() {
+        (compressed.into(), LZ4)
+    } else {
+        (bytes, "")
+    }
+}
+
+/// A small blob's body from its row (see `encode`).
+fn decode(body: Vec<u8>, encoding: &str) -> Result<Vec<u8>> {
+    match encoding {
+        "" => Ok(body),
+        LZ4 => {
+            let (size, compressed) = lz4_flex::block::uncompressed_size(&body)?;
+            if size > SMALL_BLOB_MAX {
+                bail!("the stored blob claims {size} bytes, more than a small blob has");
+            }
+            Ok(lz4_flex::block::decompress(compressed, size)?)
+        }
+        other => bail!("the stored blob has an unknown encoding `{other}`"),
+    }
+}
 
 /// Path of the dev-server route that receives presigned local uploads.
 pub const UPLOAD_ROUTE: &str = "/_local/blobs/";
@@ -59,11 +92,14 @@ impl LocalBlobs {
         };
         let key = key.to_owned();
         db.read(move |c| {
-            Ok(
-                c.prepare_cached("SELECT body FROM small_blobs WHERE key = ?1")?
-                    .query_row(params![key], |r| r.get(0))
-                    .optional()?,
-            )
+            let row: Option<(Vec<u8>, String)> = c
+                .prepare_cached("SELECT body, encoding FROM small_blobs WHERE key = ?1")?
+                .query_row(params![key], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            row.map(|(body, encoding)| {
+                decode(body, &encoding).with_context(|| format!("reading blob {key}"))
+            })
+            .transpose()
         })
         .await
     }
@@ -252,13 +288,15 @@ impl BlobStore for LocalBlobs {
             .as_ref()
             .filter(|_| bytes.len() <= SMALL_BLOB_MAX)
         {
+            let (body, encoding) = encode(bytes);
             return db
                 .call(move |c| {
                     c.prepare_cached(
-                        "INSERT INTO small_blobs (key, body) VALUES (?1, ?2)
-                         ON CONFLICT (key) DO UPDATE SET body = excluded.body",
+                        "INSERT INTO small_blobs (key, body, encoding) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (key) DO UPDATE
+                         SET body = excluded.body, encoding = excluded.encoding",
                     )?
-                    .execute(params![key, bytes.as_ref()])?;
+                    .execute(params![key, body.as_ref(), encoding])?;
                     Ok(())
                 })
                 .await;
@@ -357,5 +395,126 @@ impl BlobStore for LocalBlobs {
             headers,
             expires_at,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blobs_in(dir: &std::path::Path) -> (LocalBlobs, Db) {
+        let db = Db::open(&dir.join("callsync.db")).unwrap();
+        let base = Url::parse("http://127.0.0.1:1/").unwrap();
+        let blobs = LocalBlobs::new(dir.join("blobs"), base, b"key".to_vec())
+            .with_small_blobs_in(db.clone());
+        (blobs, db)
+    }
+
+    async fn stored_bytes(db: &Db, key: &str) -> usize {
+        let key = key.to_owned();
+        db.read(move |c| {
+            Ok(c.query_row(
+                "SELECT length(body) FROM small_blobs WHERE key = ?1",
+                params![key],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_json_payload_is_stored_in_less_space_and_read_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let (blobs, db) = blobs_in(dir.path());
+        let utterances: Vec<_> = (0..400)
+            .map(|n| {
+                serde_json::json!({
+                    "speaker": {"display_name": "Ada Lovelace"},
+                    "text": format!("Item {n}: the renewal moves to the {n}th of the month."),
+                    "timestamp": format!("00:{:02}:{:02}", n / 60, n % 60),
+                })
+            })
+            .collect();
+        let payload = serde_json::to_vec(&serde_json::json!({ "transcript": utterances })).unwrap();
+        blobs
+            .put(
+                "webhooks/a.json",
+                payload.clone().into(),
+                "application/json",
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            blobs.get_bytes("webhooks/a.json").await.unwrap(),
+            Some(payload.clone())
+        );
+        let stored = stored_bytes(&db, "webhooks/a.json").await;
+        assert!(
+            stored * 2 < payload.len(),
+            "{stored} of {} bytes",
+            payload.len()
+        );
+    }
+
+    #[tokio::test]
+    async fn bytes_that_do_not_compress_and_rows_written_before_compression_read_back_as_they_are()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let (blobs, db) = blobs_in(dir.path());
+        let mut noise = vec![0u8; 4096];
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut noise);
+        blobs
+            .put(
+                "media/noise.bin",
+                noise.clone().into(),
+                "application/octet-stream",
+            )
+            .await
+            .unwrap();
+        assert_eq!(stored_bytes(&db, "media/noise.bin").await, noise.len());
+        assert_eq!(
+            blobs.get_bytes("media/noise.bin").await.unwrap(),
+            Some(noise)
+        );
+        // A row as the store wrote it before it compressed: the body alone.
+        db.call(|c| {
+            c.execute(
+                "INSERT INTO small_blobs (key, body) VALUES ('webhooks/old.json', ?1)",
+                params![b"{\"old\":true}".as_slice()],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            blobs.get_bytes("webhooks/old.json").await.unwrap(),
+            Some(b"{\"old\":true}".to_vec())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_damaged_compressed_row_is_an_error_naming_the_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let (blobs, db) = blobs_in(dir.path());
+        let payload = "{\"text\":\"again and again\"}".repeat(100);
+        blobs
+            .put("webhooks/b.json", payload.into(), "application/json")
+            .await
+            .unwrap();
+        db.call(|c| {
+            c.execute(
+                "UPDATE small_blobs SET body = substr(body, 1, 12) WHERE key = 'webhooks/b.json'",
+                [],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let error = blobs.get_bytes("webhooks/b.json").await.unwrap_err();
+        assert!(
+            format!("{error:#}").contains("webhooks/b.json"),
+            "{error:#}"
+        );
     }
 }

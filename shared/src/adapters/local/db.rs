@@ -221,6 +221,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "DROP INDEX queue_visible;
      CREATE INDEX queue_in_order ON queue_messages (queue, dead, seq);
      CREATE INDEX queue_by_receipt ON queue_messages (receipt) WHERE receipt IS NOT NULL;",
+    // How each small blob's body is stored: compressed ('lz4') or as it came (''), as every
+    // row written before this was.
+    "ALTER TABLE small_blobs ADD COLUMN encoding TEXT NOT NULL DEFAULT '';",
 ];
 
 fn migrate(conn: &mut Connection) -> Result<()> {
