@@ -38,8 +38,8 @@ struct Delivery {
 }
 
 /// A Fathom meeting as a webhook delivers it, its transcript lengthened to about `bytes`
-/// with utterances of generated prose: the meeting's own lines repeated would make a payload
-/// far more compressible than speech.
+/// with speaker turns of generated prose: the meeting's own lines repeated would make a
+/// payload far more compressible than speech.
 async fn meeting_of_size(bytes: usize) -> Value {
     let fake = FakeFathom::start(FakeFathomOptions::default())
         .await
@@ -64,7 +64,8 @@ async fn meeting_of_size(bytes: usize) -> Value {
 
 /// Distinct words in the generated prose. With this many, LZ4 (what the embedded backend
 /// stores payloads with) shrinks the prose about 1.6 times, less than English prose (the
-/// GPL's text: 1.8 times), so compression does not flatter the figures.
+/// GPL's text: 1.8 times), so compression does not flatter the figures; a whole delivery, its
+/// JSON included, about 2.3 times.
 const PROSE_VOCABULARY: usize = 2_000;
 
 /// Sentences of made-up words whose frequencies follow Zipf's law, as a language's do, with
@@ -120,6 +121,12 @@ impl Prose {
 
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
+    }
+
+    /// What a speaker says before the next one speaks: one to three sentences.
+    fn turn(&mut self) -> String {
+        let sentences: Vec<String> = (0..1 + self.below(3)).map(|_| self.sentence()).collect();
+        sentences.join(" ")
     }
 
     /// A sentence of 6 to 25 words.
