@@ -55,7 +55,7 @@ async fn meeting_of_size(bytes: usize) -> Value {
     let mut transcript = Vec::new();
     while serde_json::to_vec(&payload).map_or(0, |b| b.len()) < bytes && !utterances.is_empty() {
         let mut utterance = utterances[transcript.len() % utterances.len()].clone();
-        utterance["text"] = Value::from(prose.sentence());
+        utterance["text"] = Value::from(prose.turn());
         transcript.push(utterance);
         payload["transcript"] = Value::Array(transcript.clone());
     }

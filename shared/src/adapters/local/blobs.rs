@@ -1,10 +1,8 @@
 //! Blobs as files under the data directory; small ones (webhook payloads, transcripts) as rows
 //! of the database when it is given, so taking in a delivery writes no file, compressed when
-//! that makes them smaller. A presigned
-//! upload is a dev-server URL carrying
-//! an expiry and an HMAC over (key, content type, content length, expiry), checked by
-//! `verify_upload_url`; `receive_upload` takes its body, refusing more or fewer bytes than were
-//! signed.
+//! that makes them smaller. A presigned upload is a dev-server URL carrying an expiry and an
+//! HMAC over (key, content type, content length, expiry), checked by `verify_upload_url`;
+//! `receive_upload` takes its body, refusing more or fewer bytes than were signed.
 
 use super::db::Db;
 use crate::ports::{BlobReader, BlobStore, PresignedUpload};
