@@ -492,6 +492,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn blobs_stored_before_the_table_was_keyed_by_key_alone_are_kept() {
+        use super::super::db::{MIGRATIONS, SCHEMA};
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // The database as the migration before the last one left it, with a blob in it.
+            let c = rusqlite::Connection::open(dir.path().join("callsync.db")).unwrap();
+            c.execute_batch(SCHEMA).unwrap();
+            let before = MIGRATIONS.len() - 1;
+            for migration in &MIGRATIONS[..before] {
+                c.execute_batch(migration).unwrap();
+            }
+            c.pragma_update(None, "user_version", before).unwrap();
+            let (body, encoding) = encode(Bytes::from("{\"kept\":true}".repeat(50)));
+            c.execute(
+                "INSERT INTO small_blobs (key, body, encoding) VALUES ('webhooks/k.json', ?1, ?2)",
+                params![body.as_ref(), encoding],
+            )
+            .unwrap();
+        }
+        let (blobs, _db) = blobs_in(dir.path());
+        assert_eq!(
+            blobs.get_bytes("webhooks/k.json").await.unwrap(),
+            Some("{\"kept\":true}".repeat(50).into_bytes())
+        );
+    }
+
+    #[tokio::test]
     async fn a_damaged_compressed_row_is_an_error_naming_the_blob() {
         let dir = tempfile::tempdir().unwrap();
         let (blobs, db) = blobs_in(dir.path());
