@@ -421,6 +421,16 @@ mod tests {
         .unwrap()
     }
 
+    async fn put_and_read_back(blobs: &LocalBlobs, key: &str, bytes: &[u8]) {
+        let body = Bytes::copy_from_slice(bytes);
+        blobs.put(key, body, "application/json").await.unwrap();
+        assert_eq!(
+            blobs.get_bytes(key).await.unwrap().as_deref(),
+            Some(bytes),
+            "{key}"
+        );
+    }
+
     #[tokio::test]
     async fn a_json_payload_is_stored_in_less_space_and_read_back_whole() {
         let dir = tempfile::tempdir().unwrap();
@@ -435,18 +445,7 @@ mod tests {
             })
             .collect();
         let payload = serde_json::to_vec(&serde_json::json!({ "transcript": utterances })).unwrap();
-        blobs
-            .put(
-                "webhooks/a.json",
-                payload.clone().into(),
-                "application/json",
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            blobs.get_bytes("webhooks/a.json").await.unwrap(),
-            Some(payload.clone())
-        );
+        put_and_read_back(&blobs, "webhooks/a.json", &payload).await;
         let stored = stored_bytes(&db, "webhooks/a.json").await;
         assert!(
             stored * 2 < payload.len(),
@@ -462,19 +461,8 @@ mod tests {
         let (blobs, db) = blobs_in(dir.path());
         let mut noise = vec![0u8; 4096];
         rand::Rng::fill_bytes(&mut rand::rng(), &mut noise);
-        blobs
-            .put(
-                "media/noise.bin",
-                noise.clone().into(),
-                "application/octet-stream",
-            )
-            .await
-            .unwrap();
+        put_and_read_back(&blobs, "media/noise.bin", &noise).await;
         assert_eq!(stored_bytes(&db, "media/noise.bin").await, noise.len());
-        assert_eq!(
-            blobs.get_bytes("media/noise.bin").await.unwrap(),
-            Some(noise)
-        );
         // A row as the store wrote it before it compressed: the body alone.
         db.call(|c| {
             c.execute(
