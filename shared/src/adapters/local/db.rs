@@ -221,19 +221,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "DROP INDEX queue_visible;
      CREATE INDEX queue_in_order ON queue_messages (queue, dead, seq);
      CREATE INDEX queue_by_receipt ON queue_messages (receipt) WHERE receipt IS NOT NULL;",
-    // How each small blob's body is stored: compressed ('lz4') or as it came (''), as every
-    // row written before this was.
-    "ALTER TABLE small_blobs ADD COLUMN encoding TEXT NOT NULL DEFAULT '';",
-    // Small blobs keyed by their key alone (no rowid and second index). A row of a table
-    // keyed so keeps at most about 2 KB in its leaf page and the rest in overflow pages; a
-    // rowid row of 10-30 KB kept up to a whole page's worth there, one row a leaf.
+    // Small blobs keyed by their key alone (no rowid and second index): a row of a table
+    // keyed so keeps at most about 2 KB in its leaf page and the rest in overflow pages, where
+    // a rowid row of 10-30 KB kept up to a whole page's worth there, one row a leaf. Each says
+    // how its body is stored: compressed ('lz4') or as it came (''), as every row before was.
     "CREATE TABLE small_blobs_by_key (
          key TEXT PRIMARY KEY,
          body BLOB NOT NULL,
          encoding TEXT NOT NULL DEFAULT ''
      ) WITHOUT ROWID;
-     INSERT INTO small_blobs_by_key (key, body, encoding)
-         SELECT key, body, encoding FROM small_blobs;
+     INSERT INTO small_blobs_by_key (key, body) SELECT key, body FROM small_blobs;
      DROP TABLE small_blobs;
      ALTER TABLE small_blobs_by_key RENAME TO small_blobs;",
 ];
