@@ -16,6 +16,9 @@ use pipeline::crypto::SecretString;
 use pipeline::domain::{Connection, Source, WebhookRegistration};
 use pipeline::testing::member;
 use pipeline::webhook::{self, WebhookSecret};
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use rand::{RngExt, SeedableRng};
 use serde_json::Value;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -71,7 +74,7 @@ const PROSE_VOCABULARY: usize = 2_000;
 /// Sentences of made-up words whose frequencies follow Zipf's law, as a language's do, with
 /// the most frequent words the shortest; the same every run.
 struct Prose {
-    state: u64,
+    rng: StdRng,
     words: Vec<String>,
     /// The running sum of the words' weights (1 / rank), to draw a word by its weight.
     cumulative: Vec<f64>,
@@ -85,11 +88,9 @@ impl Prose {
         ];
         const VOWELS: [&str; 8] = ["a", "e", "i", "o", "u", "ea", "ou", "ai"];
         const CODAS: [&str; 9] = ["", "n", "r", "s", "t", "l", "nd", "ng", "ck"];
-        let mut prose = Prose {
-            state: 7,
-            words: Vec::with_capacity(vocabulary),
-            cumulative: Vec::with_capacity(vocabulary),
-        };
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut words = Vec::with_capacity(vocabulary);
+        let mut cumulative = Vec::with_capacity(vocabulary);
         let mut total = 0.0;
         for rank in 0..vocabulary {
             let syllables = match rank {
@@ -99,33 +100,26 @@ impl Prose {
             };
             let mut word = String::new();
             for _ in 0..syllables {
-                word.push_str(ONSETS[prose.below(ONSETS.len())]);
-                word.push_str(VOWELS[prose.below(VOWELS.len())]);
-                word.push_str(CODAS[prose.below(CODAS.len())]);
+                for part in [&ONSETS[..], &VOWELS, &CODAS] {
+                    word.push_str(part.choose(&mut rng).copied().unwrap_or_default());
+                }
             }
-            prose.words.push(word);
+            words.push(word);
             total += 1.0 / (rank + 1) as f64;
-            prose.cumulative.push(total);
+            cumulative.push(total);
         }
-        prose
-    }
-
-    /// SplitMix64: deterministic and good enough to draw words with.
-    fn next(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        Prose {
+            rng,
+            words,
+            cumulative,
+        }
     }
 
     /// What a speaker says before the next one speaks: one to three sentences.
     fn turn(&mut self) -> String {
-        let sentences: Vec<String> = (0..1 + self.below(3)).map(|_| self.sentence()).collect();
+        let sentences: Vec<String> = (0..self.rng.random_range(1..4))
+            .map(|_| self.sentence())
+            .collect();
         sentences.join(" ")
     }
 
@@ -133,8 +127,8 @@ impl Prose {
     fn sentence(&mut self) -> String {
         let total = self.cumulative.last().copied().unwrap_or_default();
         let mut sentence = String::new();
-        for i in 0..6 + self.below(20) {
-            let x = (self.next() >> 11) as f64 / (1u64 << 53) as f64 * total;
+        for i in 0..self.rng.random_range(6..26) {
+            let x = self.rng.random::<f64>() * total;
             let drawn = self.cumulative.partition_point(|&c| c < x);
             if i > 0 {
                 sentence.push(' ');
