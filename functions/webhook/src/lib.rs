@@ -207,7 +207,9 @@ impl Attempt {
         if let Some(source) = self.source {
             if self.worth_logging(services, source).await {
                 let record = DeliveryRecord {
-                    id: uuid::Uuid::new_v4().simple().to_string(),
+                    // Later than every id before it: attempts of one millisecond are listed
+                    // in the order they came, and a store's index on ids grows at its end.
+                    id: uuid::Uuid::now_v7().simple().to_string(),
                     source,
                     owner: self.owner,
                     connection_id: self.connection_id,
@@ -664,6 +666,29 @@ mod tests {
             statuses.contains(&DeliveryStatus::Accepted)
                 && statuses.contains(&DeliveryStatus::Duplicate)
         );
+    }
+
+    #[tokio::test]
+    async fn attempts_in_one_instant_are_listed_newest_first() {
+        let backend = local_backend().await;
+        let (connection, secret) = connected(&backend).await;
+        // The test clock stands still: every attempt has the same time.
+        let ids: Vec<String> = (0..5).map(|n| format!("msg_{n}")).collect();
+        for id in &ids {
+            let body = format!("{{\"recording_id\": \"{id}\"}}");
+            let request = signed_event(&connection, &secret, id, body.as_bytes());
+            assert_eq!(
+                handle(&backend.services, request).await.status(),
+                StatusCode::ACCEPTED
+            );
+        }
+        let listed: Vec<String> = log(&backend, Some("alice"))
+            .await
+            .into_iter()
+            .filter_map(|d| d.webhook_id)
+            .collect();
+        let newest_first: Vec<String> = ids.into_iter().rev().collect();
+        assert_eq!(listed, newest_first);
     }
 
     #[tokio::test]
