@@ -233,6 +233,61 @@ pub(super) const MIGRATIONS: &[&str] = &[
      INSERT INTO small_blobs_by_key (key, body) SELECT key, body FROM small_blobs;
      DROP TABLE small_blobs;
      ALTER TABLE small_blobs_by_key RENAME TO small_blobs;",
+    // The tables every webhook delivery writes keep fewer b-trees: once-items, the delivery
+    // log and held deliveries are keyed by their keys alone (no rowid table beside the key's
+    // index), and the queue keeps neither a unique index on message ids (made here, unique
+    // by construction) nor AUTOINCREMENT, whose counter row was one more page a commit.
+    // A commit writes every page it touches whole, so each b-tree a write touches is a page
+    // of log, and of checkpoint, per commit.
+    "CREATE TABLE once_items_by_key (
+         key TEXT PRIMARY KEY,
+         value TEXT NOT NULL,
+         expires_at INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     INSERT INTO once_items_by_key SELECT key, value, expires_at FROM once_items;
+     DROP TABLE once_items;
+     ALTER TABLE once_items_by_key RENAME TO once_items;
+     CREATE TABLE webhook_deliveries_by_id (
+         id TEXT PRIMARY KEY,
+         owner TEXT NOT NULL,
+         source TEXT NOT NULL,
+         received_at INTEGER NOT NULL,
+         expires_at INTEGER NOT NULL,
+         body TEXT NOT NULL
+     ) WITHOUT ROWID;
+     INSERT INTO webhook_deliveries_by_id
+         SELECT id, owner, source, received_at, expires_at, body FROM webhook_deliveries;
+     DROP TABLE webhook_deliveries;
+     ALTER TABLE webhook_deliveries_by_id RENAME TO webhook_deliveries;
+     CREATE INDEX webhook_deliveries_by_owner
+         ON webhook_deliveries (owner, source, received_at DESC, id DESC);
+     CREATE INDEX webhook_deliveries_by_expiry ON webhook_deliveries (expires_at);
+     CREATE TABLE held_deliveries_by_key (
+         holder TEXT NOT NULL,
+         key TEXT NOT NULL,
+         value TEXT NOT NULL,
+         expires_at INTEGER NOT NULL,
+         PRIMARY KEY (holder, key)
+     ) WITHOUT ROWID;
+     INSERT INTO held_deliveries_by_key SELECT holder, key, value, expires_at FROM held_deliveries;
+     DROP TABLE held_deliveries;
+     ALTER TABLE held_deliveries_by_key RENAME TO held_deliveries;
+     CREATE TABLE queue_messages_in_order (
+         seq INTEGER PRIMARY KEY,
+         id TEXT NOT NULL,
+         queue TEXT NOT NULL,
+         body TEXT NOT NULL,
+         visible_at INTEGER NOT NULL,
+         receive_count INTEGER NOT NULL DEFAULT 0,
+         receipt TEXT,
+         dead INTEGER NOT NULL DEFAULT 0
+     );
+     INSERT INTO queue_messages_in_order
+         SELECT seq, id, queue, body, visible_at, receive_count, receipt, dead FROM queue_messages;
+     DROP TABLE queue_messages;
+     ALTER TABLE queue_messages_in_order RENAME TO queue_messages;
+     CREATE INDEX queue_in_order ON queue_messages (queue, dead, seq);
+     CREATE INDEX queue_by_receipt ON queue_messages (receipt) WHERE receipt IS NOT NULL;",
 ];
 
 fn migrate(conn: &mut Connection) -> Result<()> {

@@ -1,12 +1,16 @@
-//! A database written before workspaces (schema version 2) opens with its data in each
-//! user's personal workspace, private, as it was.
+//! A database written by an earlier version of the schema opens with its data as it was:
+//! before workspaces (version 2), in each user's personal workspace, private; before the
+//! tables every delivery writes were rebuilt, with their rows.
 
 use super::db::{millis, Db, MIGRATIONS, SCHEMA};
-use super::{LocalConnections, LocalDeliveries, LocalJobs, LocalRecordings, LocalUploads};
+use super::{
+    LocalConnections, LocalDeliveries, LocalJobs, LocalOnce, LocalQueue, LocalRecordings,
+    LocalUploads,
+};
 use crate::domain::{Connection, JobKind, Sharing, Source, SyncJob, Tenant, Upload, UploadId};
 use crate::ports::{
-    ConnectionStore, DeliveryLog, DeliveryRecord, DeliveryStatus, JobStore, RecordingQuery,
-    RecordingReader, UploadStore,
+    ConnectionStore, DeliveryLog, DeliveryRecord, DeliveryStatus, HeldItem, JobStore, OnceStore,
+    Queue, RecordingQuery, RecordingReader, UploadStore,
 };
 use crate::testing::{epoch, meeting, member, recording, teammate};
 use rusqlite::params;
@@ -166,5 +170,73 @@ async fn data_from_before_workspaces_moves_into_personal_workspaces() {
     assert_eq!(
         connections.insert_if_absent(&work).await.unwrap(),
         crate::ports::Inserted::New
+    );
+}
+
+#[tokio::test]
+async fn claims_held_deliveries_and_queued_messages_survive_the_rebuild_of_their_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("callsync.db");
+    let later = millis(epoch() + chrono::Duration::days(1));
+    {
+        // The database as the version before the last left it.
+        let before = MIGRATIONS.len() - 1;
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(SCHEMA).unwrap();
+        for migration in &MIGRATIONS[..before] {
+            c.execute_batch(migration).unwrap();
+        }
+        c.pragma_update(None, "user_version", before).unwrap();
+        c.execute(
+            "INSERT INTO once_items (key, value, expires_at) VALUES ('receipt:1', 'done', ?1)",
+            params![later],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO held_deliveries (holder, key, value, expires_at)
+             VALUES ('paused:c-1', 'msg_1', 'the message', ?1)",
+            params![later],
+        )
+        .unwrap();
+        // One message received whose visibility has run out (it would be received again),
+        // and one waiting.
+        c.execute_batch(
+            "INSERT INTO queue_messages (id, queue, body, visible_at, receive_count, receipt)
+                 VALUES ('m-1', 'sync', 'received', 0, 1, 'r-1');
+             INSERT INTO queue_messages (id, queue, body, visible_at)
+                 VALUES ('m-2', 'sync', 'waiting', 0);",
+        )
+        .unwrap();
+    }
+
+    let db = Db::open(&path).unwrap();
+    let claims = LocalOnce(db.clone());
+    assert_eq!(
+        claims.get("receipt:1", epoch()).await.unwrap().as_deref(),
+        Some("done")
+    );
+    let held = LocalDeliveries(db.clone());
+    assert_eq!(
+        held.held("paused:c-1", epoch()).await.unwrap(),
+        vec![HeldItem {
+            key: "msg_1".into(),
+            value: "the message".into()
+        }]
+    );
+    let queue = LocalQueue::new(db, "sync", 5);
+    // Deleted by the receipt it was given before: it is not received again.
+    queue.delete("r-1").await.unwrap();
+    queue.send("sent after").await.unwrap();
+    let bodies: Vec<String> = queue
+        .receive(10, std::time::Duration::from_secs(30))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.body)
+        .collect();
+    assert_eq!(
+        bodies,
+        ["waiting", "sent after"],
+        "in the order they were sent"
     );
 }
