@@ -533,7 +533,8 @@ impl Db {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         // A write's savepoint keeps the pages it changes in a statement journal, which past
-        // 64 KB went to a temporary file, created and deleted in most batches of deliveries.
+        // 64 KB went to a temporary file, created and deleted many times a second under a
+        // stream of deliveries.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         // The first version of the schema, then every change since, in order.
         let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
