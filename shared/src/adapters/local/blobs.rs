@@ -498,18 +498,16 @@ mod tests {
 
     #[tokio::test]
     async fn blobs_stored_before_the_table_was_keyed_by_key_alone_are_kept() {
-        use super::super::db::{MIGRATIONS, SCHEMA};
+        // The version before the migration that keyed the table by key.
+        const BEFORE_KEYED_BLOBS: usize = 8;
         let dir = tempfile::tempdir().unwrap();
         {
-            // The database as the migration before the last one left it, with a blob in it as
-            // the store wrote them then: the body alone.
-            let c = rusqlite::Connection::open(dir.path().join("callsync.db")).unwrap();
-            c.execute_batch(SCHEMA).unwrap();
-            let before = MIGRATIONS.len() - 1;
-            for migration in &MIGRATIONS[..before] {
-                c.execute_batch(migration).unwrap();
-            }
-            c.pragma_update(None, "user_version", before).unwrap();
+            // The database as that version left it, with a blob in it as the store wrote them
+            // then: the body alone.
+            let c = super::super::db::database_at_version(
+                &dir.path().join("callsync.db"),
+                BEFORE_KEYED_BLOBS,
+            );
             c.execute(
                 "INSERT INTO small_blobs (key, body) VALUES ('webhooks/k.json', ?1)",
                 params!["{\"kept\":true}".repeat(50).as_bytes()],

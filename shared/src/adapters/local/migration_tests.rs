@@ -2,7 +2,7 @@
 //! before workspaces (version 2), in each user's personal workspace, private; before the
 //! tables every delivery writes were rebuilt, with their rows.
 
-use super::db::{millis, Db, MIGRATIONS, SCHEMA};
+use super::db::{database_at_version, millis, Db};
 use super::{
     LocalConnections, LocalDeliveries, LocalJobs, LocalOnce, LocalQueue, LocalRecordings,
     LocalUploads,
@@ -58,12 +58,7 @@ async fn data_from_before_workspaces_moves_into_personal_workspaces() {
     };
     {
         // The database as version 2 of the schema left it, rows as that code wrote them.
-        let c = rusqlite::Connection::open(&path).unwrap();
-        c.execute_batch(SCHEMA).unwrap();
-        for migration in &MIGRATIONS[..2] {
-            c.execute_batch(migration).unwrap();
-        }
-        c.pragma_update(None, "user_version", 2).unwrap();
+        let c = database_at_version(&path, 2);
         let tenancy = ["workspace_id", "sharing"];
         c.execute(
             "INSERT INTO recordings (id, user_id, source, external_id, sort_time, search_text, body)
@@ -178,15 +173,11 @@ async fn claims_held_deliveries_and_queued_messages_survive_the_rebuild_of_their
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("callsync.db");
     let later = millis(epoch() + chrono::Duration::days(1));
+    // The version before the migration that rebuilt these tables.
+    const BEFORE_FEWER_BTREES: usize = 9;
     {
-        // The database as the version before the last left it.
-        let before = MIGRATIONS.len() - 1;
-        let c = rusqlite::Connection::open(&path).unwrap();
-        c.execute_batch(SCHEMA).unwrap();
-        for migration in &MIGRATIONS[..before] {
-            c.execute_batch(migration).unwrap();
-        }
-        c.pragma_update(None, "user_version", before).unwrap();
+        // The database as that version left it.
+        let c = database_at_version(&path, BEFORE_FEWER_BTREES);
         c.execute(
             "INSERT INTO once_items (key, value, expires_at) VALUES ('receipt:1', 'done', ?1)",
             params![later],
