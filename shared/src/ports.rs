@@ -111,9 +111,9 @@ pub trait JobStore: Send + Sync {
         source: Option<Source>,
         limit: usize,
     ) -> Result<Vec<SyncJob>>;
-    /// Up to `limit` jobs of every user that are `running` and were last saved before
-    /// `cutoff`, oldest first (jobs whose worker may have died).
-    async fn list_running_before(
+    /// Up to `limit` jobs of every user that a worker has in hand (`SyncJob::is_in_hand`) and
+    /// were last saved before `cutoff`, oldest first (jobs whose worker may have died).
+    async fn list_in_hand_before(
         &self,
         cutoff: DateTime<Utc>,
         limit: usize,

@@ -3,11 +3,12 @@
 //! stopped is swept by the hourly run, whatever its connection's state.
 
 use chrono::Duration as Span;
-use pipeline::domain::{Connection, ConnectionStatus, JobKind, JobStatus, Source, SyncJob};
+use pipeline::domain::{Connection, ConnectionStatus, JobKind, JobStatus, Source, SyncJob, Tenant};
 use pipeline::pipeline::jobs::{sent_mark, start_sync_job};
-use pipeline::pipeline::schedule::run_scheduled;
+use pipeline::pipeline::schedule::{run_scheduled, RECENT_JOBS_SWEPT};
 use pipeline::pipeline::sync::{run_sync_job, RunOutcome};
 use pipeline::ports::{Clock, ManualClock};
+use pipeline::services::Services;
 use pipeline::testing::member;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -71,7 +72,15 @@ async fn the_hourly_run_fails_jobs_left_running_whatever_their_connections_state
     let webhook = running(JobKind::Webhook, now - Span::hours(3));
     let recent = running(JobKind::Scheduled, now - Span::minutes(10));
     let upload = running(JobKind::Upload, now - Span::hours(2));
-    for job in [&abandoned, &webhook, &recent, &upload] {
+    // A scheduled job whose worker died before starting it.
+    let mut never_started = SyncJob::new(
+        member("alice"),
+        Source::Fathom,
+        JobKind::Scheduled,
+        now - Span::hours(2),
+    );
+    never_started.updated_at = now - Span::hours(2);
+    for job in [&abandoned, &webhook, &recent, &upload, &never_started] {
         services.jobs.put(job).await.unwrap();
     }
     let event = dev_server::scheduled_event();
@@ -88,7 +97,7 @@ async fn the_hourly_run_fails_jobs_left_running_whatever_their_connections_state
                 .unwrap()
         }
     };
-    for job in [&abandoned, &webhook] {
+    for job in [&abandoned, &webhook, &never_started] {
         let after = status(job).await;
         assert_eq!(after.status, JobStatus::Failed);
         assert!(
@@ -174,6 +183,17 @@ async fn a_redelivered_message_of_a_running_sync_is_requeued_not_run_twice() {
     assert_eq!((recordings.len(), ids.len()), (30, 30));
 }
 
+/// Finished webhook jobs of `owner`, more than a scheduled run reads of a connection's newest.
+async fn many_newer_jobs(services: &Services, owner: &Tenant, clock: &ManualClock) {
+    clock.advance(Span::seconds(1));
+    for _ in 0..=RECENT_JOBS_SWEPT {
+        let mut delivery =
+            SyncJob::new(owner.clone(), Source::Fathom, JobKind::Webhook, clock.now());
+        delivery.finish(clock.now());
+        services.jobs.put(&delivery).await.unwrap();
+    }
+}
+
 /// A scheduled run killed mid-way leaves its job `running`; the connection's next scheduled
 /// run ends it, however many jobs (webhook deliveries, other syncs) came after it.
 #[tokio::test]
@@ -191,13 +211,7 @@ async fn the_next_scheduled_run_fails_an_interrupted_job_behind_many_newer_ones(
     );
     killed.status = JobStatus::Running;
     services.jobs.put(&killed).await.unwrap();
-    clock.advance(Span::seconds(1));
-    for _ in 0..30 {
-        let mut delivery =
-            SyncJob::new(alice.clone(), Source::Fathom, JobKind::Webhook, clock.now());
-        delivery.finish(clock.now());
-        services.jobs.put(&delivery).await.unwrap();
-    }
+    many_newer_jobs(&services, &alice, &clock).await;
 
     // Past the killed worker's lease, the next tick runs.
     clock.advance(Span::minutes(10));
@@ -222,7 +236,8 @@ async fn the_next_scheduled_run_fails_an_interrupted_job_behind_many_newer_ones(
 }
 
 /// A worker killed between creating its scheduled job and starting it leaves the job `queued`
-/// with no message behind it; the connection's next scheduled run ends it.
+/// with no message behind it; the connection's next scheduled run ends it, however many jobs
+/// came after it.
 #[tokio::test]
 async fn the_next_scheduled_run_fails_a_scheduled_job_left_queued_by_a_killed_worker() {
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
@@ -237,6 +252,7 @@ async fn the_next_scheduled_run_fails_a_scheduled_job_left_queued_by_a_killed_wo
         clock.now(),
     );
     services.jobs.put(&orphan).await.unwrap();
+    many_newer_jobs(&services, &alice, &clock).await;
 
     clock.advance(Span::minutes(10));
     let connection = w.connection("alice").await;

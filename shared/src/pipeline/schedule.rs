@@ -86,16 +86,17 @@ pub const STALE_RUNNING_JOB: Span = Span::hours(1);
 /// Jobs failed per page of the sweep.
 const SWEEP_PAGE: usize = 100;
 
-/// Fails every job left `running` by a worker that died, whatever its connection's state
-/// (paused, disconnected, backing off): no job shows as current for ever. Uploads are left
-/// to their own retries, which end them. The number failed.
+/// Fails every job left in hand by a worker that died (running, or a scheduled job it never
+/// started), whatever its connection's state (paused, disconnected, backing off): no job
+/// shows as current for ever. Uploads are left to their own retries, which end them. The
+/// number failed.
 pub async fn sweep_stuck_jobs(services: &Services) -> Result<usize> {
     let now = services.clock.now();
     let mut failed = 0;
     loop {
         let stuck = services
             .jobs
-            .list_running_before(now - STALE_RUNNING_JOB, SWEEP_PAGE)
+            .list_in_hand_before(now - STALE_RUNNING_JOB, SWEEP_PAGE)
             .await?;
         let page = stuck.len();
         let before = failed;
@@ -123,10 +124,11 @@ fn interrupted(job: &SyncJob) -> String {
 }
 
 /// How many of a connection's newest jobs its scheduled run looks at for one left queued (a
-/// job whose message was never sent); running ones are found however old (`list_running_before`).
-const RECENT_JOBS_SWEPT: usize = 100;
+/// job whose message was never sent); those in a worker's hand are found however old
+/// (`list_in_hand_before`).
+pub const RECENT_JOBS_SWEPT: usize = 100;
 
-/// Jobs left `running` by a worker that died (their lease long expired) end as failed; the
+/// Jobs left in hand by a worker that died (their lease long expired) end as failed; the
 /// sync that follows resumes from the connection's checkpoint.
 async fn fail_interrupted_jobs(
     services: &Services,
@@ -136,7 +138,7 @@ async fn fail_interrupted_jobs(
 ) -> Result<()> {
     let cutoff = now - services.config.sync_lease;
     // The owner's newest jobs alone miss a dead one behind many newer (a webhook delivery is a
-    // job each): the running jobs silent past the lease, of every user, are few (dead workers
+    // job each): the jobs in hand silent past the lease, of every user, are few (dead workers
     // only), so they are read too and this connection's taken from them.
     let newest = services
         .jobs
@@ -144,7 +146,7 @@ async fn fail_interrupted_jobs(
         .await?;
     let stale = services
         .jobs
-        .list_running_before(cutoff, SWEEP_PAGE)
+        .list_in_hand_before(cutoff, SWEEP_PAGE)
         .await?;
     let behind: Vec<SyncJob> = stale
         .into_iter()
@@ -155,19 +157,15 @@ async fn fail_interrupted_jobs(
         if job.updated_at >= cutoff {
             continue;
         }
-        // A scheduled job is created and run in one invocation, so one still queued past the
-        // lease lost its worker before it started; so did any other job queued without the
+        // A job in hand silent past the lease lost its worker; so did a job queued without the
         // mark its message's sending leaves.
-        let stopped = match job.status {
-            JobStatus::Running => true,
-            JobStatus::Queued if job.kind == JobKind::Scheduled => true,
-            JobStatus::Queued => services
-                .once
-                .get(&super::jobs::sent_mark(&job.id), now)
-                .await?
-                .is_none(),
-            _ => false,
-        };
+        let stopped = job.is_in_hand()
+            || (job.status == JobStatus::Queued
+                && services
+                    .once
+                    .get(&super::jobs::sent_mark(&job.id), now)
+                    .await?
+                    .is_none());
         if stopped {
             job.fail(&interrupted(&job), now);
             services.jobs.put(&job).await?;

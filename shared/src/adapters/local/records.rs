@@ -4,8 +4,8 @@
 use super::changes;
 use super::db::{from_json, millis, Db};
 use crate::domain::{
-    Change, ChangeKind, Connection, ConnectionId, ExternalId, JobId, JobStatus, Recording,
-    RecordingId, Sharing, Source, SyncJob, Tenant, Upload, UploadId, WorkspaceId, JOB_RETENTION,
+    Change, ChangeKind, Connection, ConnectionId, ExternalId, JobId, Recording, RecordingId,
+    Sharing, Source, SyncJob, Tenant, Upload, UploadId, WorkspaceId, JOB_RETENTION,
 };
 use crate::ports::{
     ConnectionStore, Inserted, InvalidCursor, JobStore, Page, RecordingQuery, RecordingReader,
@@ -474,7 +474,8 @@ impl JobStore for LocalJobs {
         let body = serde_json::to_string(&job)?;
         self.0
             .call(move |c| {
-                let running = (job.status == JobStatus::Running).then(|| millis(job.updated_at));
+                // Named for running jobs, the first kind a worker has in hand.
+                let in_hand = job.is_in_hand().then(|| millis(job.updated_at));
                 c.prepare_cached(
                     "INSERT INTO jobs (id, user_id, source, created_at, expires_at, running_updated_at, body,
                          workspace_id)
@@ -487,7 +488,7 @@ impl JobStore for LocalJobs {
                         job.source.as_str(),
                         millis(job.created_at),
                         job.finished_at.map(|t| millis(t + JOB_RETENTION)),
-                        running,
+                        in_hand,
                         body,
                         job.workspace_id.as_str()
                     ],
@@ -539,7 +540,7 @@ impl JobStore for LocalJobs {
             .await
     }
 
-    async fn list_running_before(
+    async fn list_in_hand_before(
         &self,
         cutoff: DateTime<Utc>,
         limit: usize,

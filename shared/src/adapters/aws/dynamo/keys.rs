@@ -44,7 +44,8 @@ pub(super) const TARGET_SK: &str = "target_sk";
 pub(super) const CONNECTIONS_PREFIX: &str = "CONN#";
 /// The GSI2 partition of every connection that is not disconnected.
 pub(super) const ALL_CONNECTIONS: &str = "CONNS";
-/// The GSI2 partition of every running job, by last save.
+/// The GSI2 partition of every job in a worker's hand, by last save (named for running jobs,
+/// the first kind it held; the name is in stored items).
 pub(super) const RUNNING_JOBS: &str = "RUNNING_JOBS";
 /// The partition of delivery attempts no member could be told.
 pub(super) const UNOWNED_DELIVERIES: &str = "DELIVERIES#UNOWNED";

@@ -274,7 +274,7 @@ impl JobStore for DynamoStore {
         convert(self.query_page(&jobs, limit, None).await?.items)
     }
 
-    async fn list_running_before(
+    async fn list_in_hand_before(
         &self,
         cutoff: DateTime<Utc>,
         limit: usize,
