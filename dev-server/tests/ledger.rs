@@ -992,9 +992,11 @@ where
     let injected = faults.await.unwrap();
     let sending_took = started.elapsed();
     println!(
-        "sent in {:.1}s: {attempts} attempts for {} deliveries; {asked} manual syncs asked, \
-         {accepted} accepted; faults injected: {} throttles, {} 5xx runs, {} slow runs",
+        "sent in {:.1}s (until {}): {attempts} attempts for {} deliveries; {asked} manual syncs \
+         asked, {accepted} accepted; faults injected: {} throttles, {} 5xx runs, {} slow runs",
         sending_took.as_secs_f64(),
+        // Wall time, to place the jobs' own times in the run.
+        chrono::Utc::now().format("%H:%M:%S%.3f"),
         plan.deliveries.len(),
         injected[0],
         injected[1],
@@ -1106,7 +1108,16 @@ where
         ("running", "jobs still running"),
     ] {
         if let Some(n) = at_rest.jobs_by_status.get(status) {
-            problems.push(format!("{n} {problem}: {:?}", at_rest.unfinished));
+            // Whether the connections were due says whether the schedule could have ended them.
+            let connections: Vec<_> = at_rest
+                .connections
+                .iter()
+                .map(|c| (&c.user_id, c.status, c.next_sync_after, &c.last_error))
+                .collect();
+            problems.push(format!(
+                "{n} {problem}: {:?}; connections: {connections:?}",
+                at_rest.unfinished
+            ));
         }
     }
     if !at_rest.in_flight.is_empty() {
