@@ -160,10 +160,10 @@ impl SyncJob {
         Tenant::new(self.workspace_id.clone(), self.user_id.clone())
     }
 
-    /// Whether a worker has the job in hand, so that only that worker can end it: it is running,
-    /// or it is a scheduled job not yet started (the invocation that creates a scheduled job
-    /// runs it, with no message behind it). A worker that dies leaves such a job to the sweeps,
-    /// which find these across users by the time they were last saved.
+    /// Whether a worker has the job in hand, with no message that would bring it to another: it
+    /// is running, or it is a scheduled job not yet started (the invocation that creates a
+    /// scheduled job runs it). A worker that dies leaves such a job to the sweeps, which find
+    /// these across users by the time they were last saved.
     pub fn is_in_hand(&self) -> bool {
         match self.status {
             JobStatus::Running => true,

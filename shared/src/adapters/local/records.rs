@@ -474,7 +474,7 @@ impl JobStore for LocalJobs {
         let body = serde_json::to_string(&job)?;
         self.0
             .call(move |c| {
-                // Named for running jobs, the first kind a worker has in hand.
+                // `running_updated_at` is named for the first jobs it held: running ones.
                 let in_hand = job.is_in_hand().then(|| millis(job.updated_at));
                 c.prepare_cached(
                     "INSERT INTO jobs (id, user_id, source, created_at, expires_at, running_updated_at, body,
