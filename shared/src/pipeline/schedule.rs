@@ -79,10 +79,10 @@ async fn send(services: &Services, batch: &mut Vec<String>, result: &mut FanOut)
     Ok(())
 }
 
-/// How long a running job may go without saving before its worker is taken for dead: an
+/// How long a job in hand may go without saving before its worker is taken for dead: an
 /// invocation stops within 15 minutes and a retried message comes back within its
 /// visibility timeout, each saving the job, so an hour of silence means no one is on it.
-pub const STALE_RUNNING_JOB: Span = Span::hours(1);
+pub const STALE_JOB_IN_HAND: Span = Span::hours(1);
 /// Jobs failed per page of the sweep.
 const SWEEP_PAGE: usize = 100;
 
@@ -96,7 +96,7 @@ pub async fn sweep_stuck_jobs(services: &Services) -> Result<usize> {
     loop {
         let stuck = services
             .jobs
-            .list_in_hand_before(now - STALE_RUNNING_JOB, SWEEP_PAGE)
+            .list_in_hand_before(now - STALE_JOB_IN_HAND, SWEEP_PAGE)
             .await?;
         let page = stuck.len();
         let before = failed;
