@@ -111,13 +111,14 @@ pub trait JobStore: Send + Sync {
         source: Option<Source>,
         limit: usize,
     ) -> Result<Vec<SyncJob>>;
-    /// Up to `limit` jobs of every user that a worker has in hand (`SyncJob::is_in_hand`) and
-    /// were last saved before `cutoff`, oldest first (jobs whose worker may have died).
-    async fn list_in_hand_before(
+    /// The jobs of every user not yet finished and last saved before `cutoff`, oldest first,
+    /// a page at a time: among them are those whose worker died (the sweeps' to end).
+    async fn list_unfinished_before(
         &self,
         cutoff: DateTime<Utc>,
+        cursor: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<SyncJob>>;
+    ) -> Result<Page<SyncJob>>;
 }
 
 #[async_trait]

@@ -1,11 +1,11 @@
 //! Every job ends in a state a person can read: a job whose message keeps failing ends as
-//! failed with the last error on its final delivery, and one left running by a worker that
+//! failed with the last error on its final delivery, and one left unfinished by a worker that
 //! stopped is swept by the hourly run, whatever its connection's state.
 
 use chrono::Duration as Span;
 use pipeline::domain::{Connection, ConnectionStatus, JobKind, JobStatus, Source, SyncJob, Tenant};
 use pipeline::pipeline::jobs::{sent_mark, start_sync_job};
-use pipeline::pipeline::schedule::{run_scheduled, RECENT_JOBS_SWEPT};
+use pipeline::pipeline::schedule::{run_scheduled, RECENT_JOBS_SWEPT, SWEEP_PAGE};
 use pipeline::pipeline::sync::{run_sync_job, RunOutcome};
 use pipeline::ports::{Clock, ManualClock};
 use pipeline::services::Services;
@@ -80,9 +80,36 @@ async fn the_hourly_run_fails_jobs_left_running_whatever_their_connections_state
         now - Span::hours(2),
     );
     never_started.updated_at = now - Span::hours(2);
-    for job in [&abandoned, &webhook, &recent, &upload, &never_started] {
+    // Manual syncs queued as long ago: one whose worker died before sending its message, one
+    // whose message waits behind others on the queue.
+    let unsent = SyncJob::new(
+        member("alice"),
+        Source::Fathom,
+        JobKind::Manual,
+        now - Span::hours(2),
+    );
+    let sent = SyncJob::new(
+        member("alice"),
+        Source::Fathom,
+        JobKind::Manual,
+        now - Span::hours(2),
+    );
+    for job in [
+        &abandoned,
+        &webhook,
+        &recent,
+        &upload,
+        &never_started,
+        &unsent,
+        &sent,
+    ] {
         services.jobs.put(job).await.unwrap();
     }
+    services
+        .once
+        .put(&sent_mark(&sent.id), "sent", now + Span::days(7))
+        .await
+        .unwrap();
     let event = dev_server::scheduled_event();
     cron_sync::handle(services, event).await.unwrap();
 
@@ -97,7 +124,7 @@ async fn the_hourly_run_fails_jobs_left_running_whatever_their_connections_state
                 .unwrap()
         }
     };
-    for job in [&abandoned, &webhook, &never_started] {
+    for job in [&abandoned, &webhook, &never_started, &unsent] {
         let after = status(job).await;
         assert_eq!(after.status, JobStatus::Failed);
         assert!(
@@ -120,6 +147,11 @@ async fn the_hourly_run_fails_jobs_left_running_whatever_their_connections_state
         JobStatus::Running,
         "uploads end through their own retries"
     );
+    assert_eq!(
+        status(&sent).await.status,
+        JobStatus::Queued,
+        "its message will bring it to a worker"
+    );
     let (_, sources) = app.get("/sources", Some("alice")).await;
     eventually(5, "no current job is shown", || async {
         let (_, sources) = app.get("/sources", Some("alice")).await;
@@ -127,6 +159,45 @@ async fn the_hourly_run_fails_jobs_left_running_whatever_their_connections_state
     })
     .await;
     assert_eq!(sources["items"][0]["status"], "paused");
+}
+
+/// The hourly run reads unfinished jobs a page at a time: a dead worker's job behind more than
+/// a page of jobs it leaves alone (uploads, which their own retries end) is still failed.
+#[tokio::test]
+async fn the_hourly_run_finds_a_dead_workers_job_behind_pages_of_jobs_it_leaves_alone() {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let app = TestApp::start_with(Settings::default().clock(clock.clone()), |s| s).await;
+    let services = app.services();
+    let now = clock.now();
+    for _ in 0..=SWEEP_PAGE {
+        let mut upload = SyncJob::new(
+            member("alice"),
+            Source::Upload,
+            JobKind::Upload,
+            now - Span::hours(3),
+        );
+        upload.status = JobStatus::Running;
+        services.jobs.put(&upload).await.unwrap();
+    }
+    let mut abandoned = SyncJob::new(
+        member("bob"),
+        Source::Fathom,
+        JobKind::Manual,
+        now - Span::hours(2),
+    );
+    abandoned.status = JobStatus::Running;
+    services.jobs.put(&abandoned).await.unwrap();
+
+    cron_sync::handle(services, dev_server::scheduled_event())
+        .await
+        .unwrap();
+    let after = services
+        .jobs
+        .get(&member("bob"), &abandoned.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.status, JobStatus::Failed, "{after:?}");
 }
 
 /// A sync message comes back after its visibility timeout while its first worker is still on
@@ -270,8 +341,9 @@ async fn the_next_scheduled_run_fails_a_scheduled_job_left_queued_by_a_killed_wo
 }
 
 /// A manual sync's job whose message was never sent (its worker stopped between storing the
-/// job and queueing it) is failed by the connection's next scheduled run; one whose message
-/// was sent (and waits behind another sync, say) is left to run.
+/// job and queueing it) is failed by the connection's next scheduled run, however many jobs
+/// came after it; one whose message was sent (and waits behind another sync, say) is left to
+/// run.
 #[tokio::test]
 async fn the_next_scheduled_run_fails_a_job_whose_message_was_never_sent_and_only_that() {
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
@@ -290,6 +362,7 @@ async fn the_next_scheduled_run_fails_a_job_whose_message_was_never_sent_and_onl
         .put(&sent_mark(&sent.id), "sent", clock.now() + Span::days(7))
         .await
         .unwrap();
+    many_newer_jobs(&services, &alice, &clock).await;
 
     clock.advance(Span::minutes(10));
     let deadline = clock.now() + Span::minutes(15);

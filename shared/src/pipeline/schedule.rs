@@ -79,40 +79,55 @@ async fn send(services: &Services, batch: &mut Vec<String>, result: &mut FanOut)
     Ok(())
 }
 
-/// How long a job in hand may go without saving before its worker is taken for dead: an
-/// invocation stops within 15 minutes and a retried message comes back within its
-/// visibility timeout, each saving the job, so an hour of silence means no one is on it.
-pub const STALE_JOB_IN_HAND: Span = Span::hours(1);
-/// Jobs failed per page of the sweep.
-const SWEEP_PAGE: usize = 100;
+/// How long an unfinished job may go without saving before the hourly sweep asks whether its
+/// worker died: an invocation stops within 15 minutes and a retried message comes back within
+/// its visibility timeout, each saving the job, so an hour of silence means no one is on it.
+pub const STALE_JOB: Span = Span::hours(1);
+/// Jobs read per page by the sweeps.
+pub const SWEEP_PAGE: usize = 100;
 
-/// Fails every job left in hand by a worker that died (running, or a scheduled job it never
-/// started), whatever its connection's state (paused, disconnected, backing off): no job
-/// shows as current for ever. Uploads are left to their own retries, which end them. The
-/// number failed.
+/// Fails every job a worker that died left unfinished (running, a scheduled job it never
+/// started, a job it stored but never sent the message of), whatever its connection's state
+/// (paused, disconnected, backing off): no job shows as current for ever. Uploads are left
+/// to their own retries, which end them, and queued jobs whose message was sent to their
+/// worker. The number failed.
 pub async fn sweep_stuck_jobs(services: &Services) -> Result<usize> {
     let now = services.clock.now();
     let mut failed = 0;
+    let mut cursor = None;
     loop {
-        let stuck = services
+        let page = services
             .jobs
-            .list_in_hand_before(now - STALE_JOB_IN_HAND, SWEEP_PAGE)
+            .list_unfinished_before(now - STALE_JOB, cursor.as_deref(), SWEEP_PAGE)
             .await?;
-        let page = stuck.len();
-        let before = failed;
-        for mut job in stuck {
-            if job.kind == JobKind::Upload {
+        for mut job in page.items {
+            if job.kind == JobKind::Upload || !is_abandoned(services, &job, now).await? {
                 continue;
             }
             job.fail(&interrupted(&job), now);
             services.jobs.put(&job).await?;
             failed += 1;
         }
-        // A full page of uploads alone would come back unchanged: stop there.
-        if page < SWEEP_PAGE || failed == before {
-            return Ok(failed);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(failed),
         }
     }
+}
+
+/// Whether no worker will finish `job`, saved past the time a live one saves in: a worker
+/// had it in hand (`SyncJob::is_in_hand`), or it is queued without the mark its message's
+/// sending leaves (its worker stopped before sending it).
+async fn is_abandoned(services: &Services, job: &SyncJob, now: DateTime<Utc>) -> Result<bool> {
+    if job.is_in_hand() {
+        return Ok(true);
+    }
+    Ok(job.status == JobStatus::Queued
+        && services
+            .once
+            .get(&super::jobs::sent_mark(&job.id), now)
+            .await?
+            .is_none())
 }
 
 /// Why a job whose worker stopped ended.
@@ -123,12 +138,12 @@ fn interrupted(job: &SyncJob) -> String {
     )
 }
 
-/// How many of a connection's newest jobs its scheduled run looks at for one left queued (a
-/// job whose message was never sent); those in a worker's hand are found however old
-/// (`list_in_hand_before`).
+/// How many of a connection's newest jobs its scheduled run looks at for one whose worker
+/// died; older ones it finds among the first page of unfinished jobs of every user, and the
+/// hourly sweep among all of them.
 pub const RECENT_JOBS_SWEPT: usize = 100;
 
-/// Jobs left in hand by a worker that died (their lease long expired) end as failed; the
+/// Jobs a worker that died left unfinished (their lease long expired) end as failed; the
 /// sync that follows resumes from the connection's checkpoint.
 async fn fail_interrupted_jobs(
     services: &Services,
@@ -138,38 +153,29 @@ async fn fail_interrupted_jobs(
 ) -> Result<()> {
     let cutoff = now - services.config.sync_lease;
     // The owner's newest jobs alone miss a dead one behind many newer (a webhook delivery is a
-    // job each): the jobs in hand silent past the lease, of every user, are few (dead workers
-    // only), so they are read too and this connection's taken from them.
+    // job each): the unfinished jobs silent past the lease, of every user, are few (dead
+    // workers, and messages waiting their turn), so they are read too and this connection's
+    // taken from them.
     let newest = services
         .jobs
         .list(owner, Some(source), RECENT_JOBS_SWEPT)
         .await?;
     let stale = services
         .jobs
-        .list_in_hand_before(cutoff, SWEEP_PAGE)
+        .list_unfinished_before(cutoff, None, SWEEP_PAGE)
         .await?;
     let behind: Vec<SyncJob> = stale
+        .items
         .into_iter()
         .filter(|job| &job.owner() == owner && job.source == source)
         .filter(|job| !newest.iter().any(|j| j.id == job.id))
         .collect();
     for mut job in newest.into_iter().chain(behind) {
-        if job.updated_at >= cutoff {
+        if job.updated_at >= cutoff || !is_abandoned(services, &job, now).await? {
             continue;
         }
-        // A job in hand silent past the lease lost its worker; so did a job queued without the
-        // mark its message's sending leaves.
-        let stopped = job.is_in_hand()
-            || (job.status == JobStatus::Queued
-                && services
-                    .once
-                    .get(&super::jobs::sent_mark(&job.id), now)
-                    .await?
-                    .is_none());
-        if stopped {
-            job.fail(&interrupted(&job), now);
-            services.jobs.put(&job).await?;
-        }
+        job.fail(&interrupted(&job), now);
+        services.jobs.put(&job).await?;
     }
     Ok(())
 }

@@ -40,7 +40,7 @@ macro_rules! backend_contract {
             connection_replace_detects_lost_updates,
             connections_page_through_all_but_disconnected,
             jobs_are_scoped_and_newest_first,
-            jobs_in_hand_are_found_across_users_oldest_first,
+            unfinished_jobs_are_found_across_users_oldest_first,
             uploads_are_scoped,
             queue_redelivers_what_was_not_deleted,
             queue_dead_letters_after_max_receives,
@@ -1123,46 +1123,62 @@ pub async fn jobs_are_scoped_and_newest_first(b: &TestBackend) {
         .is_empty());
 }
 
-pub async fn jobs_in_hand_are_found_across_users_oldest_first(b: &TestBackend) {
+pub async fn unfinished_jobs_are_found_across_users_oldest_first(b: &TestBackend) {
     let jobs = &b.services.jobs;
     let start = epoch();
     let mut expected = Vec::new();
     for (i, who) in ["alice", "bob", "carol", "dave"].into_iter().enumerate() {
         let saved = start + Span::minutes(i as i64 * 10);
-        let mut job = SyncJob::new(member(who), Source::Fathom, JobKind::Scheduled, saved);
-        // Bob's scheduled job was never started: its worker has it in hand all the same.
-        if who != "bob" {
+        // Bob's and Carol's jobs are queued: a scheduled one never started, a manual one
+        // waiting for (or never sent) its message.
+        let kind = if who == "carol" {
+            JobKind::Manual
+        } else {
+            JobKind::Scheduled
+        };
+        let mut job = SyncJob::new(member(who), Source::Fathom, kind, saved);
+        if who == "alice" || who == "dave" {
             job.status = crate::domain::JobStatus::Running;
         }
         job.updated_at = saved;
         jobs.put(&job).await.unwrap();
         expected.push(job.id.clone());
     }
-    // Finished jobs, and queued ones a message will bring to a worker, are in no one's hand,
-    // however old.
+    // A finished job is not among them, however old.
     let mut finished = SyncJob::new(member("alice"), Source::Fathom, JobKind::Manual, start);
     finished.status = crate::domain::JobStatus::Running;
     jobs.put(&finished).await.unwrap();
     finished.finish(start);
     jobs.put(&finished).await.unwrap();
-    let queued = SyncJob::new(member("bob"), Source::Fathom, JobKind::Manual, start);
-    jobs.put(&queued).await.unwrap();
 
     let found = jobs
-        .list_in_hand_before(start + Span::minutes(25), 10)
+        .list_unfinished_before(start + Span::minutes(25), None, 10)
         .await
         .unwrap();
-    let ids: Vec<_> = found.iter().map(|j| j.id.clone()).collect();
+    let ids: Vec<_> = found.items.iter().map(|j| j.id.clone()).collect();
     assert_eq!(
         ids,
         expected[..3],
-        "in hand before the cutoff, oldest first"
+        "unfinished before the cutoff, oldest first"
     );
-    let first = jobs
-        .list_in_hand_before(start + Span::hours(1), 2)
-        .await
-        .unwrap();
-    assert_eq!(first.len(), 2, "at most the limit");
+    assert!(found.next_cursor.is_none(), "the cutoff ends the listing");
+
+    // A page at a time, each taking up after the last.
+    let mut paged = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = jobs
+            .list_unfinished_before(start + Span::hours(1), cursor.as_deref(), 3)
+            .await
+            .unwrap();
+        assert!(page.items.len() <= 3, "at most the limit");
+        paged.extend(page.items.into_iter().map(|j| j.id));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(paged, expected);
 }
 
 fn upload(owner: &Tenant, minutes: i64) -> Upload {

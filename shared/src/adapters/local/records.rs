@@ -474,8 +474,8 @@ impl JobStore for LocalJobs {
         let body = serde_json::to_string(&job)?;
         self.0
             .call(move |c| {
-                // `running_updated_at` is named for the first jobs it held: running ones.
-                let in_hand = job.is_in_hand().then(|| millis(job.updated_at));
+                // Set until the job finishes; named for the first jobs it held: running ones.
+                let unfinished = (!job.status.is_finished()).then(|| millis(job.updated_at));
                 c.prepare_cached(
                     "INSERT INTO jobs (id, user_id, source, created_at, expires_at, running_updated_at, body,
                          workspace_id)
@@ -488,7 +488,7 @@ impl JobStore for LocalJobs {
                         job.source.as_str(),
                         millis(job.created_at),
                         job.finished_at.map(|t| millis(t + JOB_RETENTION)),
-                        in_hand,
+                        unfinished,
                         body,
                         job.workspace_id.as_str()
                     ],
@@ -540,24 +540,30 @@ impl JobStore for LocalJobs {
             .await
     }
 
-    async fn list_in_hand_before(
+    async fn list_unfinished_before(
         &self,
         cutoff: DateTime<Utc>,
+        cursor: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<SyncJob>> {
+    ) -> Result<Page<SyncJob>> {
+        let after = cursor.map(decode_cursor).transpose()?;
+        let limit = limit.max(1);
         self.0
             .read(move |c| {
+                let (after_saved, after_id) = after.unwrap_or((i64::MIN, String::new()));
                 let mut stmt = c.prepare_cached(
-                    "SELECT body FROM jobs WHERE running_updated_at IS NOT NULL
-                         AND running_updated_at < ?1
-                     ORDER BY running_updated_at, id LIMIT ?2",
+                    "SELECT body, running_updated_at, id FROM jobs
+                     WHERE running_updated_at IS NOT NULL AND running_updated_at < ?1
+                         AND (running_updated_at > ?2 OR (running_updated_at = ?2 AND id > ?3))
+                     ORDER BY running_updated_at, id LIMIT ?4",
                 )?;
-                let bodies = stmt
-                    .query_map(params![millis(cutoff), limit as i64], |r| {
-                        r.get::<_, String>(0)
-                    })?
+                let rows = stmt
+                    .query_map(
+                        params![millis(cutoff), after_saved, after_id, (limit + 1) as i64],
+                        keyset_row,
+                    )?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
-                bodies.iter().map(|b| from_json(b)).collect()
+                keyset_page(rows, limit, |body: String| from_json(&body))
             })
             .await
     }

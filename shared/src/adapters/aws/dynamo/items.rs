@@ -133,9 +133,9 @@ impl TryFrom<&SyncJob> for Item {
         if let Some(finished) = job.finished_at {
             expiry(&mut item, finished + crate::domain::JOB_RETENTION);
         }
-        // Jobs in a worker's hand, of every user, in one sparse index partition, oldest save
-        // first, so a sweep finds those whose worker died.
-        if job.is_in_hand() {
+        // Unfinished jobs, of every user, in one sparse index partition, oldest save first, so
+        // a sweep finds those whose worker died.
+        if !job.status.is_finished() {
             item.insert(GSI2PK.into(), text(RUNNING_JOBS));
             item.insert(
                 GSI2SK.into(),

@@ -14,7 +14,7 @@
 //! | recording by id | `RECID#{id}` | `RECID` | `target_pk`, `target_sk` (the recording's key) |
 //! | connection | `MEMBER#{member}` | `CONN#{source}` | GSI1 `WSCONNS#{workspace}` / `{created_at}#{id}`; GSI2 `CONNS` / `{created_at}#{id}` unless disconnected; GSI3 `ROUTE#{source}#{route_key}` / `{id}` when the account's route key is known; `id`, `version` |
 //! | connection by id | `CONNID#{id}` | `CONNID` | `target_pk`, `target_sk` |
-//! | job | `MEMBER#{member}` | `JOB#{id}` | GSI1 `JOBS#{member}` / `{created_at}#{id}`; GSI2 `RUNNING_JOBS` / `{updated_at}#{id}` while in a worker's hand (`SyncJob::is_in_hand`); `source` |
+//! | job | `MEMBER#{member}` | `JOB#{id}` | GSI1 `JOBS#{member}` / `{created_at}#{id}`; GSI2 `RUNNING_JOBS` / `{updated_at}#{id}` until finished (named for the running jobs it first held); `source` |
 //! | upload | `MEMBER#{member}` | `UPLOAD#{id}` | GSI1 `UPLOADS#{member}` / `{created_at}#{id}` |
 //! | once item (OAuth state, webhook receipt, claim) | `ONCE#{key}` | `ONCE` | `value`, `expires_at`, `expires_us` |
 //! | lease | `LEASE#{name}` | `LEASE` | `owner`, `expires_at`, `expires_us` |

@@ -274,18 +274,23 @@ impl JobStore for DynamoStore {
         convert(self.query_page(&jobs, limit, None).await?.items)
     }
 
-    async fn list_in_hand_before(
+    async fn list_unfinished_before(
         &self,
         cutoff: DateTime<Utc>,
+        cursor: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<SyncJob>> {
-        let running = Query::new(&ACROSS_USERS, keys::RUNNING_JOBS.to_owned());
-        let oldest: Vec<SyncJob> = convert(self.query_page(&running, limit, None).await?.items)?;
+    ) -> Result<Page<SyncJob>> {
+        let unfinished = Query::new(&ACROSS_USERS, keys::RUNNING_JOBS.to_owned());
+        let page = self.query_page(&unfinished, limit, cursor).await?;
+        let read = page.items.len();
         // Oldest first, so everything past the first recent one is recent too.
-        Ok(oldest
+        let jobs: Vec<SyncJob> = convert(page.items)?;
+        let items: Vec<SyncJob> = jobs
             .into_iter()
             .take_while(|job| job.updated_at < cutoff)
-            .collect())
+            .collect();
+        let next_cursor = page.next_cursor.filter(|_| items.len() == read);
+        Ok(Page { items, next_cursor })
     }
 }
 
