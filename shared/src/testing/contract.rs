@@ -624,6 +624,16 @@ pub async fn cursors_the_backend_did_not_hand_out_are_invalid(b: &TestBackend) {
             err.downcast_ref::<InvalidCursor>().is_some(),
             "{bad:?}: {err:#}"
         );
+        let err = b
+            .services
+            .jobs
+            .list_unfinished_before(epoch(), Some(bad), 10)
+            .await
+            .expect_err(bad);
+        assert!(
+            err.downcast_ref::<InvalidCursor>().is_some(),
+            "{bad:?}: {err:#}"
+        );
     }
 }
 
