@@ -288,6 +288,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
      ALTER TABLE queue_messages_in_order RENAME TO queue_messages;
      CREATE INDEX queue_in_order ON queue_messages (queue, dead, seq);
      CREATE INDEX queue_by_receipt ON queue_messages (receipt) WHERE receipt IS NOT NULL;",
+    // Every unfinished job is indexed by its last save, queued ones too (the code indexes
+    // them as it saves them; this covers those saved before).
+    "UPDATE jobs
+         SET running_updated_at =
+             CAST(unixepoch(json_extract(body, '$.updated_at'), 'subsec') * 1000 AS INTEGER)
+         WHERE running_updated_at IS NULL AND json_extract(body, '$.status') = 'queued';",
 ];
 
 /// A database at `path` as version `version` of the schema left it, for tests of the

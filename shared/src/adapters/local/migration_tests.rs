@@ -1,6 +1,7 @@
 //! A database written by an earlier version of the schema opens with its data as it was:
 //! before workspaces (version 2), in each user's personal workspace, private; before the
-//! tables every delivery writes were rebuilt, with their rows.
+//! tables every delivery writes were rebuilt, with their rows; before queued jobs were
+//! indexed, found by the sweeps.
 
 use super::db::{database_at_version, millis, Db};
 use super::{
@@ -229,5 +230,54 @@ async fn claims_held_deliveries_and_queued_messages_survive_the_rebuild_of_their
         bodies,
         ["waiting", "sent after"],
         "in the order they were sent"
+    );
+}
+
+#[tokio::test]
+async fn jobs_queued_before_they_were_indexed_are_found_by_the_sweeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("callsync.db");
+    // The version before queued manual jobs were indexed.
+    const BEFORE_QUEUED_JOBS_INDEXED: usize = 10;
+    let saved = epoch() + chrono::Duration::milliseconds(300_123);
+    let mut queued = SyncJob::new(member("alice"), Source::Fathom, JobKind::Manual, saved);
+    queued.updated_at = saved;
+    {
+        // As that version stored it: not in the index.
+        let c = database_at_version(&path, BEFORE_QUEUED_JOBS_INDEXED);
+        c.execute(
+            "INSERT INTO jobs (id, user_id, source, created_at, body, workspace_id)
+             VALUES (?1, ?2, 'fathom', ?3, ?4, ?5)",
+            params![
+                queued.id.as_str(),
+                queued.user_id.as_str(),
+                millis(saved),
+                serde_json::to_string(&queued).unwrap(),
+                queued.workspace_id.as_str()
+            ],
+        )
+        .unwrap();
+    }
+
+    let jobs = LocalJobs(Db::open(&path).unwrap());
+    let found = |cutoff| {
+        let jobs = jobs.clone();
+        async move {
+            jobs.list_unfinished_before(cutoff, None, 10)
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|j| j.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        found(saved + chrono::Duration::milliseconds(1)).await,
+        [queued.id.clone()]
+    );
+    assert!(
+        found(saved).await.is_empty(),
+        "indexed by its last save, to the millisecond"
     );
 }
