@@ -513,6 +513,17 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The database at `path`, to write, never created: only the writer's own opening makes it
+/// (owner-only). A database removed before the checkpointer opens it (its folder cleaned up
+/// right after a short run) must not come back as an empty file, readable by all, in a
+/// folder then left behind.
+fn open_existing(path: &Path) -> rusqlite::Result<Connection> {
+    Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+}
+
 /// Starts the checkpointer of the database at `path`; the sender to nudge it with after
 /// each commit. It opens its connection on its own thread, so a function's cold start does
 /// not wait for it; if it cannot, the writer's own checkpoints still keep the log in check.
@@ -521,7 +532,7 @@ fn start_checkpointer(path: &Path) -> Result<mpsc::SyncSender<()>> {
     let (nudge, nudges) = mpsc::sync_channel(1);
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
-        .spawn(move || match Connection::open(&path) {
+        .spawn(move || match open_existing(&path) {
             Ok(conn) => checkpoint_after_commits(conn, nudges),
             Err(e) => tracing::warn!(error = %e, "the local database's checkpointer did not start"),
         })
@@ -636,6 +647,26 @@ mod tests {
         db.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM probe", [], |r| r.get(0))?))
             .await
             .unwrap()
+    }
+
+    #[test]
+    fn the_checkpointer_never_creates_a_database_removed_before_it_opened_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("callsync.db");
+        let nudge = start_checkpointer(&path).unwrap();
+        // The checkpointer ends when it cannot open the database: its end of the channel goes.
+        let ended = (0..500).any(|_| match nudge.try_send(()) {
+            Err(mpsc::TrySendError::Disconnected(())) => true,
+            _ => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                false
+            }
+        });
+        assert!(
+            ended,
+            "the checkpointer opened a database that was not there"
+        );
+        assert!(!path.exists(), "an empty database was created");
     }
 
     /// A database in a fresh folder (kept while the folder is) with an empty `probe` table.
