@@ -49,7 +49,7 @@ async fn a_sync_whose_message_keeps_failing_ends_failed_with_the_reason() {
 }
 
 #[tokio::test]
-async fn the_hourly_run_fails_jobs_left_running_whatever_their_connections_state() {
+async fn the_hourly_run_fails_jobs_dead_workers_left_unfinished_whatever_their_connections_state() {
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
     let app = TestApp::start_with(Settings::default().clock(clock.clone()), |s| s).await;
     let services = app.services();
