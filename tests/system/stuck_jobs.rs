@@ -48,6 +48,18 @@ async fn a_sync_whose_message_keeps_failing_ends_failed_with_the_reason() {
     assert!(source["current_job"].is_null(), "{source}");
 }
 
+/// A job of `who`'s, running since `saved`.
+fn running(
+    who: &str,
+    source: Source,
+    kind: JobKind,
+    saved: chrono::DateTime<chrono::Utc>,
+) -> SyncJob {
+    let mut job = SyncJob::new(member(who), source, kind, saved);
+    job.status = JobStatus::Running;
+    job
+}
+
 #[tokio::test]
 async fn the_hourly_run_fails_jobs_dead_workers_left_unfinished_whatever_their_connections_state() {
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
@@ -62,16 +74,11 @@ async fn the_hourly_run_fails_jobs_dead_workers_left_unfinished_whatever_their_c
         .await
         .unwrap();
 
-    let running = |kind: JobKind, saved: chrono::DateTime<chrono::Utc>| {
-        let mut job = SyncJob::new(member("alice"), Source::Fathom, kind, saved);
-        job.status = JobStatus::Running;
-        job.updated_at = saved;
-        job
-    };
-    let abandoned = running(JobKind::Manual, now - Span::hours(2));
-    let webhook = running(JobKind::Webhook, now - Span::hours(3));
-    let recent = running(JobKind::Scheduled, now - Span::minutes(10));
-    let upload = running(JobKind::Upload, now - Span::hours(2));
+    let alice = |kind, saved| running("alice", Source::Fathom, kind, saved);
+    let abandoned = alice(JobKind::Manual, now - Span::hours(2));
+    let webhook = alice(JobKind::Webhook, now - Span::hours(3));
+    let recent = alice(JobKind::Scheduled, now - Span::minutes(10));
+    let upload = alice(JobKind::Upload, now - Span::hours(2));
     // A scheduled job whose worker died before starting it.
     let mut never_started = SyncJob::new(
         member("alice"),
@@ -170,22 +177,15 @@ async fn the_hourly_run_finds_a_dead_workers_job_behind_pages_of_jobs_it_leaves_
     let services = app.services();
     let now = clock.now();
     for _ in 0..=SWEEP_PAGE {
-        let mut upload = SyncJob::new(
-            member("alice"),
+        let upload = running(
+            "alice",
             Source::Upload,
             JobKind::Upload,
             now - Span::hours(3),
         );
-        upload.status = JobStatus::Running;
         services.jobs.put(&upload).await.unwrap();
     }
-    let mut abandoned = SyncJob::new(
-        member("bob"),
-        Source::Fathom,
-        JobKind::Manual,
-        now - Span::hours(2),
-    );
-    abandoned.status = JobStatus::Running;
+    let abandoned = running("bob", Source::Fathom, JobKind::Manual, now - Span::hours(2));
     services.jobs.put(&abandoned).await.unwrap();
 
     cron_sync::handle(services, dev_server::scheduled_event())
