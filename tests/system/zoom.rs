@@ -217,17 +217,27 @@ async fn a_meeting_without_a_transcript_is_transcribed_from_its_audio() {
         "{again}"
     );
     assert_eq!(w.transcribe.stats().requests, requests);
-    assert_eq!(
-        w.app.get("/uploads", Some("alice")).await.1["items"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(uploads(&w, "alice").await, 1);
+
+    // Its event, arriving late, finds the recording transcribed by the sync.
+    let downloads = w.zoom.calls().downloads;
+    deliver_recording_event(&w, &meeting.uuid, 1).await;
+    let webhook_job = &finished_webhook_jobs(&w, "alice").await[0];
+    assert_eq!(webhook_job["counts"]["skipped"], 1, "{webhook_job}");
+    assert_eq!(w.transcribe.stats().requests, requests);
+    assert_eq!(w.zoom.calls().downloads, downloads, "nothing downloaded");
+    assert_eq!(uploads(&w, "alice").await, 1);
+}
+
+/// How many uploads the member has (a provider's recording sent for transcription is one).
+async fn uploads(w: &ZoomWorld, user: &str) -> usize {
+    let (_, uploads) = w.app.get("/uploads", Some(user)).await;
+    uploads["items"].as_array().unwrap().len()
 }
 
 #[tokio::test]
-async fn a_recording_event_without_a_transcript_is_transcribed_once_however_often_it_comes() {
+async fn a_recording_event_without_a_transcript_is_transcribed_once_however_often_it_or_a_sync_comes(
+) {
     let w = zoom_world().await;
     connected(&w, "alice").await;
     let meeting = w.zoom.add_meeting(&w.account, |m| {
@@ -247,6 +257,18 @@ async fn a_recording_event_without_a_transcript_is_transcribed_once_however_ofte
     deliver_recording_event(&w, &meeting.uuid, 2).await;
     assert_eq!(w.transcribe.stats().requests, requests);
     assert_eq!(w.recordings("alice").await.len(), 1);
+
+    // So does the next sync, which knows the meeting from the listing instead.
+    let downloads = w.zoom.calls().downloads;
+    let sync = w.sync_now("alice").await;
+    assert_eq!(
+        (&sync["counts"]["skipped"], &sync["counts"]["transcribing"]),
+        (&json!(1), &json!(0)),
+        "{sync}"
+    );
+    assert_eq!(w.transcribe.stats().requests, requests);
+    assert_eq!(w.zoom.calls().downloads, downloads, "nothing downloaded");
+    assert_eq!(uploads(&w, "alice").await, 1);
 }
 
 #[tokio::test]

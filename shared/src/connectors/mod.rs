@@ -138,6 +138,10 @@ pub struct MediaRef {
     pub entry: serde_json::Value,
     /// Bytes, when the provider says.
     pub size_bytes: Option<u64>,
+    /// Which file this is at the provider: the same however the meeting was found (a listing,
+    /// a webhook event), another for a new recording. A meeting's recording is transcribed
+    /// once per file.
+    pub file_version: String,
 }
 
 /// A media file's bytes as they arrive.

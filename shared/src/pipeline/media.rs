@@ -54,7 +54,7 @@ pub async fn prepare(
         content,
         fingerprint: fingerprint.map(str::to_owned),
     };
-    let id = upload_id(owner, &recorded);
+    let id = upload_id(owner, &recorded.content, &media);
     let storage = |e: anyhow::Error| unavailable("storage", format!("{e:#}"));
     if let Some(upload) = services.uploads.get(owner, &id).await.map_err(storage)? {
         return already_handed_off(services, &upload).await;
@@ -96,8 +96,8 @@ pub async fn prepare(
     Ok(Prepared::Transcribing)
 }
 
-/// The same version of the meeting was handed off before: its upload tells what became of
-/// it. An unfinished one is announced again, which does nothing if it is under way (its claim
+/// The same recording file of the meeting was handed off before: its upload tells what
+/// became of it. An unfinished one is announced again, which does nothing if it is under way (its claim
 /// or a later attempt wins) and starts it if the first announcement was lost.
 async fn already_handed_off(
     services: &Services,
@@ -167,17 +167,14 @@ async fn store_media(
     Ok(spooled.size_bytes)
 }
 
-/// One upload per version of a member's meeting, so finding it again (a redelivered message,
-/// the next sync, a webhook for it) finds the same upload instead of transcribing twice.
-fn upload_id(owner: &Tenant, recorded: &RecordedMeeting) -> UploadId {
-    let content = &recorded.content;
+/// One upload per recording file of a member's meeting, so finding it again (a redelivered
+/// message, the next sync, a webhook for it) finds the same upload instead of transcribing
+/// twice. Keyed by the file, not by the listing's fingerprint, which a webhook event lacks:
+/// a meeting imported from its event and then met by a sync is transcribed once.
+fn upload_id(owner: &Tenant, content: &MeetingContent, media: &MediaRef) -> UploadId {
     let name = format!(
         "recording:{} {}:{}:{}:{}",
-        owner.workspace,
-        owner.user,
-        content.source,
-        content.external_id,
-        recorded.fingerprint.as_deref().unwrap_or_default()
+        owner.workspace, owner.user, content.source, content.external_id, media.file_version
     );
     UploadId::derived_from(&name)
 }
@@ -198,31 +195,35 @@ mod tests {
     use super::*;
     use crate::domain::UserId;
 
-    fn recorded(external_id: &str, fingerprint: Option<&str>) -> RecordedMeeting {
+    fn meeting(external_id: &str) -> MeetingContent {
         let mut content = crate::testing::meeting(Source::Upload, external_id, "Weekly sync", 30);
         content.transcript.clear();
-        RecordedMeeting {
-            content,
-            fingerprint: fingerprint.map(str::to_owned),
+        content
+    }
+
+    fn file(version: &str) -> MediaRef {
+        MediaRef {
+            entry: serde_json::Value::Null,
+            size_bytes: None,
+            file_version: version.into(),
         }
     }
 
     #[test]
-    fn each_version_of_a_members_meeting_has_one_upload() {
+    fn each_recording_file_of_a_members_meeting_has_one_upload() {
         let alice = Tenant::personal(UserId::parse("alice").unwrap());
         let bob = Tenant::personal(UserId::parse("bob").unwrap());
-        let v1 = recorded("m/1==", Some("v1"));
-        assert_eq!(upload_id(&alice, &v1), upload_id(&alice, &v1.clone()));
-        assert_ne!(upload_id(&alice, &v1), upload_id(&bob, &v1));
-        assert_ne!(
-            upload_id(&alice, &v1),
-            upload_id(&alice, &recorded("m/1==", Some("v2")))
-        );
-        assert_ne!(
-            upload_id(&alice, &v1),
-            upload_id(&alice, &recorded("m/2==", Some("v1")))
-        );
-        let key = media_key(&alice, v1.content.source, &upload_id(&alice, &v1));
+        let m1 = meeting("m/1==");
+        let id = upload_id(&alice, &m1, &file("f1"));
+        assert_eq!(id, upload_id(&alice, &m1.clone(), &file("f1")));
+        // However the meeting was found: its title as a listing or an event shows it.
+        let mut retitled = m1.clone();
+        retitled.title = "Weekly sync (renamed)".into();
+        assert_eq!(id, upload_id(&alice, &retitled, &file("f1")));
+        assert_ne!(id, upload_id(&bob, &m1, &file("f1")));
+        assert_ne!(id, upload_id(&alice, &m1, &file("f2")));
+        assert_ne!(id, upload_id(&alice, &meeting("m/2=="), &file("f1")));
+        let key = media_key(&alice, m1.source, &id);
         assert!(key.starts_with("media/") && !key.contains("m/1"), "{key}");
     }
 }

@@ -187,6 +187,17 @@ impl ZoomConnector {
                 "the Zoom recording has no transcript or audio file ready yet".into(),
             ));
         };
+        // Events and listings carry the same file id; a file without one is known by its
+        // address.
+        let file_version = format!(
+            "{}:{}",
+            audio
+                .id
+                .as_deref()
+                .or(audio.download_url.as_deref())
+                .unwrap_or_default(),
+            audio.file_size.unwrap_or_default()
+        );
         let entry = MediaEntry {
             download_url: audio.download_url.clone().unwrap_or_default(),
             download_token: download_token.map(|t| t.expose().to_owned()),
@@ -196,6 +207,7 @@ impl ZoomConnector {
             media: MediaRef {
                 entry: serde_json::to_value(entry).unwrap_or_default(),
                 size_bytes: audio.file_size,
+                file_version,
             },
         })
     }
