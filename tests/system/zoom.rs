@@ -229,6 +229,52 @@ async fn a_meeting_without_a_transcript_is_transcribed_from_its_audio() {
     assert_eq!(uploads(&w, "alice").await, 1);
 }
 
+#[tokio::test]
+async fn a_transcribed_meeting_renamed_at_zoom_is_updated_without_transcribing_again() {
+    let w = zoom_world().await;
+    let meeting = w.zoom.add_meeting(&w.account, |m| {
+        m.has_transcript = false;
+        m.audio_seconds = 4;
+        m.topic = "Pricing review".into();
+    });
+    connected(&w, "alice").await;
+    transcribed_upload(&w, "alice").await;
+    let (requests, downloads) = (w.transcribe.stats().requests, w.zoom.calls().downloads);
+    let before = w.recordings("alice").await[0].clone();
+
+    assert!(w
+        .zoom
+        .update_meeting(&meeting.uuid, |m| m.topic = "Pricing review, final".into()));
+    let sync = w.sync_now("alice").await;
+    assert_eq!(sync["counts"]["updated"], 1, "{sync}");
+    let after = w.recordings("alice").await;
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(after[0]["title"], "Pricing review, final");
+    assert_eq!(after[0]["id"], before["id"]);
+    let (_, detail) = w
+        .app
+        .get(
+            &format!("/recordings/{}", after[0]["id"].as_str().unwrap()),
+            Some("alice"),
+        )
+        .await;
+    assert!(
+        !detail["transcript"].as_array().unwrap().is_empty(),
+        "the transcript is kept: {detail}"
+    );
+    assert_eq!(
+        w.transcribe.stats().requests,
+        requests,
+        "nothing transcribed"
+    );
+    assert_eq!(w.zoom.calls().downloads, downloads, "nothing downloaded");
+    assert_eq!(uploads(&w, "alice").await, 1);
+
+    // Now stored with the listing's fingerprint, the sync after skips it without fetching.
+    let again = w.sync_now("alice").await;
+    assert_eq!(again["counts"]["skipped"], 1, "{again}");
+}
+
 /// How many uploads the member has (a provider's recording sent for transcription is one).
 async fn uploads(w: &ZoomWorld, user: &str) -> usize {
     let (_, uploads) = w.app.get("/uploads", Some(user)).await;

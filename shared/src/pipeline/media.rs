@@ -16,6 +16,7 @@ use crate::domain::{
     Upload, UploadId, UploadStatus,
 };
 use crate::services::Services;
+use crate::views::load_transcript;
 use futures::TryStreamExt;
 use tokio_util::io::StreamReader;
 
@@ -26,7 +27,8 @@ pub enum Prepared {
     Content(Box<MeetingContent>),
     /// Its recording is being transcribed; the upload imports it when done.
     Transcribing,
-    /// Its recording was transcribed and imported already (this version of it).
+    /// Its recording file was transcribed already, and the meeting it became is no longer
+    /// stored.
     Transcribed,
     /// The monthly import limit is reached: left for later, before anything is downloaded.
     LimitReached {
@@ -57,7 +59,7 @@ pub async fn prepare(
     let id = upload_id(owner, &recorded.content, &media);
     let storage = |e: anyhow::Error| unavailable("storage", format!("{e:#}"));
     if let Some(upload) = services.uploads.get(owner, &id).await.map_err(storage)? {
-        return already_handed_off(services, &upload).await;
+        return already_handed_off(services, &upload, owner, recorded.content).await;
     }
     // The limit is enforced again when the meeting is stored; checked here so that a meeting
     // that cannot be stored now is left for the sync after the limit resets, not downloaded.
@@ -102,9 +104,13 @@ pub async fn prepare(
 async fn already_handed_off(
     services: &Services,
     upload: &Upload,
+    owner: &Tenant,
+    content: MeetingContent,
 ) -> Result<Prepared, ConnectorError> {
     match upload.status {
-        UploadStatus::Completed | UploadStatus::Duplicate => Ok(Prepared::Transcribed),
+        UploadStatus::Completed | UploadStatus::Duplicate => {
+            with_stored_transcript(services, owner, content).await
+        }
         UploadStatus::Failed => Err(ConnectorError::Permanent(format!(
             "its recording could not be transcribed: {}; retry it among the uploads",
             upload.error.as_deref().unwrap_or("no reason recorded")
@@ -114,6 +120,32 @@ async fn already_handed_off(
             Ok(Prepared::Transcribing)
         }
     }
+}
+
+/// A meeting whose recording file was transcribed already: its details as fetched now, with
+/// the transcript it was stored with. Importing that is unchanged when nothing changed, and
+/// applies new details (a new title) without transcribing again. `Transcribed` when the
+/// meeting is no longer stored.
+async fn with_stored_transcript(
+    services: &Services,
+    owner: &Tenant,
+    mut content: MeetingContent,
+) -> Result<Prepared, ConnectorError> {
+    let storage = |e: anyhow::Error| unavailable("storage", format!("{e:#}"));
+    let Some(stored) = services
+        .recordings
+        .find_by_key(owner, content.source, &content.external_id)
+        .await
+        .map_err(storage)?
+    else {
+        return Ok(Prepared::Transcribed);
+    };
+    content.transcript = load_transcript(services, &stored.transcript)
+        .await
+        .map_err(storage)?;
+    // As the import after transcription completed it.
+    content.duration_seconds = content.duration_seconds.or(stored.duration_seconds);
+    Ok(Prepared::Content(Box::new(content)))
 }
 
 async fn send_first_attempt(services: &Services, upload: &Upload) -> Result<(), ConnectorError> {
