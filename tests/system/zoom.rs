@@ -191,17 +191,7 @@ async fn a_meeting_without_a_transcript_is_transcribed_from_its_audio() {
     assert_eq!(recordings[0]["external_id"], meeting.uuid.as_str());
     assert_eq!(recordings[0]["title"], "Pricing review");
     assert_eq!(upload["recording_id"], recordings[0]["id"], "{upload}");
-    let (_, detail) = w
-        .app
-        .get(
-            &format!("/recordings/{}", recordings[0]["id"].as_str().unwrap()),
-            Some("alice"),
-        )
-        .await;
-    assert!(
-        !detail["transcript"].as_array().unwrap().is_empty(),
-        "{detail}"
-    );
+    assert_has_transcript(&w, &recordings[0]).await;
     let requests = w.transcribe.stats().requests;
     assert!(requests >= 1);
     assert_eq!(w.zoom.calls().file_host_with_authorization, 0);
@@ -251,17 +241,7 @@ async fn a_transcribed_meeting_renamed_at_zoom_is_updated_without_transcribing_a
     assert_eq!(after.len(), 1, "{after:?}");
     assert_eq!(after[0]["title"], "Pricing review, final");
     assert_eq!(after[0]["id"], before["id"]);
-    let (_, detail) = w
-        .app
-        .get(
-            &format!("/recordings/{}", after[0]["id"].as_str().unwrap()),
-            Some("alice"),
-        )
-        .await;
-    assert!(
-        !detail["transcript"].as_array().unwrap().is_empty(),
-        "the transcript is kept: {detail}"
-    );
+    assert_has_transcript(&w, &after[0]).await;
     assert_eq!(
         w.transcribe.stats().requests,
         requests,
@@ -273,6 +253,16 @@ async fn a_transcribed_meeting_renamed_at_zoom_is_updated_without_transcribing_a
     // Now stored with the listing's fingerprint, the sync after skips it without fetching.
     let again = w.sync_now("alice").await;
     assert_eq!(again["counts"]["skipped"], 1, "{again}");
+}
+
+/// Alice's `recording`, read whole, has a transcript.
+async fn assert_has_transcript(w: &ZoomWorld, recording: &serde_json::Value) {
+    let path = format!("/recordings/{}", recording["id"].as_str().unwrap());
+    let (_, detail) = w.app.get(&path, Some("alice")).await;
+    assert!(
+        !detail["transcript"].as_array().unwrap().is_empty(),
+        "{detail}"
+    );
 }
 
 /// How many uploads the member has (a provider's recording sent for transcription is one).
