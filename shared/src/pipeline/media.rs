@@ -57,7 +57,6 @@ pub async fn prepare(
         fingerprint: fingerprint.map(str::to_owned),
     };
     let id = upload_id(owner, &recorded.content, &media);
-    let storage = |e: anyhow::Error| unavailable("storage", format!("{e:#}"));
     if let Some(upload) = services.uploads.get(owner, &id).await.map_err(storage)? {
         return already_handed_off(services, &upload, owner, recorded.content).await;
     }
@@ -99,8 +98,8 @@ pub async fn prepare(
 }
 
 /// The same recording file of the meeting was handed off before: its upload tells what
-/// became of it. An unfinished one is announced again, which does nothing if it is under way (its claim
-/// or a later attempt wins) and starts it if the first announcement was lost.
+/// became of it. An unfinished one is announced again, which does nothing if it is under way
+/// (its claim or a later attempt wins) and starts it if the first announcement was lost.
 async fn already_handed_off(
     services: &Services,
     upload: &Upload,
@@ -131,7 +130,6 @@ async fn with_stored_transcript(
     owner: &Tenant,
     mut content: MeetingContent,
 ) -> Result<Prepared, ConnectorError> {
-    let storage = |e: anyhow::Error| unavailable("storage", format!("{e:#}"));
     let Some(stored) = services
         .recordings
         .find_by_key(owner, content.source, &content.external_id)
@@ -154,6 +152,11 @@ async fn send_first_attempt(services: &Services, upload: &Upload) -> Result<(), 
         .send(&attempt_message(upload, Attempt::FIRST).to_body())
         .await
         .map_err(|e| unavailable("the transcribe queue", format!("{e:#}")))
+}
+
+/// Our own store failed: worth another try later.
+fn storage(e: anyhow::Error) -> ConnectorError {
+    unavailable("storage", format!("{e:#}"))
 }
 
 /// A failure worth another try later: the message is retried.
@@ -195,7 +198,7 @@ async fn store_media(
         .blobs
         .put_file(&upload.object_key, spooled.path(), &upload.content_type)
         .await
-        .map_err(|e| unavailable("storage", format!("{e:#}")))?;
+        .map_err(storage)?;
     Ok(spooled.size_bytes)
 }
 
